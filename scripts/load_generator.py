@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +71,34 @@ def run(generator: LoadGenerator, *, interval: float, duration: float, on_tick: 
         if time.monotonic() + interval > deadline:
             return ticks
         sleep(interval)
+
+
+class PushLoop:
+    """Push healthy load every ``interval`` seconds from a background thread until closed."""
+
+    def __init__(self, generator: LoadGenerator, url: str, interval: float) -> None:
+        self.generator, self.url, self.interval = generator, url, interval
+        self.errors: list[OSError] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-generator", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.generator.tick(self.interval, time.time())
+            try:
+                push(self.generator, self.url)
+            except OSError as error:  # the gateway may be restarting; keep going, keep the evidence
+                self.errors.append(error)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PushLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def parser() -> argparse.ArgumentParser:

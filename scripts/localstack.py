@@ -27,7 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -44,6 +44,7 @@ BINARIES = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager
 # Local ports: the in-cluster port shifted by 10000, so a local stack never takes a default port.
 PORT_SHIFT = 10000
 STOP_TIMEOUT = 10.0
+CATCH_ALL = "local-sink"
 
 
 def duration_seconds(text: str) -> float:
@@ -53,6 +54,10 @@ def duration_seconds(text: str) -> float:
 
 class LocalStackError(RuntimeError):
     """The local stack cannot start or did not behave; the message says what and how to fix it."""
+
+
+class ComponentExitedError(LocalStackError):
+    """A component exited while starting (bad config, port raced away)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ def check_ports(ports: Ports) -> None:
     taken = []
     for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # As the servers bind: connections lingering in TIME_WAIT do not make a port taken, a listener does.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((HOST, port))
             except OSError:
@@ -207,10 +214,17 @@ class StackFiles:
     receivers: list[str]
 
 
-def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: Profile, namespace: str) -> StackFiles:
-    """Write the local configs from a render's files (relative path -> text) into ``workdir``."""
-    if ALERTMANAGER_FILE not in files:
+def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: Profile, namespace: str, *, require_routes: bool = True) -> StackFiles:
+    """Write the local configs from a render's files (relative path -> text) into ``workdir``.
+
+    Without ``require_routes`` a render lacking routes gets one catch-all receiver (for tests of storage, not routing).
+    """
+    if ALERTMANAGER_FILE in files:
+        routes = yaml.safe_load(files[ALERTMANAGER_FILE])
+    elif require_routes:
         raise LocalStackError(f"the render has no {ALERTMANAGER_FILE} (the Alertmanager routes); render a stack that includes Alertmanager")
+    else:
+        routes = {"route": {"receiver": CATCH_ALL}, "receivers": [{"name": CATCH_ALL}]}
     rule_dir = workdir / "rules"
     rule_dir.mkdir(parents=True, exist_ok=True)
     rule_files = []
@@ -219,7 +233,7 @@ def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: P
             path = rule_dir / Path(rel).name
             path.write_text(yaml.safe_dump(compress_rules(yaml.safe_load(text), profile), sort_keys=False))
             rule_files.append(path)
-    am = rewrite_alertmanager(yaml.safe_load(files[ALERTMANAGER_FILE]), f"http://{HOST}:{ports.webhook}", profile)
+    am = rewrite_alertmanager(routes, f"http://{HOST}:{ports.webhook}", profile)
     am_path = workdir / "alertmanager.yml"
     am_path.write_text(yaml.safe_dump(am, sort_keys=False))
     prom_path = workdir / "prometheus.yml"
@@ -369,6 +383,7 @@ class LocalStack:
     pushgateway_persistence_interval: str = "1m"
     workdir: Path | None = None
     ready_timeout: float = 30.0
+    require_routes: bool = True
     config: StackFiles = field(init=False)
     sink: WebhookSink = field(init=False)
     components: dict[str, Component] = field(init=False, default_factory=dict)
@@ -393,7 +408,7 @@ class LocalStack:
             self._tmp = tempfile.TemporaryDirectory(prefix="localstack-")
             self.workdir = Path(self._tmp.name)
         work = self.workdir
-        self.config = write_configs(self.files, work, self.ports, self.profile, self.namespace)
+        self.config = write_configs(self.files, work, self.ports, self.profile, self.namespace, require_routes=self.require_routes)
         self.sink = WebhookSink(self.ports.webhook)
         self.sink.start()
         p = self.ports
@@ -413,21 +428,36 @@ class LocalStack:
         }
         for name in self.components:
             self.start_component(name)
+        self.wait_scraped()
+
+    def wait_scraped(self) -> None:
+        """Block until Prometheus has scraped every local target once (its scrape manager starts a few seconds late)."""
+        jobs = {"pushgateway", "prometheus", "alertmanager"}
+        wait_until(lambda: {r["metric"].get("job") for r in self.query("up == 1")} >= jobs, self.ready_timeout, f"first scrape of {sorted(jobs)}")
 
     def start_component(self, name: str) -> None:
         component = self.components[name]
         component.start()
         url = f"http://{HOST}:{component.port}{endpoints.PROMETHEUS.ready_path}"  # all three serve /-/ready
+
+        def ready() -> bool:
+            if not component.running():
+                raise ComponentExitedError(f"{name} did not become ready (exited); last log lines of {component.log}:\n{component.tail()}")
+            return http_get(url, 2.0) is not None
+
         try:
-            wait_until(lambda: component.running() and http_get(url, 2.0) is not None, self.ready_timeout, f"{name} to be ready at {url}")
+            wait_until(ready, self.ready_timeout, f"{name} to be ready at {url}")
+        except ComponentExitedError:
+            raise
         except LocalStackError:
-            state = "exited" if not component.running() else "still starting"
-            raise LocalStackError(f"{name} did not become ready ({state}); last log lines of {component.log}:\n{component.tail()}") from None
+            raise LocalStackError(f"{name} did not become ready (still starting); last log lines of {component.log}:\n{component.tail()}") from None
 
     def restart(self, name: str) -> None:
         """Stop one component gracefully (SIGTERM, as a pod restart would) and start it again on the same data."""
         self.components[name].stop()
         self.start_component(name)
+        if name == "prometheus":
+            self.wait_scraped()
 
     def close(self) -> None:
         for component in reversed(list(self.components.values())):
@@ -488,9 +518,6 @@ class LocalStack:
 
         wait_until(check, timeout, f"data for {promql}")
         return found
-
-    def with_profile(self, profile: Profile) -> LocalStack:
-        return replace(self, profile=profile)
 
 
 # --- make demo -----------------------------------------------------------------------------------
