@@ -579,8 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="start the local stack, inject an SLA violation, show the alert path")
     d.add_argument("--stack", default="dev")
     d.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the alert (default 60)")
+    d.add_argument("--free-ports", action="store_true", help=f"use any free loopback ports instead of {sorted(p for _, p in DEMO_PORTS.items())}")
     args = p.parse_args(argv)
-    return demo(args.stack, DEMO_PORTS, args.timeout)
+    return demo(args.stack, free_ports() if args.free_ports else DEMO_PORTS, args.timeout)
 
 
 if __name__ == "__main__":
