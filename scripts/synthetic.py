@@ -80,6 +80,7 @@ FAMILY_LABEL_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("controlbus_apply_ack_latency_ms", "phase"): ("freeze", "unfreeze"),
     ("dvt_runs_completed_total", "status"): ("success", "failed", "cancelled"),
     ("dvt_run_completion_duration_seconds", "status"): ("success", "failed"),
+    ("dvt_step_duration_seconds", "status"): ("success", "failed"),
     ("dvt_plugin_invocations_total", "status"): ("success", "timeout", "permission_denied", "isolated_failure"),
     ("dvt_signals_received_total", "status"): ("accepted", "rejected", "deferred"),
     ("world_apply_run_total", "status"): ("success", "failure"),
@@ -91,7 +92,7 @@ FAILURE_VALUES = frozenset(
     {"failure", "failed", "cancelled", "timeout", "permission_denied", "isolated_failure", "rejected", "deferred", "500"}
 )
 # `up` per scrape job and blackbox probes per target, as the cluster would have them.
-UP_JOBS = ("dvt-engine", "qdrant", "rabbitmq", "mongodb", "qmtl-gateway", "qmtl-dagmanager")
+UP_JOBS = ("dvt-engine", "qdrant", "rabbitmq", "mongodb", "ollama", "qmtl-gateway", "qmtl-dagmanager")
 PROBE_TARGETS = ("http://ollama:11434", "http://reporting:8080/health", "http://ingestion:8000/health")
 
 BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0)
@@ -302,9 +303,8 @@ class LoadGenerator:
         for s in self._series:
             m = s.metric
             if m.type == "gauge":
-                value = gauge_level(m, s.labels, now)
-                is_timestamp = "timestamp" in m.name or "heartbeat" in m.name
-                s.obj.set(value if is_timestamp or value in (0.0, 1.0) or m.name.endswith("_ratio") else value * jitter())  # type: ignore[union-attr]
+                # Steady levels: a jittering gauge would trip delta()/deriv() alerts (e.g. OrphanQueuesGrowing).
+                s.obj.set(gauge_level(m, s.labels, now))  # type: ignore[union-attr]
             elif m.type == "counter":
                 if s.healthy and not is_bad_counter(m):
                     s.obj.inc(COUNTER_RATES.get(m.name, 2.0) * seconds * jitter())  # type: ignore[union-attr]
