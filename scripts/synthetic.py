@@ -19,9 +19,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summ
 
 from components.catalog import Catalog, Metric
 
-# Families the local stack's own Prometheus and Alertmanager export; the
-# generator leaves them to the real binaries.
+# Families the local stack's own Prometheus and Alertmanager export (or
+# Prometheus writes itself: ALERTS, scrape_*); the generator leaves them to the real binaries.
 LIVE_PREFIXES = ("prometheus_", "alertmanager_")
+LIVE_SYSTEMS = ("prometheus-synthetic",)
+# Systems instrumented with a Prometheus client library, which appends _total
+# to counter names; exporters and upstream components (Tempo's
+# tempo_receiver_refused_spans, say) expose counters under the name as written.
+CLIENT_LIBRARY_SYSTEMS = ("qmtl-seamless", "qmtl-core", "dvt", "copilot")
+# kube-state-metrics and cAdvisor series carry the pod's own namespace, pod and container.
+POD_SCOPED_PREFIXES = ("kube_pod_", "container_")
+CONTAINERS = ("parsing", "embedding")
 DEFAULT_JOB = "synthetic-load"
 
 # Label values, per label; (family, label) entries win. Values the seeds name.
@@ -59,7 +67,16 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "method": ("StartWorkflow",),
     "error_type": ("timeout", "validation"),
     "queue": ("parsing", "chunking", "embedding", "summarization"),
-    "dependency": ("mongodb", "rabbitmq"),
+    "dependency": ("mongodb", "rabbitmq", "qdrant"),
+    "conn_type": ("current", "available"),
+    "legacy_op_type": ("query", "insert", "update"),
+    "op_type": ("reads", "writes", "commands"),
+    "resource": ("cpu", "memory"),
+    "interface": ("eth0",),
+    "device": ("/dev/vda1",),
+    "node": ("node-1",),
+    "collection": ("messages",),
+    "vector": ("default",),
     "vhost": ("/",),
     "name": ("parsing",),
     "image": ("copilot/parsing:1.0",),
@@ -85,6 +102,10 @@ FAMILY_LABEL_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dvt_signals_received_total", "status"): ("accepted", "rejected", "deferred"),
     ("world_apply_run_total", "status"): ("success", "failure"),
     ("loki_discarded_samples_total", "reason"): ("rate_limited",),
+    ("rest_responses_total", "endpoint"): ("/collections/{name}/points/search", "/collections/{name}/points/query"),
+    ("rest_responses_fail_total", "endpoint"): ("/collections/{name}/points/search",),
+    ("rest_responses_avg_duration_seconds", "endpoint"): ("/collections/{name}/points/search",),
+    ("rest_responses_max_duration_seconds", "endpoint"): ("/collections/{name}/points/search",),
     ("tempo_discarded_spans_total", "reason"): ("trace_too_large",),
 }
 # A series carrying one of these values is a failure: it exists, at zero.
@@ -193,14 +214,21 @@ def label_values(metric: Metric, label: str, environment: str) -> tuple[str, ...
         return (copilot_service(metric) or "copilot",)
     if label == "queue" and metric.name.startswith("copilot_") and (svc := copilot_service(metric)) in LABEL_VALUES["queue"]:
         return (svc,)
+    if label == "queue" and metric.name.startswith("rabbitmq_"):
+        # Each service queue, and a dead-letter queue (<queue>.failed) as the Failed Queues dashboard reads them.
+        return (*LABEL_VALUES["queue"], "parsing.failed")
     return FAMILY_LABEL_VALUES.get((metric.name, label)) or LABEL_VALUES.get(label) or (f"{label}-1",)
 
 
-def label_sets(metric: Metric, environment: str) -> list[Labels]:
+def label_sets(metric: Metric, environment: str, namespace: str = "observability") -> list[Labels]:
     """Every label combination the generator emits for a family (small on purpose)."""
     names = sorted(metric.labels)
     choices = [label_values(metric, name, environment) for name in names]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
+    combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
+    if metric.name.startswith(POD_SCOPED_PREFIXES):
+        pods = [{"namespace": namespace, "container": c, "pod": f"{c}-5d8f9c7b6-x2k4p"} for c in CONTAINERS]
+        combos = [{**combo, **pod} for combo in combos for pod in pods]
+    return combos
 
 
 def is_failure(labels: Labels) -> bool:
@@ -217,6 +245,8 @@ def gauge_level(metric: Metric, labels: Labels, now: float) -> float:
     if name in GAUGE_LEVELS:
         level = GAUGE_LEVELS[name]
         return level / 5 if name == "nodecache_resident_bytes" and labels.get("scope") != "total" else level
+    if name.startswith("kube_pod_container_resource_"):
+        return 1.0 if labels.get("resource") == "cpu" else 1.0e9
     if "timestamp" in name or name.endswith("_last_heartbeat_seconds"):
         return now - 5.0
     if name in {"up", "probe_success", "mongodb_up"} or name.endswith("_up"):
@@ -246,12 +276,15 @@ def group_id(group: Labels) -> tuple[tuple[str, str], ...]:
 MetricObject = Counter | Gauge | Histogram | Summary
 
 
-def make_metric(metric: Metric, registry: CollectorRegistry, buckets: Iterable[float] | None = None) -> MetricObject:
+def make_metric(metric: Metric, registry: CollectorRegistry, buckets: Iterable[float] | None = None, namespace: str | None = None) -> MetricObject:
     """A prometheus-client object for a catalog family, registered in ``registry``."""
-    labels = sorted(metric.labels)
+    labels = sorted(metric.labels | ({"namespace", "container", "pod"} if namespace and metric.name.startswith(POD_SCOPED_PREFIXES) else set()))
     doc = metric.help or metric.name
-    if metric.type == "counter":
+    if metric.type == "counter" and (metric.system in CLIENT_LIBRARY_SYSTEMS or metric.name.endswith("_total")):
         return Counter(metric.name, doc, labels, registry=registry)
+    if metric.type == "counter":
+        # Exposed under the name as written (no _total appended); only ever incremented.
+        return Gauge(metric.name, doc, labels, registry=registry)
     if metric.type == "gauge":
         return Gauge(metric.name, doc, labels, registry=registry)
     if metric.type == "histogram":
@@ -289,8 +322,8 @@ class LoadGenerator:
         for metric in self.families:
             for group in groups_for(metric, self.namespace):
                 registry = self.registries.setdefault(group_id(group), CollectorRegistry(auto_describe=True))
-                obj = make_metric(metric, registry)
-                for labels in label_sets(metric, self.environment):
+                obj = make_metric(metric, registry, namespace=self.namespace)
+                for labels in label_sets(metric, self.environment, self.namespace):
                     # .labels() creates the series at zero, so failure series exist too.
                     self._series.append(_Series(metric, child(obj, labels), labels, not is_failure(labels)))
 
@@ -328,6 +361,6 @@ def catalog_families(catalog: Catalog, *, include_live: bool = False, systems: I
     return [
         catalog.metrics[name]
         for name in catalog.names()
-        if (include_live or not name.startswith(LIVE_PREFIXES))
+        if (include_live or not (name.startswith(LIVE_PREFIXES) or catalog.metrics[name].system in LIVE_SYSTEMS))
         and (wanted is None or catalog.metrics[name].system in wanted)
     ]
