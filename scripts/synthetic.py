@@ -90,7 +90,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "ws": ("false",),
     "receiver": ("otlp",),
     "transport": ("grpc",),
-    "persistentvolumeclaim": ("prometheus-db", "loki-data"),
+    "persistentvolumeclaim": ("prometheus-db", "alertmanager-db", "pushgateway-data", "loki-data", "tempo-data", "grafana-data"),
 }
 FAMILY_LABEL_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("controlbus_apply_ack_total", "phase"): ("freeze", "unfreeze"),
