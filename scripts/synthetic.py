@@ -292,6 +292,15 @@ def make_metric(metric: Metric, registry: CollectorRegistry, buckets: Iterable[f
     return Summary(metric.name, doc, labels, registry=registry)
 
 
+def presence_series(metric: Metric) -> str:
+    """The series name that shows a family is exposed: _count of a histogram/summary, a counter as its emitter names it."""
+    if metric.type in ("histogram", "summary"):
+        return f"{metric.name}_count"
+    if metric.type == "counter" and metric.system in CLIENT_LIBRARY_SYSTEMS and not metric.name.endswith("_total"):
+        return f"{metric.name}_total"
+    return metric.name
+
+
 def child(obj: MetricObject, labels: Labels) -> MetricObject:
     return obj.labels(**labels) if labels else obj
 

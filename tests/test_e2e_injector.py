@@ -12,11 +12,11 @@ import pytest
 from components.rules.thresholds import threshold
 from prometheus_client.parser import text_string_to_metric_families
 
-from components.catalog import Metric, load_catalog
+from components.catalog import load_catalog
 from scripts import inject_sla_violation as injector
 from scripts.load_generator import MergedCollector, build, push
 from scripts.localstack import http_get
-from scripts.synthetic import LoadGenerator
+from scripts.synthetic import LoadGenerator, presence_series
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "inject_sla_violation.py"
@@ -34,15 +34,6 @@ def sample_names(text: str) -> set[str]:
     return {name for name, _ in samples(text)}
 
 
-def expected_series(metric: Metric) -> str:
-    """The series name that proves a family is present in an exposition."""
-    if metric.type in ("histogram", "summary"):
-        return f"{metric.name}_count"
-    if metric.type == "counter" and not metric.name.endswith("_total"):
-        return f"{metric.name}_total"
-    return metric.name
-
-
 def total_phase(text: str, le: str) -> float:
     return samples(text)[("seamless_sla_deadline_seconds_bucket", (("le", le), ("phase", "total")))]
 
@@ -54,7 +45,7 @@ def test_dry_run_covers_every_seamless_metric_and_touches_nothing(tmp_path, caps
     assert code == 0
     assert not out.exists()
     names = sample_names(text)
-    missing = [expected_series(m) for m in load_catalog().by_system("qmtl-seamless") if expected_series(m) not in names]
+    missing = [presence_series(m) for m in load_catalog().by_system("qmtl-seamless") if presence_series(m) not in names]
     assert not missing
     budget = threshold(injector.BUDGET)
     # Three requests, all slower than the budget: none in the budget bucket, all in +Inf.
@@ -152,7 +143,7 @@ def test_load_generator_pushes_every_non_live_catalog_family(storage_stack) -> N
     generator.tick(1.0, time.time())
     push(generator, storage_stack.pushgateway_url)
     names = sample_names(http_get(f"{storage_stack.pushgateway_url}/metrics").decode())
-    missing = [expected_series(m) for m in generator.families if expected_series(m) not in names]
+    missing = [presence_series(m) for m in generator.families if presence_series(m) not in names]
     assert not missing
     assert len(generator.families) > 100
 
