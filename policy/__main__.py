@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import PolicyPack  # noqa: E402
+from pulumi_policy import PolicyPack
 
-from policy.policies import POLICIES  # noqa: E402
+from policy.policies import POLICIES
 
 PolicyPack(name="observability-guardrails", policies=list(POLICIES))

@@ -13,14 +13,14 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 import pytest
 import yaml
-from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -47,6 +47,13 @@ def opts(protect: bool = False) -> PolicyResourceOptions:
     return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
+def collector(found: list[str]) -> Callable[[str, str | None], None]:
+    def report_violation(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    return report_violation
+
+
 def violations(
     policy_name: str,
     type_: str,
@@ -60,10 +67,8 @@ def violations(
     policy = next(p for p in POLICIES if p.name == policy_name)
     assert isinstance(policy, ResourceValidationPolicy)
     found: list[str] = []
-    args = ResourceValidationArgs(
-        type_, props, urn(stack, type_), "r", opts(protect), None, config or {}
-    )
-    policy.validate(args, lambda message, _urn=None: found.append(message))
+    args = ResourceValidationArgs(type_, props, urn(stack, type_), "r", opts(protect), None, config or {})
+    policy.validate(args, collector(found))
     return found
 
 
@@ -75,7 +80,7 @@ def stack_violations(policy_name: str, resources: list[tuple[str, Mapping[str, A
         PolicyResource(t, p, urn("dev", t, f"r{i}"), f"r{i}", opts(), None, None, [], {})
         for i, (t, p) in enumerate(resources)
     ]
-    policy.validate(StackValidationArgs(policy_resources), lambda m, _urn=None: found.append(m))
+    policy.validate(StackValidationArgs(policy_resources), collector(found))
     return found
 
 
