@@ -34,6 +34,8 @@ from pulumi_policy import (
 
 from policy import checks
 from policy.policies import POLICIES
+from scripts.mock_runtime import is_secret
+from scripts.render import Render
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
@@ -455,3 +457,50 @@ def test_pack_runs_as_an_analyzer_and_reports_violations() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+
+# --- the stack itself passes the pack ---------------------------------------
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """Policies see secret inputs unwrapped, as the analyzer hands them over."""
+    if is_secret(value):
+        return _unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
+def pack_violations(result: Render) -> list[str]:
+    """Every policy of the pack over every registered resource of a render."""
+    messages: list[str] = []
+    resources = []
+    for record in result.records:
+        props = _unwrap_secrets(record.inputs)
+        resources.append(PolicyResource(record.type, props, record.urn, record.name, opts(record.protect), None, None, [], {}))
+        args = ResourceValidationArgs(record.type, props, record.urn, record.name, opts(record.protect), None, {})
+        for policy in POLICIES:
+            if isinstance(policy, ResourceValidationPolicy):
+                found: list[str] = []
+                policy.validate(args, collector(found))
+                messages += [f"{policy.name}: {record.urn}: {m}" for m in found]
+    for policy in POLICIES:
+        if isinstance(policy, StackValidationPolicy):
+            found = []
+            policy.validate(StackValidationArgs(resources), collector(found))
+            messages += [f"{policy.name}: {m}" for m in found]
+    return messages
+
+
+def test_every_rendered_stack_passes_the_pack(rendered: Render) -> None:
+    assert pack_violations(rendered) == []
+
+
+def test_prod_without_protection_fails_the_pack(render_stack: Any) -> None:
+    result = render_stack("prod", "protectStateful=false")
+    found = pack_violations(result)
+    assert found and all(m.startswith("prod-stateful-protected: ") for m in found)
+    assert any("PersistentVolumeClaim" in m for m in found)
