@@ -1,0 +1,60 @@
+# Entry points for people and CI. `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+OUT ?= build/render/$(STACK)
+# Local file backend unless the caller points Pulumi elsewhere.
+PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+export PULUMI_BACKEND_URL
+
+.PHONY: help venv binaries lint test render render-all preview up clean
+
+help:
+	@echo "make test              lint (ruff, mypy) and run the tests (creates .venv when missing)"
+	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
+	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
+	@echo "make up STACK=dev      pulumi up for one stack"
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+binaries:
+	./scripts/install_binaries.sh
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+
+test: venv binaries lint
+	$(PY) -m pytest
+
+render: venv
+	$(PY) -m scripts.render --stack $(STACK) --out $(OUT)
+
+render-all: venv
+	for stack in dev staging prod; do $(PY) -m scripts.render --stack $$stack --out build/render/$$stack || exit 1; done
+
+define require_pulumi
+	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/iac/download-install/ (e.g. 'curl -fsSL https://get.pulumi.com | sh'), then re-run." >&2; exit 1; }
+endef
+
+preview: venv
+	$(require_pulumi)
+	mkdir -p .pulumi-state
+	pulumi stack select $(STACK) --create
+	pulumi preview --stack $(STACK) --diff
+
+up: venv
+	$(require_pulumi)
+	mkdir -p .pulumi-state
+	pulumi stack select $(STACK) --create
+	pulumi up --stack $(STACK)
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

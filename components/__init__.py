@@ -1,0 +1,1 @@
+"""Pulumi components of the observability stack, one module per part."""

@@ -1,0 +1,42 @@
+"""Labels every object carries, and the labels that tie monitors and rules to this stack's Prometheus."""
+
+from __future__ import annotations
+
+from components.settings import Settings
+
+PART_OF = "observability-stack"
+MANAGED_BY = "pulumi"
+# Prometheus selects rules and monitors by this label, valued with the stack
+# name, so it picks up exactly what this stack creates and nothing else.
+STACK_LABEL = "observability.stack/instance"
+
+
+def image_tag(image: str) -> str:
+    return image.split("@", 1)[0].rsplit(":", 1)[1]
+
+
+def selector_labels(component: str, settings: Settings) -> dict[str, str]:
+    """The immutable subset used in Deployment/StatefulSet selectors and Services."""
+    return {
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/instance": f"{component}-{settings.stack}",
+    }
+
+
+def standard_labels(component: str, settings: Settings, *, role: str, image: str | None = None) -> dict[str, str]:
+    labels = {
+        **selector_labels(component, settings),
+        "app.kubernetes.io/component": role,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "environment": settings.environment,
+        STACK_LABEL: settings.stack,
+    }
+    if image is not None:
+        labels["app.kubernetes.io/version"] = image_tag(image)
+    return labels
+
+
+def stack_selector(settings: Settings) -> dict[str, str]:
+    """Labels a PrometheusRule, ServiceMonitor or PodMonitor needs to be selected by this stack's Prometheus."""
+    return {STACK_LABEL: settings.stack}

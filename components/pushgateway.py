@@ -1,0 +1,84 @@
+"""Pushgateway: batch jobs push here; pushed metrics persist on a volume across restarts."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import endpoints
+from components.labels import selector_labels, standard_labels
+from components.protection import stateful_options
+from components.settings import Settings
+from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
+
+NAME = "pushgateway"
+DATA_DIR = "/data"
+PERSISTENCE_FILE = f"{DATA_DIR}/pushgateway.state"
+
+
+class Pushgateway(pulumi.ComponentResource):
+    service: k8s.core.v1.Service
+
+    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("observability:metrics:Pushgateway", NAME, None, opts)
+        config = settings.pushgateway
+        labels = standard_labels(NAME, settings, role="metrics-push", image=config.image)
+        metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
+        child = pulumi.ResourceOptions(parent=self)
+
+        account = k8s.core.v1.ServiceAccount(
+            NAME, metadata=metadata, automount_service_account_token=False, opts=child
+        )
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{NAME}-data",
+            metadata={**metadata, "name": f"{NAME}-data"},
+            spec={
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": config.storage.size}},
+                **({"storageClassName": config.storage.storage_class} if config.storage.storage_class else {}),
+            },
+            opts=stateful_options(settings, self),
+        )
+        endpoint = endpoints.PUSHGATEWAY
+        gateway = ContainerSpec(
+            name=NAME,
+            image=config.image,
+            resources=config.resources,
+            probes=Probes.http(endpoint),
+            ports=(Port(endpoint.port_name, endpoint.port),),
+            args=(
+                f"--web.listen-address=:{endpoint.port}",
+                f"--persistence.file={PERSISTENCE_FILE}",
+                f"--persistence.interval={config.persistence_interval}",
+            ),
+            volume_mounts=({"name": "data", "mountPath": DATA_DIR},),
+        )
+        k8s.apps.v1.Deployment(
+            NAME,
+            metadata=metadata,
+            spec={
+                "replicas": config.replicas,
+                # One writer per persistence file: the old pod lets go of the volume first.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": selector_labels(NAME, settings)},
+                "template": pod_template(
+                    labels=labels,
+                    spec=pod_spec(
+                        containers=[gateway],
+                        service_account_name=NAME,
+                        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}}],
+                    ),
+                ),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, claim]),
+        )
+        self.service = k8s.core.v1.Service(
+            NAME,
+            metadata=metadata,
+            spec={
+                "selector": selector_labels(NAME, settings),
+                "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
+            },
+            opts=child,
+        )
+        self.register_outputs({"service": self.service.metadata["name"]})

@@ -1,0 +1,69 @@
+"""Rules that span several fields, run after every field parsed on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from components.settings.errors import Problem
+from components.settings.model import Settings
+from components.settings.types import Resources
+from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
+
+# Prometheus needs room beside its blocks for the WAL and compaction.
+RETENTION_SIZE_MAX_SHARE = Decimal("0.85")
+
+
+def cross_field_problems(settings: Settings) -> list[Problem]:
+    return _retention_size_problems(settings) + _request_above_limit_problems(settings) + _single_pushgateway(settings)
+
+
+def _single_pushgateway(settings: Settings) -> list[Problem]:
+    # Pushes land on one instance and persist to one file; replicas would split them.
+    if settings.pushgateway.replicas == 1:
+        return []
+    return [Problem("pushgateway.replicas", settings.pushgateway.replicas, "accepted form: 1 (pushed metrics live in one instance's persistence file)")]
+
+
+def _retention_size_problems(settings: Settings) -> list[Problem]:
+    prometheus = settings.prometheus
+    room = prometheus.storage.size_bytes * RETENTION_SIZE_MAX_SHARE
+    if byte_size_bytes(prometheus.retention_size) <= room:
+        return []
+    return [
+        Problem(
+            "prometheus.retentionSize",
+            prometheus.retention_size,
+            f"does not fit prometheus.storage.size {prometheus.storage.size}; accepted form: a byte size of at most "
+            f"{int(RETENTION_SIZE_MAX_SHARE * 100)}% of the volume ({_gb(room)}) to leave room for the WAL and compaction",
+        )
+    ]
+
+
+def _request_above_limit_problems(settings: Settings) -> list[Problem]:
+    problems = []
+    for path, resources in _all_resources(settings, ""):
+        for name, parse in (("cpu", cpu_cores), ("memory", quantity_bytes)):
+            request = getattr(resources.requests, name)
+            limit = getattr(resources.limits, name)
+            if parse(request) > parse(limit):
+                problems.append(
+                    Problem(f"{path}.requests.{name}", request, f"is above {path}.limits.{name} {limit}; accepted form: a request at most its limit")
+                )
+    return problems
+
+
+def _all_resources(model: BaseModel, path: str) -> Iterator[tuple[str, Resources]]:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{path}.{field.alias or name}".lstrip(".")
+        if isinstance(value, Resources):
+            yield key, value
+        elif isinstance(value, BaseModel):
+            yield from _all_resources(value, key)
+
+
+def _gb(size: Decimal) -> str:
+    return f"{(size / (1024**3)).quantize(Decimal('0.01'))}GB"

@@ -1,0 +1,43 @@
+"""Secret config keys: declared here, read only as Pulumi secrets.
+
+Their values never enter the settings model; components ask for them as
+``pulumi.Output`` so they stay encrypted in state and masked in output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.settings.errors import NAMESPACE, Problem
+
+# key -> what it is for (shown in errors and docs).
+SECRET_KEYS: dict[str, str] = {
+    "grafanaAdminPassword": "Grafana's admin password",
+    "slackWebhookUrl": "Slack incoming-webhook URL for info, warning and error alerts",
+    "smtpPassword": "SMTP password for e-mailed error alerts",
+    "pagerdutyRoutingKey": "PagerDuty Events v2 routing key for critical alerts",
+    "pagerdutyEscalationRoutingKey": "PagerDuty routing key of the escalation service for emergency alerts",
+}
+
+
+def how_to_set(key: str) -> str:
+    return f"pulumi config set --secret {NAMESPACE}:{key} <value>"
+
+
+def secret_problems(values: dict[str, Any], secret_keys: set[str]) -> list[Problem]:
+    """Secret keys written in plain text are refused: they would sit unencrypted in the stack file."""
+    problems = []
+    for key in sorted(SECRET_KEYS):
+        full = f"{NAMESPACE}:{key}"
+        if key in values and full not in secret_keys:
+            problems.append(Problem(key, "<plain text, not shown>", f"must be a Pulumi secret; set it with `{how_to_set(key)}`"))
+    return problems
+
+
+def secret_value(key: str) -> pulumi.Output[str] | None:
+    """The secret's value as a Pulumi secret Output, or None when it is not set."""
+    if key not in SECRET_KEYS:
+        raise KeyError(f"{key} is not a declared secret key; add it to SECRET_KEYS")
+    return pulumi.Config(NAMESPACE).get_secret(key)

@@ -1,0 +1,17 @@
+"""Builds every component of one stack, in dependency order."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.namespace import stack_namespace
+from components.pushgateway import Pushgateway
+from components.settings import Settings
+
+
+def build_stack(settings: Settings) -> None:
+    namespace = stack_namespace(settings)
+    in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    Pushgateway(settings, in_namespace)
+    pulumi.export("environment", settings.environment)
+    pulumi.export("namespace", settings.namespace)

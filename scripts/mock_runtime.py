@@ -1,0 +1,86 @@
+"""Run the Pulumi program under mocks and record every resource it registers.
+
+The mock monitor echoes inputs back as outputs (there is no cluster), and
+records what `pulumi preview` would show: type, name, parent, options, inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+
+from components.settings import Settings
+from components.settings.pulumi_config import settings_from_pulumi
+from components.stack import build_stack
+
+PROJECT = "observability"
+
+
+@dataclass(frozen=True)
+class Registered:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
+
+
+def is_secret(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+class _EchoMocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            self.records.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    inputs=rpc.deserialize_properties(request.object),
+                )
+            )
+        return response
+
+
+def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> tuple[Settings, list[Registered]]:
+    """Validate settings, then build the stack under mocks; raises SettingsError before any registration."""
+    mocks = _EchoMocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(config, sorted(secret_keys))
+    # A fresh root per run, so several renders in one process do not share a Stack.
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    settings = settings_from_pulumi()
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> None:
+        build_stack(settings)
+
+    program()
+    return settings, sorted(monitor.records, key=lambda r: r.urn)

@@ -1,0 +1,173 @@
+"""Offline render: what a stack would deploy, written as files, with no cluster and no Pulumi CLI.
+
+    python -m scripts.render --stack STACK --out DIR [--set section.key=value ...]
+
+Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
+of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
+Grafana dashboard), grafana/ (folders and datasources), resources.json
+(every registered resource with its parent and protection). Secrets appear
+only as a fixed placeholder; output is byte-identical run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import Settings, SettingsError
+from scripts.mock_runtime import Registered, is_secret, run_program
+from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, apply_overrides, read_stack_config
+
+SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+DASHBOARD = "grafana:oss/dashboard:Dashboard"
+GRAFANA_OBJECTS = {"grafana:oss/folder:Folder": "folder", "grafana:oss/dataSource:DataSource": "datasource"}
+
+
+class LeakError(RuntimeError):
+    """A secret's plaintext would have been written."""
+
+
+@dataclass
+class Render:
+    stack: str
+    settings: Settings
+    records: list[Registered]
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> content
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return [yaml.safe_load(text) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
+
+
+def redact(value: Any) -> Any:
+    """Inputs with every Pulumi secret replaced by the placeholder."""
+    if is_secret(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # The wire format carries every number as a double; ports and counts are integers.
+        return int(value)
+    return value
+
+
+def _yaml(document: Any) -> str:
+    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, indent=2) + "\n"
+
+
+def _is_kubernetes_object(record: Registered) -> bool:
+    return record.custom and record.type.startswith("kubernetes:") and not record.type.startswith("pulumi:providers:")
+
+
+def _manifest_path(obj: dict[str, Any], record: Registered) -> str:
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name")
+    if not name:
+        raise ValueError(f"{record.urn}: set metadata.name explicitly so the object's name is stable")
+    scope = metadata.get("namespace", "cluster")
+    return f"manifests/{obj['kind'].lower()}_{scope}_{name}.yaml"
+
+
+def render_files(records: Iterable[Registered]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    resources = []
+    for record in records:
+        inputs = redact(record.inputs)
+        resources.append(
+            {
+                "urn": record.urn,
+                "type": record.type,
+                "name": record.name,
+                "parent": record.parent,
+                "custom": record.custom,
+                "protect": record.protect,
+                "retainOnDelete": record.retain_on_delete,
+            }
+        )
+        if _is_kubernetes_object(record):
+            path = _manifest_path(inputs, record)
+            if path in files:
+                raise ValueError(f"two objects render to {path}")
+            files[path] = _yaml(inputs)
+            if record.type == PROMETHEUS_RULE:
+                files[f"rules/{inputs['metadata']['name']}.yaml"] = _yaml(inputs["spec"])
+        elif record.type == DASHBOARD:
+            model = json.loads(inputs["configJson"])
+            files[f"dashboards/{model.get('uid') or record.name}.json"] = _json(model)
+        elif record.type in GRAFANA_OBJECTS:
+            if isinstance(inputs.get("jsonDataEncoded"), str):
+                inputs["jsonDataEncoded"] = json.loads(inputs["jsonDataEncoded"])
+            files[f"grafana/{GRAFANA_OBJECTS[record.type]}-{inputs.get('uid') or record.name}.json"] = _json(inputs)
+    files["resources.json"] = _json(resources)
+    return files
+
+
+def check_no_leak(files: dict[str, str], config: StackConfig) -> None:
+    for key in sorted(config.secret_keys):
+        plain = config.values.get(key)
+        if not isinstance(plain, str) or plain == SECRET_PLACEHOLDER or len(plain) < 4:
+            continue
+        needles = {plain, base64.b64encode(plain.encode()).decode()}
+        for path, text in files.items():
+            if any(needle in text for needle in needles):
+                raise LeakError(f"the value of secret {key} would be written to {path}; it must reach resources only as a Pulumi secret")
+
+
+def render(config: StackConfig) -> Render:
+    settings, records = run_program(config.stack, config.engine_form(), config.secret_keys)
+    result = Render(config.stack, settings, records, render_files(records))
+    check_no_leak(result.files, config)
+    return result
+
+
+def write(result: Render, out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / "resources.json").exists():
+        raise FileExistsError(f"{out} is not empty and is not a previous render; choose an empty or new directory")
+    if out.exists():
+        shutil.rmtree(out)
+    for sub in SUBDIRS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for relative, text in sorted(result.files.items()):
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.STACK.yaml")
+    parser.add_argument("--out", required=True, type=Path, help="directory to write (replaced if it holds a previous render)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override stack config for this run (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = read_stack_config(args.stack)
+        apply_overrides(config, args.overrides)
+        result = render(config)
+        write(result, args.out)
+    except (SettingsError, OverrideError, FileNotFoundError, FileExistsError, LeakError) as error:
+        print(f"render failed: {error}", file=sys.stderr)
+        return 2
+    manifests = sum(1 for path in result.files if path.startswith("manifests/"))
+    print(f"rendered stack '{args.stack}' to {args.out}: {manifests} manifests, {len(result.records)} resources")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

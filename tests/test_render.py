@@ -1,0 +1,97 @@
+"""The offline render: layout, determinism, overrides, errors and secrets, through the real CLI path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.render import SUBDIRS, LeakError, check_no_leak
+from scripts.stack_config import SECRET_PLACEHOLDER, StackConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scripts.render", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def prod_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    for out in (first, second):
+        result = _cli("--stack", "prod", "--out", str(out / "render"))
+        assert result.returncode == 0, result.stderr
+    return first / "render", second / "render"
+
+
+def test_render_writes_the_layout(prod_twice: tuple[Path, Path]) -> None:
+    out = prod_twice[0]
+    for sub in SUBDIRS:
+        assert (out / sub).is_dir(), sub
+    resources = json.loads((out / "resources.json").read_text())
+    assert {"urn", "type", "name", "parent", "protect", "retainOnDelete"} <= set(resources[0])
+    manifests = sorted((out / "manifests").glob("*.yaml"))
+    kubernetes_resources = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert len(manifests) == len(kubernetes_resources)
+    for path in manifests:
+        document = yaml.safe_load(path.read_text())
+        assert {"apiVersion", "kind", "metadata"} <= set(document), path.name
+
+
+def test_render_is_byte_identical_run_to_run(prod_twice: tuple[Path, Path]) -> None:
+    first, second = _tree(prod_twice[0]), _tree(prod_twice[1])
+    assert first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_render_replaces_a_previous_render_but_not_other_directories(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    result = _cli("--stack", "dev", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "not empty" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_set_overrides_config_for_one_run(tmp_path: Path) -> None:
+    result = _cli("--stack", "dev", "--out", str(tmp_path / "r"), "--set", "pushgateway.storage.size=3Gi")
+    assert result.returncode == 0, result.stderr
+    claim = yaml.safe_load((tmp_path / "r/manifests/persistentvolumeclaim_observability_pushgateway-data.yaml").read_text())
+    assert claim["spec"]["resources"]["requests"]["storage"] == "3Gi"
+
+
+def test_a_bad_value_fails_the_render_and_names_the_key(tmp_path: Path) -> None:
+    result = _cli("--stack", "dev", "--out", str(tmp_path / "r"), "--set", "prometheus.retention=7 days")
+    assert result.returncode != 0
+    assert "observability:prometheus.retention" in result.stderr
+    assert "'7 days'" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_protection_follows_the_environment(render_stack) -> None:
+    for stack, protected in (("dev", False), ("prod", True)):
+        claim = next(r for r in render_stack(stack).records if r.type == "kubernetes:core/v1:PersistentVolumeClaim")
+        assert (claim.protect, claim.retain_on_delete) == (protected, protected)
+
+
+def test_a_leaked_secret_stops_the_render() -> None:
+    config = StackConfig("dev", {"observability:grafanaAdminPassword": "canary-9f2c"}, {"observability:grafanaAdminPassword"})
+    check_no_leak({"manifests/a.yaml": f"password: {SECRET_PLACEHOLDER}\n"}, config)
+    with pytest.raises(LeakError, match="grafanaAdminPassword"):
+        check_no_leak({"manifests/a.yaml": "password: canary-9f2c\n"}, config)
+    with pytest.raises(LeakError):
+        check_no_leak({"manifests/a.yaml": "password: Y2FuYXJ5LTlmMmM=\n"}, config)
+
+
+def test_a_canary_secret_set_in_config_appears_nowhere(render_stack) -> None:
+    canary = "canary-0b7e41d2"
+    result = render_stack("prod", secrets={"grafanaAdminPassword": canary, "pagerdutyRoutingKey": canary + "-pd"})
+    assert all(canary not in text for text in result.files.values())
