@@ -6,6 +6,7 @@ import pulumi
 
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
+from components.rules.component import RuleSet
 from components.settings import Settings
 
 
@@ -13,5 +14,6 @@ def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     Pushgateway(settings, in_namespace)
+    RuleSet(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)

@@ -39,7 +39,8 @@ SOURCES = {
 }
 ESCALATION = {
     "info": ("No response needed.", "the owning team's channel"),
-    "warning": ("Open a ticket; respond within 4 hours. Escalate if it lasts a working day or turns into an error or critical alert.", "the owning team via Slack"),
+    "warning": ("Open a ticket; respond within 4 hours. Escalate if it lasts a working day or turns into an error or critical alert.",
+                "the owning team via Slack"),
     "error": ("Respond within 1 hour. Escalate if not mitigated within 2 hours.", "the owning team via Slack and e-mail"),
     "critical": ("Page: respond within 30 minutes. Escalate to the service owner if not mitigated within 1 hour.", "the on-call engineer via PagerDuty"),
     "emergency": ("Page with escalation: respond immediately; involve the incident commander.", "the on-call engineer and the escalation chain via PagerDuty"),

@@ -29,6 +29,7 @@ TESTS_DIR = RULES_DIR / "tests"
 # The context the hand-written promtool tests are written against.
 TEST_CONTEXT = RuleContext(
     namespace="observability",
+    runbook_base_url="https://runbooks.test.invalid/observability",
     retention_seconds={"prometheus": 7 * 86400, "loki": 3 * 86400, "tempo": 3 * 86400},
 )
 

@@ -54,7 +54,7 @@ class _Expr:
                 self.bad(f"{context} uses label {name!r}, which no metric below it carries "
                          f"(catalog labels: {sorted(available)})")
 
-    def visit(self, node: Any) -> Labels:  # noqa: PLR0911, PLR0912 - one branch per node type
+    def visit(self, node: Any) -> Labels:
         if isinstance(node, pp.VectorSelector):
             return self.selector(node)
         if isinstance(node, pp.MatrixSelector):
@@ -79,11 +79,11 @@ class _Expr:
         if isinstance(node, pp.BinaryExpr):
             left, right = self.visit(node.lhs), self.visit(node.rhs)
             both = None if left is None or right is None else left | right
-            mod = node.modifier
-            if mod is not None:
-                if mod.matching is not None:
-                    self.label_names(mod.matching.labels, both, "vector matching on/ignoring")
-                self.label_names(mod.group_labels or [], both, "group_left/group_right")
+            bmod = node.modifier
+            if bmod is not None:
+                if bmod.matching is not None:
+                    self.label_names(bmod.matching.labels, both, "vector matching on/ignoring")
+                self.label_names(bmod.group_labels or [], both, "group_left/group_right")
             return both
         self.bad(f"unsupported PromQL node {type(node).__name__}")
         return None

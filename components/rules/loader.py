@@ -25,8 +25,6 @@ from components.rules import thresholds
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO_ROOT / "rules"
 RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
-# Where runbook links point; the stack setting rules.runbookBaseUrl overrides it.
-DEFAULT_RUNBOOK_BASE_URL = "https://github.com/observability-stack/observability/blob/main"
 NOT_RULE_FILES = {"thresholds.yaml"}
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_]+)(?::([A-Za-z0-9_]+))?\}\}")
@@ -41,8 +39,8 @@ class RuleContext:
     """Per-stack facts the rule files may reference."""
 
     namespace: str
+    runbook_base_url: str  # settings: rules.runbookBaseUrl
     retention_seconds: Mapping[str, int] = field(default_factory=dict)
-    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
 
 
 def runbook_path(alert: str) -> Path:

@@ -98,7 +98,7 @@ def _selector(metric: str, matchers: str, source: str, where: str) -> str:
     return text
 
 
-def _metric_ref(raw: Any, source: str, where: str) -> dict[str, str]:
+def _metric_ref(raw: Any, source: str, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or set(raw) - {"metric", "matchers"} or not isinstance(raw.get("metric"), str):
         raise _err(source, where, raw, "{metric: <name>, matchers: <optional label matchers>}")
     matchers = str(raw.get("matchers") or "")

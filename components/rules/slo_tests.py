@@ -22,6 +22,7 @@ def _labels(matchers: str) -> dict[str, str]:
     if not matchers:
         return {}
     expr = promql_parser.parse(f"x{{{matchers}}}")
+    assert isinstance(expr, promql_parser.VectorSelector)  # slo.py validated the matchers
     out: dict[str, str] = {}
     for m in expr.matchers.matchers:
         if str(m.op) not in ("MatchOp.Equal", "="):

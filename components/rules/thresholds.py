@@ -72,6 +72,7 @@ def threshold(name: str) -> float:
 
 def format_number(value: float) -> str:
     """A PromQL literal: integers without a trailing .0, others in shortest repr."""
+    value = float(value)
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
