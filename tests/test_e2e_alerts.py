@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from components.rules.thresholds import threshold
 
+from components.rules.thresholds import threshold
 from scripts.inject_sla_violation import Violation, default_duration, push_violation
 from scripts.localstack import Delivery, LocalStack, LocalStackError
 
