@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.alloy import Alloy
 from components.loki import Loki
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
@@ -17,5 +18,6 @@ def build_stack(settings: Settings) -> None:
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
+    Alloy(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
