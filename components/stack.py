@@ -9,6 +9,7 @@ from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
+from components.rules.component import RuleSet
 from components.settings import Settings
 from components.tempo import Tempo
 
@@ -20,6 +21,7 @@ def build_stack(settings: Settings) -> None:
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
     Alloy(settings, in_namespace)
+    RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
     grafana = Grafana(settings, in_namespace)
     pulumi.export("environment", settings.environment)

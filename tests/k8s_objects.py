@@ -8,7 +8,6 @@ import yaml
 
 from scripts.render import Render
 
-
 _PARSED: dict[int, tuple[Render, list[dict[str, Any]]]] = {}
 
 
