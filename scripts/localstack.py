@@ -120,11 +120,6 @@ class Profile:
     group_interval: str | None = None
     repeat_interval: str | None = None
 
-    def floor_seconds(self, group_wait: float) -> float:
-        """Least push-to-webhook time: a scrape, an evaluation, the group wait (and the ``for``)."""
-        extra = duration_seconds(self.for_) if self.for_ else 0.0
-        return duration_seconds(self.scrape_interval) + duration_seconds(self.evaluation_interval) + group_wait + extra
-
 
 # Time compressed for tests and the demo: seconds instead of minutes.
 E2E = Profile("e2e", scrape_interval="1s", evaluation_interval="1s", for_="2s", group_wait="1s", group_interval="1s", repeat_interval="1h")
