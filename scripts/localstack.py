@@ -125,10 +125,6 @@ class Profile:
 E2E = Profile("e2e", scrape_interval="1s", evaluation_interval="1s", for_="2s", group_wait="1s", group_interval="1s", repeat_interval="1h")
 
 
-def real_profile(scrape_interval: str, evaluation_interval: str) -> Profile:
-    return Profile("real", scrape_interval=scrape_interval, evaluation_interval=evaluation_interval)
-
-
 # --- config files --------------------------------------------------------------------------------
 
 
