@@ -129,11 +129,13 @@ E2E = Profile("e2e", scrape_interval="1s", evaluation_interval="1s", for_="2s", 
 
 
 def compress_rules(spec: dict[str, Any], profile: Profile) -> dict[str, Any]:
-    """A copy of a rule file spec with every non-zero ``for`` replaced by the profile's."""
+    """A copy of a rule file spec with every non-zero ``for`` and every group ``interval`` replaced by the profile's."""
     out = copy.deepcopy(spec)
     if profile.for_ is None:
         return out
     for group in out.get("groups") or []:
+        if "interval" in group:
+            group["interval"] = profile.evaluation_interval
         for rule in group.get("rules") or []:
             if "alert" in rule and rule.get("for") and duration_seconds(str(rule["for"])) > 0:
                 rule["for"] = profile.for_

@@ -80,14 +80,16 @@ def test_a_component_that_cannot_start_is_reported_with_its_log() -> None:
 
 
 def test_rules_are_compressed_on_copies_only() -> None:
-    spec: dict[str, Any] = {"groups": [{"name": "g", "rules": [
+    spec: dict[str, Any] = {"groups": [{"name": "g", "interval": "1m", "rules": [
         {"alert": "Slow", "expr": "x > 1", "for": "15m"},
         {"alert": "Now", "expr": "x > 2", "for": "0m"},
         {"record": "r", "expr": "sum(x)"},
     ]}]}
     out = compress_rules(spec, E2E)
     assert [r.get("for") for r in out["groups"][0]["rules"]] == [E2E.for_, "0m", None]
+    assert out["groups"][0]["interval"] == E2E.evaluation_interval
     assert spec["groups"][0]["rules"][0]["for"] == "15m"
+    assert spec["groups"][0]["interval"] == "1m"
 
 
 def test_routes_are_kept_and_every_receiver_goes_to_the_sink() -> None:
