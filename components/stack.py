@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.namespace import stack_namespace
+from components.network_policies import NetworkPolicies
 from components.pushgateway import Pushgateway
 from components.settings import Settings
 
@@ -12,6 +13,7 @@ from components.settings import Settings
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
