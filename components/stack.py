@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pulumi
 
+from components.loki import Loki
 from components.namespace import stack_namespace
 from components.network_policies import NetworkPolicies
 from components.pushgateway import Pushgateway
 from components.settings import Settings
+from components.tempo import Tempo
 
 
 def build_stack(settings: Settings) -> None:
@@ -15,5 +17,7 @@ def build_stack(settings: Settings) -> None:
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
+    Loki(settings, in_namespace)
+    Tempo(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from components.settings.errors import Problem
+from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
 from components.settings.types import Resources, Workload
 from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
@@ -22,6 +23,7 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         + _request_above_limit_problems(settings)
         + _single_pushgateway(settings)
         + _disruption_budget_problems(settings)
+        + logs_problems(settings)
     )
 
 
