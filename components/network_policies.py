@@ -141,11 +141,29 @@ def flows(settings: Settings) -> list[Flow]:
         for target, port in PROBED_IN_NAMESPACE.items()
     ]
     result.append(Flow(Pods(PROMETHEUS), Pods(ALERTMANAGER), _tcp(endpoints.ALERTMANAGER.port), "Prometheus sends alerts"))
+    result.append(Flow(Pods(TEMPO), Pods(PROMETHEUS), _tcp(endpoints.PROMETHEUS.port), "Tempo's metrics generator remote-writes span metrics"))
+    result += _object_storage_flows(settings)
     for datasource, port in ((PROMETHEUS, endpoints.PROMETHEUS.port), (LOKI, endpoints.LOKI.port), (TEMPO, endpoints.TEMPO.port),
                              (ALERTMANAGER, endpoints.ALERTMANAGER.port)):
         result.append(Flow(Pods(GRAFANA), Pods(datasource), _tcp(port), f"Grafana queries its {datasource} datasource"))
     result += [Flow(Pods(client), api_server, _tcp(*endpoints.API_SERVER_PORTS), f"{client} calls the Kubernetes API") for client in API_CLIENTS]
     return [flow for flow in result if _has_addresses(flow.source) and _has_addresses(flow.destination)]
+
+
+def _object_storage_flows(settings: Settings) -> list[Flow]:
+    """Loki and Tempo reach their bucket (and, with workload identity, the cloud's token service) over HTTPS."""
+    result = []
+    store = Cidrs(settings.network.object_storage_cidrs, "the object store")
+    for component, storage in ((LOKI, settings.loki.object_storage), (TEMPO, settings.tempo.object_storage)):
+        if storage is None:
+            continue
+        ports = {endpoints.HTTPS_PORT}
+        if storage.endpoint and ":" in storage.endpoint:
+            ports.add(int(storage.endpoint.rsplit(":", 1)[1]))
+        elif storage.insecure:
+            ports.add(80)
+        result.append(Flow(Pods(component), store, _tcp(*sorted(ports)), f"{component} reads and writes its bucket"))
+    return result
 
 
 def _has_addresses(peer: Peer) -> bool:

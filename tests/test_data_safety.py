@@ -44,7 +44,7 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
 # volume claim template changes: for these custom resources spec.storage is as good as force-new.
 OPERATOR_RECREATES = ("spec.storage",)
 # Settings sections whose volume the stack renders.
-SIZED_SECTIONS = ("pushgateway",)
+SIZED_SECTIONS = ("pushgateway", "loki", "tempo")
 OPERATOR_KINDS = {"kubernetes:monitoring.coreos.com/v1:Prometheus", "kubernetes:monitoring.coreos.com/v1:Alertmanager"}
 
 

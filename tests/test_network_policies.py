@@ -102,6 +102,7 @@ NEEDED = [
     (np.ALERTMANAGER, np.ALERTMANAGER, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
     (np.BLACKBOX_EXPORTER, np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
     (np.BLACKBOX_EXPORTER, "monitored", 8080, "TCP"),
+    (np.TEMPO, np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
 ]
 
 DENIED = [
@@ -189,6 +190,20 @@ def test_narrow_cidrs_confine_egress(render_stack) -> None:
     assert not allowed(policies, prometheus, Host("192.168.1.1"), endpoints.NODE_EXPORTER.port)
     assert allowed(policies, alertmanager, Host("203.0.113.9"), 443)
     assert not allowed(policies, alertmanager, Host(SLACK_IP), 443)
+
+
+def test_an_object_store_opens_https_from_its_user_only(render_stack) -> None:
+    bucket = "loki.objectStorage={backend: s3, bucket: logs-prod, region: eu-west-1, credentials: workloadIdentity}"
+    minio = "tempo.objectStorage={backend: s3, bucket: traces, endpoint: 'minio.storage:9000', credentials: workloadIdentity}"
+    without = render_stack("prod")
+    render = render_stack("prod", bucket, minio)
+    store = Host("52.95.1.1")
+    loki, tempo, grafana = (_pods(render)[name] for name in (np.LOKI, np.TEMPO, np.GRAFANA))
+    assert not allowed(_policies(without), loki, store, 443)
+    assert allowed(_policies(render), loki, store, 443)
+    assert not allowed(_policies(render), loki, store, 9000)
+    assert allowed(_policies(render), tempo, store, 9000)
+    assert not allowed(_policies(render), grafana, store, 443)
 
 
 def test_policies_can_be_turned_off(render_stack) -> None:

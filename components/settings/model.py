@@ -211,6 +211,8 @@ class NetworkSettings(Section):
     api_server_cidrs: tuple[Cidr, ...]
     node_cidrs: tuple[Cidr, ...]
     receiver_cidrs: tuple[Cidr, ...]
+    # Where Loki's and Tempo's object store is, when they use one.
+    object_storage_cidrs: tuple[Cidr, ...]
 
 
 class Settings(Section):
