@@ -4,6 +4,7 @@ Each ``rules/<system>.yaml`` is a PrometheusRule ``spec`` (``groups: [...]``)
 with placeholders that are expanded here:
 
 - ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
+- ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 
@@ -40,7 +41,8 @@ class RuleContext:
 
     namespace: str
     runbook_base_url: str  # settings: rules.runbookBaseUrl
-    retention_seconds: Mapping[str, int] = field(default_factory=dict)
+    # Seconds per store; documentation renders pass text such as '<loki retention in seconds>'.
+    retention_seconds: Mapping[str, int | str] = field(default_factory=dict)
 
 
 def runbook_path(alert: str) -> Path:
@@ -54,9 +56,10 @@ def runbook_url(alert: str, base: str) -> str:
 def _expand(text: str, ctx: RuleContext, where: str) -> str:
     def sub(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2)
-        if kind == "threshold" and arg:
+        if kind in ("threshold", "threshold_percent") and arg:
+            fmt = thresholds.format_number if kind == "threshold" else thresholds.format_percent
             try:
-                return thresholds.format_number(thresholds.threshold(arg))
+                return fmt(thresholds.threshold(arg))
             except thresholds.ThresholdError as exc:
                 raise RuleFileError(f"{where}: {exc}") from None
         if kind == "namespace" and arg is None:
@@ -66,9 +69,9 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 raise RuleFileError(
                     f"{where}: no retention known for {arg!r}; accepted: one of {sorted(ctx.retention_seconds)}"
                 )
-            return str(int(ctx.retention_seconds[arg]))
+            return str(ctx.retention_seconds[arg])
         raise RuleFileError(
-            f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, "
+            f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
             "{{namespace}}, {{retention_seconds:<component>}}"
         )
 
