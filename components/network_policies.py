@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints
+from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from components.labels import PART_OF, STACK_LABEL
 from components.settings import Settings
 
@@ -130,7 +131,8 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(monitored, Pods(ALLOY), otlp, "the monitored systems send traces over OTLP"),
         Flow(monitored, Pods(PUSHGATEWAY), _tcp(endpoints.PUSHGATEWAY.port), "batch jobs push their metrics"),
         Flow(Pods(ALLOY), Pods(LOKI), _tcp(endpoints.LOKI.port), "Alloy ships logs to Loki"),
-        Flow(Pods(ALLOY), Pods(TEMPO), otlp, "Alloy forwards traces to Tempo over OTLP"),
+        Flow(Pods(ALLOY), Pods(TEMPO), _tcp(endpoints.OTLP_GRPC_PORT), "Alloy forwards sampled traces to Tempo over OTLP gRPC"),
+        Flow(Pods(ALLOY), Pods(ALLOY), _tcp(ALLOY_SAMPLING_PORT), "Alloy routes each trace's spans to one instance for tail sampling"),
         Flow(ingress, Pods(GRAFANA), _tcp(endpoints.GRAFANA.port), "users reach Grafana through the ingress controller"),
         Flow(Pods(ALERTMANAGER), Pods(ALERTMANAGER), ((endpoints.ALERTMANAGER_CLUSTER_PORT, TCP), (endpoints.ALERTMANAGER_CLUSTER_PORT, UDP)),
              "Alertmanager replicas gossip silences and notification state"),

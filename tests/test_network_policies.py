@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from components import endpoints
+from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from components import network_policies as np
 from scripts.render import Render
 from tests.netpol_eval import Host, Pod, allowed
@@ -103,6 +104,7 @@ NEEDED = [
     (np.BLACKBOX_EXPORTER, np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
     (np.BLACKBOX_EXPORTER, "monitored", 8080, "TCP"),
     (np.TEMPO, np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
+    (np.ALLOY, np.ALLOY, ALLOY_SAMPLING_PORT, "TCP"),
 ]
 
 DENIED = [
@@ -127,6 +129,8 @@ DENIED = [
     (np.PROMETHEUS, np.ALERTMANAGER, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
     (np.TEMPO, np.LOKI, endpoints.LOKI.port, "TCP"),
     (np.GRAFANA, np.LOKI, 9095, "TCP"),
+    ("monitored", np.ALLOY, ALLOY_SAMPLING_PORT, "TCP"),
+    (np.ALLOY, np.TEMPO, endpoints.OTLP_HTTP_PORT, "TCP"),
 ]
 
 
