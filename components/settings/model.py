@@ -161,6 +161,12 @@ class GrafanaSettings(Workload):
     api_url: Url | None = None
 
 
+class DashboardSettings(Section):
+    # Also write every dashboard as a ConfigMap labelled grafana_dashboard: "1", for a
+    # Grafana whose dashboard sidecar watches ConfigMaps and whose API `pulumi up` cannot reach.
+    config_maps: bool = False
+
+
 class Settings(Section):
     """Everything one stack deploys, validated before any resource is registered."""
 
@@ -181,6 +187,7 @@ class Settings(Section):
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    dashboards: DashboardSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
 
