@@ -1,0 +1,87 @@
+"""Pieces every dashboard shares: the per-stack context, PromQL helpers, variables and annotations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.settings import Settings
+from components.settings.units import duration_seconds
+from dashboards.builder import Annotation, Steps, Variable, below
+
+# Error budget gauges: red once exhausted, yellow below half (seed 003: alert
+# when half the budget is gone before half the period).
+BUDGET_STEPS: Steps = below(0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a dashboard may depend on from the stack it is deployed to."""
+
+    environment: str
+    namespace: str
+    prometheus_retention_seconds: float
+    loki_retention_seconds: float
+    tempo_retention_seconds: float
+
+
+def context(settings: Settings) -> Context:
+    return Context(
+        environment=settings.environment,
+        namespace=settings.namespace,
+        prometheus_retention_seconds=float(duration_seconds(settings.prometheus.retention)),
+        loki_retention_seconds=float(duration_seconds(settings.loki.retention)),
+        tempo_retention_seconds=float(duration_seconds(settings.tempo.retention)),
+    )
+
+
+def quantile(q: float, family: str, matchers: str = "", by: tuple[str, ...] = ()) -> str:
+    """The q-quantile of a classic histogram: rate of the buckets, summed by le (and ``by``)."""
+    return f"histogram_quantile({q}, sum by ({', '.join(('le', *by))}) (rate({family}_bucket{{{matchers}}}[$__rate_interval])))"
+
+
+def buckets(family: str, matchers: str = "") -> str:
+    """Bucket increases for a heatmap; Grafana turns the cumulative le buckets into cells."""
+    return f"sum by (le) (increase({family}_bucket{{{matchers}}}[$__rate_interval]))"
+
+
+def ratio(errors: str, total: str, window: str = "$__rate_interval") -> str:
+    """errors / total of two counters over ``window`` (empty when nothing happened, never a division by zero)."""
+    return f"sum(rate({errors}[{window}])) / sum(rate({total}[{window}]))"
+
+
+def label_var(name: str, label: str, metric: str, key: str | None = None, *, multi: bool = True, include_all: bool = True) -> Variable:
+    """A variable listing the values of ``key`` (default: ``name``) on ``metric``."""
+    return Variable(name, label, query=f"label_values({metric}, {key or name})", multi=multi, include_all=include_all)
+
+
+def alerts_annotation(service_regex: str) -> Annotation:
+    """Firing Prometheus alerts of one system, from the ALERTS series of the stack's rules."""
+    return Annotation(
+        name="Alerts firing",
+        expr=f'ALERTS{{alertstate="firing", service=~"{service_regex}"}}',
+        color="red",
+        title="{{alertname}}",
+        text="{{severity}} alert for {{service}}",
+        label_keys="severity,service",
+    )
+
+
+def rollout_annotation(deployment_regex: str) -> Annotation:
+    """A Deployment whose spec changed (kube-state-metrics), i.e. a rollout started."""
+    return Annotation(
+        name="Rollouts",
+        expr=f'changes(kube_deployment_metadata_generation{{deployment=~"{deployment_regex}"}}[5m]) > 0',
+        color="purple",
+        title="Rollout of {{deployment}}",
+        text="{{namespace}}/{{deployment}} spec changed",
+        label_keys="namespace,deployment",
+    )
+
+
+def deploy_annotation(system: str) -> Annotation:
+    """Deployment events that CI/CD posts to Grafana's annotation API with tags deployment and the system."""
+    return Annotation(name="Deployments (CI/CD)", tags=("deployment", system), color="blue")
+
+
+def standard_annotations(system: str, service_regex: str, deployment_regex: str) -> tuple[Annotation, ...]:
+    return (alerts_annotation(service_regex), rollout_annotation(deployment_regex), deploy_annotation(system))
