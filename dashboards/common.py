@@ -66,11 +66,11 @@ def alerts_annotation(service_regex: str) -> Annotation:
     )
 
 
-def rollout_annotation(deployment_regex: str) -> Annotation:
+def rollout_annotation(matchers: str) -> Annotation:
     """A Deployment whose spec changed (kube-state-metrics), i.e. a rollout started."""
     return Annotation(
         name="Rollouts",
-        expr=f'changes(kube_deployment_metadata_generation{{deployment=~"{deployment_regex}"}}[5m]) > 0',
+        expr=f"changes(kube_deployment_metadata_generation{{{matchers}}}[5m]) > 0",
         color="purple",
         title="Rollout of {{deployment}}",
         text="{{namespace}}/{{deployment}} spec changed",
@@ -83,5 +83,6 @@ def deploy_annotation(system: str) -> Annotation:
     return Annotation(name="Deployments (CI/CD)", tags=("deployment", system), color="blue")
 
 
-def standard_annotations(system: str, service_regex: str, deployment_regex: str) -> tuple[Annotation, ...]:
-    return (alerts_annotation(service_regex), rollout_annotation(deployment_regex), deploy_annotation(system))
+def standard_annotations(system: str, service_regex: str, deployment_matchers: str) -> tuple[Annotation, ...]:
+    """Alerts of the system's services, rollouts of the Deployments the matchers select, CI/CD deployments."""
+    return (alerts_annotation(service_regex), rollout_annotation(deployment_matchers), deploy_annotation(system))

@@ -59,7 +59,7 @@ def _variables(ctx: Context, *extra: Variable) -> tuple[Variable, ...]:
 
 
 def _annotations() -> tuple[Annotation, ...]:
-    return standard_annotations("copilot", SERVICE_REGEX, DEPLOYMENTS)
+    return standard_annotations("copilot", SERVICE_REGEX, f'deployment=~"{DEPLOYMENTS}"')
 
 
 def _logs_row(title: str = "Logs", query: str = '{environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}') -> Row:

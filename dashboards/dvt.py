@@ -30,7 +30,7 @@ LOGS = '{service="dvt"}'
 
 
 def _annotations() -> tuple[Annotation, ...]:
-    return standard_annotations("dvt", SERVICE, "dvt.*")
+    return standard_annotations("dvt", SERVICE, 'deployment=~"dvt.*"')
 
 
 def _environment(ctx: Context) -> Variable:

@@ -46,7 +46,7 @@ def stack_health(ctx: Context) -> Dashboard:
         ),
         tags=("observability-stack",),
         variables=(label_var("job", "Job", "up"),),
-        annotations=standard_annotations("platform", STACK_SERVICES, ".*"),
+        annotations=standard_annotations("platform", STACK_SERVICES, ns),
         rows=[
             Row(
                 "Scrape health",

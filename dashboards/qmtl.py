@@ -45,7 +45,7 @@ def _domain_variables() -> tuple[Variable, ...]:
 
 
 def _annotations(service_regex: str) -> tuple[Annotation, ...]:
-    return standard_annotations("qmtl", service_regex, DEPLOYMENTS)
+    return standard_annotations("qmtl", service_regex, f'deployment=~"{DEPLOYMENTS}"')
 
 
 def _seamless_logs(title: str, logger: str) -> Row:
