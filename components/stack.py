@@ -7,6 +7,7 @@ import pulumi
 from components.loki import Loki
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
+from components.rules.component import RuleSet
 from components.settings import Settings
 from components.tempo import Tempo
 
@@ -17,5 +18,6 @@ def build_stack(settings: Settings) -> None:
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
+    RuleSet(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)

@@ -167,6 +167,21 @@ class DashboardSettings(Section):
     config_maps: bool = False
 
 
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _http_url(value: str) -> str:
+    if not _URL_RE.match(value):
+        raise ValueError("not a URL; accepted form: http(s)://host/path, e.g. https://github.com/org/repo/blob/main")
+    return value.rstrip("/")
+
+
+class RulesSettings(Section):
+    # Runbook links are <runbookBaseUrl>/docs/runbooks/<alert>.md: point it at
+    # where this repository is browsable (a fork sets its own).
+    runbook_base_url: Annotated[str, AfterValidator(_http_url)]
+
+
 class Settings(Section):
     """Everything one stack deploys, validated before any resource is registered."""
 
@@ -188,6 +203,7 @@ class Settings(Section):
     tempo: TempoSettings
     grafana: GrafanaSettings
     dashboards: DashboardSettings
+    rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
 
