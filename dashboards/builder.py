@@ -13,8 +13,8 @@ so a panel cannot point at a datasource the stack does not create.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -408,12 +408,22 @@ class Dashboard:
     links: Sequence[Link] = ()
     refresh: str = "1m"
     time_from: str = "now-6h"
+    # Panel title -> links added to every panel of that title (e.g. the runbook of the alert it mirrors).
+    panel_links: Mapping[str, Sequence[Link]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.folder not in FOLDERS:
             raise ValueError(f"dashboard {self.uid}: folder {self.folder!r}; accepted: one of {sorted(FOLDERS)}")
         if not 0 < len(self.uid) <= 40:
             raise ValueError(f"dashboard uid {self.uid!r}; accepted: 1 to 40 characters")
+        titles = {panel.title for row in self.rows for panel in row.panels}
+        unknown = sorted(set(self.panel_links) - titles)
+        if unknown:
+            raise ValueError(f"dashboard {self.uid}: panel_links for {unknown}; accepted: titles of its panels")
+
+    def _panel(self, panel: Panel) -> Panel:
+        extra = tuple(self.panel_links.get(panel.title, ()))
+        return replace(panel, links=panel.links + extra) if extra else panel
 
     def model(self) -> dict[str, Any]:
         panels: list[dict[str, Any]] = []
@@ -432,7 +442,7 @@ class Dashboard:
             y += 1
             children: list[dict[str, Any]] = []
             x, line_height = 0, 0
-            for panel in row.panels:
+            for panel in map(self._panel, row.panels):
                 if x + panel.width > GRID_WIDTH:
                     x, y, line_height = 0, y + line_height, 0
                 children.append(panel.model(next_id, x, y))

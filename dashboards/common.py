@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from components.rules import slo
+from components.rules.loader import runbook_url
 from components.settings import Settings
 from components.settings.units import duration_seconds
-from dashboards.builder import Annotation, Steps, Variable, below
+from dashboards.builder import Annotation, Link, Steps, Variable, below
 
 # Error budget gauges: red once exhausted, yellow below half (seed 003: alert
 # when half the budget is gone before half the period).
@@ -22,10 +25,35 @@ class Context:
     prometheus_retention_seconds: float
     loki_retention_seconds: float
     tempo_retention_seconds: float
+    runbook_base_url: str
+
+    def runbooks(self, alerts: dict[str, str]) -> dict[str, tuple[Link, ...]]:
+        """Panel title -> a link to the runbook of the alert the panel mirrors (seed 004: runbook links on panels)."""
+        return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in alerts.items()}
+
+
+@cache
+def _slos() -> dict[str, slo.Slo]:
+    return {s.name: s for path in slo.spec_files() for s in slo.load_slos(path)}
+
+
+def slo_alert(name: str) -> str:
+    """The burn-rate alert of the SLO ``name`` (slo/*.yaml); fails on an SLO that does not exist."""
+    try:
+        return _slos()[name].alert
+    except KeyError:
+        raise ValueError(f"no SLO named {name!r} in {slo.SLO_DIR}; accepted: one of {sorted(_slos())}") from None
+
+
+def budget_query(name: str) -> str:
+    """Remaining 30-day error budget of one SLO, from the SLO's recording rule."""
+    slo_alert(name)  # the SLO must exist
+    return f'slo:error_budget_remaining:ratio{{slo="{name}"}}'
 
 
 def context(settings: Settings) -> Context:
     return Context(
+        runbook_base_url=settings.rules.runbook_base_url,
         environment=settings.environment,
         namespace=settings.namespace,
         prometheus_retention_seconds=float(duration_seconds(settings.prometheus.retention)),

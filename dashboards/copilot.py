@@ -8,6 +8,7 @@ Containers are assumed to be named after their service (Resource Usage).
 
 from __future__ import annotations
 
+from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
     Annotation,
@@ -79,9 +80,10 @@ def _error_ratio_by_service(window: str = "$__rate_interval") -> str:
 
 
 def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable,
-               tags: tuple[str, ...] = (), time_from: str = "now-6h") -> Dashboard:
+               tags: tuple[str, ...] = (), time_from: str = "now-6h", alerts: dict[str, str] | None = None) -> Dashboard:
+    """A Copilot dashboard; ``alerts`` maps panel titles to the alert whose runbook they link."""
     return Dashboard(uid=uid, title=title, folder=FOLDER, description=description, rows=rows, variables=_variables(ctx, *extra),
-                     annotations=_annotations(), tags=tags, time_from=time_from)
+                     annotations=_annotations(), tags=tags, time_from=time_from, panel_links=ctx.runbooks(alerts or {}))
 
 
 def system_health(ctx: Context) -> Dashboard:
@@ -112,7 +114,7 @@ def system_health(ctx: Context) -> Dashboard:
                        unit="bytes"),
         ]),
         _logs_row(),
-    ], ctx, tags=("overview",))
+    ], ctx, tags=("overview",), alerts={**{f"{name} up": "CopilotDependencyDown" for name in up}, "Error rate by service": "CopilotErrorRateHigh"})
 
 
 def queue_status(ctx: Context) -> Dashboard:
@@ -140,7 +142,8 @@ def queue_status(ctx: Context) -> Dashboard:
             ], unit="short", width=24),
         ]),
         _logs_row(),
-    ], ctx, Variable("queue", "Queue", query="label_values(rabbitmq_queue_messages_ready, queue)"), tags=("rabbitmq",))
+    ], ctx, Variable("queue", "Queue", query="label_values(rabbitmq_queue_messages_ready, queue)"), tags=("rabbitmq",),
+        alerts={f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES})
 
 
 def service_metrics(ctx: Context) -> Dashboard:
@@ -182,7 +185,10 @@ def service_metrics(ctx: Context) -> Dashboard:
                 "{{service}} → {{dependency}}")], unit="s", width=24),
         ]),
         _logs_row(),
-    ], ctx, tags=("services",))
+    ], ctx, tags=("services",), alerts={
+        **{f"{svc} p95": "CopilotLatencyHigh" for svc in SERVICES},
+        **{f"{svc} msg/min": "CopilotThroughputLow" for svc in ("parsing", "chunking", "embedding")},
+        "Error rate by service": "CopilotErrorRateHigh"})
 
 
 def mongodb_status(ctx: Context) -> Dashboard:
@@ -216,7 +222,7 @@ def mongodb_status(ctx: Context) -> Dashboard:
     ], ctx,
         Variable("database", "Database", query="label_values(mongodb_collstats_storageStats_count, database)"),
         Variable("collection", "Collection", query='label_values(mongodb_collstats_storageStats_count{database=~"$database"}, collection)'),
-        tags=("mongodb",))
+        tags=("mongodb",), alerts={"MongoDB up": "CopilotDependencyDown"})
 
 
 def vectorstore_status(ctx: Context) -> Dashboard:
@@ -245,7 +251,8 @@ def vectorstore_status(ctx: Context) -> Dashboard:
                 '{environment="$environment", dependency="qdrant"}[$__rate_interval])))', "p95")], unit="s", width=24),
         ]),
         _logs_row("Logs", '{service="qdrant"}'),
-    ], ctx, Variable("collection", "Collection", query="label_values(collection_vectors, collection)"), tags=("qdrant",))
+    ], ctx, Variable("collection", "Collection", query="label_values(collection_vectors, collection)"), tags=("qdrant",),
+        alerts={"Qdrant up": "CopilotDependencyDown"})
 
 
 def document_processing(ctx: Context) -> Dashboard:
@@ -272,7 +279,7 @@ def document_processing(ctx: Context) -> Dashboard:
                        unit="short", width=24),
         ]),
         _logs_row(),
-    ], ctx, tags=("pipeline",))
+    ], ctx, tags=("pipeline",), alerts={"Failure rate by stage": "CopilotErrorRateHigh"})
 
 
 def slo_dashboard(ctx: Context) -> Dashboard:
@@ -289,13 +296,13 @@ def slo_dashboard(ctx: Context) -> Dashboard:
                      unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=12),
         ]),
         Row("Burn rate", [
-            timeseries("Burn rate (1h window)", [prom(
-                f"slo:sli_error:ratio_rate1h{{{slo}}} / on (slo) group_left () (1 - slo:objective:ratio{{{slo}}})", "{{slo}}")],
-                unit="x", steps=above(warning=4, critical=10),
-                description="Error ratio over the 1h window divided by the budget; seed 004 asks for burn-rate marks at 4x and 10x."),
-            timeseries("Burn rate (6h window)", [prom(
-                f"slo:sli_error:ratio_rate6h{{{slo}}} / on (slo) group_left () (1 - slo:objective:ratio{{{slo}}})", "{{slo}}")],
-                unit="x", steps=above(warning=4, critical=10)),
+            timeseries(f"Burn rate ({long} window)", [prom(
+                f"slo:sli_error:ratio_rate{long}{{{slo}}} / on (slo) group_left () (1 - slo:objective:ratio{{{slo}}})", "{{slo}}")],
+                unit="x", width=6, steps=above(warning=burn) if ticket else above(critical=burn),
+                description=(f"Error ratio over {long} divided by the error budget. The burn-rate alert "
+                             f"{'opens a ticket' if ticket else 'pages'} when this and the {short} window both exceed {burn:g}x "
+                             "(multiwindow burn rates of the SLO rules, in place of the seed's 4x/10x marks)."))
+            for long, short, burn, ticket in [*((lg, sh, b, False) for lg, sh, b in PAGE_BURNS), *((lg, sh, b, True) for lg, sh, b in TICKET_BURNS)]
         ]),
         Row("Trends", [
             timeseries("Error ratio, 1-day window (7-day trend)", [prom(f"slo:sli_error:ratio_rate1d{{{slo}}}", "{{slo}}")], unit="percentunit"),

@@ -21,7 +21,7 @@ from dashboards.builder import (
     timeseries,
     traces,
 )
-from dashboards.common import BUDGET_STEPS, Context, buckets, label_var, quantile, standard_annotations
+from dashboards.common import BUDGET_STEPS, Context, buckets, budget_query, label_var, quantile, slo_alert, standard_annotations
 
 FOLDER = "dvt"
 SERVICE = "dvt"
@@ -38,12 +38,13 @@ def _environment(ctx: Context) -> Variable:
     return label_var("environment", "Environment", "dvt_runs_in_flight", "environmentId", multi=False, include_all=True)
 
 
-def _budget(slo: str, title: str, width: int = 6) -> Panel:
+def _budget(slo: str, title: str, ctx: Context, width: int = 6) -> Panel:
     return gauge(
         title,
-        [prom(f'slo:error_budget_remaining:ratio{{slo="{slo}"}}', "budget left", instant=True)],
+        [prom(budget_query(slo), "budget left", instant=True)],
         unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=width,
         description=f"Share of the 30-day error budget of SLO {slo} still unspent (seed 003 section 7).",
+        links=ctx.runbooks({title: slo_alert(slo)})[title],
     )
 
 
@@ -52,6 +53,11 @@ def platform_health(ctx: Context) -> Dashboard:
     pause = quantile(0.99, "dvt_signal_processing_duration_ms", 'signal_type="PAUSE"')
     return Dashboard(
         uid="dvt-platform-health",
+        panel_links=ctx.runbooks({
+            "Completion SLA (p99)": "RunCompletionSLAViolation",
+            "Errors (24h)": "HighErrorRate",
+            "Pause latency (p99)": "PauseLatencySLAViolation",
+        }),
         title="DVT Platform Health",
         folder=FOLDER,
         description="Executive view of the DVT workflow engine: throughput, SLAs, errors, adapters and incidents (seed 003 section 3.1).",
@@ -97,10 +103,10 @@ def platform_health(ctx: Context) -> Dashboard:
             Row(
                 "Error budgets (30d)",
                 [
-                    _budget("dvt-run-completion-latency", "Completion latency"),
-                    _budget("dvt-pause-latency", "Pause latency"),
-                    _budget("dvt-availability", "Availability"),
-                    _budget("dvt-error-rate", "Error rate"),
+                    _budget("dvt-run-completion-latency", "Completion latency", ctx),
+                    _budget("dvt-pause-latency", "Pause latency", ctx),
+                    _budget("dvt-availability", "Availability", ctx),
+                    _budget("dvt-error-rate", "Error rate", ctx),
                 ],
             ),
         ],
@@ -111,6 +117,14 @@ def operations(ctx: Context) -> Dashboard:
     write = "dvt_statestore_write_duration_ms"
     return Dashboard(
         uid="dvt-operations",
+        panel_links=ctx.runbooks({
+            "StateStore write errors": "StateStoreWriteFailure",
+            "Projection lag (events)": "ProjectionLag",
+            "Adapter heartbeat age": "AdapterHeartbeatLost",
+            "Deferred signals": "DeferredSignalsQueueBuildup",
+            "Plugin permission denials": "PluginRejectRate",
+            "Error rate by plan": "HighErrorRate",
+        }),
         title="DVT Operations",
         folder=FOLDER,
         description="On-call view: StateStore, projection, workers, failing plans and steps, signals, plugins and adapters (seed 003 section 3.2).",

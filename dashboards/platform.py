@@ -38,6 +38,21 @@ def stack_health(ctx: Context) -> Dashboard:
     stream = f'{{environment="{ctx.environment}", service=~"{STACK_PODS}"}}'
     return Dashboard(
         uid="platform-stack-health",
+        panel_links=ctx.runbooks({
+            "Targets down": "ScrapeTargetDown",
+            "Stack probes failing": "StackComponentDown",
+            "Rule evaluation failures (range)": "PrometheusRuleEvaluationFailures",
+            "Scrapes rejected by limits": "PrometheusScrapeLimitsExceeded",
+            "Loki lines received": "LokiIngestionErrors",
+            "Loki push errors": "LokiPushErrors",
+            "Tempo spans": "TempoIngestionErrors",
+            "Prometheus storage against retention size": "PrometheusStorageAlmostFull",
+            "Prometheus volume used": "StackVolumeFillsBeforeRetention",
+            "Loki volume used": "StackVolumeFillsBeforeRetention",
+            "Tempo volume used": "StackVolumeFillsBeforeRetention",
+            "Prometheus → Alertmanager failures": "PrometheusNotificationsFailing",
+            "Alertmanager notification failures by integration": "AlertmanagerNotificationsFailing",
+        }),
         title="Observability Stack Health",
         folder=FOLDER,
         description=(

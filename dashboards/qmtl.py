@@ -24,9 +24,11 @@ from dashboards.common import (
     BUDGET_STEPS,
     Context,
     buckets,
+    budget_query,
     label_var,
     quantile,
     ratio,
+    slo_alert,
     standard_annotations,
 )
 
@@ -65,6 +67,11 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
     phases = ("storage_wait", "backfill_wait", "live_wait")
     return Dashboard(
         uid="qmtl-seamless-sla",
+        panel_links=ctx.runbooks({
+            "Error budget remaining (30d)": slo_alert("seamless-sla-budget"),
+            "SLA deadline p99 (total)": "SeamlessSla99thDegraded",
+            "SLA deadline p99 by phase": "SeamlessSla99thDegraded",
+        }),
         title="Seamless SLA Overview",
         folder=FOLDER,
         description="Seamless Data Provider v2 SLA: deadline histograms, per-domain latency percentiles and the error budget (seed 000).",
@@ -77,7 +84,7 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                 [
                     gauge(
                         "Error budget remaining (30d)",
-                        [prom('slo:error_budget_remaining:ratio{slo="seamless-sla-budget"}', "budget left", instant=True)],
+                        [prom(budget_query("seamless-sla-budget"), "budget left", instant=True)],
                         unit="percentunit", min=0, max=1, steps=BUDGET_STEPS,
                         description="Share of the 30-day error budget of the seamless-sla-budget SLO (99% within the SLA budget) still unspent.",
                     ),
@@ -165,6 +172,10 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
     stuck = threshold("seamless_backfill_stuck_ratio")
     return Dashboard(
         uid="qmtl-backfill-coordinator",
+        panel_links=ctx.runbooks({
+            "Leases below completion threshold": "SeamlessBackfillStuckLease",
+            "Completion ratio by lease": "SeamlessBackfillStuckLease",
+        }),
         title="Backfill Coordinator Health",
         folder=FOLDER,
         description="Distributed backfill coordinator: lease counts, stale claims, completion trends and token-bucket headroom (seed 000).",
@@ -242,6 +253,10 @@ def conformance_quality(ctx: Context) -> Dashboard:
     spike = threshold("seamless_conformance_flags_per_15m")
     return Dashboard(
         uid="qmtl-conformance-quality",
+        panel_links=ctx.runbooks({
+            "Flags in the last 15 minutes": "SeamlessConformanceFlagSpike",
+            "Flags per 15 minutes against the spike threshold": "SeamlessConformanceFlagSpike",
+        }),
         title="Conformance Quality",
         folder=FOLDER,
         description="ConformancePipeline: flag totals, schema warnings and regression report outcomes (seed 000).",
@@ -307,6 +322,29 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
     node = 'node_id=~"$node_id"'
     return Dashboard(
         uid="qmtl-dagmanager-gateway",
+        panel_links=ctx.runbooks({
+            "Diff duration p95": "DiffDurationHigh",
+            "Diff failure rate": "DiffFailureRateHigh",
+            "Diff throughput": "DiffThroughputLow",
+            "Lost requests in range": "LostRequests",
+            "Missing diff sentinels": "SentinelGap",
+            "Kafka consumer lag by topic": "QueueLagHigh",
+            "Orphan queues": "OrphanQueuesGrowing",
+            "Queue create errors": "QueueCreateErrors",
+            "Since last GC run": "GCSchedulerStall",
+            "Apply success rate": "WorldApplyFailureRateHigh",
+            "Apply failures in range": "WorldApplyFailureDetected",
+            "Allocation snapshots stale": "WorldAllocationSnapshotStale",
+            "Allocation snapshot staleness": "WorldAllocationSnapshotStale",
+            "Freeze ACK latency p95": "ControlBusApplyAckLatencyHigh",
+            "ControlBus ACK latency p95 by phase": "ControlBusApplyAckLatencyHigh",
+            "Gateway end-to-end latency p95": "GatewayLatencyHigh",
+            "Cross-context cache hits in range": "CrossContextCacheHit",
+            "Cross-context cache hits by context": "CrossContextCacheHit",
+            "Node cache resident memory": "NodeCacheMemoryHigh",
+            "Node compute p95": "NodeSlowProcessing",
+            "Node failures": "NodeFailures",
+        }),
         title="QMTL DAG Manager and Gateway",
         folder=FOLDER,
         description="Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",

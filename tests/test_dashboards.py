@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -23,6 +24,8 @@ from scripts.mock_runtime import run_program
 from scripts.render import render_files
 from scripts.stack_config import apply_overrides, read_stack_config
 from tests.conftest import STACKS, RenderStack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Seed titles (used as given) -> folder of their system.
 SEED_DASHBOARDS = {
@@ -250,3 +253,24 @@ def test_dashboards_can_also_be_configmaps_for_a_sidecar() -> None:
         model = json.loads(text)
         assert name == f"{model['uid']}.json"
         assert inputs["metadata"]["annotations"][SIDECAR_FOLDER_ANNOTATION] == FOLDERS[SEED_DASHBOARDS[model["title"]]][1]
+
+
+def test_runbook_links_point_at_alerts_of_the_stack(render_stack: RenderStack) -> None:
+    render = render_stack("prod")
+    alerts = {
+        rule["alert"]
+        for path, text in render.files.items() if path.startswith("rules/")
+        for group in yaml.safe_load(text)["groups"] for rule in group["rules"] if "alert" in rule
+    }
+    base = render.settings.rules.runbook_base_url
+    linked = set()
+    for model in _models(render_stack, "prod"):
+        for panel in _panels(model):
+            for link in panel.get("links", []):
+                if link["title"].startswith("Runbook: "):
+                    alert = link["title"].removeprefix("Runbook: ")
+                    assert alert in alerts, (model["uid"], panel["title"], alert)
+                    assert link["url"] == f"{base}/docs/runbooks/{alert}.md"
+                    assert (ROOT / "docs" / "runbooks" / f"{alert}.md").is_file(), alert
+                    linked.add(alert)
+    assert len(linked) >= 50
