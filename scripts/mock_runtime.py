@@ -6,6 +6,7 @@ records what `pulumi preview` would show: type, name, parent, options, inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,18 @@ class Program:
     outputs: dict[str, Any]  # stack outputs (pulumi.export) as the engine receives them; secrets still wrapped
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> Program:
-    """Validate settings, then build the stack under mocks; raises SettingsError before any registration."""
+def run_program(
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+) -> tuple[Settings, list[Registered]]:
+    """Validate settings, then ``build`` (default: the whole stack) under mocks; raises SettingsError before any registration."""
+    program = run_program_with_outputs(stack, config, secret_keys, build)
+    return program.settings, program.records
+
+
+def run_program_with_outputs(
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+) -> Program:
+    """``run_program``, also returning the stack outputs."""
     mocks = _EchoMocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
@@ -100,7 +111,7 @@ def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> Pr
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
-        build_stack(settings)
+        build(settings)
         exported.update(getattr(runtime_settings.get_root_resource(), "outputs", {}))
 
     program()

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from components.settings import Settings, SettingsError
-from scripts.mock_runtime import Registered, is_secret, run_program
+from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -132,7 +132,7 @@ def check_no_leak(files: dict[str, str], config: StackConfig) -> None:
 
 
 def render(config: StackConfig) -> Render:
-    program = run_program(config.stack, config.engine_form(), config.secret_keys)
+    program = run_program_with_outputs(config.stack, config.engine_form(), config.secret_keys)
     result = Render(config.stack, program.settings, program.records, render_files(program.records, program.outputs), redact(program.outputs))
     check_no_leak(result.files, config)
     return result

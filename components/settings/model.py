@@ -215,6 +215,12 @@ class NetworkSettings(Section):
     object_storage_cidrs: tuple[Cidr, ...]
 
 
+class DashboardSettings(Section):
+    # Also write every dashboard as a ConfigMap labelled grafana_dashboard: "1", for a
+    # Grafana whose dashboard sidecar watches ConfigMaps and whose API `pulumi up` cannot reach.
+    config_maps: bool = False
+
+
 _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
@@ -252,6 +258,7 @@ class Settings(Section):
     grafana: GrafanaSettings
     availability: AvailabilitySettings
     network: NetworkSettings
+    dashboards: DashboardSettings
     rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
