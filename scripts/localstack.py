@@ -205,6 +205,8 @@ class StackFiles:
     rule_files: list[Path]
     group_wait: float
     receivers: list[str]
+    # Receivers with no integration in the rendered config: in the cluster nobody hears them.
+    silent_receivers: frozenset[str] = frozenset()
 
 
 def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: Profile, namespace: str, *, require_routes: bool = True) -> StackFiles:
@@ -231,7 +233,8 @@ def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: P
     am_path.write_text(yaml.safe_dump(am, sort_keys=False))
     prom_path = workdir / "prometheus.yml"
     prom_path.write_text(yaml.safe_dump(prometheus_config(ports, profile, rule_files, namespace), sort_keys=False))
-    return StackFiles(prom_path, am_path, rule_files, group_wait_seconds(am), [r["name"] for r in am["receivers"]])
+    silent = frozenset(r["name"] for r in routes["receivers"] if not any(k.endswith("_configs") and r[k] for k in r))
+    return StackFiles(prom_path, am_path, rule_files, group_wait_seconds(am), [r["name"] for r in am["receivers"]], silent)
 
 
 # --- the webhook sink ----------------------------------------------------------------------------
@@ -551,9 +554,12 @@ def demo(stack: str = "dev", ports: Ports = DEMO_PORTS, timeout: float = 60.0) -
             for name, alerts in sorted(local.firing().items()):
                 print(f"  {name}: {', '.join(sorted({a.get('severity', '?') for a in alerts}))}")
             print("\ndelivered by Alertmanager (receiver <- alert):")
+            silent = local.config.silent_receivers
             for receiver, name in sorted({(d.receiver, n) for d in local.sink.deliveries for n in d.alertnames}):
                 print(f"  {receiver} <- {name}")
             print(f"\nSeamlessSla99thDegraded fired and reached receiver {delivery.receiver!r}")
+            if delivery.receiver in silent:
+                print(f"(receiver {delivery.receiver!r} has no integration in stack {stack!r}: in the cluster this alert notifies nobody)")
     except LocalStackError as error:
         print(f"demo failed: {error}")
         return 1

@@ -21,6 +21,7 @@ from scripts.localstack import (
     free_ports,
     rewrite_alertmanager,
     wait_until,
+    write_configs,
 )
 
 ROUTES: dict[str, Any] = {
@@ -146,3 +147,12 @@ def test_fixed_ports_are_checked_before_anything_starts() -> None:
         ports = Ports(taken.prometheus, taken.alertmanager, taken.pushgateway, taken.webhook)
         with pytest.raises(LocalStackError, match="webhook sink"):
             LocalStack({}, E2E, ports=ports, require_routes=False).start()
+
+
+def test_receivers_without_integrations_are_known_as_silent(tmp_path) -> None:
+    routes = {**ROUTES, "receivers": [*ROUTES["receivers"], {"name": "null"}]}
+    files = {"alertmanager.yaml": yaml.safe_dump(routes)}
+    written = write_configs(files, tmp_path, free_ports(), E2E, "observability")
+    assert written.silent_receivers == {"null"}
+    assert written.receivers == ["slack", "pagerduty", "null"]
+    assert written.group_wait == 1.0
