@@ -158,3 +158,42 @@ def test_zizmor_severity_filter_catches_a_bad_workflow(tmp_path: Path) -> None:
     assert {"template-injection", "dangerous-triggers"} <= idents
     severities = {f["determinations"]["severity"] for f in json.loads(proc.stdout)}
     assert severities <= set(SEVERITY_ORDER[SEVERITY_ORDER.index("Medium"):])
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((WORKFLOW_DIR / name).read_text(encoding="utf-8"))
+    return doc
+
+
+def test_promotion_deploys_the_resolved_commit_after_tests_and_approval() -> None:
+    """The guarantees the operator's guide promises, kept from silently eroding."""
+    jobs = _workflow("promote.yml")["jobs"]
+    sha = "${{ needs.resolve.outputs.sha }}"
+    assert "tags/deployed/${source}" in jobs["resolve"]["steps"][0]["with"]["script"]
+    for name in ("verify", "deploy"):
+        checkout = jobs[name]["steps"][0]
+        assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["ref"] == sha
+    assert any(step.get("run") == "make test" for step in jobs["verify"]["steps"])
+    assert jobs["deploy"]["environment"] == "${{ inputs.target }}"  # required reviewers live there
+    assert set(jobs["deploy"]["needs"]) == {"resolve", "verify"}
+    assert any("--expect-sha" in step.get("run", "") and "--up" in step.get("run", "") for step in jobs["deploy"]["steps"])
+    assert set(jobs["record"]["needs"]) == {"resolve", "deploy"}
+
+
+def test_dev_deploys_only_after_tests_and_then_records_its_commit() -> None:
+    jobs = _workflow("deploy-dev.yml")["jobs"]
+    assert jobs["up"]["needs"] == "test" and jobs["up"]["environment"] == "dev"
+    assert jobs["record"]["needs"] == "up"
+    assert jobs["record"]["steps"][0]["env"] == {"DEPLOYED_ENV": "dev", "DEPLOYED_SHA": "${{ github.sha }}"}
+
+
+def test_every_preview_and_deploy_runs_the_policy_pack() -> None:
+    pulumi_steps = [
+        step
+        for name in ("pull-request.yml", "deploy-dev.yml")
+        for job in _workflow(name)["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("pulumi/actions@") and "command" in step.get("with", {})
+    ]
+    assert len(pulumi_steps) == 2
+    assert all(step["with"]["policyPacks"] == "policy" for step in pulumi_steps)
