@@ -50,6 +50,13 @@ def _uses(node: Any) -> list[str]:
     return found
 
 
+def _describe(finding: dict[str, Any]) -> str:
+    """One line per zizmor finding: audit, severity, file and what it says."""
+    where = finding["locations"][0]["symbolic"] if finding.get("locations") else {}
+    path = where.get("key", {}).get("Local", {}).get("verbatim_path", "?")
+    return f"{finding['ident']} ({finding['determinations']['severity']}) {path}: {finding['desc']}; {where.get('annotation', '')}"
+
+
 def test_there_are_workflows() -> None:
     names = {p.name for p in WORKFLOWS}
     assert {"pull-request.yml", "deploy-dev.yml", "promote.yml"} <= names
@@ -85,10 +92,7 @@ def test_zizmor_reports_nothing_of_medium_severity_or_worse() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     findings = json.loads(proc.stdout)
-    summary = [
-        f"{f['ident']} ({f['determinations']['severity']}): {f['locations'][0]['symbolic']['key']}"
-        for f in findings
-    ]
+    summary = [_describe(f) for f in findings]
     assert findings == [], "\n".join(summary)
 
 
@@ -154,7 +158,9 @@ def test_zizmor_severity_filter_catches_a_bad_workflow(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    idents = {f["ident"] for f in json.loads(proc.stdout)}
+    findings = json.loads(proc.stdout)
+    assert "template-injection (High)" in "\n".join(_describe(f) for f in findings)
+    idents = {f["ident"] for f in findings}
     assert {"template-injection", "dangerous-triggers"} <= idents
     severities = {f["determinations"]["severity"] for f in json.loads(proc.stdout)}
     assert severities <= set(SEVERITY_ORDER[SEVERITY_ORDER.index("Medium"):])
