@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pulumi
 
+from components.loki import Loki
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
+from components.rules.component import RuleSet
 from components.settings import Settings
+from components.tempo import Tempo
 
 
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     Pushgateway(settings, in_namespace)
+    Loki(settings, in_namespace)
+    Tempo(settings, in_namespace)
+    RuleSet(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)

@@ -114,11 +114,12 @@ def test_per_environment_defaults_are_expected_and_overrides_are_drift(root: Pat
 
 
 def test_report_lists_missing_drift_and_expected(root: Path) -> None:
-    write_stack(root, "staging", **{"observability:grafana": {"replicas": 2}})
+    # Grafana's replicas must stay 1 (SQLite on one volume); its volume size may differ.
+    write_stack(root, "staging", **{"observability:grafana": {"storage": {"size": "2Gi"}}})
     comparison = compare(read_stack_config("staging", root), read_stack_config("prod", root))
     text = promote.report(comparison)
-    assert "  - observability:grafana.replicas" in text
-    assert "  - grafana.replicas: staging=2 prod=1 (set in Pulumi.staging.yaml)" in text
+    assert "  - observability:grafana.storage.size" in text
+    assert "  - grafana.storage.size: staging=2Gi prod=1Gi (set in Pulumi.staging.yaml)" in text
     assert "  - prometheus.retention: staging=30d prod=90d" in text
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from components.settings.errors import Problem
+from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
 from components.settings.types import Resources
 from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
@@ -17,7 +18,7 @@ RETENTION_SIZE_MAX_SHARE = Decimal("0.85")
 
 
 def cross_field_problems(settings: Settings) -> list[Problem]:
-    return _retention_size_problems(settings) + _request_above_limit_problems(settings) + _single_pushgateway(settings)
+    return _retention_size_problems(settings) + _request_above_limit_problems(settings) + _single_pushgateway(settings) + logs_problems(settings)
 
 
 def _single_pushgateway(settings: Settings) -> list[Problem]:
