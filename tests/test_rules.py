@@ -214,7 +214,8 @@ def test_dropping_le_before_histogram_quantile_fails_the_lint(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("severity: warning\n          service: dvt", "severity: P2\n          service: dvt", "labels.severity is 'P2'"),
-    ("summary: More than 1000 DVT signals are deferred.", "summary: Signals deferred. Check it.", "one plain sentence"),
+    ("summary: More than {{threshold:dvt_deferred_signals_max}} DVT signals are deferred.", "summary: Signals deferred. Check it.",
+     "one plain sentence"),
     ("Impact: PAUSE, RESUME", "PAUSE, RESUME", "contain 'Impact:' and 'Actions:'"),
     ("alert: ProjectionLag\n", "alert: ProjectionLagRenamed\n", "runbook docs/runbooks/ProjectionLagRenamed.md does not exist"),
 ])
@@ -239,6 +240,8 @@ def test_unknown_retention_names_the_accepted_components() -> None:
 
 def test_threshold_api() -> None:
     assert thresholds.threshold("dvt_projection_lag_events") == 100.0
+    assert thresholds.format_percent(thresholds.threshold("diff_failure_ratio")) == "5%"
+    assert thresholds.format_percent(0.001) == "0.1%"
     assert isinstance(thresholds.threshold("diff_failure_ratio"), float)
     with pytest.raises(thresholds.ThresholdError, match="no threshold named 'nope'"):
         thresholds.threshold("nope")
@@ -325,3 +328,26 @@ def test_rendered_rules_use_the_stacks_retention_and_runbook_base(rendered) -> N
     assert any(f"[6h], {horizon})" in r["expr"] and r["labels"]["service"] == "prometheus" for r in volume)
     base = rendered.settings.rules.runbook_base_url
     assert all(r["annotations"]["runbook_url"].startswith(base) for r in volume)
+
+
+def test_generated_runbooks_match_the_rules() -> None:
+    """A changed rule or threshold must not leave a stale number in a generated runbook."""
+    from scripts.new_runbooks import generated_runbooks, is_generated
+
+    expected = generated_runbooks()
+    stale = [p.name for p, text in expected.items() if is_generated(p) and p.read_text() != text]
+    assert stale == [], "run: python -m scripts.new_runbooks --refresh"
+    hand_written = sorted(p.stem for p in expected if not is_generated(p))
+    assert hand_written == ["CrossContextCacheHit", "SeamlessBackfillStuckLease", "SeamlessConformanceFlagSpike",
+                            "SeamlessSla99thDegraded"]
+
+
+def test_hand_written_runbooks_quote_the_current_thresholds() -> None:
+    th, num, pct = thresholds.threshold, thresholds.format_number, thresholds.format_percent
+    quotes = {
+        "SeamlessSla99thDegraded": f"above the {num(th('seamless_sla_p99_budget_seconds'))}s SLA",
+        "SeamlessBackfillStuckLease": f"stayed below {pct(th('seamless_backfill_stuck_ratio'))} for 15 minutes",
+        "SeamlessConformanceFlagSpike": f"More than {num(th('seamless_conformance_flags_per_15m'))} conformance flags",
+    }
+    for alert, quote in quotes.items():
+        assert quote in " ".join(runbook_path(alert).read_text().split()), alert

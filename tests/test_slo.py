@@ -66,3 +66,11 @@ def test_latency_sli_accepts_go_and_python_bucket_labels() -> None:
     spec = slo.parse_spec(_spec(sli={"latency": {"metric": "dvt_run_completion_duration_seconds", "le": 5}}), "x")[0]
     assert 'le=~"5(\\\\.0+)?"' in slo.sli_error_expr(spec, "5m")
     assert spec.budget == 0.005
+
+
+def test_latency_bound_can_be_a_threshold(tmp_path: Path) -> None:
+    spec = _spec(sli={"latency": {"metric": "seamless_sla_deadline_seconds", "le": "{{threshold:seamless_sla_p99_budget_seconds}}"}})
+    assert slo.parse_spec(spec, "x")[0].sli["latency"]["le"] == 240.0
+    spec = _spec(sli={"latency": {"metric": "seamless_sla_deadline_seconds", "le": "{{threshold:nope}}"}})
+    with pytest.raises(slo.SloSpecError, match=r"x: slos\[0\] \(demo-errors\)\.sli\.latency\.le: .*no threshold named 'nope'"):
+        slo.parse_spec(spec, "x")

@@ -4,6 +4,7 @@ Each ``rules/<system>.yaml`` is a PrometheusRule ``spec`` (``groups: [...]``)
 with placeholders that are expanded here:
 
 - ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
+- ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 
@@ -54,9 +55,10 @@ def runbook_url(alert: str, base: str) -> str:
 def _expand(text: str, ctx: RuleContext, where: str) -> str:
     def sub(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2)
-        if kind == "threshold" and arg:
+        if kind in ("threshold", "threshold_percent") and arg:
+            fmt = thresholds.format_number if kind == "threshold" else thresholds.format_percent
             try:
-                return thresholds.format_number(thresholds.threshold(arg))
+                return fmt(thresholds.threshold(arg))
             except thresholds.ThresholdError as exc:
                 raise RuleFileError(f"{where}: {exc}") from None
         if kind == "namespace" and arg is None:
@@ -68,7 +70,7 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 )
             return str(int(ctx.retention_seconds[arg]))
         raise RuleFileError(
-            f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, "
+            f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
             "{{namespace}}, {{retention_seconds:<component>}}"
         )
 

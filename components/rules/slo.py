@@ -10,7 +10,7 @@ A spec file::
         window: 30d                   # the only window supported
         service: dvt                  # optional override
         sli:                          # exactly one of:
-          latency: {metric: <histogram family>, le: <bucket bound>, matchers: 'a="b"'}
+          latency: {metric: <histogram family>, le: <bucket bound or {{threshold:<name>}}>, matchers: 'a="b"'}
           ratio:   {errors: {metric, matchers}, total: {metric, matchers}}
           uptime:  {metric: <0/1 gauge>, matchers: 'job="x"'}
         impact: <sentence for the alert and runbook>
@@ -35,7 +35,7 @@ import yaml
 
 from components.catalog import Catalog, load_catalog
 from components.rules.loader import REPO_ROOT, RuleContext, runbook_url
-from components.rules.thresholds import format_number
+from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
 
 SLO_DIR = REPO_ROOT / "slo"
 WINDOWS = {"30d": 30 * 24 * 3600}
@@ -43,6 +43,9 @@ WINDOWS = {"30d": 30 * 24 * 3600}
 PAGE_BURNS = (("1h", "5m", 14.4), ("6h", "30m", 6.0))
 TICKET_BURNS = (("1d", "2h", 3.0), ("3d", "6h", 1.0))
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+# SLO groups evaluate once a minute: their 3d and 30d rates are the costliest
+# queries of the stack, and a minute is far below the shortest burn window.
+GROUP_INTERVAL = "1m"
 PAGE_FOR = "2m"
 TICKET_FOR = "15m"
 
@@ -87,6 +90,13 @@ def _err(source: str, where: str, value: Any, accepted: str) -> SloSpecError:
     return SloSpecError(f"{source}: {where}: got {value!r}; accepted: {accepted}")
 
 
+def _expanded(text: str, source: str, where: str) -> str:
+    try:
+        return expand(text)
+    except ThresholdError as exc:
+        raise SloSpecError(f"{source}: {where}: {exc}") from None
+
+
 def _selector(metric: str, matchers: str, source: str, where: str) -> str:
     text = f"{metric}{{{matchers}}}" if matchers else metric
     try:
@@ -120,6 +130,9 @@ def _parse_sli(raw: Any, source: str, where: str) -> dict[str, Any]:
     ref = _metric_ref({k: v for k, v in body.items() if k != "le"}, source, f"{where}.{kind}")
     if kind == "latency":
         le = body.get("le")
+        if isinstance(le, str) and PLACEHOLDER.fullmatch(le.strip()):
+            # The bound may be an alert threshold: written once, in rules/thresholds.yaml.
+            le = float(_expanded(le, source, f"{where}.latency.le"))
         if isinstance(le, bool) or not isinstance(le, (int, float)) or le <= 0:
             raise _err(source, f"{where}.latency.le", le, "a positive number, one of the histogram's bucket bounds")
         ref["le"] = float(le)
@@ -164,7 +177,8 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
         if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
             raise _err(source, f"{where}.actions", actions, "a non-empty list of steps")
         out.append(Slo(
-            name=name, description=str(raw["description"]), objective=float(objective), window=raw["window"],
+            name=name, description=_expanded(str(raw["description"]), source, f"{where}.description"),
+            objective=float(objective), window=raw["window"],
             service=service, sli=_parse_sli(raw["sli"], source, f"{where}.sli"), impact=str(raw["impact"]),
             actions=tuple(actions), source=source,
         ))
@@ -253,7 +267,7 @@ def rule_group(slo: Slo, ctx: RuleContext, catalog: Catalog | None = None) -> di
                   "labels": dict(labels)})
     rules.append(_alert(slo, "critical", PAGE_BURNS, PAGE_FOR, ctx))
     rules.append(_alert(slo, "warning", TICKET_BURNS, TICKET_FOR, ctx))
-    return {"name": f"slo-{slo.name}", "rules": rules}
+    return {"name": f"slo-{slo.name}", "interval": GROUP_INTERVAL, "rules": rules}
 
 
 def spec_files(slo_dir: Path | None = None) -> list[Path]:

@@ -7,8 +7,9 @@ API (for rules, dashboards and docs alike)::
     threshold("dvt_projection_lag_events")   # -> 100.0
     thresholds()                             # -> {name: Threshold(value, unit, source)}
 
-Rule files write ``{{threshold:<name>}}`` where the number belongs;
-``expand()`` replaces every such placeholder and fails on an unknown name.
+Rule files write ``{{threshold:<name>}}`` where the number belongs (and
+``{{threshold_percent:<name>}}`` in prose, for ratios: 0.05 -> "5%");
+``expand()`` replaces ``{{threshold:<name>}}`` and fails on an unknown name.
 An unknown name raises ``ThresholdError`` naming the file and the known names.
 """
 
@@ -74,6 +75,11 @@ def format_number(value: float) -> str:
     """A PromQL literal: integers without a trailing .0, others in shortest repr."""
     value = float(value)
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def format_percent(value: float) -> str:
+    """A ratio threshold as people read it: 0.05 -> '5%', 0.001 -> '0.1%'."""
+    return f"{format_number(round(float(value) * 100, 10))}%"
 
 
 def expand(text: str, where: str = "") -> str:
