@@ -41,7 +41,8 @@ class RuleContext:
 
     namespace: str
     runbook_base_url: str  # settings: rules.runbookBaseUrl
-    retention_seconds: Mapping[str, int] = field(default_factory=dict)
+    # Seconds per store; documentation renders pass text such as '<loki retention in seconds>'.
+    retention_seconds: Mapping[str, int | str] = field(default_factory=dict)
 
 
 def runbook_path(alert: str) -> Path:
@@ -68,7 +69,7 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 raise RuleFileError(
                     f"{where}: no retention known for {arg!r}; accepted: one of {sorted(ctx.retention_seconds)}"
                 )
-            return str(int(ctx.retention_seconds[arg]))
+            return str(ctx.retention_seconds[arg])
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
             "{{namespace}}, {{retention_seconds:<component>}}"
