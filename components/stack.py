@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
+from components.alloy import Alloy
+from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
 from components.pushgateway import Pushgateway
@@ -18,6 +20,10 @@ def build_stack(settings: Settings) -> None:
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
+    Alloy(settings, in_namespace)
     RuleSet(settings, in_namespace)
+    # grafana.access (provider and folders) is what dashboards are created through.
+    grafana = Grafana(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
+    pulumi.export("grafanaUrl", grafana.url)

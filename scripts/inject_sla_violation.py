@@ -31,10 +31,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.rules.thresholds import threshold
 from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, start_http_server, write_to_textfile
 
 from components.catalog import load_catalog
+from components.rules.thresholds import threshold
 from scripts.synthetic import child, make_metric
 
 SYSTEM = "qmtl-seamless"

@@ -37,9 +37,15 @@ def is_secret(value: Any) -> bool:
     return rpc.is_rpc_secret(value)
 
 
+# Outputs a provider computes rather than echoes (a generated password has no input to echo).
+COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
+    "random:index/randomPassword:RandomPassword": {"result": "generated-by-the-provider"},
+}
+
+
 class _EchoMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from components.rules.thresholds import threshold
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.catalog import load_catalog
+from components.rules.thresholds import threshold
 from scripts import inject_sla_violation as injector
 from scripts.load_generator import MergedCollector, build, push
 from scripts.localstack import http_get
