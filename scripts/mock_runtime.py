@@ -6,6 +6,7 @@ records what `pulumi preview` would show: type, name, parent, options, inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +75,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> tuple[Settings, list[Registered]]:
-    """Validate settings, then build the stack under mocks; raises SettingsError before any registration."""
+def run_program(
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+) -> tuple[Settings, list[Registered]]:
+    """Validate settings, then ``build`` (default: the whole stack) under mocks; raises SettingsError before any registration."""
     mocks = _EchoMocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
@@ -86,7 +89,7 @@ def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> tu
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
-        build_stack(settings)
+        build(settings)
 
     program()
     return settings, sorted(monitor.records, key=lambda r: r.urn)

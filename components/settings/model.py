@@ -161,6 +161,12 @@ class GrafanaSettings(Workload):
     api_url: Url | None = None
 
 
+class DashboardSettings(Section):
+    # Also write every dashboard as a ConfigMap labelled grafana_dashboard: "1", for a
+    # Grafana whose dashboard sidecar watches ConfigMaps and whose API `pulumi up` cannot reach.
+    config_maps: bool = False
+
+
 _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
@@ -196,6 +202,7 @@ class Settings(Section):
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    dashboards: DashboardSettings
     rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
