@@ -8,6 +8,7 @@ from components.alloy import Alloy
 from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
+from components.network_policies import NetworkPolicies
 from components.pushgateway import Pushgateway
 from components.rules.component import RuleSet
 from components.settings import Settings
@@ -17,6 +18,7 @@ from components.tempo import Tempo
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
