@@ -29,3 +29,6 @@ def build_stack(settings: Settings) -> None:
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)
+    if grafana.admin_password is not None:
+        # Secret: shown only with `pulumi stack output grafanaAdminPassword --show-secrets`.
+        pulumi.export("grafanaAdminPassword", grafana.admin_password)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from components import endpoints
-from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from components import network_policies as np
+from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from scripts.render import Render
 from tests.netpol_eval import Host, Pod, allowed
 from tests.workload_rules import pod_specs
