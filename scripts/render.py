@@ -4,7 +4,7 @@
 
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
-Grafana dashboard), grafana/ (folders and datasources), resources.json
+Grafana dashboard), grafana/ (folders, datasources, and each dashboard's folder), resources.json
 (every registered resource with its parent and protection). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
 """
@@ -108,7 +108,11 @@ def render_files(records: Iterable[Registered]) -> dict[str, str]:
                 files[f"rules/{inputs['metadata']['name']}.yaml"] = _yaml(inputs["spec"])
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
-            files[f"dashboards/{model.get('uid') or record.name}.json"] = _json(model)
+            uid = model.get("uid") or record.name
+            files[f"dashboards/{uid}.json"] = _json(model)
+            # Where it goes (folder, overwrite), beside the folders and datasources.
+            placement = {key: value for key, value in inputs.items() if key != "configJson"}
+            files[f"grafana/dashboard-{uid}.json"] = _json(placement | {"uid": uid, "title": model.get("title")})
         elif record.type in GRAFANA_OBJECTS:
             if isinstance(inputs.get("jsonDataEncoded"), str):
                 inputs["jsonDataEncoded"] = json.loads(inputs["jsonDataEncoded"])
