@@ -80,6 +80,8 @@ def _env(settings: Settings) -> tuple[dict[str, Any], ...]:
 class Grafana(pulumi.ComponentResource):
     access: GrafanaAccess
     url: str
+    # A secret Output; None when an external Grafana is managed.
+    admin_password: pulumi.Output[str] | None = None
 
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:grafana:Grafana", NAME, None, opts)
@@ -87,6 +89,7 @@ class Grafana(pulumi.ComponentResource):
         auth: pulumi.Output[str]
         if settings.grafana.external is None:
             password = admin_password(self)
+            self.admin_password = password
             ready = self._deploy(settings, password)
             # Secret because the password is: secrecy carries through concat.
             auth = pulumi.Output.concat(ADMIN_USER, ":", password)

@@ -9,6 +9,7 @@ from components.dashboards import Dashboards
 from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
+from components.network_policies import NetworkPolicies
 from components.pushgateway import Pushgateway
 from components.rules.component import RuleSet
 from components.settings import Settings
@@ -18,6 +19,7 @@ from components.tempo import Tempo
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
@@ -29,3 +31,6 @@ def build_stack(settings: Settings) -> None:
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)
+    if grafana.admin_password is not None:
+        # Secret: shown only with `pulumi stack output grafanaAdminPassword --show-secrets`.
+        pulumi.export("grafanaAdminPassword", grafana.admin_password)

@@ -4,8 +4,8 @@
 
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
-Grafana dashboard), grafana/ (folders, datasources, and each dashboard's folder), resources.json
-(every registered resource with its parent and protection). Secrets appear
+Grafana dashboard), grafana/ (folders, datasources, each dashboard's folder), outputs.json (the stack outputs),
+resources.json (every registered resource with its parent and protection). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from components.settings import Settings, SettingsError
-from scripts.mock_runtime import Registered, is_secret, run_program
+from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -43,6 +43,7 @@ class Render:
     settings: Settings
     records: list[Registered]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content
+    outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs, secrets as the placeholder
 
     def manifests(self) -> list[dict[str, Any]]:
         return [yaml.safe_load(text) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
@@ -83,8 +84,8 @@ def _manifest_path(obj: dict[str, Any], record: Registered) -> str:
     return f"manifests/{obj['kind'].lower()}_{scope}_{name}.yaml"
 
 
-def render_files(records: Iterable[Registered]) -> dict[str, str]:
-    files: dict[str, str] = {}
+def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None = None) -> dict[str, str]:
+    files: dict[str, str] = {"outputs.json": _json(redact(outputs or {}))}
     resources = []
     for record in records:
         inputs = redact(record.inputs)
@@ -97,6 +98,8 @@ def render_files(records: Iterable[Registered]) -> dict[str, str]:
                 "custom": record.custom,
                 "protect": record.protect,
                 "retainOnDelete": record.retain_on_delete,
+                "ignoreChanges": list(record.ignore_changes),
+                "replaceOnChanges": list(record.replace_on_changes),
             }
         )
         if _is_kubernetes_object(record):
@@ -133,8 +136,8 @@ def check_no_leak(files: dict[str, str], config: StackConfig) -> None:
 
 
 def render(config: StackConfig) -> Render:
-    settings, records = run_program(config.stack, config.engine_form(), config.secret_keys)
-    result = Render(config.stack, settings, records, render_files(records))
+    program = run_program_with_outputs(config.stack, config.engine_form(), config.secret_keys)
+    result = Render(config.stack, program.settings, program.records, render_files(program.records, program.outputs), redact(program.outputs))
     check_no_leak(result.files, config)
     return result
 
