@@ -63,8 +63,20 @@ def redact(value: Any) -> Any:
     return value
 
 
+class _ReviewableDumper(yaml.SafeDumper):
+    """Multi-line strings (generated config files) as literal blocks, so a diff shows changed lines."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReviewableDumper.add_representer(str, _represent_str)
+
+
 def _yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
+    return yaml.dump(document, Dumper=_ReviewableDumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def _json(document: Any) -> str:
