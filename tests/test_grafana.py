@@ -174,6 +174,8 @@ def test_provider_targets_the_stack_grafana_with_secret_credentials(rendered: Re
     [provider] = [r for r in rendered.records if r.type == "pulumi:providers:grafana"]
     assert provider.inputs["url"] == f"http://grafana.{rendered.settings.namespace}.svc:3000"
     assert is_secret(provider.inputs["auth"])
-    for record in rendered.records:
-        if record.type.startswith("grafana:"):
-            assert record.parent.endswith("observability:grafana:Grafana::grafana"), record.urn
+    grafana_objects = [r for r in rendered.records if r.type.startswith("grafana:")]
+    assert any(r.type == "grafana:oss/dashboard:Dashboard" for r in grafana_objects)
+    for record in grafana_objects:
+        # Folders and datasources live in the Grafana component, dashboards in theirs: all through its provider.
+        assert record.provider.startswith(provider.urn + "::"), record.urn
