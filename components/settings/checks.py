@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from components.settings.errors import Problem
 from components.settings.model import Settings
+from components.settings.receivers import alerting_problems
 from components.settings.types import Resources
 from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
 
@@ -17,7 +18,21 @@ RETENTION_SIZE_MAX_SHARE = Decimal("0.85")
 
 
 def cross_field_problems(settings: Settings) -> list[Problem]:
-    return _retention_size_problems(settings) + _request_above_limit_problems(settings) + _single_pushgateway(settings)
+    return (
+        _retention_size_problems(settings)
+        + _request_above_limit_problems(settings)
+        + _single_pushgateway(settings)
+        + alerting_problems(settings)
+        + _unique_targets(settings)
+    )
+
+
+def _unique_targets(settings: Settings) -> list[Problem]:
+    names = [target.name for target in settings.service_exporters.targets]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if not duplicates:
+        return []
+    return [Problem("serviceExporters.targets", duplicates, "target names must be unique; accepted form: a list of targets with distinct names")]
 
 
 def _single_pushgateway(settings: Settings) -> list[Problem]:
