@@ -31,6 +31,7 @@ class Registered:
     protect: bool
     retain_on_delete: bool
     inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
+    dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs from other resources)
 
 
 def is_secret(value: Any) -> bool:
@@ -63,6 +64,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     inputs=rpc.deserialize_properties(request.object),
+                    dependencies=tuple(sorted(request.dependencies)),
                 )
             )
         return response
