@@ -7,8 +7,6 @@ secrets and mounted where the config's *_file fields point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
@@ -39,7 +37,7 @@ class Alertmanager(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     service_name = SERVICE
 
-    def __init__(self, settings: Settings, *, crds: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:Alertmanager", NAME, None, opts)
         config = settings.alertmanager
         namespace = settings.namespace
@@ -91,7 +89,7 @@ class Alertmanager(pulumi.ComponentResource):
             kind="Alertmanager",
             metadata=metadata,
             spec=spec,
-            opts=stateful_options(settings, self, depends_on=[account, config_secret, receivers_secret, *crds]),
+            opts=stateful_options(settings, self, depends_on=[account, config_secret, receivers_secret]),
         )
         endpoint = endpoints.ALERTMANAGER
         self.service = k8s.core.v1.Service(

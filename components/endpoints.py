@@ -21,7 +21,9 @@ PUSHGATEWAY = Endpoint(9091, "http", "/-/ready", "/-/healthy")
 GRAFANA = Endpoint(3000, "http", "/api/health", "/api/health")
 LOKI = Endpoint(3100, "http", "/ready", "/ready")
 TEMPO = Endpoint(3200, "http", "/ready", "/ready")
-ALLOY = Endpoint(12345, "http", "/-/ready", "/-/healthy")
+# Alloy's /-/healthy fails while any pipeline component is unhealthy (e.g. Loki is down);
+# restarting Alloy would not fix that, so liveness uses /-/ready as well.
+ALLOY = Endpoint(12345, "http", "/-/ready", "/-/ready")
 NODE_EXPORTER = Endpoint(9100, "metrics", "/metrics", "/metrics")
 KUBE_STATE_METRICS = Endpoint(8080, "http", "/readyz", "/livez")
 KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/metrics", "/metrics")
@@ -33,3 +35,37 @@ QDRANT = Endpoint(6333, "http", "/readyz", "/livez")
 
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
+
+# Internal gRPC port of Loki and Tempo (querier and ingester traffic inside the pod).
+LOKI_GRPC_PORT = 9095
+TEMPO_GRPC_PORT = 9095
+
+# Service names other components address. The operator makes `prometheus-operated` and
+# `alertmanager-operated` for the Prometheus and Alertmanager resources of the stack.
+PROMETHEUS_SERVICE = "prometheus-operated"
+ALERTMANAGER_SERVICE = "alertmanager-operated"
+LOKI_SERVICE = "loki"
+TEMPO_SERVICE = "tempo"
+ALLOY_SERVICE = "alloy"
+GRAFANA_SERVICE = "grafana"
+
+
+def service_url(service: str, namespace: str, port: int) -> str:
+    """In-cluster HTTP base URL of a Service in the stack's namespace."""
+    return f"http://{service}.{namespace}.svc:{port}"
+
+
+def prometheus_url(namespace: str) -> str:
+    return service_url(PROMETHEUS_SERVICE, namespace, PROMETHEUS.port)
+
+
+def alertmanager_url(namespace: str) -> str:
+    return service_url(ALERTMANAGER_SERVICE, namespace, ALERTMANAGER.port)
+
+
+def loki_url(namespace: str) -> str:
+    return service_url(LOKI_SERVICE, namespace, LOKI.port)
+
+
+def tempo_url(namespace: str) -> str:
+    return service_url(TEMPO_SERVICE, namespace, TEMPO.port)

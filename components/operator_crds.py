@@ -84,3 +84,18 @@ def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiex
             )
         )
     return crds
+
+
+CUSTOM_RESOURCE_TYPE_PREFIX = "kubernetes:monitoring.coreos.com/"
+
+
+def after_crds(crds: list[pulumi.Resource]) -> None:
+    """Make every custom resource of the operator's API group, whichever component registers it, depend on the CRDs."""
+
+    def wait_for_crds(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if not args.type_.startswith(CUSTOM_RESOURCE_TYPE_PREFIX):
+            return None
+        # merge() appends to the resource's own depends_on.
+        return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=crds)))
+
+    pulumi.runtime.register_stack_transformation(wait_for_crds)

@@ -8,7 +8,6 @@ is picked up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -114,9 +113,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
 class Prometheus(pulumi.ComponentResource):
     service: k8s.core.v1.Service
 
-    def __init__(
-        self, settings: Settings, *, alertmanager_service: str, crds: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, *, alertmanager_service: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:Prometheus", NAME, None, opts)
         config = settings.prometheus
         namespace = settings.namespace
@@ -155,7 +152,7 @@ class Prometheus(pulumi.ComponentResource):
             kind="Prometheus",
             metadata=metadata,
             spec=prometheus_spec(settings, alertmanager_service),
-            opts=stateful_options(settings, self, depends_on=[account, *crds]),
+            opts=stateful_options(settings, self, depends_on=[account]),
         )
         endpoint = endpoints.PROMETHEUS
         self.service = k8s.core.v1.Service(

@@ -5,22 +5,28 @@ from __future__ import annotations
 import pulumi
 
 from components.alertmanager import Alertmanager
+from components.loki import Loki
 from components.namespace import stack_namespace
 from components.operator import PrometheusOperator
+from components.operator_crds import after_crds
 from components.prometheus import Prometheus
 from components.pushgateway import Pushgateway
+from components.rules.component import RuleSet
 from components.settings import Settings
+from components.tempo import Tempo
 
 
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
-    # Custom resources (Prometheus, Alertmanager, rules, monitors) wait for the CRDs this stack installs.
-    crds: list[pulumi.Resource] = []
     if settings.operator.install:
-        crds = PrometheusOperator(settings, in_namespace).crds
+        # Every monitoring.coreos.com object registered from here on waits for the CRDs.
+        after_crds(PrometheusOperator(settings, in_namespace).crds)
     Pushgateway(settings, in_namespace)
-    alertmanager = Alertmanager(settings, crds=crds, opts=in_namespace)
-    Prometheus(settings, alertmanager_service=alertmanager.service_name, crds=crds, opts=in_namespace)
+    Loki(settings, in_namespace)
+    Tempo(settings, in_namespace)
+    alertmanager = Alertmanager(settings, in_namespace)
+    Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
+    RuleSet(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)

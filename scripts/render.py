@@ -162,7 +162,7 @@ def stand_in_missing_secrets(config: StackConfig) -> tuple[str, ...]:
     Real secrets never reach the render anyway; `pulumi up` still refuses a stack without them.
     """
     try:
-        load_settings(config.engine_form(), config.stack, config.secret_keys)
+        load_settings(config.engine_form(), config.stack, config.secret_keys, require_secrets=True)
     except SettingsError as error:
         missing = tuple(sorted(p.key for p in error.problems if isinstance(p, MissingSecret)))
         for key in missing:

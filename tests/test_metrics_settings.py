@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.settings import SettingsError, load_settings
+from scripts.mock_runtime import run_program
 
 EMAIL = {"to": "a@example.org", "from": "b@example.org", "smarthost": "smtp.example.org:587"}
 PROD_SECRETS = {
@@ -24,7 +25,7 @@ def _targets(*targets: dict, username: str | None = None) -> dict:
 def _message(config: dict, stack: str = "dev", secrets: dict | None = None) -> str:
     secrets = secrets or {}
     with pytest.raises(SettingsError) as error:
-        load_settings({**config, **secrets}, stack, frozenset(secrets))
+        load_settings({**config, **secrets}, stack, frozenset(secrets), require_secrets=True)
     return str(error.value)
 
 
@@ -41,7 +42,7 @@ def test_prod_without_a_pager_credential_says_how_to_set_it() -> None:
 
 
 def test_prod_with_every_credential_is_accepted() -> None:
-    settings = load_settings({"observability:environment": "prod", **PROD_SECRETS}, "prod", frozenset(PROD_SECRETS))
+    settings = load_settings({"observability:environment": "prod", **PROD_SECRETS}, "prod", frozenset(PROD_SECRETS), require_secrets=True)
     assert settings.alerting.paging is True
 
 
@@ -79,5 +80,18 @@ def test_a_bad_metrics_value_is_named_with_its_key_and_form(stack: str, config: 
 
 
 def test_dev_needs_no_credential_by_default() -> None:
-    settings = load_settings({"observability:environment": "dev"}, "dev")
+    settings = load_settings({"observability:environment": "dev"}, "dev", require_secrets=True)
     assert settings.alerting.slack is None and settings.alerting.paging is False
+
+
+def test_offline_tools_may_read_settings_without_the_credentials() -> None:
+    settings = load_settings({"observability:environment": "prod"}, "prod")
+    assert settings.alerting.paging is True
+
+
+def test_the_pulumi_program_refuses_prod_without_its_pager_credential() -> None:
+    # The path `pulumi up` takes: config from the engine, then settings_from_pulumi, before any resource.
+    secrets = {k: v for k, v in PROD_SECRETS.items() if not k.endswith("pagerdutyRoutingKey")}
+    with pytest.raises(SettingsError) as error:
+        run_program("prod", {"observability:environment": "prod", **secrets}, set(secrets))
+    assert "pulumi config set --secret observability:pagerdutyRoutingKey" in _line(str(error.value), "pagerdutyRoutingKey")

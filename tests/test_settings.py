@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from components.settings import SettingsError, load_settings
-from scripts.render import stand_in_missing_secrets
 from scripts.stack_config import OverrideError, apply_overrides, read_stack_config
 
 # DESIGN.md's per-environment table.
@@ -21,13 +20,7 @@ EXPECTED = {
 def _settings(stack: str, *overrides: str):
     config = read_stack_config(stack)
     apply_overrides(config, overrides)
-    stand_in_missing_secrets(config)  # receivers' credentials are never in stack files
     return load_settings(config.engine_form(), stack, config.secret_keys)
-
-
-# A staging stack's one required secret (its Slack receiver), set as a secret.
-SLACK = {"observability:slackWebhookUrl": "x"}
-SLACK_KEYS = frozenset(SLACK)
 
 
 @pytest.mark.parametrize("stack", sorted(EXPECTED))
@@ -55,8 +48,7 @@ def test_an_override_changes_only_its_key() -> None:
 
 
 def test_structured_values_arrive_as_json_text_from_the_engine() -> None:
-    config = {"observability:environment": "staging", "observability:prometheus": '{"retention": "45d"}', **SLACK}
-    settings = load_settings(config, "staging-eu", SLACK_KEYS)
+    settings = load_settings({"observability:environment": "staging", "observability:prometheus": '{"retention": "45d"}'}, "staging-eu")
     assert settings.prometheus.retention == "45d"
     assert settings.stack == "staging-eu"
 

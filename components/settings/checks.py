@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from components.settings.errors import Problem
+from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
 from components.settings.receivers import alerting_problems
 from components.settings.types import Resources
@@ -22,6 +23,7 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         _retention_size_problems(settings)
         + _request_above_limit_problems(settings)
         + _single_pushgateway(settings)
+        + logs_problems(settings)
         + alerting_problems(settings)
         + _unique_targets(settings)
     )

@@ -8,11 +8,13 @@ several fields live in ``checks``.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
 from components.catalog import FORBIDDEN_LABELS
+from components.settings.storage_backend import ObjectStorage
 from components.settings.types import (
     ByteSize,
     Duration,
@@ -37,19 +39,19 @@ def _dns_label(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
-LABEL_NAME_FORM = "a Prometheus label name: letters, digits and '_', not starting with a digit"
-_LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+METRIC_LABEL_FORM = "a Prometheus label name: letters, digits and '_', not starting with a digit"
+_METRIC_LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:(\d{1,5})$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
+_ADDRESS_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
 
 
-def _label_name(value: str) -> str:
-    if not _LABEL_NAME_RE.match(value):
-        raise ValueError(f"not a label name; accepted form: {LABEL_NAME_FORM}")
+def _metric_label(value: str) -> str:
+    if not _METRIC_LABEL_RE.match(value):
+        raise ValueError(f"not a label name; accepted form: {METRIC_LABEL_FORM}")
     if value in FORBIDDEN_LABELS:
         forbidden = ", ".join(sorted(FORBIDDEN_LABELS))
-        raise ValueError(f"is a forbidden high-cardinality label (seed 004); accepted form: {LABEL_NAME_FORM}, not one of {forbidden}")
+        raise ValueError(f"is a forbidden high-cardinality label (seed 004); accepted form: {METRIC_LABEL_FORM}, not one of {forbidden}")
     return value
 
 
@@ -73,7 +75,7 @@ def _host_port(value: str) -> str:
 
 
 def _host_optional_port(value: str) -> str:
-    if not _HOST_RE.match(value) or (":" in value and not 0 < int(value.rsplit(":", 1)[1]) < 65536):
+    if not _ADDRESS_RE.match(value) or (":" in value and not 0 < int(value.rsplit(":", 1)[1]) < 65536):
         raise ValueError("not an address; accepted form: host or host:port (e.g. rabbitmq.messaging.svc:15692)")
     return value
 
@@ -85,7 +87,7 @@ def _namespaced_name(value: str) -> str:
     return value
 
 
-LabelName = Annotated[str, AfterValidator(_label_name)]
+MetricLabel = Annotated[str, AfterValidator(_metric_label)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -130,7 +132,7 @@ class EmailSettings(Section):
 class AlertingSettings(Section):
     """Alertmanager routing: severities to receivers (DESIGN.md), grouping and timing."""
 
-    group_by: tuple[LabelName, ...]
+    group_by: tuple[MetricLabel, ...]
     group_wait: Duration
     group_interval: Duration
     repeat_interval: Duration
@@ -178,23 +180,114 @@ class ExporterSettings(Workload):
     pass
 
 
+PositiveNumber = Annotated[Decimal, Field(gt=0)]
+LABEL_NAME_FORM = "a Kubernetes label key such as app.kubernetes.io/name or app"
+_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+URL_FORM = "an absolute http(s) URL such as https://grafana.example.com or https://myorg.grafana.net"
+_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?$")
+HOST_FORM = "a DNS host name such as grafana.example.com"
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _label_key(value: str) -> str:
+    if not _LABEL_KEY_RE.match(value):
+        raise ValueError(f"not a label key; accepted form: {LABEL_NAME_FORM}")
+    return value
+
+
+def _url(value: str) -> str:
+    if not _URL_RE.match(value):
+        raise ValueError(f"not a URL; accepted form: {URL_FORM}")
+    return value.rstrip("/")
+
+
+def _host(value: str) -> str:
+    if not _HOST_RE.match(value):
+        raise ValueError(f"not a host name; accepted form: {HOST_FORM}")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+Url = Annotated[str, AfterValidator(_url)]
+Host = Annotated[str, AfterValidator(_host)]
+
+
+class LokiIngestion(Section):
+    """Per-tenant ingestion limits (limits_config); one noisy service cannot starve the others."""
+
+    rate_mb: PositiveNumber
+    burst_mb: PositiveNumber
+    per_stream_rate_mb: PositiveNumber
+    per_stream_burst_mb: PositiveNumber
+    max_streams_per_user: Annotated[int, Field(ge=1)]
+
+
 class LokiSettings(Workload):
+    # A whole number of days: Loki deletes by 24h index period (checks.py).
     retention: Duration
     storage: Storage
+    ingestion: LokiIngestion
+    # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
+    chunk_cache_mb: Annotated[int, Field(ge=0)]
+    object_storage: ObjectStorage | None = None
 
 
 class AlloySettings(Workload):
-    pass
+    # Pod labels whose first present value becomes the log stream's `service` label.
+    service_labels: Annotated[tuple[LabelKey, ...], Field(min_length=1)]
+
+
+class TempoMetricsGenerator(Section):
+    # Service graphs and span metrics, remote-written to the stack's Prometheus.
+    enabled: bool
 
 
 class TempoSettings(Workload):
     retention: Duration
     storage: Storage
     sampling: Percent
+    metrics_generator: TempoMetricsGenerator
+    object_storage: ObjectStorage | None = None
+
+
+class GrafanaIngress(Section):
+    enabled: bool = False
+    host: Host | None = None
+    class_name: str | None = None
+    # A kubernetes.io/tls Secret for the host; None serves plain HTTP behind the ingress.
+    tls_secret_name: DnsLabel | None = None
+
+
+class ExternalGrafana(Section):
+    """A Grafana the stack does not run (Grafana Cloud included): only its objects are managed."""
+
+    url: Url
+    # Grafana Cloud reaches in-cluster datasources through Private Data Source Connect.
+    private_data_source_connect_network_id: str | None = None
 
 
 class GrafanaSettings(Workload):
     storage: Storage
+    ingress: GrafanaIngress = GrafanaIngress()
+    external: ExternalGrafana | None = None
+    # Where `pulumi up` reaches the in-cluster Grafana's API when the Service DNS name
+    # does not resolve there (e.g. http://localhost:3000 through a port-forward).
+    api_url: Url | None = None
+
+
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _http_url(value: str) -> str:
+    if not _URL_RE.match(value):
+        raise ValueError("not a URL; accepted form: http(s)://host/path, e.g. https://github.com/org/repo/blob/main")
+    return value.rstrip("/")
+
+
+class RulesSettings(Section):
+    # Runbook links are <runbookBaseUrl>/docs/runbooks/<alert>.md: point it at
+    # where this repository is browsable (a fork sets its own).
+    runbook_base_url: Annotated[str, AfterValidator(_http_url)]
 
 
 class Settings(Section):
@@ -219,6 +312,7 @@ class Settings(Section):
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
 

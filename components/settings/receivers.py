@@ -34,7 +34,8 @@ def alerting_problems(settings: Settings) -> list[Problem]:
         problems.append(Problem("alerting.paging", paging, "dev pages nobody; accepted form: false in a dev stack"))
     if settings.environment == "prod" and not paging:
         problems.append(Problem("alerting.paging", paging, "critical and emergency alerts in prod must page; accepted form: true in a prod stack"))
-    for key, needed_by in sorted(required_secrets(settings).items()):
-        if key not in settings.secrets_set:
-            problems.append(missing_secret(key, needed_by))
     return problems
+
+
+def missing_secret_problems(settings: Settings) -> list[Problem]:
+    return [missing_secret(key, needed_by) for key, needed_by in sorted(required_secrets(settings).items()) if key not in settings.secrets_set]

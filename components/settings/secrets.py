@@ -14,7 +14,11 @@ from components.settings.errors import NAMESPACE, Problem
 
 # key -> what it is for (shown in errors and docs).
 SECRET_KEYS: dict[str, str] = {
-    "grafanaAdminPassword": "Grafana's admin password",
+    "grafanaAdminPassword": "Grafana's admin password (generated and kept in state when not set)",
+    "grafanaAuth": "API token (service account token) of an external Grafana set in grafana.external",
+    "objectStorageAccessKeyId": "S3 access key ID for Loki's and Tempo's buckets (objectStorage.credentials: secret)",
+    "objectStorageSecretAccessKey": "S3 secret access key for Loki's and Tempo's buckets",
+    "objectStorageGcsServiceAccountKey": "GCS service-account key (JSON) for Loki's and Tempo's buckets",
     "slackWebhookUrl": "Slack incoming-webhook URL for info, warning and error alerts",
     "smtpPassword": "SMTP password for e-mailed error alerts",
     "pagerdutyRoutingKey": "PagerDuty Events v2 routing key for critical alerts",

@@ -1,0 +1,1 @@
+"""Alerting and recording rules: thresholds, rule files, SLO generation, lint and the PrometheusRule component."""

@@ -1,0 +1,161 @@
+"""Load the rule files of ``rules/`` into promtool-ready PrometheusRule specs.
+
+Each ``rules/<system>.yaml`` is a PrometheusRule ``spec`` (``groups: [...]``)
+with placeholders that are expanded here:
+
+- ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
+- ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
+- ``{{namespace}}``                 -> the stack's namespace
+- ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
+
+and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.rules import thresholds
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO_ROOT / "rules"
+RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
+NOT_RULE_FILES = {"thresholds.yaml"}
+
+_PLACEHOLDER = re.compile(r"\{\{([A-Za-z_]+)(?::([A-Za-z0-9_]+))?\}\}")
+
+
+class RuleFileError(ValueError):
+    """A rule file is malformed; the message names the file, the field and the accepted form."""
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Per-stack facts the rule files may reference."""
+
+    namespace: str
+    runbook_base_url: str  # settings: rules.runbookBaseUrl
+    # Seconds per store; documentation renders pass text such as '<loki retention in seconds>'.
+    retention_seconds: Mapping[str, int | str] = field(default_factory=dict)
+
+
+def runbook_path(alert: str) -> Path:
+    return RUNBOOKS_DIR / f"{alert}.md"
+
+
+def runbook_url(alert: str, base: str) -> str:
+    return f"{base.rstrip('/')}/docs/runbooks/{alert}.md"
+
+
+def _expand(text: str, ctx: RuleContext, where: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        kind, arg = m.group(1), m.group(2)
+        if kind in ("threshold", "threshold_percent") and arg:
+            fmt = thresholds.format_number if kind == "threshold" else thresholds.format_percent
+            try:
+                return fmt(thresholds.threshold(arg))
+            except thresholds.ThresholdError as exc:
+                raise RuleFileError(f"{where}: {exc}") from None
+        if kind == "namespace" and arg is None:
+            return ctx.namespace
+        if kind == "retention_seconds" and arg:
+            if arg not in ctx.retention_seconds:
+                raise RuleFileError(
+                    f"{where}: no retention known for {arg!r}; accepted: one of {sorted(ctx.retention_seconds)}"
+                )
+            return str(ctx.retention_seconds[arg])
+        raise RuleFileError(
+            f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
+            "{{namespace}}, {{retention_seconds:<component>}}"
+        )
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _walk(node: Any, ctx: RuleContext, where: str) -> Any:
+    if isinstance(node, str):
+        return _expand(node, ctx, where)
+    if isinstance(node, list):
+        return [_walk(v, ctx, f"{where}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {k: _walk(v, ctx, f"{where}.{k}") for k, v in node.items()}
+    return node
+
+
+def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
+    """Expand placeholders in one rule spec and add runbook links."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("groups"), list):
+        raise RuleFileError(f"{source}: groups: expected a PrometheusRule spec with a 'groups' list")
+    spec: dict[str, Any] = _walk(raw, ctx, source)
+    for gi, group in enumerate(spec["groups"]):
+        if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
+            raise RuleFileError(f"{source}: groups[{gi}].rules: expected a list of rules")
+        for ri, rule in enumerate(group["rules"]):
+            if "alert" not in rule:
+                continue
+            ann = rule.setdefault("annotations", {})
+            url = runbook_url(rule["alert"], ctx.runbook_base_url)
+            if ann.get("runbook_url", url) != url:
+                raise RuleFileError(
+                    f"{source}: groups[{gi}].rules[{ri}].annotations.runbook_url: got {ann['runbook_url']!r}; "
+                    "accepted: leave it out (the loader links docs/runbooks/<alert>.md)"
+                )
+            ann["runbook_url"] = url
+    return spec
+
+
+def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
+    return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in NOT_RULE_FILES)
+
+
+def load_rule_file(path: Path, ctx: RuleContext) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RuleFileError(f"{path}: not valid YAML: {exc}") from exc
+    return expand_spec(raw, ctx, str(path))
+
+
+def load_static_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR) -> dict[str, dict[str, Any]]:
+    """Every hand-written rule file, by name (file stem), expanded."""
+    return {p.stem: load_rule_file(p, ctx) for p in rule_files(rules_dir)}
+
+
+def load_all_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR, slo_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Hand-written rule files plus the rule groups generated from the SLO specs."""
+    from components.rules import slo  # late import: slo builds on this module
+
+    out = load_static_rules(ctx, rules_dir)
+    for name, spec in slo.generate_all(ctx, slo_dir).items():
+        if name in out:
+            raise RuleFileError(f"{name}: an SLO rule set has the same name as rules/{name}.yaml")
+        out[name] = spec
+    return out
+
+
+def alerts(specs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for s in specs.values() for g in s["groups"] for r in g["rules"] if "alert" in r]
+
+
+def recording_rules(specs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for s in specs.values() for g in s["groups"] for r in g["rules"] if "record" in r]
+
+
+def dump(spec: Mapping[str, Any]) -> str:
+    """YAML text of a spec, multi-line strings as blocks (readable in previews)."""
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(d: yaml.SafeDumper, s: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in s else None
+        return d.represent_scalar("tag:yaml.org,2002:str", s, style=style)
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump(dict(spec), Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)

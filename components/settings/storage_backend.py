@@ -1,0 +1,51 @@
+"""Where Loki and Tempo keep their chunks and blocks: the pod's volume, or an object store for prod.
+
+Credentials never live here: with ``credentials: secret`` they come from the
+Pulumi secrets named in ``secrets.py``; with ``workloadIdentity`` the cloud
+grants them to the pod's ServiceAccount (IRSA, GKE Workload Identity).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from components.settings.types import Section
+
+BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+ENDPOINT_FORM = "host[:port] without a scheme (e.g. s3.eu-west-1.amazonaws.com or minio.storage:9000)"
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+def _bucket(value: str) -> str:
+    if not _BUCKET_RE.match(value):
+        raise ValueError(f"not a bucket name; accepted form: {BUCKET_FORM}")
+    return value
+
+
+def _endpoint(value: str | None) -> str | None:
+    if value is not None and not _ENDPOINT_RE.match(value):
+        raise ValueError(f"not an endpoint; accepted form: {ENDPOINT_FORM}")
+    return value
+
+
+class ObjectStorage(Section):
+    backend: Literal["s3", "gcs"]
+    bucket: Annotated[str, AfterValidator(_bucket)]
+    # S3 only: region, and an endpoint for S3-compatible stores (MinIO, Ceph).
+    region: str | None = None
+    endpoint: Annotated[str | None, AfterValidator(_endpoint)] = None
+    insecure: bool = False
+    credentials: Literal["secret", "workloadIdentity"] = "secret"
+    # e.g. eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account for workloadIdentity.
+    service_account_annotations: dict[str, str] = Field(default_factory=dict)
+
+
+# Secret config keys each backend needs when credentials come from Pulumi secrets.
+CREDENTIAL_SECRETS: dict[str, tuple[str, ...]] = {
+    "s3": ("objectStorageAccessKeyId", "objectStorageSecretAccessKey"),
+    "gcs": ("objectStorageGcsServiceAccountKey",),
+}

@@ -1,0 +1,86 @@
+"""Tempo's configuration file, generated from settings (monolithic mode).
+
+Block retention is per environment; the optional metrics-generator writes
+service-graph and span metrics to the stack's Prometheus, which the Tempo
+datasource's service map reads back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components import endpoints
+from components.loki_config import hours
+from components.object_storage import s3_endpoint
+from components.settings import Settings
+
+DATA_DIR = "/var/tempo"
+CONFIG_DIR = "/etc/tempo"
+CONFIG_FILE = "tempo.yaml"
+GENERATOR_PROCESSORS = ("service-graphs", "span-metrics")
+REMOTE_WRITE_PATH = "/api/v1/write"
+
+
+def _trace_storage(settings: Settings) -> dict[str, Any]:
+    trace: dict[str, Any] = {"wal": {"path": f"{DATA_DIR}/wal"}}
+    storage = settings.tempo.object_storage
+    if storage is None:
+        trace["backend"] = "local"
+        trace["local"] = {"path": f"{DATA_DIR}/blocks"}
+    elif storage.backend == "s3":
+        s3: dict[str, Any] = {"bucket": storage.bucket, "endpoint": s3_endpoint(storage), "insecure": storage.insecure}
+        if storage.region:
+            s3["region"] = storage.region
+        if storage.endpoint:
+            s3["forcepathstyle"] = True
+        trace["backend"] = "s3"
+        trace["s3"] = s3
+    else:
+        trace["backend"] = "gcs"
+        trace["gcs"] = {"bucket_name": storage.bucket}
+    return trace
+
+
+def _metrics_generator(settings: Settings) -> dict[str, Any]:
+    return {
+        "registry": {"external_labels": {"source": "tempo", "environment": settings.environment}},
+        "storage": {
+            "path": f"{DATA_DIR}/generator/wal",
+            "remote_write": [{"url": endpoints.prometheus_url(settings.namespace) + REMOTE_WRITE_PATH, "send_exemplars": True}],
+        },
+        "traces_storage": {"path": f"{DATA_DIR}/generator/traces"},
+        "processor": {
+            "service_graphs": {"dimensions": ["deployment.environment"]},
+            "span_metrics": {"dimensions": ["deployment.environment"]},
+        },
+    }
+
+
+def tempo_config(settings: Settings) -> dict[str, Any]:
+    tempo = settings.tempo
+    config: dict[str, Any] = {
+        "stream_over_http_enabled": True,
+        "server": {
+            "http_listen_port": endpoints.TEMPO.port,
+            "grpc_listen_port": endpoints.TEMPO_GRPC_PORT,
+            "log_level": "info",
+        },
+        "distributor": {
+            "receivers": {
+                "otlp": {
+                    "protocols": {
+                        "grpc": {"endpoint": f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"},
+                        "http": {"endpoint": f"0.0.0.0:{endpoints.OTLP_HTTP_PORT}"},
+                    }
+                }
+            }
+        },
+        "ingester": {"max_block_duration": "5m"},
+        "compactor": {"compaction": {"block_retention": hours(tempo.retention)}},
+        "storage": {"trace": _trace_storage(settings)},
+        "usage_report": {"reporting_enabled": False},
+    }
+    if tempo.metrics_generator.enabled:
+        config["metrics_generator"] = _metrics_generator(settings)
+        config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
+    return config

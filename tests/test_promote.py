@@ -1,0 +1,223 @@
+"""The promotion tool: config drift, refusals, and the deploy seam.
+
+Stack files are written to a temporary root; settings validation and the
+offline render are the real ones. Only the Pulumi CLI (Automation API) and the
+nested test-suite run are replaced, by recorders.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts import promote
+from scripts.promote import AutomationDeployer, Promotion, PromotionRefusedError, compare, main
+from scripts.stack_config import REPO_ROOT, read_stack_config
+
+
+def write_stack(root: Path, stack: str, **config: Any) -> None:
+    values = {"observability:environment": stack, **config}
+    (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The committed stack files, copied so each test can change them."""
+    for stack in ("dev", "staging", "prod"):
+        shutil.copy(REPO_ROOT / f"Pulumi.{stack}.yaml", tmp_path)
+    return tmp_path
+
+
+class RecordingDeployer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def preview(self, stack: str) -> None:
+        self.calls.append(("preview", stack))
+
+    def up(self, stack: str, message: str) -> None:
+        self.calls.append(("up", stack, message))
+
+
+def passing_tests(root: Path) -> int:
+    return 0
+
+
+def run_main(root: Path, *args: str, deployer: RecordingDeployer | None = None) -> int:
+    recorder = deployer or RecordingDeployer()
+    return main(["--root", str(root), "--skip-tests", *args], deployer_factory=lambda _root: recorder)
+
+
+# --- the done-when ----------------------------------------------------------
+
+
+def test_key_set_in_staging_but_missing_in_prod_is_reported_and_refused(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(root, "staging", **{"observability:alertmanager": {"retention": "240h"}})
+    deployer = RecordingDeployer()
+
+    code = run_main(root, "--source", "staging", "--target", "prod", "--up", deployer=deployer)
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "Missing in prod" in out and "observability:alertmanager.retention" in out
+    assert "refusing to promote to prod" in err
+    assert "observability:alertmanager.retention: set it in Pulumi.prod.yaml" in err
+    assert deployer.calls == []  # nothing was previewed or deployed
+
+
+def test_missing_secret_names_the_command_that_sets_it(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(root, "staging", **{"observability:slackWebhookUrl": {"secure": "v1:abc"}})
+    assert run_main(root, "--source", "staging", "--target", "prod") == 1
+    err = capsys.readouterr().err
+    expected = "observability:slackWebhookUrl (a secret): pulumi config set --secret observability:slackWebhookUrl <value> --stack prod"
+    assert expected in err
+
+
+def test_the_same_key_in_both_stacks_promotes(root: Path) -> None:
+    override = {"observability:alertmanager": {"retention": "240h"}}
+    write_stack(root, "staging", **override)
+    write_stack(root, "prod", **override, **{"observability:cluster": "production"})
+    deployer = RecordingDeployer()
+    assert run_main(root, "--source", "staging", "--target", "prod", "--preview", deployer=deployer) == 0
+    assert deployer.calls == [("preview", "prod")]
+
+
+def test_a_key_only_the_target_sets_is_not_missing(root: Path) -> None:
+    # Committed files: prod sets observability:cluster, staging does not.
+    comparison = compare(read_stack_config("staging", root), read_stack_config("prod", root))
+    assert comparison.missing == []
+
+
+# --- drift ------------------------------------------------------------------
+
+
+def test_per_environment_defaults_are_expected_and_overrides_are_drift(root: Path) -> None:
+    write_stack(root, "staging", **{"observability:prometheus": {"replicas": 2}})
+    write_stack(root, "prod", **{"observability:prometheus": {"replicas": 2, "retention": "60d"}})
+    comparison = compare(read_stack_config("staging", root), read_stack_config("prod", root))
+
+    expected = {d.path: (d.source, d.target) for d in comparison.expected}
+    drift = {d.path: (d.source, d.target, d.explicit_in) for d in comparison.drift}
+    # From defaults.yaml: staging 30d/15s, prod 90d/10s; nobody overrides the interval.
+    assert expected["prometheus.scrapeInterval"] == ("15s", "10s")
+    # Prod's file sets retention: a deliberate override is shown as drift.
+    assert drift["prometheus.retention"] == ("30d", "60d", ("prod",))
+    # Both files set the same replicas: no difference at all.
+    assert "prometheus.replicas" not in expected and "prometheus.replicas" not in drift
+
+
+def test_report_lists_missing_drift_and_expected(root: Path) -> None:
+    # Grafana's replicas must stay 1 (SQLite on one volume); its volume size may differ.
+    write_stack(root, "staging", **{"observability:grafana": {"storage": {"size": "2Gi"}}})
+    comparison = compare(read_stack_config("staging", root), read_stack_config("prod", root))
+    text = promote.report(comparison)
+    assert "  - observability:grafana.storage.size" in text
+    assert "  - grafana.storage.size: staging=2Gi prod=1Gi (set in Pulumi.staging.yaml)" in text
+    assert "  - prometheus.retention: staging=30d prod=90d" in text
+
+
+def test_identical_stacks_report_no_difference(root: Path) -> None:
+    write_stack(root, "staging")
+    shutil.copy(root / "Pulumi.staging.yaml", root / "Pulumi.qa.yaml")
+    comparison = compare(read_stack_config("staging", root), read_stack_config("qa", root))
+    assert comparison.missing == []
+    # Only the stack's name differs; the environment (staging) is the same.
+    assert comparison.drift == [] and comparison.expected == []
+
+
+# --- render and tests -------------------------------------------------------
+
+
+def test_invalid_target_settings_refuse_naming_the_key(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(root, "prod", **{"observability:cluster": "production", "observability:prometheus": {"retention": "banana"}})
+    assert run_main(root, "--source", "staging", "--target", "prod") == 1
+    err = capsys.readouterr().err
+    assert "observability:prometheus.retention" in err and "banana" in err
+
+
+def test_a_render_failure_refuses(root: Path) -> None:
+    def broken_render(config: Any) -> Any:
+        raise RuntimeError("component exploded")
+
+    promotion = Promotion("staging", "prod", root=root, skip_tests=True, render_stack=broken_render, out=lambda _: None)
+    with pytest.raises(PromotionRefusedError, match="the prod stack does not render: RuntimeError: component exploded"):
+        promotion.check()
+
+
+def test_the_real_render_runs_on_the_target(root: Path) -> None:
+    lines: list[str] = []
+    Promotion("staging", "prod", root=root, skip_tests=True, out=lines.append).check()
+    assert any(line.startswith("\nRendered prod offline:") for line in lines)
+
+
+def test_failing_tests_refuse_and_passing_tests_allow(root: Path) -> None:
+    seen: list[Path] = []
+
+    def failing(where: Path) -> int:
+        seen.append(where)
+        return 1
+
+    with pytest.raises(PromotionRefusedError, match=r"the test suite failed \(exit status 1\)"):
+        Promotion("dev", "staging", root=root, run_tests=failing, out=lambda _: None).check()
+    assert seen == [root]
+    Promotion("dev", "staging", root=root, run_tests=passing_tests, out=lambda _: None).check()
+
+
+def test_promoting_a_stack_to_itself_is_refused(root: Path) -> None:
+    with pytest.raises(PromotionRefusedError, match="both 'prod'"):
+        Promotion("prod", "prod", root=root, skip_tests=True).check()
+
+
+def test_unknown_stack_is_refused_with_the_known_ones(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(root, "--source", "staging", "--target", "production") == 1
+    assert "no stack file Pulumi.production.yaml; known stacks: dev, prod, staging" in capsys.readouterr().err
+
+
+# --- the exact commit -------------------------------------------------------
+
+
+def git(root: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args]
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_expect_sha_must_be_the_clean_checkout(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "stacks")
+    sha = git(root, "rev-parse", "HEAD")
+    deployer = RecordingDeployer()
+
+    assert run_main(root, "--source", "dev", "--target", "staging", "--expect-sha", "0" * 40) == 1
+    assert f"checked out {sha}, but the commit to promote is {'0' * 40}" in capsys.readouterr().err
+
+    assert run_main(root, "--source", "dev", "--target", "staging", "--expect-sha", sha, "--up", deployer=deployer) == 0
+    assert deployer.calls == [("preview", "staging"), ("up", "staging", f"promote {sha} from dev")]
+
+    (root / "Pulumi.staging.yaml").write_text((root / "Pulumi.staging.yaml").read_text() + "# edited\n")
+    assert run_main(root, "--source", "dev", "--target", "staging", "--expect-sha", sha) == 1
+    assert "with uncommitted changes" in capsys.readouterr().err
+
+
+# --- the Automation API seam ------------------------------------------------
+
+
+def test_deploying_without_the_pulumi_cli_is_refused(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(root))  # a directory with no `pulumi` in it
+    with pytest.raises(PromotionRefusedError, match="the Pulumi CLI is not on PATH"):
+        AutomationDeployer(root)
+
+
+def test_main_reports_a_missing_cli_instead_of_a_traceback(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(root))
+    assert main(["--root", str(root), "--skip-tests", "--source", "dev", "--target", "staging", "--preview"]) == 1
+    assert "the Pulumi CLI is not on PATH" in capsys.readouterr().err

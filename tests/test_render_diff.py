@@ -1,0 +1,87 @@
+"""The PR render diff: real renders of two checkouts, diffed per stack."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import render_diff
+from scripts.render_diff import StackDiff, main, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout(dest: Path) -> Path:
+    """A copy of the working tree's tracked and new files (what a checkout holds)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return checkout(tmp_path_factory.mktemp("base"))
+
+
+def test_a_config_change_shows_in_its_stack_only(base: Path, tmp_path: Path) -> None:
+    head = checkout(tmp_path / "head")
+    dev_file = head / "Pulumi.dev.yaml"
+    document = yaml.safe_load(dev_file.read_text())
+    document["config"]["observability:pushgateway"] = {"persistenceInterval": "5m"}
+    dev_file.write_text(yaml.safe_dump(document))
+    out = tmp_path / "diff.md"
+
+    assert main(["--base", str(base), "--head", str(head), "--out", str(out), "--python", sys.executable]) == 0
+
+    text = out.read_text()
+    assert "- `staging`: no changes" in text and "- `prod`: no changes" in text
+    assert "<code>dev</code>: 1 file(s) changed" in text
+    assert "--- base/dev/manifests/deployment_observability_pushgateway.yaml\n" in text
+    assert "-        - --persistence.interval=1m\n" in text
+    assert "+        - --persistence.interval=5m\n" in text
+
+
+def test_a_head_that_does_not_render_fails_and_says_why(base: Path, tmp_path: Path) -> None:
+    head = checkout(tmp_path / "head")
+    (head / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {"observability:prometheus": {"retention": "soon"}}}))
+    out = tmp_path / "diff.md"
+    assert main(["--base", str(base), "--head", str(head), "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "**prod: render failed at head**" in text
+    assert "observability:prometheus.retention" in text
+
+
+def test_a_base_without_the_renderer_diffs_against_nothing(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "Pulumi.dev.yaml").write_text("config: {}\n")
+    head = checkout(tmp_path / "head")
+    work = tmp_path / "work"
+    diff = render_diff.diff_stack(old, head, "dev", work, sys.executable)
+    assert diff.base_error is None and diff.head_error is None
+    assert "Only in head/dev: manifests\n" in diff.diff
+
+
+def test_report_truncates_to_fit_a_pr_comment() -> None:
+    big = "".join(f"+line {i}\n" for i in range(20_000))
+    text = report([StackDiff("dev", big, None, None)], budget=5_000)
+    assert len(text) < 6_000
+    assert "... (truncated: run `python -m scripts.render_diff` locally)" in text
+
+
+def test_stacks_come_from_the_stack_files(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        (tmp_path / name).write_text("config: {}\n")
+    assert render_diff.stacks_in(tmp_path) == {"dev", "prod"}

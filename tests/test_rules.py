@@ -1,0 +1,353 @@
+"""Rules: seed coverage, lint, promtool check/test on everything, coverage of tests, PrometheusRule objects."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.rules import thresholds
+from components.rules.build import TEST_CONTEXT, build, write_rules, write_tests
+from components.rules.lint import coverage, lint
+from components.rules.loader import (
+    RULES_DIR,
+    RuleContext,
+    RuleFileError,
+    alerts,
+    load_all_rules,
+    load_static_rules,
+    recording_rules,
+    runbook_path,
+)
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    """The real promtool; its absence fails the tests (make test installs it)."""
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is not installed: run scripts/install_binaries.sh (Debian package 'prometheus')")
+    return path
+
+# Alert name -> (threshold name, the number the seed gives) for every alert of seeds 000, 002 and 003.
+SEED_ALERTS: dict[str, tuple[str, float] | None] = {
+    # seed 000
+    "SeamlessSla99thDegraded": ("seamless_sla_p99_budget_seconds", 240),
+    "SeamlessBackfillStuckLease": ("seamless_backfill_stuck_ratio", 0.5),
+    "SeamlessConformanceFlagSpike": ("seamless_conformance_flags_per_15m", 50),
+    # seed 002
+    "DiffDurationHigh": ("diff_duration_p95_ms", 200),
+    "DiffFailureRateHigh": ("diff_failure_ratio", 0.05),
+    "DiffThroughputLow": ("diff_throughput_min_per_minute", 0.6),
+    "NodeCacheMemoryHigh": ("nodecache_resident_bytes_max", 5e9),
+    "QueueCreateErrors": None,
+    "SentinelGap": None,
+    "OrphanQueuesGrowing": None,
+    "QueueLagHigh": None,  # the threshold is the metric queue_lag_threshold_seconds
+    "GatewayLatencyHigh": ("gateway_e2e_latency_p95_ms", 150),
+    "LostRequests": None,
+    "GCSchedulerStall": ("gc_stall_seconds", 600),
+    "NodeSlowProcessing": ("node_process_p95_ms", 500),
+    "NodeFailures": None,
+    "CrossContextCacheHit": None,
+    "WorldApplyFailureDetected": None,
+    "WorldApplyFailureRateHigh": ("world_apply_failure_ratio", 0.05),
+    "WorldAllocationSnapshotStale": ("world_allocation_stale_ratio", 0.1),
+    "ControlBusApplyAckLatencyHigh": ("controlbus_ack_latency_ms", 5000),
+    # seed 003
+    "ProjectionGapDetected": None,
+    "StateStoreWriteFailure": None,
+    "RunCompletionSLAViolation": ("dvt_run_completion_p99_seconds", 30),
+    "AdapterHeartbeatLost": ("dvt_adapter_heartbeat_max_age_seconds", 60),
+    "HighErrorRate": ("dvt_error_ratio", 0.05),
+    "ProjectionLag": ("dvt_projection_lag_events", 100),
+    "DeferredSignalsQueueBuildup": ("dvt_deferred_signals_max", 1000),
+    "PluginRejectRate": ("dvt_plugin_reject_ratio", 0.01),
+}
+DVT_SEVERITY = {"ProjectionGapDetected": "critical", "StateStoreWriteFailure": "critical",
+                "RunCompletionSLAViolation": "critical", "AdapterHeartbeatLost": "critical",
+                "HighErrorRate": "warning", "ProjectionLag": "warning", "DeferredSignalsQueueBuildup": "warning",
+                "PluginRejectRate": "warning"}
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, dict[str, Any]]:
+    return load_all_rules(TEST_CONTEXT)
+
+
+def _by_alert(specs: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rule in alerts(specs):
+        out.setdefault(rule["alert"], []).append(rule)
+    return out
+
+
+def test_every_seed_alert_is_present_with_the_seed_threshold(specs) -> None:
+    by_alert = _by_alert(specs)
+    for name, expected in SEED_ALERTS.items():
+        assert name in by_alert, f"seed alert {name} is missing"
+        if expected is None:
+            continue
+        key, number = expected
+        assert thresholds.threshold(key) == number, name
+        literal = thresholds.format_number(number)
+        assert any(literal in r["expr"] for r in by_alert[name]), f"{name} does not use {literal}: {by_alert[name][0]['expr']}"
+
+
+def test_dvt_priorities_map_to_severities(specs) -> None:
+    by_alert = _by_alert(specs)
+    for name, severity in DVT_SEVERITY.items():
+        assert {r["labels"]["severity"] for r in by_alert[name]} == {severity}, name
+
+
+def test_copilot_tables_and_storage_alert_are_covered(specs) -> None:
+    by_alert = _by_alert(specs)
+    assert {r["labels"]["service"] for r in by_alert["CopilotLatencyHigh"]} == {
+        "ingestion", "parsing", "chunking", "embedding", "summarization", "reporting"}
+    assert len(by_alert["CopilotErrorRateHigh"]) == 7
+    assert {r["labels"]["service"] for r in by_alert["CopilotQueueLagHigh"]} == {"parsing", "chunking", "embedding", "summarization"}
+    assert {r["labels"]["service"] for r in by_alert["CopilotThroughputLow"]} == {"parsing", "chunking", "embedding"}
+    assert {r["labels"]["service"] for r in by_alert["CopilotDependencyDown"]} == {"mongodb", "rabbitmq", "qdrant", "ollama"}
+    assert "prometheus_tsdb_storage_blocks_bytes / prometheus_tsdb_retention_limit_bytes > 0.9" in (
+        by_alert["PrometheusStorageAlmostFull"][0]["expr"])
+
+
+def test_stack_self_health_alerts_exist(specs) -> None:
+    by_alert = _by_alert(specs)
+    wanted = {"StackComponentDown": "probe_success", "ScrapeTargetDown": "up",
+              "PrometheusRuleEvaluationFailures": "prometheus_rule_evaluation_failures_total",
+              "AlertmanagerNotificationsFailing": "alertmanager_notifications_failed_total",
+              "LokiIngestionErrors": "loki_discarded_samples_total", "TempoIngestionErrors": "tempo_receiver_refused_spans",
+              "StackVolumeFillsBeforeRetention": "predict_linear(kubelet_volume_stats_available_bytes"}
+    for name, fragment in wanted.items():
+        assert any(fragment in r["expr"] for r in by_alert[name]), name
+
+
+def test_every_seed_slo_generates_page_and_ticket_alerts(specs) -> None:
+    slo_alerts = [r for r in alerts(specs) if "slo" in r["labels"]]
+    slos = {r["labels"]["slo"] for r in slo_alerts}
+    assert {"dvt-run-completion-latency", "dvt-pause-latency", "dvt-availability", "dvt-error-rate",
+            "seamless-sla-budget", "copilot-ingestion-errors", "copilot-reporting-latency"} <= slos
+    for slo in slos:
+        sevs = sorted(r["labels"]["severity"] for r in slo_alerts if r["labels"]["slo"] == slo)
+        assert sevs == ["critical", "warning"], slo
+    page = next(r for r in slo_alerts if r["labels"]["slo"] == "dvt-error-rate" and r["labels"]["severity"] == "critical")
+    assert "ratio_rate1h" in page["expr"] and "ratio_rate5m" in page["expr"] and "(14.4 * 0.001)" in page["expr"]
+    assert "ratio_rate6h" in page["expr"] and "ratio_rate30m" in page["expr"] and "(6 * 0.001)" in page["expr"]
+    records = {(r["record"], r["labels"]["slo"]) for r in recording_rules(specs)}
+    assert ("slo:error_budget_remaining:ratio", "dvt-error-rate") in records
+
+
+def test_lint_is_clean(specs) -> None:
+    assert lint(specs, base_url=TEST_CONTEXT.runbook_base_url) == []
+
+
+def test_every_runbook_link_resolves_to_a_file(specs) -> None:
+    for rule in alerts(specs):
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"{TEST_CONTEXT.runbook_base_url}/docs/runbooks/{rule['alert']}.md"
+        assert runbook_path(rule["alert"]).is_file(), url
+
+
+def test_seed_runbooks_are_written_out() -> None:
+    cache = runbook_path("CrossContextCacheHit").read_text()
+    for step in ("Acknowledge the alert", "Freeze promotions", "Trace the offending context",
+                 "Purge the polluted cache", "Reset the counter", "at least 10 minutes"):
+        assert step in cache
+    sla = runbook_path("SeamlessSla99thDegraded").read_text()
+    for step in ("Seamless SLA Overview", "Backfill Coordinator Health", "lease_recover.py", "seamless.pipeline",
+                 "postmortem tracker"):
+        assert step in sla
+
+
+# --- lint must fail on broken rules (on copies; the repository is not edited) ---
+
+
+def _copy_rules(tmp_path: Path) -> Path:
+    dst = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, dst)
+    return dst
+
+
+def _lint_modified(tmp_path: Path, file: str, old: str, new: str) -> list[str]:
+    rules = _copy_rules(tmp_path)
+    text = (rules / file).read_text()
+    assert old in text
+    (rules / file).write_text(text.replace(old, new, 1))
+    return lint(load_static_rules(TEST_CONTEXT, rules))
+
+
+def test_typo_in_a_metric_name_fails_the_lint(tmp_path: Path) -> None:
+    problems = _lint_modified(tmp_path, "dvt.yaml", "dvt_deferred_signals_queue_length", "dvt_deferred_signal_queue_length")
+    assert any("'dvt_deferred_signal_queue_length' is not in the metric catalog" in p for p in problems), problems
+
+
+def test_typo_in_a_label_fails_the_lint(tmp_path: Path) -> None:
+    problems = _lint_modified(tmp_path, "qmtl-core.yaml", "sum by (node_id) (increase(node_process_failure_total",
+                              "sum by (nodeid) (increase(node_process_failure_total")
+    assert any("label 'nodeid'" in p for p in problems), problems
+
+
+def test_forbidden_label_fails_the_lint(tmp_path: Path) -> None:
+    problems = _lint_modified(tmp_path, "dvt.yaml", 'dvt_adapter_last_heartbeat_seconds{adapter="temporal"}',
+                              'dvt_adapter_last_heartbeat_seconds{adapter="temporal", trace_id!=""}')
+    assert any("forbidden high-cardinality label 'trace_id'" in p for p in problems), problems
+
+
+def test_the_seeds_invalid_histogram_quantile_fails_the_lint(tmp_path: Path) -> None:
+    problems = _lint_modified(
+        tmp_path, "dvt.yaml",
+        "histogram_quantile(0.99, sum by (le) (rate(dvt_run_completion_duration_seconds_bucket[5m])))",
+        "histogram_quantile(0.99, dvt_run_completion_duration_seconds)")
+    assert any("histogram_quantile must run over rate(<histogram>_bucket" in p for p in problems), problems
+
+
+def test_dropping_le_before_histogram_quantile_fails_the_lint(tmp_path: Path) -> None:
+    problems = _lint_modified(tmp_path, "qmtl-core.yaml", "sum by (node_id, le) (rate(node_process_duration_ms_bucket",
+                              "sum by (node_id) (rate(node_process_duration_ms_bucket")
+    assert any("aggregates away the le label" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("severity: warning\n          service: dvt", "severity: P2\n          service: dvt", "labels.severity is 'P2'"),
+    ("summary: More than {{threshold:dvt_deferred_signals_max}} DVT signals are deferred.", "summary: Signals deferred. Check it.",
+     "one plain sentence"),
+    ("Impact: PAUSE, RESUME", "PAUSE, RESUME", "contain 'Impact:' and 'Actions:'"),
+    ("alert: ProjectionLag\n", "alert: ProjectionLagRenamed\n", "runbook docs/runbooks/ProjectionLagRenamed.md does not exist"),
+])
+def test_alert_conventions_are_enforced(tmp_path: Path, old: str, new: str, message: str) -> None:
+    problems = _lint_modified(tmp_path, "dvt.yaml", old, new)
+    assert any(message in p for p in problems), problems
+
+
+def test_unknown_threshold_names_the_file(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    path = rules / "dvt.yaml"
+    path.write_text(path.read_text().replace("{{threshold:dvt_projection_lag_events}}", "{{threshold:dvt_projection_lag}}"))
+    with pytest.raises(RuleFileError, match=r"dvt\.yaml.*no threshold named 'dvt_projection_lag'"):
+        load_static_rules(TEST_CONTEXT, rules)
+
+
+def test_unknown_retention_names_the_accepted_components() -> None:
+    ctx = RuleContext(namespace="x", runbook_base_url="https://x", retention_seconds={"prometheus": 1})
+    with pytest.raises(RuleFileError, match=r"no retention known for 'loki'; accepted: one of \['prometheus'\]"):
+        load_static_rules(ctx)
+
+
+def test_threshold_api() -> None:
+    assert thresholds.threshold("dvt_projection_lag_events") == 100.0
+    assert thresholds.format_percent(thresholds.threshold("diff_failure_ratio")) == "5%"
+    assert thresholds.format_percent(0.001) == "0.1%"
+    assert isinstance(thresholds.threshold("diff_failure_ratio"), float)
+    with pytest.raises(thresholds.ThresholdError, match="no threshold named 'nope'"):
+        thresholds.threshold("nope")
+
+
+# --- promtool on everything ---
+
+
+def test_promtool_check_rules_on_every_rendered_stack(promtool: str, rendered, tmp_path: Path) -> None:
+    files = {p: t for p, t in rendered.files.items() if p.startswith("rules/")}
+    assert {"rules/dvt.yaml", "rules/qmtl-core.yaml", "rules/slo-dvt.yaml", "rules/observability-stack.yaml"} <= set(files)
+    paths = []
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(str(path))
+    result = subprocess.run([promtool, "check", "rules", *paths], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass_for_every_rule(promtool: str, tmp_path: Path) -> None:
+    _, tests = build(tmp_path, for_tests=True)
+    result = subprocess.run([promtool, "test", "rules", *map(str, tests)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_catch_a_changed_threshold(promtool: str, tmp_path: Path) -> None:
+    """The tests pin the seed numbers: a rule whose threshold moved fails them."""
+    specs = load_all_rules(TEST_CONTEXT)
+    rule = next(r for r in alerts(specs) if r["alert"] == "ProjectionLag")
+    rule["expr"] = rule["expr"].replace("> 100", "> 200")
+    write_rules(tmp_path / "rules", specs, for_tests=True)
+    tests = write_tests(tmp_path / "tests", tmp_path / "rules")
+    dvt = next(t for t in tests if t.name == "dvt.test.yaml")
+    result = subprocess.run([promtool, "test", "rules", str(dvt)], capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "ProjectionLag" in result.stdout + result.stderr
+
+
+def _test_docs(tests_dir: Path) -> list[dict[str, Any]]:
+    return [yaml.safe_load(p.read_text()) for p in sorted(tests_dir.glob("*.yaml"))]
+
+
+def test_every_alert_and_recording_rule_has_promtool_cases(specs, tmp_path: Path) -> None:
+    build(tmp_path, for_tests=True)
+    assert coverage(specs, _test_docs(tmp_path / "tests")) == []
+
+
+def test_coverage_fails_when_an_alerts_tests_are_missing(specs, tmp_path: Path) -> None:
+    build(tmp_path, for_tests=True)
+    docs = _test_docs(tmp_path / "tests")
+    for doc in docs:
+        doc["tests"] = [t for t in doc["tests"] if "ProjectionLag fires" not in t.get("name", "")]
+    problems = coverage(specs, docs)
+    assert problems == ["alert ProjectionLag has no promtool case where it fires (exp_alerts non-empty)",
+                        "alert ProjectionLag has no promtool case where it stays silent (exp_alerts: [])"]
+
+
+def test_coverage_fails_when_a_test_file_is_missing(specs, tmp_path: Path) -> None:
+    build(tmp_path, for_tests=True)
+    (tmp_path / "tests" / "qmtl-seamless.test.yaml").unlink()
+    problems = coverage(specs, _test_docs(tmp_path / "tests"))
+    assert "alert SeamlessBackfillStuckLease has no promtool case where it fires (exp_alerts non-empty)" in problems
+
+
+# --- the deployed objects ---
+
+
+def test_prometheusrule_objects_carry_the_stack_selector(rendered) -> None:
+    rules = [m for m in rendered.manifests() if m["kind"] == "PrometheusRule"]
+    assert {m["metadata"]["name"] for m in rules} == set(load_all_rules(TEST_CONTEXT))
+    for m in rules:
+        assert m["apiVersion"] == "monitoring.coreos.com/v1"
+        assert m["metadata"]["namespace"] == rendered.settings.namespace
+        assert m["metadata"]["labels"]["observability.stack/instance"] == rendered.settings.stack
+
+
+def test_rendered_rules_use_the_stacks_retention_and_runbook_base(rendered) -> None:
+    from components.settings.units import duration_seconds
+
+    stack = yaml.safe_load(rendered.files["rules/observability-stack.yaml"])
+    volume = [r for g in stack["groups"] for r in g["rules"] if r.get("alert") == "StackVolumeFillsBeforeRetention"]
+    horizon = str(int(duration_seconds(rendered.settings.prometheus.retention)))
+    assert any(f"[6h], {horizon})" in r["expr"] and r["labels"]["service"] == "prometheus" for r in volume)
+    base = rendered.settings.rules.runbook_base_url
+    assert all(r["annotations"]["runbook_url"].startswith(base) for r in volume)
+
+
+def test_generated_runbooks_match_the_rules() -> None:
+    """A changed rule or threshold must not leave a stale number in a generated runbook."""
+    from scripts.new_runbooks import generated_runbooks, is_generated
+
+    expected = generated_runbooks()
+    stale = [p.name for p, text in expected.items() if is_generated(p) and p.read_text() != text]
+    assert stale == [], "run: python -m scripts.new_runbooks --refresh"
+    hand_written = sorted(p.stem for p in expected if not is_generated(p))
+    assert hand_written == ["CrossContextCacheHit", "SeamlessBackfillStuckLease", "SeamlessConformanceFlagSpike",
+                            "SeamlessSla99thDegraded"]
+
+
+def test_hand_written_runbooks_quote_the_current_thresholds() -> None:
+    th, num, pct = thresholds.threshold, thresholds.format_number, thresholds.format_percent
+    quotes = {
+        "SeamlessSla99thDegraded": f"above the {num(th('seamless_sla_p99_budget_seconds'))}s SLA",
+        "SeamlessBackfillStuckLease": f"stayed below {pct(th('seamless_backfill_stuck_ratio'))} for 15 minutes",
+        "SeamlessConformanceFlagSpike": f"More than {num(th('seamless_conformance_flags_per_15m'))} conformance flags",
+    }
+    for alert, quote in quotes.items():
+        assert quote in " ".join(runbook_path(alert).read_text().split()), alert

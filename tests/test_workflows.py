@@ -1,0 +1,160 @@
+"""The GitHub Actions workflows pass both linters, offline, and pin every action.
+
+check-jsonschema validates against its vendored GitHub workflow schema (no
+download); zizmor runs with --offline, no config file and no ignore comments,
+so a finding cannot be hidden from this test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW_DIR = ROOT / ".github" / "workflows"
+WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+SEVERITY_ORDER = ["Unknown", "Informational", "Low", "Medium", "High"]
+
+
+def _tool(name: str) -> str:
+    """The linter next to this interpreter (the project venv), else on PATH."""
+    local = BIN / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        raise AssertionError(f"{name} is not installed: pip install -r requirements.txt")
+    return found
+
+
+def _uses(node: Any) -> list[str]:
+    """Every `uses:` value anywhere in a parsed workflow."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uses" and isinstance(value, str):
+                found.append(value)
+            else:
+                found.extend(_uses(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_uses(item))
+    return found
+
+
+def test_there_are_workflows() -> None:
+    names = {p.name for p in WORKFLOWS}
+    assert {"pull-request.yml", "deploy-dev.yml", "promote.yml"} <= names
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    proc = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_reports_nothing_of_medium_severity_or_worse() -> None:
+    proc = subprocess.run(
+        [
+            _tool("zizmor"),
+            "--offline",
+            "--no-config",
+            "--no-ignores",
+            "--no-exit-codes",
+            "--format",
+            "json",
+            "--min-severity",
+            "medium",
+            str(ROOT / ".github"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    findings = json.loads(proc.stdout)
+    summary = [
+        f"{f['ident']} ({f['determinations']['severity']}): {f['locations'][0]['symbolic']['key']}"
+        for f in findings
+    ]
+    assert findings == [], "\n".join(summary)
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
+    unpinned = []
+    for path in WORKFLOWS:
+        for ref in _uses(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            if not PINNED.match(ref):
+                unpinned.append(f"{path.name}: {ref}")
+    assert unpinned == []
+
+
+def test_pin_check_rejects_a_tag_reference() -> None:
+    doc = yaml.safe_load("jobs: {a: {steps: [{uses: actions/checkout@v7}, {uses: ./local}]}}")
+    refs = _uses(doc)
+    assert refs == ["actions/checkout@v7", "./local"]
+    assert not any(PINNED.match(r) for r in refs)
+
+
+def test_every_pinned_action_names_its_version() -> None:
+    """A `# vX.Y.Z` comment beside each SHA tells reviewers what it is."""
+    missing = []
+    for path in WORKFLOWS:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\buses:\s", line) and not re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line):
+                missing.append(f"{path.name}:{number}: {line.strip()}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege(path: Path) -> None:
+    """No token scope at the top; each job asks for what it needs, and every
+    checkout leaves no credential behind for later steps."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert doc["permissions"] == {}, "top-level permissions must be {}"
+    for name, job in doc["jobs"].items():
+        assert "permissions" in job, f"job {name} has no permissions block"
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"job {name}: checkout persists credentials"
+
+
+def test_zizmor_severity_filter_catches_a_bad_workflow(tmp_path: Path) -> None:
+    """The linter run above can fail: an unpinned action and a template
+    injection are findings of medium severity or worse."""
+    bad = tmp_path / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    (bad / "bad.yml").write_text(
+        "on: pull_request_target\n"
+        "jobs:\n"
+        "  a:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v7\n"
+        "        with: {ref: '${{ github.event.pull_request.head.sha }}'}\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-config", "--no-exit-codes", "--format", "json",
+         "--min-severity", "medium", str(tmp_path / ".github")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    idents = {f["ident"] for f in json.loads(proc.stdout)}
+    assert {"template-injection", "dangerous-triggers"} <= idents
+    severities = {f["determinations"]["severity"] for f in json.loads(proc.stdout)}
+    assert severities <= set(SEVERITY_ORDER[SEVERITY_ORDER.index("Medium"):])
