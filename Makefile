@@ -9,13 +9,15 @@ OUT ?= build/render/$(STACK)
 PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_BACKEND_URL
 
-.PHONY: help venv binaries lint test render render-all preview up clean
+.PHONY: help venv binaries lint test render render-all preview up clean demo bench
 
 help:
 	@echo "make test              lint (ruff, mypy) and run the tests (creates .venv when missing)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
 	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
 	@echo "make up STACK=dev      pulumi up for one stack"
+	@echo "make demo              local Prometheus/Alertmanager/Pushgateway on loopback: inject an SLA violation, show the alert path"
+	@echo "make bench             render time, test wall time, detection latency, requested resources (writes docs/benchmarks.md)"
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +41,12 @@ render: venv
 
 render-all: venv
 	for stack in dev staging prod; do $(PY) -m scripts.render --stack $$stack --out build/render/$$stack || exit 1; done
+
+demo: venv binaries
+	$(PY) -m scripts.localstack demo --stack $(STACK)
+
+bench: venv binaries
+	$(PY) -m scripts.bench --write docs/benchmarks.md
 
 define require_pulumi
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: see https://www.pulumi.com/docs/iac/download-install/ (e.g. 'curl -fsSL https://get.pulumi.com | sh'), then re-run." >&2; exit 1; }

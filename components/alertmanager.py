@@ -13,8 +13,9 @@ import yaml
 
 from components import endpoints
 from components.alertmanager_config import RECEIVERS_SECRET, alertmanager_config
+from components.availability import disruption_budget, spread
 from components.labels import image_tag, stack_selector, standard_labels
-from components.prometheus import namespace_selector, spread_replicas, volume_claim_template
+from components.prometheus import KEEP_VOLUME_SIZE, namespace_selector, volume_claim_template
 from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.receivers import RECEIVER_SECRET_KEYS, required_secrets
@@ -27,6 +28,8 @@ CONFIG_SECRET = "alertmanager-config"
 CONFIG_KEY = "alertmanager.yaml"
 # scripts/render.py writes the Secret carrying this label to DIR/alertmanager.yaml.
 CONFIG_LABEL = "observability.stack/alertmanager-config"
+# Labels the operator puts on the pods of this Alertmanager resource.
+POD_SELECTOR = {"app.kubernetes.io/name": "alertmanager", "alertmanager": NAME}
 
 
 def config_text(settings: Settings) -> str:
@@ -70,6 +73,8 @@ class Alertmanager(pulumi.ComponentResource):
             "version": image_tag(config.image),
             "replicas": config.replicas,
             "serviceAccountName": NAME,
+            # Alertmanager never calls the Kubernetes API.
+            "automountServiceAccountToken": False,
             "podMetadata": {"labels": labels},
             "resources": config.resources.as_kubernetes(),
             "securityContext": pod_security_context(),
@@ -81,24 +86,24 @@ class Alertmanager(pulumi.ComponentResource):
             "alertmanagerConfigSelector": {"matchLabels": dict(stack_selector(settings))},
             "alertmanagerConfigNamespaceSelector": namespace_selector(settings),
         }
-        if config.replicas > 1:
-            spec["affinity"] = spread_replicas({"alertmanager": NAME})
+        spec.update(spread(POD_SELECTOR, config.replicas, settings))
         self.resource = k8s.apiextensions.CustomResource(
             NAME,
             api_version="monitoring.coreos.com/v1",
             kind="Alertmanager",
             metadata=metadata,
             spec=spec,
-            opts=stateful_options(settings, self, depends_on=[account, config_secret, receivers_secret]),
+            opts=stateful_options(settings, self, depends_on=[account, config_secret, receivers_secret], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
         endpoint = endpoints.ALERTMANAGER
         self.service = k8s.core.v1.Service(
             SERVICE,
             metadata={**metadata, "name": SERVICE},
             spec={
-                "selector": {"app.kubernetes.io/name": "alertmanager", "alertmanager": NAME},
+                "selector": POD_SELECTOR,
                 "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
             },
             opts=child,
         )
+        disruption_budget(NAME, settings, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
         self.register_outputs({"service": self.service.metadata["name"]})

@@ -99,6 +99,10 @@ class Catalog:
         """Every family name, sorted."""
         return sorted(self.metrics)
 
+    def series_names(self) -> list[str]:
+        """Every series name a query may use (families with their suffixes), sorted."""
+        return sorted(self._series)
+
     def by_system(self, system: str) -> list[Metric]:
         return [m for m in self.metrics.values() if m.system == system]
 

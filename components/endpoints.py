@@ -36,6 +36,16 @@ QDRANT = Endpoint(6333, "http", "/readyz", "/livez")
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 
+# Ports outside the stack's own components, for NetworkPolicies.
+ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
+KUBELET_PORT = 10250
+# The API server: 443 on the kubernetes Service; policies see the endpoint after
+# DNAT, which is 6443 on most distributions.
+API_SERVER_PORTS = (443, 6443)
+DNS_PORT = 53
+HTTPS_PORT = 443  # Slack and PagerDuty receivers
+SMTP_SUBMISSION_PORT = 587  # e-mail receiver (STARTTLS)
+
 # Internal gRPC port of Loki and Tempo (querier and ingester traffic inside the pod).
 LOKI_GRPC_PORT = 9095
 TEMPO_GRPC_PORT = 9095

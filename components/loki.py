@@ -14,7 +14,7 @@ from components.loki_config import CONFIG_DIR, CONFIG_FILE, DATA_DIR, loki_confi
 from components.object_storage import credentials
 from components.protection import stateful_options
 from components.settings import Settings
-from components.volumes import claim_spec
+from components.volumes import STATEFULSET_TEMPLATES, claim_spec, replica_claims
 from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = endpoints.LOKI_SERVICE
@@ -71,6 +71,10 @@ class Loki(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # Each replica's claim is the stack's own, so a larger size grows it in place (docs/data-safety.md).
+        claims = replica_claims(
+            settings, config.storage, template="data", statefulset=NAME, replicas=config.replicas, labels=selector, parent=self
+        )
         k8s.apps.v1.StatefulSet(
             NAME,
             metadata=metadata,
@@ -96,7 +100,9 @@ class Loki(pulumi.ComponentResource):
                 ),
                 "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": selector}, "spec": claim_spec(config.storage)}],
             },
-            opts=stateful_options(settings, self, depends_on=[account, config_map, headless]),
+            opts=stateful_options(
+                settings, self, depends_on=[account, config_map, headless, *claims], ignore_changes=[STATEFULSET_TEMPLATES]
+            ),
         )
         self.service = k8s.core.v1.Service(
             NAME,

@@ -21,5 +21,6 @@ def stack_namespace(settings: Settings) -> k8s.core.v1.Namespace:
                 STACK_LABEL: settings.stack,
             },
         },
-        opts=pulumi.ResourceOptions(protect=settings.protect_stateful),
+        # Deleting a namespace deletes every claim in it: kept like the volumes themselves.
+        opts=pulumi.ResourceOptions(protect=settings.protect_stateful, retain_on_delete=settings.protect_stateful),
     )

@@ -19,6 +19,8 @@ from components.settings import Settings
 from components.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
 
 NAME = "prometheus-operator"
+# What reconciling the objects it owns takes: read, watch, write, clean up. No bind/escalate.
+RECONCILE = ("get", "list", "watch", "create", "update", "patch", "delete")
 MONITORING_RESOURCES = (
     "alertmanagers",
     "alertmanagers/finalizers",
@@ -97,9 +99,9 @@ class PrometheusOperator(pulumi.ComponentResource):
             account_namespace=namespace,
             labels=labels,
             rules=[
-                rule(["monitoring.coreos.com"], MONITORING_RESOURCES, ["*"]),
-                rule(["apps"], ["statefulsets"], ["*"]),
-                rule([""], ["configmaps", "secrets"], ["*"]),
+                rule(["monitoring.coreos.com"], MONITORING_RESOURCES, RECONCILE),
+                rule(["apps"], ["statefulsets"], RECONCILE),
+                rule([""], ["configmaps", "secrets"], RECONCILE),
                 rule([""], ["pods"], ["list", "delete"]),
                 rule([""], ["services", "services/finalizers"], ["get", "create", "update", "delete"]),
                 rule([""], ["events"], ["create", "patch"]),

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints
+from components.availability import disruption_budget, spread
 from components.catalog import FORBIDDEN_LABELS
 from components.labels import image_tag, stack_selector, standard_labels
 from components.protection import stateful_options
@@ -25,8 +26,8 @@ NAME = "prometheus"
 SERVICE = "prometheus"
 # The scrape class every monitor gets unless it names another (none other exists).
 SCRAPE_CLASS = "bounded"
-# Label the operator puts on the pods of one Prometheus resource.
-OPERATOR_NAME_LABEL = "operator.prometheus.io/name"
+# Labels the operator puts on the pods of this Prometheus resource.
+POD_SELECTOR = {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": NAME}
 
 
 def namespace_selector(settings: Settings) -> dict[str, Any]:
@@ -43,22 +44,17 @@ def forbidden_label_drop() -> dict[str, Any]:
     return {"action": "labeldrop", "regex": "|".join(sorted(FORBIDDEN_LABELS))}
 
 
+# Changing the claim template makes the operator delete and recreate the StatefulSet (every replica
+# at once) and still leaves the existing volumes at their old size. A bigger volume is grown on the
+# PVCs themselves (docs/metrics.md), so later size changes are not sent to the resource.
+KEEP_VOLUME_SIZE = "spec.storage.volumeClaimTemplate.spec.resources"
+
+
 def volume_claim_template(name: str, storage: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}}
     if storage.storage_class:
         spec["storageClassName"] = storage.storage_class
     return {"metadata": {"name": name}, "spec": spec}
-
-
-def spread_replicas(selector: dict[str, str]) -> dict[str, Any]:
-    """Prefer replicas on different nodes, so one node failing leaves one running."""
-    return {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": selector}}}
-            ]
-        }
-    }
 
 
 def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, Any]:
@@ -71,6 +67,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
         "version": image_tag(config.image),
         "replicas": config.replicas,
         "serviceAccountName": NAME,
+        "automountServiceAccountToken": True,
         "podMetadata": {"labels": standard_labels(NAME, settings, role="metrics-store", image=config.image)},
         "resources": config.resources.as_kubernetes(),
         "securityContext": pod_security_context(),
@@ -105,8 +102,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
             ]
         },
     }
-    if config.replicas > 1:
-        spec["affinity"] = spread_replicas({OPERATOR_NAME_LABEL: NAME})
+    spec.update(spread(POD_SELECTOR, config.replicas, settings))
     return spec
 
 
@@ -121,8 +117,8 @@ class Prometheus(pulumi.ComponentResource):
         metadata = {"name": NAME, "namespace": namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
 
-        # Service discovery reads the API: the token is mounted (the operator sets it up).
-        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, opts=child)
+        # The account mounts no token by default; the Prometheus pods ask for it (service discovery).
+        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
         access = pulumi.ResourceOptions(parent=self, depends_on=[account])
         cluster_access(
             f"{NAME}-{namespace}",
@@ -152,16 +148,17 @@ class Prometheus(pulumi.ComponentResource):
             kind="Prometheus",
             metadata=metadata,
             spec=prometheus_spec(settings, alertmanager_service),
-            opts=stateful_options(settings, self, depends_on=[account]),
+            opts=stateful_options(settings, self, depends_on=[account], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
         endpoint = endpoints.PROMETHEUS
         self.service = k8s.core.v1.Service(
             SERVICE,
             metadata={**metadata, "name": SERVICE},
             spec={
-                "selector": {"app.kubernetes.io/name": "prometheus", OPERATOR_NAME_LABEL: NAME},
+                "selector": POD_SELECTOR,
                 "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
             },
             opts=child,
         )
+        disruption_budget(NAME, settings, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
         self.register_outputs({"service": self.service.metadata["name"]})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import endpoints
+from components import endpoints, volumes
+from components.availability import disruption_budget, spread
 from components.labels import selector_labels, standard_labels
-from components.protection import stateful_options
 from components.settings import Settings
 from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 
@@ -29,16 +29,7 @@ class Pushgateway(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             NAME, metadata=metadata, automount_service_account_token=False, opts=child
         )
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{NAME}-data",
-            metadata={**metadata, "name": f"{NAME}-data"},
-            spec={
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": config.storage.size}},
-                **({"storageClassName": config.storage.storage_class} if config.storage.storage_class else {}),
-            },
-            opts=stateful_options(settings, self),
-        )
+        claim = volumes.claim(f"{NAME}-data", settings, config.storage, labels=labels, parent=self)
         endpoint = endpoints.PUSHGATEWAY
         gateway = ContainerSpec(
             name=NAME,
@@ -67,11 +58,14 @@ class Pushgateway(pulumi.ComponentResource):
                         containers=[gateway],
                         service_account_name=NAME,
                         volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}}],
+                        extra=spread(selector_labels(NAME, settings), config.replicas, settings),
                     ),
                 ),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account, claim]),
         )
+        # Settings hold the Pushgateway at one replica; the budget appears if that ever changes.
+        disruption_budget(NAME, settings, replicas=config.replicas, selector=selector_labels(NAME, settings), labels=labels, parent=self)
         self.service = k8s.core.v1.Service(
             NAME,
             metadata=metadata,

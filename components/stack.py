@@ -5,8 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from components.alertmanager import Alertmanager
+from components.alloy import Alloy
+from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
+from components.network_policies import NetworkPolicies
 from components.operator import PrometheusOperator
 from components.operator_crds import after_crds
 from components.prometheus import Prometheus
@@ -22,11 +25,16 @@ def build_stack(settings: Settings) -> None:
     if settings.operator.install:
         # Every monitoring.coreos.com object registered from here on waits for the CRDs.
         after_crds(PrometheusOperator(settings, in_namespace).crds)
+    NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
+    Alloy(settings, in_namespace)
     alertmanager = Alertmanager(settings, in_namespace)
     Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
     RuleSet(settings, in_namespace)
+    # grafana.access (provider and folders) is what dashboards are created through.
+    grafana = Grafana(settings, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
+    pulumi.export("grafanaUrl", grafana.url)

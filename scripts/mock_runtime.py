@@ -6,6 +6,7 @@ records what `pulumi preview` would show: type, name, parent, options, inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import Settings
 from components.settings.pulumi_config import settings_from_pulumi
@@ -32,15 +34,23 @@ class Registered:
     retain_on_delete: bool
     inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
     dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs from other resources)
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
 
 
 def is_secret(value: Any) -> bool:
     return rpc.is_rpc_secret(value)
 
 
+# Outputs a provider computes rather than echoes (a generated password has no input to echo).
+COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
+    "random:index/randomPassword:RandomPassword": {"result": "generated-by-the-provider"},
+}
+
+
 class _EchoMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
+        return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -65,13 +75,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     inputs=rpc.deserialize_properties(request.object),
                     dependencies=tuple(sorted(request.dependencies)),
+                    ignore_changes=tuple(request.ignoreChanges),
+                    replace_on_changes=tuple(request.replaceOnChanges),
                 )
             )
         return response
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> tuple[Settings, list[Registered]]:
-    """Validate settings, then build the stack under mocks; raises SettingsError before any registration."""
+@dataclass(frozen=True)
+class Program:
+    settings: Settings
+    records: list[Registered]
+    outputs: dict[str, Any]  # stack outputs (pulumi.export) as the engine receives them; secrets still wrapped
+
+
+def run_program(
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+) -> tuple[Settings, list[Registered]]:
+    """Validate settings, then ``build`` (default: the whole stack) under mocks; raises SettingsError before any registration."""
+    program = run_program_with_outputs(stack, config, secret_keys, build)
+    return program.settings, program.records
+
+
+def run_program_with_outputs(
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+) -> Program:
+    """``run_program``, also returning the stack outputs."""
     mocks = _EchoMocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
@@ -80,9 +109,14 @@ def run_program(stack: str, config: dict[str, str], secret_keys: set[str]) -> tu
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = settings_from_pulumi()
 
+    exported: dict[str, Any] = {}
+
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
-        build_stack(settings)
+        build(settings)
+        exported.update(getattr(runtime_settings.get_root_resource(), "outputs", {}))
 
     program()
-    return settings, sorted(monitor.records, key=lambda r: r.urn)
+    # Serialized the way the engine receives them, so a secret output stays marked secret.
+    outputs = rpc.deserialize_properties(_sync_await(rpc.serialize_properties(exported, {})))
+    return Program(settings, sorted(monitor.records, key=lambda r: r.urn), dict(outputs))

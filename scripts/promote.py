@@ -190,7 +190,7 @@ class AutomationDeployer:
         from pulumi import automation as auto
 
         env = {}
-        if "PULUMI_BACKEND_URL" not in os.environ:
+        if not os.environ.get("PULUMI_BACKEND_URL"):
             (self.root / LOCAL_BACKEND_DIR).mkdir(exist_ok=True)
             env["PULUMI_BACKEND_URL"] = f"file://{self.root / LOCAL_BACKEND_DIR}"
         options = auto.LocalWorkspaceOptions(env_vars=env)

@@ -4,8 +4,8 @@
 
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
-Grafana dashboard), grafana/ (folders and datasources), resources.json
-(every registered resource with its parent and protection), alertmanager.yaml
+Grafana dashboard), grafana/ (folders and datasources), outputs.json (the stack outputs),
+resources.json (every registered resource with its parent and protection), alertmanager.yaml
 (the generated Alertmanager config; credentials are *_file paths). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
 """
@@ -28,7 +28,7 @@ from components.alertmanager import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from components.alertmanager import CONFIG_LABEL as ALERTMANAGER_CONFIG_LABEL
 from components.settings import Settings, SettingsError, load_settings
 from components.settings.secrets import MissingSecret
-from scripts.mock_runtime import Registered, is_secret, run_program
+from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -53,6 +53,7 @@ class Render:
     settings: Settings
     records: list[Registered]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content
+    outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs, secrets as the placeholder
     # Secrets the stack needs that its file does not hold (they live only in the deployer's config).
     placeholder_secrets: tuple[str, ...] = ()
     _manifests: list[dict[str, Any]] | None = field(default=None, repr=False)
@@ -109,8 +110,8 @@ def alertmanager_config_text(record: Registered) -> str:
     return str(text["value"] if is_secret(text) else text)
 
 
-def render_files(records: Iterable[Registered]) -> dict[str, str]:
-    files: dict[str, str] = {}
+def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None = None) -> dict[str, str]:
+    files: dict[str, str] = {"outputs.json": _json(redact(outputs or {}))}
     resources = []
     for record in records:
         inputs = redact(record.inputs)
@@ -123,6 +124,8 @@ def render_files(records: Iterable[Registered]) -> dict[str, str]:
                 "custom": record.custom,
                 "protect": record.protect,
                 "retainOnDelete": record.retain_on_delete,
+                "ignoreChanges": list(record.ignore_changes),
+                "replaceOnChanges": list(record.replace_on_changes),
             }
         )
         if _is_kubernetes_object(record):
@@ -173,8 +176,10 @@ def stand_in_missing_secrets(config: StackConfig) -> tuple[str, ...]:
 
 def render(config: StackConfig) -> Render:
     placeholders = stand_in_missing_secrets(config)
-    settings, records = run_program(config.stack, config.engine_form(), config.secret_keys)
-    result = Render(config.stack, settings, records, render_files(records), placeholders)
+    program = run_program_with_outputs(config.stack, config.engine_form(), config.secret_keys)
+    result = Render(
+        config.stack, program.settings, program.records, render_files(program.records, program.outputs), redact(program.outputs), placeholders
+    )
     check_no_leak(result.files, config)
     return result
 

@@ -141,9 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", type=Path, required=True, help="checkout of the head commit")
     parser.add_argument("--out", type=Path, required=True, help="Markdown report to write")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs the renders")
+    parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable; default: every stack)")
     args = parser.parse_args(argv)
     base, head = args.base.resolve(), args.head.resolve()
-    stacks = sorted(stacks_in(base) | stacks_in(head))
+    known = stacks_in(base) | stacks_in(head)
+    unknown = sorted(set(args.stack) - known)
+    if unknown:
+        parser.error(f"unknown stack(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    stacks = sorted(args.stack or known)
     if not stacks:
         parser.error(f"no Pulumi.<stack>.yaml in {base} or {head}")
     with tempfile.TemporaryDirectory(prefix="render-diff-") as tmp:

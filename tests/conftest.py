@@ -39,3 +39,6 @@ def render_stack() -> RenderStack:
 def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Render:
     """Each stack's render with its committed config."""
     return render_stack(request.param)
+
+# Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
+from tests.e2e_fixtures import dev_render, live_stack, storage_stack  # noqa: E402, F401

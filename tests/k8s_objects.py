@@ -8,15 +8,26 @@ import yaml
 
 from scripts.render import Render
 
+_PARSED: dict[int, tuple[Render, list[dict[str, Any]]]] = {}
+
+
+def manifests(render: Render) -> list[dict[str, Any]]:
+    """render.manifests(), parsed once per render (renders are cached for the session)."""
+    cached = _PARSED.get(id(render))
+    if cached is None or cached[0] is not render:
+        cached = (render, render.manifests())
+        _PARSED[id(render)] = cached
+    return cached[1]
+
 
 def find(render: Render, kind: str, name: str) -> dict[str, Any]:
-    found = [m for m in render.manifests() if m["kind"] == kind and m["metadata"]["name"] == name]
+    found = [m for m in manifests(render) if m["kind"] == kind and m["metadata"]["name"] == name]
     assert len(found) == 1, f"{kind}/{name}: {len(found)} objects"
     return found[0]
 
 
 def has(render: Render, kind: str, name: str) -> bool:
-    return any(m["kind"] == kind and m["metadata"]["name"] == name for m in render.manifests())
+    return any(m["kind"] == kind and m["metadata"]["name"] == name for m in manifests(render))
 
 
 def pod(render: Render, kind: str, name: str) -> dict[str, Any]:

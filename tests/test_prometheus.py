@@ -72,9 +72,18 @@ def test_storage_class_is_configurable(render_stack) -> None:
     assert "storageClassName" not in _one(render_stack("staging"), "Prometheus")["spec"]["storage"]["volumeClaimTemplate"]["spec"]
 
 
-def test_prod_replicas_spread_over_nodes(render_stack) -> None:
-    assert "affinity" in _one(render_stack("prod"), "Prometheus")["spec"]
-    assert "affinity" not in _one(render_stack("dev"), "Prometheus")["spec"]
+def test_prod_replicas_spread_over_nodes_and_keep_a_disruption_budget(render_stack) -> None:
+    prod = render_stack("prod")
+    for kind, name in (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager")):
+        spec = _one(prod, kind)["spec"]
+        (rules,) = spec["affinity"]["podAntiAffinity"].values()
+        selector = (rules[0].get("podAffinityTerm") or rules[0])["labelSelector"]
+        budget = _one(prod, "PodDisruptionBudget", name)
+        assert budget["spec"]["selector"] == selector
+        service = _one(prod, "Service", name)
+        assert service["spec"]["selector"] == selector["matchLabels"]
+        assert budget["spec"]["maxUnavailable"] < spec["replicas"]
+        assert "affinity" not in _one(render_stack("dev"), kind)["spec"]
 
 
 def test_cardinality_is_bounded_and_forbidden_labels_are_dropped(rendered: Render) -> None:
@@ -160,7 +169,7 @@ def test_existing_operator_means_no_crds_and_no_operator(render_stack) -> None:
     render = render_stack("dev", "operator.install=false")
     kinds = {m["kind"] for m in render.manifests()}
     assert "CustomResourceDefinition" not in kinds
-    assert not [m for m in render.manifests() if m["metadata"]["name"] == "prometheus-operator"]
+    assert not [m for m in render.manifests() if m["kind"] in ("Deployment", "ServiceAccount") and m["metadata"]["name"] == "prometheus-operator"]
     assert {"Prometheus", "Alertmanager"} <= kinds
 
 

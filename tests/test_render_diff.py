@@ -43,10 +43,11 @@ def test_a_config_change_shows_in_its_stack_only(base: Path, tmp_path: Path) -> 
     dev_file.write_text(yaml.safe_dump(document))
     out = tmp_path / "diff.md"
 
-    assert main(["--base", str(base), "--head", str(head), "--out", str(out), "--python", sys.executable]) == 0
+    args = ["--base", str(base), "--head", str(head), "--out", str(out), "--python", sys.executable]
+    assert main([*args, "--stack", "dev", "--stack", "staging"]) == 0
 
     text = out.read_text()
-    assert "- `staging`: no changes" in text and "- `prod`: no changes" in text
+    assert "- `staging`: no changes" in text and "prod" not in text
     assert "<code>dev</code>: 1 file(s) changed" in text
     assert "--- base/dev/manifests/deployment_observability_pushgateway.yaml\n" in text
     assert "-        - --persistence.interval=1m\n" in text
@@ -57,7 +58,7 @@ def test_a_head_that_does_not_render_fails_and_says_why(base: Path, tmp_path: Pa
     head = checkout(tmp_path / "head")
     (head / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {"observability:prometheus": {"retention": "soon"}}}))
     out = tmp_path / "diff.md"
-    assert main(["--base", str(base), "--head", str(head), "--out", str(out)]) == 1
+    assert main(["--base", str(base), "--head", str(head), "--out", str(out), "--stack", "prod"]) == 1
     text = out.read_text()
     assert "**prod: render failed at head**" in text
     assert "observability:prometheus.retention" in text
@@ -81,7 +82,10 @@ def test_report_truncates_to_fit_a_pr_comment() -> None:
     assert "... (truncated: run `python -m scripts.render_diff` locally)" in text
 
 
-def test_stacks_come_from_the_stack_files(tmp_path: Path) -> None:
+def test_stacks_come_from_the_stack_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
         (tmp_path / name).write_text("config: {}\n")
     assert render_diff.stacks_in(tmp_path) == {"dev", "prod"}
+    with pytest.raises(SystemExit):
+        main(["--base", str(tmp_path), "--head", str(tmp_path), "--out", str(tmp_path / "x.md"), "--stack", "qa"])
+    assert "unknown stack(s) qa; known: dev, prod" in capsys.readouterr().err

@@ -50,6 +50,13 @@ def _uses(node: Any) -> list[str]:
     return found
 
 
+def _describe(finding: dict[str, Any]) -> str:
+    """One line per zizmor finding: audit, severity, file and what it says."""
+    where = finding["locations"][0]["symbolic"] if finding.get("locations") else {}
+    path = where.get("key", {}).get("Local", {}).get("verbatim_path", "?")
+    return f"{finding['ident']} ({finding['determinations']['severity']}) {path}: {finding['desc']}; {where.get('annotation', '')}"
+
+
 def test_there_are_workflows() -> None:
     names = {p.name for p in WORKFLOWS}
     assert {"pull-request.yml", "deploy-dev.yml", "promote.yml"} <= names
@@ -85,10 +92,7 @@ def test_zizmor_reports_nothing_of_medium_severity_or_worse() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     findings = json.loads(proc.stdout)
-    summary = [
-        f"{f['ident']} ({f['determinations']['severity']}): {f['locations'][0]['symbolic']['key']}"
-        for f in findings
-    ]
+    summary = [_describe(f) for f in findings]
     assert findings == [], "\n".join(summary)
 
 
@@ -154,7 +158,48 @@ def test_zizmor_severity_filter_catches_a_bad_workflow(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    idents = {f["ident"] for f in json.loads(proc.stdout)}
+    findings = json.loads(proc.stdout)
+    assert "template-injection (High)" in "\n".join(_describe(f) for f in findings)
+    idents = {f["ident"] for f in findings}
     assert {"template-injection", "dangerous-triggers"} <= idents
     severities = {f["determinations"]["severity"] for f in json.loads(proc.stdout)}
     assert severities <= set(SEVERITY_ORDER[SEVERITY_ORDER.index("Medium"):])
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((WORKFLOW_DIR / name).read_text(encoding="utf-8"))
+    return doc
+
+
+def test_promotion_deploys_the_resolved_commit_after_tests_and_approval() -> None:
+    """The guarantees the operator's guide promises, kept from silently eroding."""
+    jobs = _workflow("promote.yml")["jobs"]
+    sha = "${{ needs.resolve.outputs.sha }}"
+    assert "tags/deployed/${source}" in jobs["resolve"]["steps"][0]["with"]["script"]
+    for name in ("verify", "deploy"):
+        checkout = jobs[name]["steps"][0]
+        assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["ref"] == sha
+    assert any(step.get("run") == "make test" for step in jobs["verify"]["steps"])
+    assert jobs["deploy"]["environment"] == "${{ inputs.target }}"  # required reviewers live there
+    assert set(jobs["deploy"]["needs"]) == {"resolve", "verify"}
+    assert any("--expect-sha" in step.get("run", "") and "--up" in step.get("run", "") for step in jobs["deploy"]["steps"])
+    assert set(jobs["record"]["needs"]) == {"resolve", "deploy"}
+
+
+def test_dev_deploys_only_after_tests_and_then_records_its_commit() -> None:
+    jobs = _workflow("deploy-dev.yml")["jobs"]
+    assert jobs["up"]["needs"] == "test" and jobs["up"]["environment"] == "dev"
+    assert jobs["record"]["needs"] == "up"
+    assert jobs["record"]["steps"][0]["env"] == {"DEPLOYED_ENV": "dev", "DEPLOYED_SHA": "${{ github.sha }}"}
+
+
+def test_every_preview_and_deploy_runs_the_policy_pack() -> None:
+    pulumi_steps = [
+        step
+        for name in ("pull-request.yml", "deploy-dev.yml")
+        for job in _workflow(name)["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("pulumi/actions@") and "command" in step.get("with", {})
+    ]
+    assert len(pulumi_steps) == 2
+    assert all(step["with"]["policyPacks"] == "policy" for step in pulumi_steps)

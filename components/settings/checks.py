@@ -11,7 +11,7 @@ from components.settings.errors import Problem
 from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
 from components.settings.receivers import alerting_problems
-from components.settings.types import Resources
+from components.settings.types import Resources, Workload
 from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
 
 # Prometheus needs room beside its blocks for the WAL and compaction.
@@ -23,6 +23,7 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         _retention_size_problems(settings)
         + _request_above_limit_problems(settings)
         + _single_pushgateway(settings)
+        + _disruption_budget_problems(settings)
         + logs_problems(settings)
         + alerting_problems(settings)
         + _unique_targets(settings)
@@ -35,6 +36,25 @@ def _unique_targets(settings: Settings) -> list[Problem]:
     if not duplicates:
         return []
     return [Problem("serviceExporters.targets", duplicates, "target names must be unique; accepted form: a list of targets with distinct names")]
+
+
+def _disruption_budget_problems(settings: Settings) -> list[Problem]:
+    # A budget that lets every replica go at once protects nothing.
+    budget = settings.availability.max_unavailable
+    replicated = sorted(
+        (field.alias or name, value.replicas)
+        for name, field in type(settings).model_fields.items()
+        if isinstance(value := getattr(settings, name), Workload) and value.replicas > 1
+    )
+    return [
+        Problem(
+            "availability.maxUnavailable",
+            budget,
+            f"lets all {replicas} replicas of {key} go at once; accepted form: a whole number from 1 to {replicas - 1} (below {key}.replicas)",
+        )
+        for key, replicas in replicated
+        if budget >= replicas
+    ]
 
 
 def _single_pushgateway(settings: Settings) -> list[Problem]:

@@ -7,11 +7,12 @@ several fields live in ``checks``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.catalog import FORBIDDEN_LABELS
 from components.settings.storage_backend import ObjectStorage
@@ -99,6 +100,27 @@ class ScrapeLimits(Section):
     label_limit: PositiveInt
     label_name_length_limit: PositiveInt
     label_value_length_limit: PositiveInt
+
+
+CIDR_FORM = "an IPv4 or IPv6 network in CIDR notation, e.g. 10.0.0.0/8 or 0.0.0.0/0"
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"not a network; accepted form: {CIDR_FORM}") from None
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+# required: never two replicas of a component in one domain (pods stay Pending
+# rather than share); preferred: spread when the scheduler can; off: no rule.
+SpreadMode = Annotated[
+    Literal["required", "preferred", "off"],
+    # YAML 1.1 reads a bare `off` as false; take it as the word that was meant.
+    BeforeValidator(lambda value: "off" if value is False else value),
+]
 
 
 class PrometheusSettings(Workload):
@@ -275,6 +297,45 @@ class GrafanaSettings(Workload):
     api_url: Url | None = None
 
 
+class AvailabilitySettings(Section):
+    """Disruption budgets and spreading of every component that runs more than one replica."""
+
+    # Voluntary disruptions (node drains) may take down at most this many pods of one component.
+    max_unavailable: Annotated[int, AfterValidator(lambda n: _positive(n, "maxUnavailable"))]
+    node_spread: SpreadMode
+    zone_spread: SpreadMode
+
+
+def _positive(number: int, key: str) -> int:
+    if number < 1:
+        raise ValueError(f"{key} must be at least 1; accepted form: a whole number of 1 or more")
+    return number
+
+
+class NetworkSettings(Section):
+    """NetworkPolicies: default deny in the stack's namespace, then only the flows the stack needs."""
+
+    policies: bool
+    # Namespaces whose workloads send OTLP to Alloy, push to the Pushgateway and are scraped.
+    monitored_namespaces: tuple[DnsLabel, ...]
+    # Namespaces of the ingress controller(s) that expose Grafana.
+    ingress_namespaces: tuple[DnsLabel, ...]
+    dns_namespace: DnsLabel
+    # Where the API server, the nodes (kubelet, node-exporter) and the alert receivers
+    # (Slack, PagerDuty, SMTP) live; narrow them per cluster where the ranges are known.
+    api_server_cidrs: tuple[Cidr, ...]
+    node_cidrs: tuple[Cidr, ...]
+    receiver_cidrs: tuple[Cidr, ...]
+    # Where Loki's and Tempo's object store is, when they use one.
+    object_storage_cidrs: tuple[Cidr, ...]
+
+
+class DashboardSettings(Section):
+    # Also write every dashboard as a ConfigMap labelled grafana_dashboard: "1", for a
+    # Grafana whose dashboard sidecar watches ConfigMaps and whose API `pulumi up` cannot reach.
+    config_maps: bool = False
+
+
 _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
@@ -312,6 +373,9 @@ class Settings(Section):
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    availability: AvailabilitySettings
+    network: NetworkSettings
+    dashboards: DashboardSettings
     rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())

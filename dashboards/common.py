@@ -1,0 +1,116 @@
+"""Pieces every dashboard shares: the per-stack context, PromQL helpers, variables and annotations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from components.rules import slo
+from components.rules.loader import runbook_url
+from components.settings import Settings
+from components.settings.units import duration_seconds
+from dashboards.builder import Annotation, Link, Steps, Variable, below
+
+# Error budget gauges: red once exhausted, yellow below half (seed 003: alert
+# when half the budget is gone before half the period).
+BUDGET_STEPS: Steps = below(0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a dashboard may depend on from the stack it is deployed to."""
+
+    environment: str
+    namespace: str
+    prometheus_retention_seconds: float
+    loki_retention_seconds: float
+    tempo_retention_seconds: float
+    runbook_base_url: str
+
+    def runbooks(self, alerts: dict[str, str]) -> dict[str, tuple[Link, ...]]:
+        """Panel title -> a link to the runbook of the alert the panel mirrors (seed 004: runbook links on panels)."""
+        return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in alerts.items()}
+
+
+@cache
+def _slos() -> dict[str, slo.Slo]:
+    return {s.name: s for path in slo.spec_files() for s in slo.load_slos(path)}
+
+
+def slo_alert(name: str) -> str:
+    """The burn-rate alert of the SLO ``name`` (slo/*.yaml); fails on an SLO that does not exist."""
+    try:
+        return _slos()[name].alert
+    except KeyError:
+        raise ValueError(f"no SLO named {name!r} in {slo.SLO_DIR}; accepted: one of {sorted(_slos())}") from None
+
+
+def budget_query(name: str) -> str:
+    """Remaining 30-day error budget of one SLO, from the SLO's recording rule."""
+    slo_alert(name)  # the SLO must exist
+    return f'slo:error_budget_remaining:ratio{{slo="{name}"}}'
+
+
+def context(settings: Settings) -> Context:
+    return Context(
+        runbook_base_url=settings.rules.runbook_base_url,
+        environment=settings.environment,
+        namespace=settings.namespace,
+        prometheus_retention_seconds=float(duration_seconds(settings.prometheus.retention)),
+        loki_retention_seconds=float(duration_seconds(settings.loki.retention)),
+        tempo_retention_seconds=float(duration_seconds(settings.tempo.retention)),
+    )
+
+
+def quantile(q: float, family: str, matchers: str = "", by: tuple[str, ...] = ()) -> str:
+    """The q-quantile of a classic histogram: rate of the buckets, summed by le (and ``by``)."""
+    return f"histogram_quantile({q}, sum by ({', '.join(('le', *by))}) (rate({family}_bucket{{{matchers}}}[$__rate_interval])))"
+
+
+def buckets(family: str, matchers: str = "") -> str:
+    """Bucket increases for a heatmap; Grafana turns the cumulative le buckets into cells."""
+    return f"sum by (le) (increase({family}_bucket{{{matchers}}}[$__rate_interval]))"
+
+
+def ratio(errors: str, total: str, window: str = "$__rate_interval") -> str:
+    """errors / total of two counters over ``window`` (empty when nothing happened, never a division by zero)."""
+    return f"sum(rate({errors}[{window}])) / sum(rate({total}[{window}]))"
+
+
+def label_var(name: str, label: str, metric: str, key: str | None = None, *, multi: bool = True, include_all: bool = True) -> Variable:
+    """A variable listing the values of ``key`` (default: ``name``) on ``metric``."""
+    return Variable(name, label, query=f"label_values({metric}, {key or name})", multi=multi, include_all=include_all)
+
+
+def alerts_annotation(service_regex: str) -> Annotation:
+    """Firing Prometheus alerts of one system, from the ALERTS series of the stack's rules."""
+    return Annotation(
+        name="Alerts firing",
+        expr=f'ALERTS{{alertstate="firing", service=~"{service_regex}"}}',
+        color="red",
+        title="{{alertname}}",
+        text="{{severity}} alert for {{service}}",
+        label_keys="severity,service",
+    )
+
+
+def rollout_annotation(matchers: str) -> Annotation:
+    """A Deployment whose spec changed (kube-state-metrics), i.e. a rollout started."""
+    return Annotation(
+        name="Rollouts",
+        expr=f"changes(kube_deployment_metadata_generation{{{matchers}}}[5m]) > 0",
+        color="purple",
+        title="Rollout of {{deployment}}",
+        text="{{namespace}}/{{deployment}} spec changed",
+        label_keys="namespace,deployment",
+    )
+
+
+def deploy_annotation(system: str) -> Annotation:
+    """Deployment events that CI/CD posts to Grafana's annotation API with tags deployment and the system."""
+    return Annotation(name="Deployments (CI/CD)", tags=("deployment", system), color="blue")
+
+
+def standard_annotations(system: str, service_regex: str, deployment_matchers: str) -> tuple[Annotation, ...]:
+    """Alerts of the system's services, rollouts of the Deployments the matchers select, CI/CD deployments."""
+    return (alerts_annotation(service_regex), rollout_annotation(deployment_matchers), deploy_annotation(system))

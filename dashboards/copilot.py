@@ -1,0 +1,392 @@
+"""Copilot-for-Consensus dashboards: the ten core dashboards of seed 004.
+
+Every copilot_* series carries ``service`` and ``environment`` (seed 004 required
+labels). Per-service families are named copilot_<service>_<metric>, so panels
+that span services select them with a ``__name__`` regex and filter by ``service``.
+Containers are assumed to be named after their service (Resource Usage).
+"""
+
+from __future__ import annotations
+
+from components.rules.slo import PAGE_BURNS, TICKET_BURNS
+from components.rules.thresholds import threshold
+from dashboards.builder import (
+    Annotation,
+    Dashboard,
+    Panel,
+    Row,
+    Variable,
+    above,
+    bargauge,
+    below,
+    explore_link,
+    heatmap,
+    logql,
+    logs,
+    prom,
+    stat,
+    table,
+    timeseries,
+)
+from dashboards.common import BUDGET_STEPS, Context, standard_annotations
+
+FOLDER = "copilot"
+SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
+WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
+SEL = 'environment="$environment", service=~"$service"'
+SERVICE_REGEX = "ingestion|parsing|chunking|embedding|summarization|reporting|orchestrator|mongodb|rabbitmq|qdrant|ollama"
+DEPLOYMENTS = f"copilot.*|{SERVICE_REGEX}"
+FAILED_QUEUES = 'queue=~".+[.]failed"'
+STREAM = '{environment="$environment", service=~"$service"}'
+# In a link Grafana substitutes only unencoded variables: the selection as a regex alternation.
+EXPLORE_STREAM = '{environment="${environment}", service=~"${service:pipe}"}'
+
+
+def family(suffix: str, selector: str = SEL) -> str:
+    """All per-service families ending in ``suffix``, filtered by ``selector``."""
+    return f'{{__name__=~"copilot_.+_{suffix}", {selector}}}'
+
+
+def _variables(ctx: Context, *extra: Variable) -> tuple[Variable, ...]:
+    any_service = family("messages_processed_total", 'service!=""')
+    in_environment = family("messages_processed_total", 'environment="$environment"')
+    return (
+        # One stack per environment: the variable starts on this stack's own environment.
+        Variable("environment", "Environment", query=f"label_values({any_service}, environment)",
+                 multi=False, include_all=False, default=ctx.environment),
+        Variable("service", "Service", query=f"label_values({in_environment}, service)"),
+        *extra,
+    )
+
+
+def _annotations() -> tuple[Annotation, ...]:
+    return standard_annotations("copilot", SERVICE_REGEX, f'deployment=~"{DEPLOYMENTS}"')
+
+
+def _logs_row(title: str = "Logs", query: str = '{environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}') -> Row:
+    """Seed 004 required element: a logs row linking to Loki (Explore view)."""
+    return Row(title, [logs("Errors and critical logs", query, links=[
+        explore_link("Open in Explore (Loki)", EXPLORE_STREAM, variables=("${environment}", "${service:pipe}")),
+    ])], collapsed=True)
+
+
+def _quantile_by_service(q: float) -> str:
+    return f"histogram_quantile({q}, sum by (le, service) (rate({family('processing_duration_seconds_bucket')}[$__rate_interval])))"
+
+
+def _error_ratio_by_service(window: str = "$__rate_interval") -> str:
+    return (f"sum by (service) (rate({family('failures_total')}[{window}]))"
+            f" / sum by (service) (rate({family('messages_processed_total')}[{window}]))")
+
+
+def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable,
+               tags: tuple[str, ...] = (), time_from: str = "now-6h", alerts: dict[str, str] | None = None) -> Dashboard:
+    """A Copilot dashboard; ``alerts`` maps panel titles to the alert whose runbook they link."""
+    return Dashboard(uid=uid, title=title, folder=FOLDER, description=description, rows=rows, variables=_variables(ctx, *extra),
+                     annotations=_annotations(), tags=tags, time_from=time_from, panel_links=ctx.runbooks(alerts or {}))
+
+
+def system_health(ctx: Context) -> Dashboard:
+    up = {"MongoDB": "max(mongodb_up)", "RabbitMQ": 'min(up{job=~".*rabbitmq.*"})', "Qdrant": 'min(up{job=~".*qdrant.*"})',
+          "Ollama": 'min(up{job=~".*ollama.*"})'}
+    return _dashboard("copilot-system-health", "System Health", "Overall system status: service health, SLO indicators, errors, resources.", [
+        Row("Dependencies", [
+            stat(f"{name} up", [prom(expr, name)], steps=below(1), options={"colorMode": "background", "textMode": "value"},
+                 custom={}, description=f"1 when {name} answers its scrape or exporter.")
+            for name, expr in up.items()
+        ]),
+        Row("Services", [
+            bargauge("Active workers by service", [prom(f"sum by (service) ({family('active_workers_current')})", "{{service}}", instant=True)],
+                     steps=below(1), width=8),
+            bargauge("Error budget remaining (30d)", [prom('slo:error_budget_remaining:ratio{slo=~"copilot-.*"}', "{{slo}}", instant=True)],
+                     unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=16),
+            timeseries("Error rate by service", [prom(_error_ratio_by_service("5m"), "{{service}}")], unit="percentunit",
+                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+            timeseries("Throughput by service (msg/min)", [
+                prom(f"sum by (service) (rate({family('messages_processed_total')}[$__rate_interval])) * 60", "{{service}}"),
+            ], unit="short"),
+        ]),
+        Row("Resources", [
+            timeseries("CPU by service", [prom(
+                'sum by (container) (rate(container_cpu_usage_seconds_total{container=~"$service"}[$__rate_interval]))', "{{container}}")],
+                unit="cores"),
+            timeseries("Memory by service", [prom('sum by (container) (container_memory_working_set_bytes{container=~"$service"})', "{{container}}")],
+                       unit="bytes"),
+        ]),
+        _logs_row(),
+    ], ctx, tags=("overview",), alerts={**{f"{name} up": "CopilotDependencyDown" for name in up}, "Error rate by service": "CopilotErrorRateHigh"})
+
+
+def queue_status(ctx: Context) -> Dashboard:
+    queue = 'queue=~"$queue"'
+    return _dashboard("copilot-queue-status", "Queue Status", "RabbitMQ queues: depth, consumers, message rates and age.", [
+        Row("Oldest message against the queue lag thresholds", [
+            stat(f"{q} oldest message", [prom(f'max(rabbitmq_queue_message_age_seconds{{queue="{q}"}})', q)], unit="s",
+                 steps=above(critical=threshold(f"copilot_queue_age_seconds_{q}")))
+            for q in WORK_QUEUES
+        ]),
+        Row("Queues", [
+            timeseries("Queue depth", [
+                prom(f"sum by (queue) (rabbitmq_queue_messages_ready{{{queue}}})", "ready {{queue}}"),
+                prom(f"sum by (queue) (rabbitmq_queue_messages_unacked{{{queue}}})", "unacked {{queue}}"),
+            ], unit="short"),
+            timeseries("Consumers", [prom(f"sum by (queue) (rabbitmq_queue_consumers{{{queue}}})", "{{queue}}")], unit="short"),
+            timeseries("Message rates", [
+                prom("sum(rate(rabbitmq_global_messages_received_total[$__rate_interval]))", "published"),
+                prom("sum(rate(rabbitmq_global_messages_delivered_total[$__rate_interval]))", "delivered"),
+                prom("sum(rate(rabbitmq_global_messages_acknowledged_total[$__rate_interval]))", "acknowledged"),
+            ], unit="ops"),
+            timeseries("Oldest message age", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{queue}}})", "{{queue}}")], unit="s"),
+            timeseries("Queue depth reported by services", [
+                prom(f"sum by (service, queue) ({family('queue_depth_messages')})", "{{service}} {{queue}}"),
+            ], unit="short", width=24),
+        ]),
+        _logs_row(),
+    ], ctx, Variable("queue", "Queue", query="label_values(rabbitmq_queue_messages_ready, queue)"), tags=("rabbitmq",),
+        alerts={f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES})
+
+
+def service_metrics(ctx: Context) -> Dashboard:
+    latency_stats = [
+        stat(f"{svc} p95", [prom(f'histogram_quantile(0.95, sum by (le) (rate(copilot_{svc}_processing_duration_seconds_bucket'
+                                  f'{{environment="$environment"}}[$__rate_interval])))', "p95")],
+             unit="s", steps=above(critical=threshold(f"copilot_latency_p95_seconds_{svc}")), width=4)
+        for svc in SERVICES
+    ]
+    throughput_stats = [
+        stat(f"{svc} msg/min", [prom(f'sum(rate(copilot_{svc}_messages_processed_total{{environment="$environment"}}[10m])) * 60', "msg/min")],
+             unit="short", decimals=1, steps=below(threshold(f"copilot_throughput_min_per_minute_{svc}")), width=8)
+        for svc in ("parsing", "chunking", "embedding")
+    ]
+    return _dashboard("copilot-service-metrics", "Service Metrics", "Per-service latency, throughput and errors.", [
+        Row("Latency p95 against the SLO targets", latency_stats),
+        Row("Throughput against the minimums", throughput_stats),
+        Row("Latency", [
+            timeseries("Latency p95 by service", [prom(_quantile_by_service(0.95), "{{service}}")], unit="s"),
+            timeseries("Latency p99 by service", [prom(_quantile_by_service(0.99), "{{service}}")], unit="s"),
+            heatmap("Processing latency (selected services)", f"sum by (le) (increase({family('processing_duration_seconds_bucket')}[$__rate_interval]))",
+                    unit="s", width=24),
+        ]),
+        Row("Throughput and errors", [
+            timeseries("Messages processed by status", [
+                prom(f"sum by (service, status) (rate({family('messages_processed_total')}[$__rate_interval]))", "{{service}} {{status}}"),
+            ], unit="ops"),
+            timeseries("Failures by error type", [
+                prom(f"sum by (service, error_type) (rate({family('failures_total')}[$__rate_interval]))", "{{service}} {{error_type}}"),
+            ], unit="ops"),
+            timeseries("Error rate by service", [prom(_error_ratio_by_service("15m"), "{{service}}")], unit="percentunit",
+                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+            timeseries("Active workers and retries", [
+                prom(f"sum by (service) ({family('active_workers_current')})", "workers {{service}}"),
+                prom(f"sum by (service) (rate({family('retry_attempts_total')}[$__rate_interval]))", "retries/s {{service}}"),
+            ], unit="short"),
+            timeseries("Dependency call latency p95", [prom(
+                f"histogram_quantile(0.95, sum by (le, service, dependency) (rate({family('dependency_call_duration_seconds_bucket')}[$__rate_interval])))",
+                "{{service}} → {{dependency}}")], unit="s", width=24),
+        ]),
+        _logs_row(),
+    ], ctx, tags=("services",), alerts={
+        **{f"{svc} p95": "CopilotLatencyHigh" for svc in SERVICES},
+        **{f"{svc} msg/min": "CopilotThroughputLow" for svc in ("parsing", "chunking", "embedding")},
+        "Error rate by service": "CopilotErrorRateHigh"})
+
+
+def mongodb_status(ctx: Context) -> Dashboard:
+    coll = 'database=~"$database", collection=~"$collection"'
+    return _dashboard("copilot-mongodb", "MongoDB Status", "MongoDB: availability, connection pool, operations, query times, collection stats.", [
+        Row("Health", [
+            stat("MongoDB up", [prom("min(mongodb_up)", "up")], steps=below(1)),
+            stat("Connections in use", [prom('sum(mongodb_ss_connections{conn_type="current"})', "current")]),
+            stat("Connections available", [prom('sum(mongodb_ss_connections{conn_type="available"})', "available")]),
+            stat("Operations / s", [prom("sum(rate(mongodb_ss_opcounters[$__rate_interval]))", "ops")], unit="ops"),
+        ]),
+        Row("Connection pool and operations", [
+            timeseries("Connection pool", [prom("sum by (conn_type) (mongodb_ss_connections)", "{{conn_type}}")], unit="short"),
+            timeseries("Operations by type", [prom("sum by (legacy_op_type) (rate(mongodb_ss_opcounters[$__rate_interval]))", "{{legacy_op_type}}")],
+                       unit="ops", stack=True),
+            timeseries("Average query time by operation", [prom(
+                "sum by (op_type) (rate(mongodb_ss_opLatencies_latency[$__rate_interval]))"
+                " / sum by (op_type) (rate(mongodb_ss_opLatencies_ops[$__rate_interval]))", "{{op_type}}")],
+                unit="µs", width=24),
+        ]),
+        Row("Collections", [
+            table("Collection stats", [
+                prom(f"sum by (database, collection) (mongodb_collstats_storageStats_count{{{coll}}})", instant=True, format="table"),
+                prom(f"sum by (database, collection) (mongodb_collstats_storageStats_size{{{coll}}})", instant=True, format="table"),
+            ], columns={"database": "Database", "collection": "Collection", "Value #A": "Documents", "Value #B": "Size (bytes)"}),
+            timeseries("Documents by collection", [
+                prom(f"sum by (collection) (mongodb_collstats_storageStats_count{{{coll}}})", "{{collection}}"),
+            ], unit="short"),
+        ]),
+        _logs_row("Logs", '{service="mongodb"}'),
+    ], ctx,
+        Variable("database", "Database", query="label_values(mongodb_collstats_storageStats_count, database)"),
+        Variable("collection", "Collection", query='label_values(mongodb_collstats_storageStats_count{database=~"$database"}, collection)'),
+        tags=("mongodb",), alerts={"MongoDB up": "CopilotDependencyDown"})
+
+
+def vectorstore_status(ctx: Context) -> Dashboard:
+    search = 'endpoint=~".*/points/(search|query).*"'
+    return _dashboard("copilot-vectorstore", "Vectorstore Status", "Qdrant: vector counts, collection sizes and search latency.", [
+        Row("Totals", [
+            stat("Qdrant up", [prom('min(up{job=~".*qdrant.*"})', "up")], steps=below(1)),
+            stat("Collections", [prom("max(collections_total)", "collections")]),
+            stat("Vectors", [prom("max(collections_vector_total)", "vectors")]),
+            stat("Search requests / s", [prom(f"sum(rate(rest_responses_total{{{search}}}[$__rate_interval]))", "req/s")], unit="reqps"),
+        ]),
+        Row("Collections", [
+            timeseries("Vectors by collection", [prom('sum by (collection) (collection_vectors{collection=~"$collection"})', "{{collection}}")],
+                       unit="short"),
+            timeseries("Points by collection", [prom("sum by (id) (collection_points)", "{{id}}")], unit="short"),
+        ]),
+        Row("Search latency", [
+            timeseries("Search latency (average and max)", [
+                prom(f"max by (endpoint) (rest_responses_avg_duration_seconds{{{search}}})", "avg {{endpoint}}"),
+                prom(f"max by (endpoint) (rest_responses_max_duration_seconds{{{search}}})", "max {{endpoint}}"),
+            ], unit="s"),
+            timeseries("Failed REST responses", [prom("sum by (endpoint) (rate(rest_responses_fail_total[$__rate_interval]))", "{{endpoint}}")],
+                       unit="reqps"),
+            timeseries("Embedding service: Qdrant call latency p95", [prom(
+                'histogram_quantile(0.95, sum by (le) (rate(copilot_embedding_dependency_call_duration_seconds_bucket'
+                '{environment="$environment", dependency="qdrant"}[$__rate_interval])))', "p95")], unit="s", width=24),
+        ]),
+        _logs_row("Logs", '{service="qdrant"}'),
+    ], ctx, Variable("collection", "Collection", query="label_values(collection_vectors, collection)"), tags=("qdrant",),
+        alerts={"Qdrant up": "CopilotDependencyDown"})
+
+
+def document_processing(ctx: Context) -> Dashboard:
+    stages = "ingestion|parsing|chunking|embedding|summarization"
+    pipeline = f'environment="$environment", service=~"{stages}"'
+    return _dashboard("copilot-document-processing", "Document Processing", "Pipeline flow: status counts, processing duration, failure rates.", [
+        Row("Status counts", [
+            table("Messages by stage and status (time range)", [prom(
+                f"sum by (service, status) (increase({family('messages_processed_total', pipeline)}[$__range]))", instant=True, format="table")],
+                columns={"service": "Stage", "status": "Status", "Value": "Messages"}, decimals=0, width=8),
+            timeseries("Pipeline flow (msg/min by stage)", [prom(
+                f"sum by (service) (rate({family('messages_processed_total', pipeline)}[$__rate_interval])) * 60", "{{service}}")],
+                unit="short", width=16),
+        ]),
+        Row("Duration and failures", [
+            timeseries("Processing duration p95 by stage", [prom(
+                f"histogram_quantile(0.95, sum by (le, service) (rate({family('processing_duration_seconds_bucket', pipeline)}[$__rate_interval])))",
+                "{{service}}")], unit="s"),
+            timeseries("Failure rate by stage", [prom(
+                f"sum by (service) (rate({family('failures_total', pipeline)}[15m]))"
+                f" / sum by (service) (rate({family('messages_processed_total', pipeline)}[15m]))",
+                "{{service}}")], unit="percentunit", steps=above(critical=threshold("copilot_error_ratio_critical"))),
+            timeseries("Queue depth between stages", [prom(f'sum by (queue) (rabbitmq_queue_messages_ready{{queue=~"{stages}"}})', "{{queue}}")],
+                       unit="short", width=24),
+        ]),
+        _logs_row(),
+    ], ctx, tags=("pipeline",), alerts={"Failure rate by stage": "CopilotErrorRateHigh"})
+
+
+def slo_dashboard(ctx: Context) -> Dashboard:
+    slo = 'slo=~"$slo"'
+    return _dashboard("copilot-slo", "SLO Dashboard", "SLO compliance over a 30-day rolling window: compliance, error budget, burn rate, trends.", [
+        Row("Compliance and error budget", [
+            table("SLO compliance (30d)", [
+                prom(f"1 - slo:sli_error:ratio_rate30d{{{slo}}}", instant=True, format="table"),
+                prom(f"slo:objective:ratio{{{slo}}}", instant=True, format="table"),
+                prom(f"slo:error_budget_remaining:ratio{{{slo}}}", instant=True, format="table"),
+            ], columns={"slo": "SLO", "service": "Service", "Value #A": "Compliance", "Value #B": "Objective", "Value #C": "Budget left"},
+                unit="percentunit", width=12),
+            bargauge("Error budget remaining (30d)", [prom(f"slo:error_budget_remaining:ratio{{{slo}}}", "{{slo}}", instant=True)],
+                     unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=12),
+        ]),
+        Row("Burn rate", [
+            timeseries(f"Burn rate ({long} window)", [prom(
+                f"slo:sli_error:ratio_rate{long}{{{slo}}} / on (slo) group_left () (1 - slo:objective:ratio{{{slo}}})", "{{slo}}")],
+                unit="x", width=6, steps=above(warning=burn) if ticket else above(critical=burn),
+                description=(f"Error ratio over {long} divided by the error budget. The burn-rate alert "
+                             f"{'opens a ticket' if ticket else 'pages'} when this and the {short} window both exceed {burn:g}x "
+                             "(multiwindow burn rates of the SLO rules, in place of the seed's 4x/10x marks)."))
+            for long, short, burn, ticket in [*((lg, sh, b, False) for lg, sh, b in PAGE_BURNS), *((lg, sh, b, True) for lg, sh, b in TICKET_BURNS)]
+        ]),
+        Row("Trends", [
+            timeseries("Error ratio, 1-day window (7-day trend)", [prom(f"slo:sli_error:ratio_rate1d{{{slo}}}", "{{slo}}")], unit="percentunit"),
+            timeseries("Error ratio, 30-day window (30-day trend)", [prom(f"slo:sli_error:ratio_rate30d{{{slo}}}", "{{slo}}")], unit="percentunit"),
+        ]),
+        _logs_row(),
+    ], ctx, Variable("slo", "SLO", query='label_values(slo:objective:ratio{slo=~"copilot-.*"}, slo)'), tags=("slo",), time_from="now-7d")
+
+
+def failed_queues(ctx: Context) -> Dashboard:
+    return _dashboard("copilot-failed-queues", "Failed Queues", "Dead-letter queues: failed message counts, age, error types.", [
+        Row("Failed messages", [
+            stat("Failed messages waiting", [prom(f"sum(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}})", "failed")],
+                 steps=above(warning=1)),
+            stat("Oldest failed message", [prom(f"max(rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "age")], unit="s"),
+            stat("Failures in range", [prom(f"sum(increase({family('failures_total')}[$__range]))", "failures")], decimals=0),
+            stat("Failed queue growth (1h)", [prom(f"sum(delta(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}}[1h]))", "growth")], decimals=0,
+                 steps=above(warning=1)),
+        ]),
+        Row("Queues and error types", [
+            timeseries("Failed messages by queue", [prom(f"sum by (queue) (rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}})", "{{queue}}")],
+                       unit="short"),
+            timeseries("Oldest failed message by queue", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "{{queue}}")],
+                       unit="s"),
+            table("Failures by service and error type (time range)", [prom(
+                f"sort_desc(sum by (service, error_type) (increase({family('failures_total')}[$__range])))", instant=True, format="table")],
+                columns={"service": "Service", "error_type": "Error type", "Value": "Failures"}, decimals=0, width=24),
+        ]),
+        _logs_row(),
+    ], ctx, tags=("rabbitmq", "dlq"))
+
+
+def resource_usage(ctx: Context) -> Dashboard:
+    container = 'container=~"$service"'
+    pod = 'pod=~"($service)-.*"'
+    return _dashboard("copilot-resource-usage", "Resource Usage", "Container CPU, memory, disk and network by service, with limit lines.", [
+        Row("CPU and memory", [
+            timeseries("CPU by service", [
+                prom(f"sum by (container) (rate(container_cpu_usage_seconds_total{{{container}}}[$__rate_interval]))", "{{container}}"),
+                prom(f'sum by (container) (kube_pod_container_resource_limits{{resource="cpu", {container}}})', "limit {{container}}"),
+            ], unit="cores", custom={"lineStyle": {"fill": "solid"}}),
+            timeseries("Memory by service", [
+                prom(f"sum by (container) (container_memory_working_set_bytes{{{container}}})", "{{container}}"),
+                prom(f'sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}})', "limit {{container}}"),
+            ], unit="bytes"),
+            bargauge("Memory against limit", [prom(
+                f"sum by (container) (container_memory_working_set_bytes{{{container}}})"
+                f' / sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}})', "{{container}}", instant=True)],
+                unit="percentunit", min=0, max=1, steps=above(warning=0.8, critical=0.95), width=24),
+        ]),
+        Row("Disk and network", [
+            timeseries("Disk usage by service", [prom(f"sum by (container) (container_fs_usage_bytes{{{container}}})", "{{container}}")], unit="bytes",
+                       width=8),
+            timeseries("Network received by pod", [prom(f"sum by (pod) (rate(container_network_receive_bytes_total{{{pod}}}[$__rate_interval]))", "{{pod}}")],
+                       unit="Bps", width=8),
+            timeseries("Network sent by pod", [prom(f"sum by (pod) (rate(container_network_transmit_bytes_total{{{pod}}}[$__rate_interval]))", "{{pod}}")],
+                       unit="Bps", width=8),
+        ]),
+        _logs_row(),
+    ], ctx, tags=("resources",))
+
+
+def logs_overview(ctx: Context) -> Dashboard:
+    search = f'{STREAM} |= "$search"'
+    return _dashboard("copilot-logs-overview", "Logs Overview", "Log aggregation: error counts, log volume and a search interface over Loki.", [
+        Row("Volume", [
+            Panel("Errors by service", "timeseries", (
+                logql('sum by (service) (count_over_time({environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}[$__auto]))', "{{service}}"),
+            ), unit="short"),
+            Panel("Log lines by level", "timeseries", (
+                logql(f"sum by (level) (count_over_time({STREAM}[$__auto]))", "{{level}}"),
+            ), unit="short", stack=True),
+            Panel("Log bytes by service", "timeseries", (
+                logql(f"sum by (service) (bytes_over_time({STREAM}[$__auto]))", "{{service}}"),
+            ), unit="bytes", width=24),
+        ]),
+        Row("Search", [
+            logs("Search results", search, links=[explore_link("Open the search in Explore", f'{EXPLORE_STREAM} |= "${{search}}"',
+                                                             variables=("${environment}", "${service:pipe}", "${search}"))]),
+        ]),
+        _logs_row("Errors"),
+    ], ctx, Variable("search", "Search text", textbox=True, include_all=False, multi=False), tags=("logs",))
+
+
+DASHBOARDS = (system_health, queue_status, service_metrics, mongodb_status, vectorstore_status, document_processing, slo_dashboard,
+              failed_queues, resource_usage, logs_overview)
+

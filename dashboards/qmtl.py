@@ -1,0 +1,490 @@
+"""QMTL dashboards: the Seamless SLA bundle (seed 000) and the DAG Manager / Gateway / SDK dashboard (seed 002)."""
+
+from __future__ import annotations
+
+from components.rules.thresholds import threshold
+from dashboards.builder import (
+    Annotation,
+    Dashboard,
+    Row,
+    Variable,
+    above,
+    below,
+    explore_link,
+    gauge,
+    heatmap,
+    logs,
+    prom,
+    stat,
+    table,
+    timeseries,
+    traces,
+)
+from dashboards.common import (
+    BUDGET_STEPS,
+    Context,
+    buckets,
+    budget_query,
+    label_var,
+    quantile,
+    ratio,
+    slo_alert,
+    standard_annotations,
+)
+
+FOLDER = "qmtl"
+DEPLOYMENTS = "qmtl.*|gateway.*|dagmanager.*|worldservice.*"
+# Latency histograms of seed 000 carry {node_id, interval, world_id}: "filtered per domain".
+DOMAIN = 'world_id=~"$world_id", node_id=~"$node_id", interval=~"$interval"'
+
+
+def _domain_variables() -> tuple[Variable, ...]:
+    return (
+        label_var("world_id", "World", "seamless_total_ms_bucket"),
+        label_var("node_id", "Node", 'seamless_total_ms_bucket{world_id=~"$world_id"}'),
+        label_var("interval", "Interval", "seamless_total_ms_bucket"),
+    )
+
+
+def _annotations(service_regex: str) -> tuple[Annotation, ...]:
+    return standard_annotations("qmtl", service_regex, f'deployment=~"{DEPLOYMENTS}"')
+
+
+def _seamless_logs(title: str, logger: str) -> Row:
+    expr = f'{{service=~"qmtl.*"}} |= "{logger}"'
+    return Row(
+        "Logs and traces",
+        [
+            logs(title, expr, links=[explore_link(f"Open {logger} logs in Explore", expr)]),
+            traces("seamless.pipeline spans with an SLA phase", '{ name = "seamless.pipeline" && span.sla.phase != nil }'),
+        ],
+        collapsed=True,
+    )
+
+
+def seamless_sla_overview(ctx: Context) -> Dashboard:
+    budget = threshold("seamless_sla_p99_budget_seconds")
+    phases = ("storage_wait", "backfill_wait", "live_wait")
+    return Dashboard(
+        uid="qmtl-seamless-sla",
+        panel_links=ctx.runbooks({
+            "Error budget remaining (30d)": slo_alert("seamless-sla-budget"),
+            "SLA deadline p99 (total)": "SeamlessSla99thDegraded",
+            "SLA deadline p99 by phase": "SeamlessSla99thDegraded",
+        }),
+        title="Seamless SLA Overview",
+        folder=FOLDER,
+        description="Seamless Data Provider v2 SLA: deadline histograms, per-domain latency percentiles and the error budget (seed 000).",
+        tags=("seamless", "sla"),
+        variables=_domain_variables(),
+        annotations=_annotations("qmtl-seamless"),
+        rows=[
+            Row(
+                "SLA budget",
+                [
+                    gauge(
+                        "Error budget remaining (30d)",
+                        [prom(budget_query("seamless-sla-budget"), "budget left", instant=True)],
+                        unit="percentunit", min=0, max=1, steps=BUDGET_STEPS,
+                        description="Share of the 30-day error budget of the seamless-sla-budget SLO (99% within the SLA budget) still unspent.",
+                    ),
+                    stat(
+                        "SLA deadline p99 (total)",
+                        [prom(quantile(0.99, "seamless_sla_deadline_seconds", 'phase="total"'), "p99")],
+                        unit="s", steps=above(critical=budget),
+                        description="SeamlessSla99thDegraded fires when this stays above the budget for 5 minutes.",
+                    ),
+                    stat(
+                        "Downgraded responses / min",
+                        [prom("(sum(rate(domain_gate_holds_total[$__rate_interval])) or vector(0))"
+                              " + (sum(rate(partial_fill_returns_total[$__rate_interval])) or vector(0))", "HOLD + PARTIAL_FILL")],
+                        unit="short", decimals=2,
+                        description="Responses the SLA policy downgraded to HOLD or PARTIAL_FILL, per second.",
+                    ),
+                    stat(
+                        "Lowest coverage",
+                        [prom(f"min(coverage_ratio{{{DOMAIN}}})", "coverage")],
+                        unit="percentunit", min=0, max=1,
+                    ),
+                ],
+            ),
+            Row(
+                "Deadline by phase",
+                [
+                    timeseries(
+                        "SLA deadline p99 by phase",
+                        [prom(quantile(0.99, "seamless_sla_deadline_seconds", by=("phase",)), "{{phase}}")],
+                        unit="s", steps=above(critical=budget),
+                    ),
+                    heatmap("SLA deadline (total) distribution", buckets("seamless_sla_deadline_seconds", 'phase="total"'), unit="s"),
+                ],
+            ),
+            Row(
+                "Per-domain latency",
+                [
+                    timeseries(
+                        "Total latency percentiles by world",
+                        [
+                            prom(quantile(0.5, "seamless_total_ms", DOMAIN, ("world_id",)), "p50 {{world_id}}"),
+                            prom(quantile(0.95, "seamless_total_ms", DOMAIN, ("world_id",)), "p95 {{world_id}}"),
+                            prom(quantile(0.99, "seamless_total_ms", DOMAIN, ("world_id",)), "p99 {{world_id}}"),
+                        ],
+                        unit="ms", width=24,
+                    ),
+                    heatmap("Total latency", buckets("seamless_total_ms", DOMAIN), unit="ms", width=6),
+                    *(heatmap(f"{p.replace('_', ' ').capitalize()} latency", buckets(f"seamless_{p}_ms", DOMAIN), unit="ms", width=6) for p in phases),
+                ],
+            ),
+            Row(
+                "Coverage, freshness and downgrades",
+                [
+                    timeseries("Coverage ratio by node", [prom(f"min by (node_id) (coverage_ratio{{{DOMAIN}}})", "{{node_id}}")],
+                               unit="percentunit", min=0, max=1, width=8),
+                    timeseries("Live staleness by node", [prom(f"max by (node_id) (live_staleness_seconds{{{DOMAIN}}})", "{{node_id}}")],
+                               unit="s", width=8),
+                    timeseries(
+                        "Downgrades by reason",
+                        [
+                            prom("sum by (reason) (rate(domain_gate_holds_total[$__rate_interval]))", "HOLD {{reason}}"),
+                            prom("sum by (reason) (rate(partial_fill_returns_total[$__rate_interval]))", "PARTIAL_FILL {{reason}}"),
+                        ],
+                        unit="reqps", width=8, stack=True,
+                    ),
+                ],
+            ),
+            Row(
+                "Artifacts",
+                [
+                    timeseries("Artifact publish latency p95", [prom(quantile(0.95, "artifact_publish_latency_ms"), "p95")], unit="ms", width=8),
+                    timeseries("Artifact bytes written", [prom("sum(rate(artifact_bytes_written_total[$__rate_interval]))", "written")],
+                               unit="Bps", width=8),
+                    timeseries("Fingerprint collisions", [prom("sum(increase(fingerprint_collisions_total[$__rate_interval]))", "collisions")],
+                               unit="short", width=8),
+                ],
+                collapsed=True,
+            ),
+            _seamless_logs("seamless.sla logs", "seamless.sla"),
+        ],
+    )
+
+
+def backfill_coordinator_health(ctx: Context) -> Dashboard:
+    stuck = threshold("seamless_backfill_stuck_ratio")
+    return Dashboard(
+        uid="qmtl-backfill-coordinator",
+        panel_links=ctx.runbooks({
+            "Leases below completion threshold": "SeamlessBackfillStuckLease",
+            "Completion ratio by lease": "SeamlessBackfillStuckLease",
+        }),
+        title="Backfill Coordinator Health",
+        folder=FOLDER,
+        description="Distributed backfill coordinator: lease counts, stale claims, completion trends and token-bucket headroom (seed 000).",
+        tags=("seamless", "backfill"),
+        variables=(label_var("node_id", "Node", "backfill_failure_total"),),
+        annotations=_annotations("qmtl-seamless|qmtl-sdk"),
+        rows=[
+            Row(
+                "Leases",
+                [
+                    stat("Leases", [prom("count(backfill_completion_ratio)", "leases")], unit="short"),
+                    stat(
+                        "Leases below completion threshold",
+                        [prom(f"count(backfill_completion_ratio < {stuck}) or vector(0)", "stuck")],
+                        steps=above(critical=1),
+                        description="SeamlessBackfillStuckLease pages when a lease stays below this ratio.",
+                    ),
+                    stat(
+                        "Stale claims (no progress in 15m)",
+                        [prom("count(changes(backfill_completion_ratio[15m]) == 0 and backfill_completion_ratio < 1) or vector(0)", "stale")],
+                        steps=above(warning=1),
+                        description="Incomplete leases whose completion ratio has not moved for 15 minutes.",
+                    ),
+                    stat("Backfill jobs in progress", [prom("sum(backfill_jobs_in_progress)", "jobs")], unit="short"),
+                ],
+            ),
+            Row(
+                "Completion",
+                [
+                    timeseries(
+                        "Completion ratio by lease",
+                        [prom("min by (lease_key) (backfill_completion_ratio)", "{{lease_key}}")],
+                        unit="percentunit", min=0, max=1, steps=below(stuck), width=16,
+                    ),
+                    table(
+                        "Least complete leases",
+                        [prom("bottomk(10, min by (lease_key) (backfill_completion_ratio))", instant=True, format="table")],
+                        columns={"lease_key": "Lease", "Value": "Completion"}, unit="percentunit", width=8,
+                    ),
+                ],
+            ),
+            Row(
+                "Failures and retries",
+                [
+                    timeseries(
+                        "Backfill failures and retries",
+                        [
+                            prom('sum by (node_id) (rate(backfill_failure_total{node_id=~"$node_id"}[$__rate_interval]))', "failed {{node_id}}"),
+                            prom('sum by (node_id) (rate(backfill_retry_total{node_id=~"$node_id"}[$__rate_interval]))', "retry {{node_id}}"),
+                        ],
+                        unit="ops", width=12,
+                    ),
+                    timeseries(
+                        "Backfill lag behind now",
+                        [prom('time() - max by (node_id) (backfill_last_timestamp{node_id=~"$node_id"})', "{{node_id}}")],
+                        unit="s", width=12,
+                    ),
+                    heatmap("Gap repair latency", buckets("gap_repair_latency_ms", 'node_id=~"$node_id"'), unit="ms", width=12),
+                    timeseries(
+                        "Rate limiter headroom",
+                        [
+                            prom("sum(seamless_rl_tokens_available)", "tokens available"),
+                            prom("sum(rate(seamless_rl_dropped_total[$__rate_interval]))", "dropped / s"),
+                        ],
+                        unit="short", width=12,
+                    ),
+                ],
+            ),
+            _seamless_logs("seamless.backfill logs", "seamless.backfill"),
+        ],
+    )
+
+
+def conformance_quality(ctx: Context) -> Dashboard:
+    spike = threshold("seamless_conformance_flags_per_15m")
+    return Dashboard(
+        uid="qmtl-conformance-quality",
+        panel_links=ctx.runbooks({
+            "Flags in the last 15 minutes": "SeamlessConformanceFlagSpike",
+            "Flags per 15 minutes against the spike threshold": "SeamlessConformanceFlagSpike",
+        }),
+        title="Conformance Quality",
+        folder=FOLDER,
+        description="ConformancePipeline: flag totals, schema warnings and regression report outcomes (seed 000).",
+        tags=("seamless", "conformance"),
+        annotations=_annotations("qmtl-seamless"),
+        rows=[
+            Row(
+                "Totals",
+                [
+                    stat("Flags in range", [prom("sum(increase(seamless_conformance_flag_total[$__range]))", "flags")], unit="short", decimals=0),
+                    stat(
+                        "Flags in the last 15 minutes",
+                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags")],
+                        unit="short", decimals=0, steps=above(critical=spike),
+                        description="SeamlessConformanceFlagSpike notifies above this count.",
+                    ),
+                    stat("Schema warnings in range", [prom("sum(increase(seamless_conformance_warning_total[$__range]))", "warnings")],
+                         unit="short", decimals=0),
+                    stat("Flag types seen", [prom("count(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])) > 0)", "types")],
+                         unit="short"),
+                ],
+            ),
+            Row(
+                "Flags",
+                [
+                    table(
+                        "Flag Breakdown",
+                        [prom("sort_desc(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])))", instant=True, format="table")],
+                        columns={"flag_type": "Flag", "Value": "Count"}, decimals=0, width=8,
+                    ),
+                    timeseries(
+                        "Flags by type",
+                        [prom("sum by (flag_type) (increase(seamless_conformance_flag_total[$__rate_interval]))", "{{flag_type}}")],
+                        unit="short", stack=True, width=16,
+                    ),
+                    timeseries(
+                        "Flags per 15 minutes against the spike threshold",
+                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags / 15m")],
+                        unit="short", steps=above(critical=spike),
+                    ),
+                    timeseries(
+                        "Schema warnings",
+                        [prom("sum(increase(seamless_conformance_warning_total[$__rate_interval]))", "warnings")],
+                        unit="short",
+                    ),
+                ],
+            ),
+            Row(
+                "Regression report checks",
+                [
+                    logs(
+                        "Regression report check outcomes",
+                        '{service=~"qmtl.*"} |= "regression_report"',
+                        description="The conformance pipeline logs one line per regression report check with its outcome.",
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def dagmanager_gateway(ctx: Context) -> Dashboard:
+    node = 'node_id=~"$node_id"'
+    return Dashboard(
+        uid="qmtl-dagmanager-gateway",
+        panel_links=ctx.runbooks({
+            "Diff duration p95": "DiffDurationHigh",
+            "Diff failure rate": "DiffFailureRateHigh",
+            "Diff throughput": "DiffThroughputLow",
+            "Lost requests in range": "LostRequests",
+            "Missing diff sentinels": "SentinelGap",
+            "Kafka consumer lag by topic": "QueueLagHigh",
+            "Orphan queues": "OrphanQueuesGrowing",
+            "Queue create errors": "QueueCreateErrors",
+            "Since last GC run": "GCSchedulerStall",
+            "Apply success rate": "WorldApplyFailureRateHigh",
+            "Apply failures in range": "WorldApplyFailureDetected",
+            "Allocation snapshots stale": "WorldAllocationSnapshotStale",
+            "Allocation snapshot staleness": "WorldAllocationSnapshotStale",
+            "Freeze ACK latency p95": "ControlBusApplyAckLatencyHigh",
+            "ControlBus ACK latency p95 by phase": "ControlBusApplyAckLatencyHigh",
+            "Gateway end-to-end latency p95": "GatewayLatencyHigh",
+            "Cross-context cache hits in range": "CrossContextCacheHit",
+            "Cross-context cache hits by context": "CrossContextCacheHit",
+            "Node cache resident memory": "NodeCacheMemoryHigh",
+            "Node compute p95": "NodeSlowProcessing",
+            "Node failures": "NodeFailures",
+        }),
+        title="QMTL DAG Manager and Gateway",
+        folder=FOLDER,
+        description="Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",
+        tags=("dagmanager", "gateway", "sdk"),
+        variables=(
+            label_var("node_id", "Node", "node_processed_total"),
+            label_var("world_id", "World", "world_apply_run_total"),
+            label_var("topic", "Topic", "queue_lag_seconds"),
+        ),
+        annotations=_annotations("qmtl-.*"),
+        rows=[
+            Row(
+                "Diff processing",
+                [
+                    stat("Diff duration p95", [prom("max(diff_duration_ms_p95)", "p95")], unit="ms",
+                         steps=above(critical=threshold("diff_duration_p95_ms"))),
+                    stat("Diff failure rate", [prom(ratio("diff_failures_total", "diff_requests_total", "5m"), "failed")], unit="percentunit",
+                         steps=above(critical=threshold("diff_failure_ratio"))),
+                    stat("Diff throughput", [prom("sum(rate(diff_requests_total[5m])) * 60", "per minute")], unit="short", decimals=2,
+                         steps=below(threshold("diff_throughput_min_per_minute")), description="Diff requests per minute (5m rate)."),
+                    stat("Lost requests in range", [prom("sum(increase(lost_requests_total[$__range]))", "lost")], decimals=0,
+                         steps=above(critical=1)),
+                    timeseries("Diff duration p95", [prom("max(diff_duration_ms_p95)", "p95")], unit="ms",
+                               steps=above(critical=threshold("diff_duration_p95_ms")), width=8),
+                    timeseries("Diff requests and failures", [
+                        prom("sum(rate(diff_requests_total[$__rate_interval]))", "requests"),
+                        prom("sum(rate(diff_failures_total[$__rate_interval]))", "failures"),
+                    ], unit="reqps", width=8),
+                    timeseries("Missing diff sentinels", [prom("max(sentinel_gap_count)", "sentinel gaps")], unit="short",
+                               steps=above(critical=1), width=8),
+                ],
+            ),
+            Row(
+                "Queues",
+                [
+                    timeseries("Kafka consumer lag by topic", [
+                        prom('max by (topic) (queue_lag_seconds{topic=~"$topic"})', "lag {{topic}}"),
+                        prom('max by (topic) (queue_lag_threshold_seconds{topic=~"$topic"})', "threshold {{topic}}"),
+                    ], unit="s", description="QueueLagHigh fires when a topic's lag exceeds its own configured threshold series."),
+                    timeseries("Orphan queues", [prom("max(orphan_queue_total)", "orphan queues")], unit="short", width=6),
+                    timeseries("Queue create errors", [prom("sum(increase(queue_create_error_total[$__rate_interval]))", "errors")],
+                               unit="short", width=6),
+                    timeseries("Circuit breaker openings", [
+                        prom("max(dagclient_breaker_open_total)", "gateway gRPC client"),
+                        prom("max(kafka_breaker_open_total)", "DAG Manager Kafka admin"),
+                    ], unit="short"),
+                    timeseries("Event recorder errors", [prom("sum(rate(event_recorder_errors_total[$__rate_interval]))", "errors")], unit="ops"),
+                ],
+            ),
+            Row(
+                "Garbage collection",
+                [
+                    stat("Since last GC run", [prom("time() - max(gc_last_run_timestamp)", "age")], unit="s",
+                         steps=above(critical=threshold("gc_stall_seconds"))),
+                    timeseries("Since last GC run", [prom("time() - max(gc_last_run_timestamp)", "age")], unit="s",
+                               steps=above(critical=threshold("gc_stall_seconds")), width=18),
+                ],
+            ),
+            Row(
+                "World apply and ControlBus",
+                [
+                    stat("Apply success rate", [prom(
+                        'clamp_min(1 - (sum(rate(world_apply_failure_total{world_id=~"$world_id"}[$__rate_interval]))'
+                        ' / sum(rate(world_apply_run_total{world_id=~"$world_id"}[$__rate_interval]))), 0)', "success")],
+                        unit="percentunit", steps=below(1 - threshold("world_apply_failure_ratio"))),
+                    stat("Allocation snapshots stale", [prom("max(world_allocation_snapshot_stale_ratio)", "stale")], unit="percentunit",
+                         steps=above(critical=threshold("world_allocation_stale_ratio"))),
+                    stat("Freeze ACK latency p95", [prom(quantile(0.95, "controlbus_apply_ack_latency_ms", 'phase="freeze"'), "p95")], unit="ms",
+                         steps=above(critical=threshold("controlbus_ack_latency_ms"))),
+                    stat("Apply failures in range", [prom('sum(increase(world_apply_failure_total{world_id=~"$world_id"}[$__range]))', "failures")],
+                         decimals=0, steps=above(critical=1)),
+                    timeseries("Apply runs and failures by world", [
+                        prom('sum by (world_id) (rate(world_apply_run_total{world_id=~"$world_id"}[$__rate_interval]))', "runs {{world_id}}"),
+                        prom('sum by (world_id) (rate(world_apply_failure_total{world_id=~"$world_id"}[$__rate_interval]))', "failures {{world_id}}"),
+                    ], unit="ops", width=8),
+                    timeseries("Allocation snapshot staleness", [prom("max(world_allocation_snapshot_stale_ratio)", "stale share")],
+                               unit="percentunit", steps=above(critical=threshold("world_allocation_stale_ratio")), width=8),
+                    timeseries("ControlBus ACKs by phase", [
+                        prom('sum by (phase) (rate(controlbus_apply_ack_total{world_id=~"$world_id"}[$__rate_interval]))', "{{phase}}"),
+                    ], unit="ops", width=8),
+                    timeseries("ControlBus ACK latency p95 by phase", [
+                        prom(quantile(0.95, "controlbus_apply_ack_latency_ms", 'world_id=~"$world_id"', ("phase",)), "{{phase}}"),
+                    ], unit="ms", steps=above(critical=threshold("controlbus_ack_latency_ms"))),
+                    heatmap("ControlBus ACK latency", buckets("controlbus_apply_ack_latency_ms", 'world_id=~"$world_id"'), unit="ms"),
+                ],
+            ),
+            Row(
+                "Gateway",
+                [
+                    timeseries("Gateway end-to-end latency p95", [prom("max(gateway_e2e_latency_p95)", "p95")], unit="ms",
+                               steps=above(critical=threshold("gateway_e2e_latency_p95_ms")), width=24),
+                ],
+            ),
+            Row(
+                "SDK cache",
+                [
+                    stat("Cross-context cache hits in range", [prom("sum(increase(cross_context_cache_hit_total[$__range])) or vector(0)", "hits")],
+                         decimals=0, steps=above(critical=1),
+                         description="SLO is 0: any hit blocks promotions (CrossContextCacheHit runbook)."),
+                    stat("Node cache resident memory", [prom('sum(nodecache_resident_bytes{scope="total"})', "resident")], unit="bytes",
+                         steps=above(critical=threshold("nodecache_resident_bytes_max"))),
+                    stat("Active backfill jobs", [prom("sum(backfill_jobs_in_progress)", "jobs")]),
+                    stat("Backfill failures in range", [prom("sum(increase(backfill_failure_total[$__range]))", "failures")], decimals=0),
+                    timeseries("Cache reads by upstream", [
+                        prom("sum by (upstream_id) (rate(cache_read_total[$__rate_interval]))", "{{upstream_id}}"),
+                    ], unit="ops", width=8),
+                    timeseries("Since last cache read", [prom("time() - max by (upstream_id) (cache_last_read_timestamp)", "{{upstream_id}}")],
+                               unit="s", width=8),
+                    table("Cross-context cache hits by context", [prom(
+                        "sum by (node_id, world_id, execution_domain, as_of, partition) (increase(cross_context_cache_hit_total[$__range])) > 0",
+                        instant=True, format="table")],
+                        columns={"Value": "Hits"}, decimals=0, width=8),
+                    timeseries("Node cache resident memory", [prom('sum(nodecache_resident_bytes{scope="total"})', "total")], unit="bytes",
+                               steps=above(critical=threshold("nodecache_resident_bytes_max")), width=24),
+                ],
+            ),
+            Row(
+                "Nodes",
+                [
+                    timeseries("Node executions", [prom(f"sum by (node_id) (rate(node_processed_total{{{node}}}[$__rate_interval]))", "{{node_id}}")],
+                               unit="ops", width=8),
+                    timeseries("Node compute p95", [prom(quantile(0.95, "node_process_duration_ms", node, ("node_id",)), "{{node_id}}")],
+                               unit="ms", steps=above(critical=threshold("node_process_p95_ms")), width=8),
+                    timeseries("Node failures", [
+                        prom(f"sum by (node_id) (rate(node_process_failure_total{{{node}}}[$__rate_interval]))", "{{node_id}}"),
+                    ], unit="ops", width=8),
+                    heatmap("Node compute duration", buckets("node_process_duration_ms", node), unit="ms", width=24),
+                ],
+            ),
+            Row(
+                "Logs and traces",
+                [
+                    logs("Gateway and DAG Manager errors", '{service=~"qmtl-(gateway|dagmanager)"} |~ "(?i)error"',
+                         links=[explore_link("Open QMTL logs in Explore", '{service=~"qmtl.*"}')]),
+                    traces("Gateway traces", '{ resource.service.name = "gateway" }'),
+                ],
+                collapsed=True,
+            ),
+        ],
+    )
+
+
+DASHBOARDS = (seamless_sla_overview, backfill_coordinator_health, conformance_quality, dagmanager_gateway)

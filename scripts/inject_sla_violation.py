@@ -1,0 +1,237 @@
+"""Emit synthetic Seamless SLA metrics that violate the SLA budget (seed 000).
+
+    python scripts/inject_sla_violation.py seam-node-1 --duration 240 --repetitions 5 --write-to /tmp/seamless.metrics
+    python scripts/inject_sla_violation.py seam-node-1 --push http://127.0.0.1:19091 --interval 15
+    python scripts/inject_sla_violation.py seam-node-1 --serve 300 --port 9464
+    python scripts/inject_sla_violation.py seam-node-1 --dry-run
+
+Each repetition records one slow request of ``--duration`` seconds for the
+node: the SLA deadline histogram per phase, the per-phase latency histograms,
+coverage and staleness gauges and the HOLD/PARTIAL_FILL downgrade counters;
+``--stuck-lease`` and ``--conformance-flags`` add a stuck backfill lease and a
+conformance flag surge. Outputs (any combination): ``--write-to`` rewrites
+the exposition text after every repetition, ``--push`` sends it to a
+Pushgateway (grouping key job + instance=NODE_ID), ``--serve`` exposes it over
+HTTP on 127.0.0.1 for that many seconds. With an output, a zero baseline is
+emitted first and repetitions are ``--interval`` seconds apart, so rate()
+sees the violation as an increase. ``--dry-run`` prints what would be emitted
+and touches nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway, start_http_server, write_to_textfile
+
+from components.catalog import load_catalog
+from components.rules.thresholds import threshold
+from scripts.synthetic import child, make_metric
+
+SYSTEM = "qmtl-seamless"
+JOB = "seamless-sla-injector"
+BUDGET = "seamless_sla_p99_budget_seconds"
+STUCK_LEASE_RATIO = 0.2
+# How a slow request's deadline splits over the waiting phases.
+PHASE_SHARE = {"storage_wait": 0.15, "backfill_wait": 0.55, "live_wait": 0.30}
+PHASE_MS_FAMILY = {
+    "storage_wait": "seamless_storage_wait_ms",
+    "backfill_wait": "seamless_backfill_wait_ms",
+    "live_wait": "seamless_live_wait_ms",
+}
+DOWNGRADE_REASON = "deadline_exceeded"
+
+
+@dataclass(frozen=True)
+class Violation:
+    node_id: str
+    duration: float
+    world_id: str = "world-main"
+    interval: str = "60"
+    stuck_lease: str | None = None
+    conformance_flags: int = 0
+
+
+def default_duration() -> float:
+    """A request a quarter above the p99 budget of SeamlessSla99thDegraded."""
+    return threshold(BUDGET) * 1.25
+
+
+class SeamlessMetrics:
+    """Every Seamless family of the catalog in one registry, created at zero."""
+
+    def __init__(self, violation: Violation) -> None:
+        self.violation = violation
+        self.registry = CollectorRegistry(auto_describe=True)
+        families = load_catalog().by_system(SYSTEM)
+        if not families:
+            raise SystemExit(f"the metric catalog has no system {SYSTEM!r}; the injector covers its families")
+        self.m = {f.name: make_metric(f, self.registry) for f in families}
+        self._create_series()
+
+    def _node(self) -> dict[str, str]:
+        v = self.violation
+        return {"node_id": v.node_id, "interval": v.interval, "world_id": v.world_id}
+
+    def _create_series(self) -> None:
+        node = self._node()
+        for phase in (*PHASE_SHARE, "total"):
+            child(self.m["seamless_sla_deadline_seconds"], {"phase": phase})
+        for name in (*PHASE_MS_FAMILY.values(), "seamless_total_ms", "gap_repair_latency_ms"):
+            child(self.m[name], node)
+        for name in ("domain_gate_holds", "partial_fill_returns"):
+            child(self.m[name], {"reason": DOWNGRADE_REASON})
+        lease = self.violation.stuck_lease or f"{self.violation.node_id}-lease"
+        child(self.m["backfill_completion_ratio"], {"lease_key": lease}).set(1.0)  # type: ignore[union-attr]
+        child(self.m["seamless_conformance_flag_total"], {"flag_type": "schema_drift"})
+        child(self.m["coverage_ratio"], node).set(1.0)  # type: ignore[union-attr]
+        self.m["seamless_rl_tokens_available"].set(100.0)  # type: ignore[union-attr]
+
+    def record(self) -> None:
+        """One slow request on the node, with what the SLA policy does about it."""
+        v = self.violation
+        node = self._node()
+        total = v.duration
+        deadline = self.m["seamless_sla_deadline_seconds"]
+        for phase, share in PHASE_SHARE.items():
+            child(deadline, {"phase": phase}).observe(total * share)  # type: ignore[union-attr]
+            child(self.m[PHASE_MS_FAMILY[phase]], node).observe(total * share * 1000)  # type: ignore[union-attr]
+        child(deadline, {"phase": "total"}).observe(total)  # type: ignore[union-attr]
+        child(self.m["seamless_total_ms"], node).observe(total * 1000)  # type: ignore[union-attr]
+        child(self.m["gap_repair_latency_ms"], node).observe(total * PHASE_SHARE["backfill_wait"] * 1000)  # type: ignore[union-attr]
+        child(self.m["coverage_ratio"], node).set(0.6)  # type: ignore[union-attr]
+        child(self.m["live_staleness_seconds"], node).set(total)  # type: ignore[union-attr]
+        for name in ("domain_gate_holds", "partial_fill_returns"):
+            child(self.m[name], {"reason": DOWNGRADE_REASON}).inc()  # type: ignore[union-attr]
+        self.m["seamless_rl_tokens_available"].set(0.0)  # type: ignore[union-attr]
+        self.m["seamless_rl_dropped_total"].inc()  # type: ignore[union-attr]
+        self.m["artifact_publish_latency_ms"].observe(total * 1000)  # type: ignore[union-attr]
+        if v.stuck_lease:
+            child(self.m["backfill_completion_ratio"], {"lease_key": v.stuck_lease}).set(STUCK_LEASE_RATIO)  # type: ignore[union-attr]
+        if v.conformance_flags:
+            child(self.m["seamless_conformance_flag_total"], {"flag_type": "schema_drift"}).inc(v.conformance_flags)  # type: ignore[union-attr]
+            self.m["seamless_conformance_warning_total"].inc(v.conformance_flags)  # type: ignore[union-attr]
+
+    def exposition(self) -> str:
+        return generate_latest(self.registry).decode()
+
+
+def push_violation(url: str, violation: Violation, stop: threading.Event, interval: float, job: str = JOB) -> int:
+    """Push a zero baseline, then one slow request every ``interval`` seconds until ``stop`` is set; returns the requests pushed."""
+    metrics = SeamlessMetrics(violation)
+    pushed = 0
+    push_to_gateway(url, job=job, registry=metrics.registry, grouping_key={"instance": violation.node_id})
+    while not stop.wait(interval):
+        metrics.record()
+        push_to_gateway(url, job=job, registry=metrics.registry, grouping_key={"instance": violation.node_id})
+        pushed += 1
+    return pushed
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a positive {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a positive {kind.__name__}")
+        return value
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="inject_sla_violation.py", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("node_id", help="the Seamless node whose requests violate the SLA (e.g. seam-node-1)")
+    p.add_argument("--duration", type=_positive(float), default=None,
+                   help=f"seconds each slow request takes (default: 1.25 x the {BUDGET} threshold)")
+    p.add_argument("--repetitions", type=_positive(int), default=5, help="slow requests to record (default 5)")
+    p.add_argument("--interval", type=float, default=15.0,
+                   help="seconds between repetitions when emitting (default 15; at least the scrape interval)")
+    p.add_argument("--world-id", default="world-main", help="world_id label (default world-main)")
+    p.add_argument("--stuck-lease", metavar="LEASE_KEY", help="also report this backfill lease stuck below 50%%")
+    p.add_argument("--conformance-flags", type=int, default=0, metavar="N", help="also raise N conformance flags per repetition")
+    p.add_argument("--write-to", type=Path, metavar="FILE", help="write the exposition text to FILE after each repetition")
+    p.add_argument("--push", metavar="URL", help="push to this Pushgateway (e.g. http://127.0.0.1:19091)")
+    p.add_argument("--job", default=JOB, help=f"Pushgateway job (default {JOB})")
+    p.add_argument("--serve", type=_positive(float), metavar="SECONDS", help="serve /metrics on 127.0.0.1 for SECONDS")
+    p.add_argument("--port", type=int, default=0, help="port for --serve (default: any free port)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be emitted; write, push and serve nothing")
+    return p
+
+
+def main(argv: list[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
+    args = parser().parse_args(argv)
+    if args.conformance_flags < 0:
+        parser().error(f"--conformance-flags: got {args.conformance_flags}; accepted: an integer >= 0")
+    violation = Violation(
+        node_id=args.node_id,
+        duration=args.duration if args.duration is not None else default_duration(),
+        world_id=args.world_id,
+        stuck_lease=args.stuck_lease,
+        conformance_flags=args.conformance_flags,
+    )
+    metrics = SeamlessMetrics(violation)
+    outputs = [o for o, on in (("write", args.write_to), ("push", args.push), ("serve", args.serve)) if on]
+    budget = threshold(BUDGET)
+    print(f"SLA violation on {violation.node_id}: {args.repetitions} request(s) of {violation.duration:g}s (p99 budget {budget:g}s)",
+          file=sys.stderr)
+    if args.dry_run:
+        for _ in range(args.repetitions):
+            metrics.record()
+        sys.stdout.write(metrics.exposition())
+        print(f"dry run: would {', '.join(outputs) or 'only print'}; nothing written, pushed or served", file=sys.stderr)
+        return 0
+
+    started = time.monotonic()
+    server = None
+    if args.serve:
+        server, _thread = start_http_server(args.port, addr="127.0.0.1", registry=metrics.registry)
+        print(f"serving http://127.0.0.1:{server.server_port}/metrics for {args.serve:g}s", file=sys.stderr)
+
+    def emit(step: str) -> None:
+        if args.write_to:
+            write_to_textfile(str(args.write_to), metrics.registry)
+        if args.push:
+            push_to_gateway(args.push, job=args.job, registry=metrics.registry, grouping_key={"instance": violation.node_id})
+        print(f"{step}: emitted", file=sys.stderr)
+
+    try:
+        if outputs:
+            emit("baseline")
+        for n in range(1, args.repetitions + 1):
+            if outputs:
+                sleep(args.interval)
+            metrics.record()
+            if outputs:
+                emit(f"repetition {n}/{args.repetitions}")
+        if not outputs:
+            sys.stdout.write(metrics.exposition())
+        if args.serve:
+            sleep(max(0.0, args.serve - (time.monotonic() - started)))
+    except OSError as error:  # URLError and connection errors from --push, file errors from --write-to
+        print(f"inject_sla_violation: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if server is not None:
+            server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

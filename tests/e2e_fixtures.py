@@ -1,0 +1,43 @@
+"""Fixtures for the end-to-end tests: local stacks of real binaries on loopback, time compressed.
+
+`storage_stack`: Prometheus, Alertmanager (one catch-all receiver) and Pushgateway, no rules;
+tests may restart its components. `live_stack`: the rendered dev stack's rules and routes under
+synthetic load, shared read-mostly by the alert and dashboard tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from scripts.load_generator import PushLoop, build
+from scripts.localstack import E2E, LocalStack, free_ports
+from scripts.render import Render
+
+# Pushes land every second; two pushes and a scrape or two make a rate().
+LOAD_INTERVAL = 1.0
+LOAD_WARMUP = 4.0
+
+
+@pytest.fixture(scope="session")
+def storage_stack() -> Iterator[LocalStack]:
+    with LocalStack({}, E2E, ports=free_ports(), require_routes=False, pushgateway_persistence_interval="1s") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def dev_render(render_stack: Callable[..., Render]) -> Render:
+    return render_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def live_stack(dev_render: Render) -> Iterator[LocalStack]:
+    settings = dev_render.settings
+    with LocalStack(dev_render.files, E2E, settings.namespace, free_ports()) as stack:
+        generator = build(settings.environment, settings.namespace)
+        with PushLoop(generator, stack.pushgateway_url, LOAD_INTERVAL) as loop:
+            time.sleep(LOAD_WARMUP)
+            yield stack
+        assert not loop.errors, f"load generator push failures: {loop.errors[:3]}"

@@ -1,0 +1,183 @@
+"""Alloy: the generated pipeline read back and checked, RBAC, probes and limits of the DaemonSet."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from components.alloy_config import LOG_LEVELS, SAMPLING_PORT, UNKNOWN_LEVEL
+from components.catalog import FORBIDDEN_LABELS
+from components.loki_config import STREAM_LABELS
+from scripts.render import Render
+from tests.alloy_parser import AlloySyntaxError, Block, Call, Concat, all_attributes, parse, references
+from tests.k8s_objects import container, find, mounted_file, pod
+
+# seed 004 / DESIGN.md: 100%, 50%, 10%, errors always kept.
+SAMPLING_PERCENT = {"dev": 100, "staging": 50, "prod": 10}
+# The exports of every component the stack uses (Alloy reference docs).
+EXPORTS = {
+    "discovery.kubernetes": {"targets"},
+    "discovery.relabel": {"output", "rules"},
+    "loki.source.kubernetes": set(),
+    "loki.process": {"receiver"},
+    "loki.write": {"receiver"},
+    "otelcol.receiver.otlp": set(),
+    "otelcol.exporter.loadbalancing": {"input"},
+    "otelcol.processor.tail_sampling": {"input"},
+    "otelcol.processor.batch": {"input"},
+    "otelcol.exporter.otlp": {"input"},
+}
+CONFIG_BLOCKS = {"logging"}
+
+
+def _text(render: Render) -> str:
+    alloy = container(render, "DaemonSet", "alloy")
+    return mounted_file(render, "DaemonSet", "alloy", alloy["args"][1])
+
+
+def _blocks(render: Render) -> list[Block]:
+    return parse(_text(render))
+
+
+def _component(blocks: list[Block], name: str, label: str | None = None) -> Block:
+    found = [b for b in blocks if b.name == name and (label is None or b.label == label)]
+    assert len(found) == 1, f"{name} {label}: {len(found)}"
+    return found[0]
+
+
+def test_the_file_parses_and_every_reference_resolves(rendered: Render) -> None:
+    blocks = _blocks(rendered)
+    declared = {(b.name, b.label) for b in blocks}
+    assert len(declared) == len(blocks), "a component is declared twice"
+    for block in blocks:
+        assert block.name in EXPORTS or block.name in CONFIG_BLOCKS, f"unknown component {block.name}"
+        for reference in (r for value in all_attributes(block) for r in references(value)):
+            component, label, export = reference.rsplit(".", 2)
+            assert (component, label) in declared, f"{block.name} {block.label} refers to undeclared {reference}"
+            assert export in EXPORTS[component], f"{component} has no export {export}"
+
+
+def test_the_reader_refuses_unbalanced_text() -> None:
+    with pytest.raises(AlloySyntaxError):
+        parse('loki.write "x" {\n  endpoint {\n    url = "http://loki"\n  }\n')
+    with pytest.raises(AlloySyntaxError):
+        parse('loki.write "x" {\n}\n}\n')
+    with pytest.raises(AlloySyntaxError):
+        parse('loki.write "x" {\n  url = "unterminated\n}\n')
+
+
+def test_sampling_is_the_environment_share_and_errors_are_always_kept(rendered: Render) -> None:
+    sampler = _component(_blocks(rendered), "otelcol.processor.tail_sampling")
+    policies = {p.attributes["type"]: p for p in sampler.children("policy")}
+    assert set(policies) == {"status_code", "probabilistic"}
+    assert policies["status_code"].child("status_code").attributes["status_codes"] == ["ERROR"]
+    share = policies["probabilistic"].child("probabilistic").attributes["sampling_percentage"]
+    assert share == SAMPLING_PERCENT[rendered.stack]
+    assert Decimal(share) / 100 == rendered.settings.tempo.sampling
+
+
+def test_sampling_follows_an_override(render_stack) -> None:
+    sampler = _component(_blocks(render_stack("staging", "tempo.sampling=25%")), "otelcol.processor.tail_sampling")
+    share = next(p for p in sampler.children("policy") if p.attributes["type"] == "probabilistic")
+    assert share.child("probabilistic").attributes["sampling_percentage"] == 25
+
+
+def test_spans_of_one_trace_meet_in_one_sampler(rendered: Render) -> None:
+    blocks = _blocks(rendered)
+    balancer = _component(blocks, "otelcol.exporter.loadbalancing")
+    assert balancer.attributes["routing_key"] == "traceID"
+    dns = balancer.child("resolver").child("dns").attributes
+    service_name, namespace = dns["hostname"].split(".")[:2]
+    assert namespace == rendered.settings.namespace
+    headless = find(rendered, "Service", service_name)
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == find(rendered, "DaemonSet", "alloy")["spec"]["selector"]["matchLabels"]
+    assert [p["port"] for p in headless["spec"]["ports"]] == [int(dns["port"])] == [SAMPLING_PORT]
+    routed = _component(blocks, "otelcol.receiver.otlp", "routed")
+    assert routed.child("grpc").attributes["endpoint"] == f"0.0.0.0:{SAMPLING_PORT}"
+    assert references(routed.child("output").attributes["traces"]) == ["otelcol.processor.tail_sampling.per_environment.input"]
+
+
+def test_applications_reach_otlp_on_4317_and_4318(rendered: Render) -> None:
+    receiver = _component(_blocks(rendered), "otelcol.receiver.otlp", "apps")
+    assert receiver.child("grpc").attributes["endpoint"] == "0.0.0.0:4317"
+    assert receiver.child("http").attributes["endpoint"] == "0.0.0.0:4318"
+    ports = {p["name"]: p["port"] for p in find(rendered, "Service", "alloy")["spec"]["ports"]}
+    assert ports["otlp-grpc"] == 4317 and ports["otlp-http"] == 4318
+
+
+def test_traces_go_to_tempo_otlp(rendered: Render) -> None:
+    exporter = _component(_blocks(rendered), "otelcol.exporter.otlp", "tempo")
+    host, port = exporter.child("client").attributes["endpoint"].rsplit(":", 1)
+    service, namespace = host.split(".")[:2]
+    assert namespace == rendered.settings.namespace
+    assert int(port) in {p["port"] for p in find(rendered, "Service", service)["spec"]["ports"] if p["name"] == "otlp-grpc"}
+    tempo_config = mounted_file(rendered, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    assert f"0.0.0.0:{port}" in tempo_config
+
+
+def test_logs_go_to_loki_with_the_environment_constant(rendered: Render) -> None:
+    write = _component(_blocks(rendered), "loki.write")
+    url = write.child("endpoint").attributes["url"]
+    assert url == f"http://loki.{rendered.settings.namespace}.svc:3100/loki/api/v1/push"
+    assert write.attributes["external_labels"] == {"environment": rendered.settings.environment}
+
+
+def test_json_parsed_and_only_the_three_stream_labels(rendered: Render) -> None:
+    process = _component(_blocks(rendered), "loki.process")
+    names = [b.name for b in process.blocks]
+    assert names.index("stage.json") < names.index("stage.template") < names.index("stage.labels") < names.index("stage.label_keep")
+    assert process.child("stage.json").attributes["expressions"] == {"level": "level"}
+    assert process.child("stage.labels").attributes["values"] == {"level": ""}
+    kept = set(process.child("stage.label_keep").attributes["values"])
+    write = _component(_blocks(rendered), "loki.write")
+    stream_labels = kept | set(write.attributes["external_labels"])
+    assert stream_labels == set(STREAM_LABELS)
+    assert not stream_labels & FORBIDDEN_LABELS
+
+
+def test_level_values_are_bounded(rendered: Render) -> None:
+    template = _component(_blocks(rendered), "loki.process").child("stage.template").attributes["template"]
+    for level in LOG_LEVELS:
+        assert f'"{level}"' in template
+    assert "ToUpper .Value" in template
+    assert template.count("{{") == template.count("}}")
+    assert template.endswith(f"{{{{ else }}}}{UNKNOWN_LEVEL}{{{{ end }}}}")
+
+
+def test_service_comes_from_the_pod_labels(rendered: Render) -> None:
+    blocks = _blocks(rendered)
+    discovery = _component(blocks, "discovery.kubernetes")
+    field = discovery.child("selectors").attributes["field"]
+    assert isinstance(field, Concat) and field.parts[0] == "spec.nodeName="
+    assert field.parts[1] == Call("sys.env", ("NODE_NAME",))
+    node_env = next(e for e in container(rendered, "DaemonSet", "alloy")["env"] if e["name"] == "NODE_NAME")
+    assert node_env["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    rule = next(r for r in _component(blocks, "discovery.relabel").children("rule") if r.attributes.get("target_label") == "service")
+    assert rule.attributes["source_labels"][:2] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_app"]
+    source = _component(blocks, "loki.source.kubernetes")
+    assert references(source.attributes["targets"]) == ["discovery.relabel.pods.output"]
+
+
+def test_rbac_reads_pods_and_their_logs_only(rendered: Render) -> None:
+    role = find(rendered, "ClusterRole", f"alloy-{rendered.settings.namespace}")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
+    binding = find(rendered, "ClusterRoleBinding", f"alloy-{rendered.settings.namespace}")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "alloy", "namespace": rendered.settings.namespace}]
+    assert pod(rendered, "DaemonSet", "alloy")["serviceAccountName"] == "alloy"
+
+
+def test_daemonset_probes_limits_and_no_host_access(rendered: Render) -> None:
+    alloy = container(rendered, "DaemonSet", "alloy")
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert alloy[probe]["httpGet"] == {"path": "/-/ready", "port": "http"}
+    assert {"name": "http", "containerPort": 12345, "protocol": "TCP"} in alloy["ports"]
+    assert "--server.http.listen-addr=0.0.0.0:12345" in alloy["args"]
+    # DESIGN.md: log shipper 0.5 CPU / 256 MiB.
+    assert alloy["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
+    spec = pod(rendered, "DaemonSet", "alloy")
+    assert not any("hostPath" in volume for volume in spec["volumes"])
+    assert not spec.get("hostNetwork") and not spec.get("hostPID")
+    assert alloy["securityContext"]["runAsNonRoot"] is True

@@ -1,0 +1,173 @@
+"""Grafana: Deployment, Service, optional Ingress, provider target, folders, and datasources linked to each other."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from components import endpoints
+from components.grafana import api_url
+from components.grafana_access import DATASOURCE_UIDS, FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.loki_config import STREAM_LABELS
+from components.settings import load_settings
+from scripts.mock_runtime import is_secret
+from scripts.render import Render
+from tests.k8s_objects import container, find, has, pod
+
+PASSWORD = "grafana-admin-password-never-in-output"
+
+
+def _datasources(render: Render) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path, text in render.files.items():
+        if path.startswith("grafana/datasource-"):
+            document = json.loads(text)
+            found[document["uid"]] = document
+    return found
+
+
+def _links(value: Any) -> list[str]:
+    """Every datasourceUid named anywhere inside a datasource's settings."""
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "datasourceUid"] + [uid for v in value.values() for uid in _links(v)]
+    if isinstance(value, list):
+        return [uid for item in value for uid in _links(item)]
+    return []
+
+
+def test_every_datasource_exists_with_its_stable_uid(rendered: Render) -> None:
+    datasources = _datasources(rendered)
+    assert set(datasources) == set(DATASOURCE_UIDS)
+    assert {uid: d["type"] for uid, d in datasources.items()} == {
+        "prometheus": "prometheus",
+        "loki": "loki",
+        "tempo": "tempo",
+        "alertmanager": "alertmanager",
+    }
+    assert [uid for uid, d in datasources.items() if d.get("isDefault")] == [PROMETHEUS_UID]
+
+
+def test_every_link_points_at_a_datasource_that_exists(rendered: Render) -> None:
+    datasources = _datasources(rendered)
+    for uid, datasource in datasources.items():
+        for target in _links(datasource["jsonDataEncoded"]):
+            assert target in datasources, f"{uid} links to missing datasource {target}"
+
+
+def test_metrics_logs_and_traces_link_to_each_other(rendered: Render) -> None:
+    datasources = _datasources(rendered)
+    prometheus = datasources[PROMETHEUS_UID]["jsonDataEncoded"]
+    assert {d["datasourceUid"] for d in prometheus["exemplarTraceIdDestinations"]} == {TEMPO_UID}
+    assert {d["name"] for d in prometheus["exemplarTraceIdDestinations"]} == {"trace_id", "traceID"}
+    loki = datasources[LOKI_UID]["jsonDataEncoded"]
+    [derived] = loki["derivedFields"]
+    assert derived["datasourceUid"] == TEMPO_UID
+    assert derived["url"] == "${__value.raw}"
+    tempo = datasources[TEMPO_UID]["jsonDataEncoded"]
+    assert tempo["tracesToLogsV2"]["datasourceUid"] == LOKI_UID
+    assert tempo["tracesToLogsV2"]["filterByTraceID"] is True
+    assert tempo["serviceMap"]["datasourceUid"] == PROMETHEUS_UID
+    # Span attributes map onto Loki stream labels that exist.
+    assert {tag["value"] for tag in tempo["tracesToLogsV2"]["tags"]} <= set(STREAM_LABELS)
+
+
+def test_the_derived_field_finds_trace_ids_in_json_and_logfmt_lines(rendered: Render) -> None:
+    regex = re.compile(_datasources(rendered)[LOKI_UID]["jsonDataEncoded"]["derivedFields"][0]["matcherRegex"])
+    json_line = json.dumps({"level": "ERROR", "service": "parsing", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "message": "x"})
+    for line in (json_line, 'level=ERROR trace_id=4bf92f3577b34da6a3ce929d0e0e4736 msg="x"', '{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}'):
+        match = regex.search(line)
+        assert match is not None and match.group(1) == "4bf92f3577b34da6a3ce929d0e0e4736", line
+    assert regex.search('{"span_id": "def456", "message": "no trace here"}') is None
+
+
+def test_datasource_urls_reach_the_services(rendered: Render) -> None:
+    namespace = rendered.settings.namespace
+    datasources = _datasources(rendered)
+    for uid, service, port in ((LOKI_UID, "loki", 3100), (TEMPO_UID, "tempo", 3200)):
+        assert datasources[uid]["url"] == f"http://{service}.{namespace}.svc:{port}"
+        assert port in [p["port"] for p in find(rendered, "Service", service)["spec"]["ports"]]
+    # Made by the Prometheus Operator for the stack's Prometheus and Alertmanager resources.
+    assert datasources[PROMETHEUS_UID]["url"] == f"http://{endpoints.PROMETHEUS_SERVICE}.{namespace}.svc:9090"
+    assert datasources["alertmanager"]["url"] == f"http://{endpoints.ALERTMANAGER_SERVICE}.{namespace}.svc:9093"
+
+
+def test_one_folder_per_monitored_system(rendered: Render) -> None:
+    folders = {json.loads(text)["uid"]: json.loads(text)["title"] for path, text in rendered.files.items() if path.startswith("grafana/folder-")}
+    assert folders == {uid: title for uid, title in FOLDERS.values()}
+    assert set(folders.values()) == {"QMTL", "DVT", "Copilot", "Platform"}
+
+
+def test_deployment_probes_limits_and_volume(rendered: Render) -> None:
+    server = container(rendered, "Deployment", "grafana")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert server[probe]["httpGet"] == {"path": "/api/health", "port": "http"}
+    assert server["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}]
+    # DESIGN.md: Grafana 1 CPU / 1 GiB.
+    assert server["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    deployment = find(rendered, "Deployment", "grafana")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    data = next(m for m in server["volumeMounts"] if m["mountPath"] == "/var/lib/grafana")
+    volume = next(v for v in pod(rendered, "Deployment", "grafana")["volumes"] if v["name"] == data["name"])
+    claim = find(rendered, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["resources"]["requests"]["storage"] == rendered.settings.grafana.storage.size
+    assert find(rendered, "Service", "grafana")["spec"]["ports"][0]["port"] == 3000
+    assert not has(rendered, "Ingress", "grafana")
+
+
+def test_admin_password_comes_from_a_secret(rendered: Render) -> None:
+    env = {e["name"]: e for e in container(rendered, "Deployment", "grafana")["env"]}
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "admin-password"}
+    assert "value" not in env["GF_SECURITY_ADMIN_PASSWORD"]
+    assert find(rendered, "Secret", "grafana-admin")["stringData"] == "[secret]"
+
+
+def test_a_configured_password_is_used_and_never_written(render_stack) -> None:
+    generated = render_stack("prod")
+    assert any(r.type == "random:index/randomPassword:RandomPassword" for r in generated.records)
+    configured = render_stack("prod", secrets={"grafanaAdminPassword": PASSWORD})
+    assert not any(r.type == "random:index/randomPassword:RandomPassword" for r in configured.records)
+    assert not any(PASSWORD in text for text in configured.files.values())
+
+
+def test_ingress_sets_host_tls_and_root_url(render_stack) -> None:
+    render = render_stack("prod", "grafana.ingress={enabled: true, host: grafana.example.com, className: nginx, tlsSecretName: grafana-tls}")
+    ingress = find(render, "Ingress", "grafana")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["grafana.example.com"], "secretName": "grafana-tls"}]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "grafana.example.com"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "grafana", "port": {"name": "http"}}
+    env = {e["name"]: e.get("value") for e in container(render, "Deployment", "grafana")["env"]}
+    assert env["GF_SERVER_ROOT_URL"] == "https://grafana.example.com/"
+
+
+def test_external_grafana_gets_the_objects_but_no_deployment(render_stack) -> None:
+    render = render_stack(
+        "prod",
+        "grafana.external={url: 'https://myorg.grafana.net', privateDataSourceConnectNetworkId: pdc-123}",
+        secrets={"grafanaAuth": "glsa_token_never_in_output"},
+    )
+    for kind in ("Deployment", "Service", "Secret", "PersistentVolumeClaim"):
+        assert not has(render, kind, "grafana") and not has(render, kind, "grafana-admin") and not has(render, kind, "grafana-data")
+    datasources = _datasources(render)
+    assert set(datasources) == set(DATASOURCE_UIDS)
+    assert {d["privateDataSourceConnectNetworkId"] for d in datasources.values()} == {"pdc-123"}
+    assert not any("glsa_token_never_in_output" in text for text in render.files.values())
+
+
+def test_provider_url_follows_the_settings() -> None:
+    assert api_url(load_settings({}, "dev")) == "http://grafana.observability.svc:3000"
+    assert api_url(load_settings({"observability:grafana": {"apiUrl": "http://localhost:3000"}}, "dev")) == "http://localhost:3000"
+    external = {"observability:grafana": {"external": {"url": "https://myorg.grafana.net/"}}, "observability:grafanaAuth": "t"}
+    assert api_url(load_settings(external, "dev", frozenset({"observability:grafanaAuth"}))) == "https://myorg.grafana.net"
+
+
+def test_provider_targets_the_stack_grafana_with_secret_credentials(rendered: Render) -> None:
+    [provider] = [r for r in rendered.records if r.type == "pulumi:providers:grafana"]
+    assert provider.inputs["url"] == f"http://grafana.{rendered.settings.namespace}.svc:3000"
+    assert is_secret(provider.inputs["auth"])
+    for record in rendered.records:
+        if record.type.startswith("grafana:"):
+            assert record.parent.endswith("observability:grafana:Grafana::grafana"), record.urn
