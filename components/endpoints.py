@@ -69,6 +69,15 @@ def prometheus_url(namespace: str) -> str:
     return service_url(PROMETHEUS_SERVICE, namespace, PROMETHEUS.port)
 
 
+# The Prometheus custom resource's name; the operator names its pods prometheus-<name>-<ordinal>.
+PROMETHEUS_RESOURCE = "prometheus"
+
+
+def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
+    """One URL per Prometheus replica, so a remote writer feeds every replica of an HA pair."""
+    return [f"http://prometheus-{PROMETHEUS_RESOURCE}-{ordinal}.{PROMETHEUS_SERVICE}.{namespace}.svc:{PROMETHEUS.port}" for ordinal in range(replicas)]
+
+
 def alertmanager_url(namespace: str) -> str:
     return service_url(ALERTMANAGER_SERVICE, namespace, ALERTMANAGER.port)
 

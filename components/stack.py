@@ -6,6 +6,7 @@ import pulumi
 
 from components.alertmanager import Alertmanager
 from components.alloy import Alloy
+from components.dashboards import Dashboards
 from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
@@ -35,6 +36,10 @@ def build_stack(settings: Settings) -> None:
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
     grafana = Grafana(settings, in_namespace)
+    Dashboards(settings, grafana.access, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)
+    if grafana.admin_password is not None:
+        # Secret: shown only with `pulumi stack output grafanaAdminPassword --show-secrets`.
+        pulumi.export("grafanaAdminPassword", grafana.admin_password)

@@ -46,7 +46,11 @@ def _metrics_generator(settings: Settings) -> dict[str, Any]:
         "registry": {"external_labels": {"source": "tempo", "environment": settings.environment}},
         "storage": {
             "path": f"{DATA_DIR}/generator/wal",
-            "remote_write": [{"url": endpoints.prometheus_url(settings.namespace) + REMOTE_WRITE_PATH, "send_exemplars": True}],
+            # Every replica gets every series: an HA pair must not split span metrics between them.
+            "remote_write": [
+                {"url": url + REMOTE_WRITE_PATH, "send_exemplars": True}
+                for url in endpoints.prometheus_replica_urls(settings.namespace, settings.prometheus.replicas)
+            ],
         },
         "traces_storage": {"path": f"{DATA_DIR}/generator/traces"},
         "processor": {

@@ -32,6 +32,7 @@ class Registered:
     custom: bool
     protect: bool
     retain_on_delete: bool
+    provider: str  # "<provider urn>::<id>" of an explicit provider, else ""
     inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
     dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs from other resources)
     ignore_changes: tuple[str, ...] = ()
@@ -73,6 +74,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    provider=request.provider,
                     inputs=rpc.deserialize_properties(request.object),
                     dependencies=tuple(sorted(request.dependencies)),
                     ignore_changes=tuple(request.ignoreChanges),

@@ -4,7 +4,7 @@
 
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
-Grafana dashboard), grafana/ (folders and datasources), outputs.json (the stack outputs),
+Grafana dashboard), grafana/ (folders, datasources, each dashboard's folder), outputs.json (the stack outputs),
 resources.json (every registered resource with its parent and protection), alertmanager.yaml
 (the generated Alertmanager config; credentials are *_file paths). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
@@ -40,7 +40,7 @@ GRAFANA_OBJECTS = {"grafana:oss/folder:Folder": "folder", "grafana:oss/dataSourc
 
 # The C implementations when present: the vendored CRDs are megabytes of YAML.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # base of _ReviewableDumper
 
 
 class LeakError(RuntimeError):
@@ -79,8 +79,20 @@ def redact(value: Any) -> Any:
     return value
 
 
+class _ReviewableDumper(_DUMPER):  # type: ignore[misc]
+    """Multi-line strings (generated config files) as literal blocks, so a diff shows changed lines."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReviewableDumper.add_representer(str, _represent_str)
+
+
 def _yaml(document: Any) -> str:
-    return yaml.dump(document, Dumper=_DUMPER, sort_keys=True, default_flow_style=False, width=1000)
+    return yaml.dump(document, Dumper=_ReviewableDumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def _json(document: Any) -> str:
@@ -139,7 +151,11 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
                 files["alertmanager.yaml"] = alertmanager_config_text(record)
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
-            files[f"dashboards/{model.get('uid') or record.name}.json"] = _json(model)
+            uid = model.get("uid") or record.name
+            files[f"dashboards/{uid}.json"] = _json(model)
+            # Where it goes (folder, overwrite), beside the folders and datasources.
+            placement = {key: value for key, value in inputs.items() if key != "configJson"}
+            files[f"grafana/dashboard-{uid}.json"] = _json(placement | {"uid": uid, "title": model.get("title")})
         elif record.type in GRAFANA_OBJECTS:
             if isinstance(inputs.get("jsonDataEncoded"), str):
                 inputs["jsonDataEncoded"] = json.loads(inputs["jsonDataEncoded"])

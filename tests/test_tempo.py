@@ -30,8 +30,14 @@ def test_metrics_generator_writes_to_the_stack_prometheus(rendered: Render) -> N
     config = _config(rendered)
     generator = config["metrics_generator"]
     remote_write = generator["storage"]["remote_write"]
-    assert remote_write == [{"url": f"http://prometheus-operated.{rendered.settings.namespace}.svc:9090/api/v1/write", "send_exemplars": True}]
-    assert remote_write[0]["url"].startswith(endpoints.prometheus_url(rendered.settings.namespace))
+    namespace = rendered.settings.namespace
+    # One entry per Prometheus replica (the operator's pods behind prometheus-operated).
+    assert remote_write == [
+        {"url": f"http://prometheus-prometheus-{i}.prometheus-operated.{namespace}.svc:9090/api/v1/write", "send_exemplars": True}
+        for i in range(rendered.settings.prometheus.replicas)
+    ]
+    assert len(remote_write) == (2 if rendered.stack == "prod" else 1)
+    assert all(f".{endpoints.PROMETHEUS_SERVICE}.{namespace}.svc:{endpoints.PROMETHEUS.port}/" in w["url"] for w in remote_write)
     assert config["overrides"]["defaults"]["metrics_generator"]["processors"] == ["service-graphs", "span-metrics"]
     assert generator["registry"]["external_labels"]["environment"] == rendered.settings.environment
 
