@@ -9,11 +9,12 @@ OUT ?= build/render/$(STACK)
 PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_BACKEND_URL
 
-.PHONY: help venv binaries lint test render render-all preview up clean demo bench
+.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench
 
 help:
 	@echo "make test              lint (ruff, mypy) and run the tests (creates .venv when missing)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
+	@echo "make checkov           scan every rendered stack with checkov (security/checkov-skips.yaml lists the skips)"
 	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
 	@echo "make up STACK=dev      pulumi up for one stack"
 	@echo "make demo              local Prometheus/Alertmanager/Pushgateway on loopback: inject an SLA violation, show the alert path"
@@ -25,6 +26,19 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# checkov pins packages the main venv pins differently, so it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+# checkov's Kubernetes checks on every rendered stack, offline; skips only from security/checkov-skips.yaml.
+checkov: venv checkov-venv
+	$(PY) -m scripts.checkov_gate
 
 binaries:
 	./scripts/install_binaries.sh

@@ -16,10 +16,12 @@ from components import endpoints
 from components.alloy_config import CONFIG_DIR, CONFIG_FILE, DATA_DIR, HEADLESS_SERVICE, NODE_NAME_ENV, SAMPLING_PORT, alloy_config
 from components.labels import selector_labels, standard_labels
 from components.settings import Settings
-from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
+from components.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = endpoints.ALLOY_SERVICE
-ALLOY_UID = 473  # the image's alloy user
+# A high UID (not the image's 473) so it maps to no user on the node; Alloy needs only its
+# config (read-only) and its storage path (an emptyDir).
+ALLOY_UID = NOBODY
 # Read-only access to pods and their logs: discovery and tailing, nothing else.
 RBAC_RULES = [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
 

@@ -22,13 +22,16 @@ from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.secrets import secret_value
 from components.volumes import claim_spec
-from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
+from components.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = endpoints.GRAFANA_SERVICE
-GRAFANA_UID = 472  # the image's grafana user
+# A high UID (not the image's 472) so it maps to no user on the node; the image runs
+# under any UID, and fsGroup makes the data volume writable for it.
+GRAFANA_UID = NOBODY
 DATA_DIR = "/var/lib/grafana"
 ADMIN_USER = "admin"
 ADMIN_SECRET = f"{NAME}-admin"
+ADMIN_DIR = "/etc/grafana/admin"
 
 
 def root_url(settings: Settings) -> str | None:
@@ -59,8 +62,10 @@ def admin_password(parent: pulumi.Resource) -> pulumi.Output[str]:
 
 
 def _env(settings: Settings) -> tuple[dict[str, Any], ...]:
+    # Grafana reads a setting from the file named by <VARIABLE>__FILE: the credentials stay in the
+    # mounted Secret instead of the process environment (visible to anything that can read /proc).
     from_secret = [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": key}}}
+        {"name": f"{name}__FILE", "value": f"{ADMIN_DIR}/{key}"}
         for name, key in (("GF_SECURITY_ADMIN_USER", "admin-user"), ("GF_SECURITY_ADMIN_PASSWORD", "admin-password"))
     ]
     plain = {
@@ -133,7 +138,7 @@ class Grafana(pulumi.ComponentResource):
             probes=Probes.http(endpoint, slow_start=True),
             ports=(Port(endpoint.port_name, endpoint.port),),
             env=_env(settings),
-            volume_mounts=({"name": "data", "mountPath": DATA_DIR},),
+            volume_mounts=({"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}),
             scratch_dirs=("/tmp",),
             run_as_user=GRAFANA_UID,
         )
@@ -152,7 +157,10 @@ class Grafana(pulumi.ComponentResource):
                         service_account_name=NAME,
                         run_as_user=GRAFANA_UID,
                         fs_group=GRAFANA_UID,
-                        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}}],
+                        volumes=[
+                            {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
+                            {"name": "admin", "secret": {"secretName": ADMIN_SECRET, "defaultMode": 0o440}},
+                        ],
                     ),
                 ),
             },

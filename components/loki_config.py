@@ -39,27 +39,29 @@ def _object_store(settings: Settings) -> str:
     return "filesystem" if storage is None else storage.backend
 
 
-def _storage_config(settings: Settings) -> dict[str, Any]:
-    config: dict[str, Any] = {
+def _common_storage(settings: Settings) -> dict[str, Any]:
+    """Where chunks and rules live. Set once in ``common`` so every module (ruler included) uses it."""
+    storage = settings.loki.object_storage
+    if storage is None:
+        return {"filesystem": {"chunks_directory": f"{DATA_DIR}/chunks", "rules_directory": f"{DATA_DIR}/rules"}}
+    if storage.backend == "gcs":
+        return {"gcs": {"bucket_name": storage.bucket}}
+    s3: dict[str, Any] = {"bucketnames": storage.bucket, "endpoint": s3_endpoint(storage), "insecure": storage.insecure}
+    if storage.region:
+        s3["region"] = storage.region
+    if storage.endpoint:
+        # S3-compatible stores (MinIO, Ceph) address buckets by path.
+        s3["s3forcepathstyle"] = True
+    return {"s3": s3}
+
+
+def _storage_config() -> dict[str, Any]:
+    return {
         "tsdb_shipper": {
             "active_index_directory": f"{DATA_DIR}/tsdb-index",
             "cache_location": f"{DATA_DIR}/tsdb-cache",
         },
     }
-    storage = settings.loki.object_storage
-    if storage is None:
-        config["filesystem"] = {"directory": f"{DATA_DIR}/chunks"}
-    elif storage.backend == "s3":
-        aws: dict[str, Any] = {"bucketnames": storage.bucket, "endpoint": s3_endpoint(storage), "insecure": storage.insecure}
-        if storage.region:
-            aws["region"] = storage.region
-        if storage.endpoint:
-            # S3-compatible stores (MinIO, Ceph) address buckets by path.
-            aws["s3forcepathstyle"] = True
-        config["aws"] = aws
-    else:
-        config["gcs"] = {"bucket_name": storage.bucket}
-    return config
 
 
 def _mb(value: Decimal) -> int | float:
@@ -81,6 +83,7 @@ def loki_config(settings: Settings) -> dict[str, Any]:
             "path_prefix": DATA_DIR,
             "replication_factor": 1,
             "ring": {"kvstore": {"store": "inmemory"}, "instance_addr": "127.0.0.1"},
+            "storage": _common_storage(settings),
         },
         "schema_config": {
             "configs": [
@@ -93,7 +96,7 @@ def loki_config(settings: Settings) -> dict[str, Any]:
                 }
             ]
         },
-        "storage_config": _storage_config(settings),
+        "storage_config": _storage_config(),
         "compactor": {
             "working_directory": f"{DATA_DIR}/compactor",
             "compaction_interval": "10m",

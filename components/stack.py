@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.alloy import Alloy
+from components.dashboards import Dashboards
 from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
@@ -26,6 +27,7 @@ def build_stack(settings: Settings) -> None:
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
     grafana = Grafana(settings, in_namespace)
+    Dashboards(settings, grafana.access, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)

@@ -120,29 +120,22 @@ class Profile:
     group_interval: str | None = None
     repeat_interval: str | None = None
 
-    def floor_seconds(self, group_wait: float) -> float:
-        """Least push-to-webhook time: a scrape, an evaluation, the group wait (and the ``for``)."""
-        extra = duration_seconds(self.for_) if self.for_ else 0.0
-        return duration_seconds(self.scrape_interval) + duration_seconds(self.evaluation_interval) + group_wait + extra
-
 
 # Time compressed for tests and the demo: seconds instead of minutes.
 E2E = Profile("e2e", scrape_interval="1s", evaluation_interval="1s", for_="2s", group_wait="1s", group_interval="1s", repeat_interval="1h")
-
-
-def real_profile(scrape_interval: str, evaluation_interval: str) -> Profile:
-    return Profile("real", scrape_interval=scrape_interval, evaluation_interval=evaluation_interval)
 
 
 # --- config files --------------------------------------------------------------------------------
 
 
 def compress_rules(spec: dict[str, Any], profile: Profile) -> dict[str, Any]:
-    """A copy of a rule file spec with every non-zero ``for`` replaced by the profile's."""
+    """A copy of a rule file spec with every non-zero ``for`` and every group ``interval`` replaced by the profile's."""
     out = copy.deepcopy(spec)
     if profile.for_ is None:
         return out
     for group in out.get("groups") or []:
+        if "interval" in group:
+            group["interval"] = profile.evaluation_interval
         for rule in group.get("rules") or []:
             if "alert" in rule and rule.get("for") and duration_seconds(str(rule["for"])) > 0:
                 rule["for"] = profile.for_
@@ -212,6 +205,8 @@ class StackFiles:
     rule_files: list[Path]
     group_wait: float
     receivers: list[str]
+    # Receivers with no integration in the rendered config: in the cluster nobody hears them.
+    silent_receivers: frozenset[str] = frozenset()
 
 
 def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: Profile, namespace: str, *, require_routes: bool = True) -> StackFiles:
@@ -238,7 +233,8 @@ def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: P
     am_path.write_text(yaml.safe_dump(am, sort_keys=False))
     prom_path = workdir / "prometheus.yml"
     prom_path.write_text(yaml.safe_dump(prometheus_config(ports, profile, rule_files, namespace), sort_keys=False))
-    return StackFiles(prom_path, am_path, rule_files, group_wait_seconds(am), [r["name"] for r in am["receivers"]])
+    silent = frozenset(r["name"] for r in routes["receivers"] if not any(k.endswith("_configs") and r[k] for k in r))
+    return StackFiles(prom_path, am_path, rule_files, group_wait_seconds(am), [r["name"] for r in am["receivers"]], silent)
 
 
 # --- the webhook sink ----------------------------------------------------------------------------
@@ -558,9 +554,12 @@ def demo(stack: str = "dev", ports: Ports = DEMO_PORTS, timeout: float = 60.0) -
             for name, alerts in sorted(local.firing().items()):
                 print(f"  {name}: {', '.join(sorted({a.get('severity', '?') for a in alerts}))}")
             print("\ndelivered by Alertmanager (receiver <- alert):")
+            silent = local.config.silent_receivers
             for receiver, name in sorted({(d.receiver, n) for d in local.sink.deliveries for n in d.alertnames}):
                 print(f"  {receiver} <- {name}")
             print(f"\nSeamlessSla99thDegraded fired and reached receiver {delivery.receiver!r}")
+            if delivery.receiver in silent:
+                print(f"(receiver {delivery.receiver!r} has no integration in stack {stack!r}: in the cluster this alert notifies nobody)")
     except LocalStackError as error:
         print(f"demo failed: {error}")
         return 1

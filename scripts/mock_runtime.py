@@ -32,6 +32,7 @@ class Registered:
     custom: bool
     protect: bool
     retain_on_delete: bool
+    provider: str  # "<provider urn>::<id>" of an explicit provider, else ""
     inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
     ignore_changes: tuple[str, ...] = ()
     replace_on_changes: tuple[str, ...] = ()
@@ -72,6 +73,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    provider=request.provider,
                     inputs=rpc.deserialize_properties(request.object),
                     ignore_changes=tuple(request.ignoreChanges),
                     replace_on_changes=tuple(request.replaceOnChanges),

@@ -4,7 +4,7 @@
 
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
-Grafana dashboard), grafana/ (folders and datasources), outputs.json (the stack outputs),
+Grafana dashboard), grafana/ (folders, datasources, each dashboard's folder), outputs.json (the stack outputs),
 resources.json (every registered resource with its parent and protection). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
 """
@@ -63,8 +63,20 @@ def redact(value: Any) -> Any:
     return value
 
 
+class _ReviewableDumper(yaml.SafeDumper):
+    """Multi-line strings (generated config files) as literal blocks, so a diff shows changed lines."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReviewableDumper.add_representer(str, _represent_str)
+
+
 def _yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=1000)
+    return yaml.dump(document, Dumper=_ReviewableDumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def _json(document: Any) -> str:
@@ -111,7 +123,11 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
                 files[f"rules/{inputs['metadata']['name']}.yaml"] = _yaml(inputs["spec"])
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
-            files[f"dashboards/{model.get('uid') or record.name}.json"] = _json(model)
+            uid = model.get("uid") or record.name
+            files[f"dashboards/{uid}.json"] = _json(model)
+            # Where it goes (folder, overwrite), beside the folders and datasources.
+            placement = {key: value for key, value in inputs.items() if key != "configJson"}
+            files[f"grafana/dashboard-{uid}.json"] = _json(placement | {"uid": uid, "title": model.get("title")})
         elif record.type in GRAFANA_OBJECTS:
             if isinstance(inputs.get("jsonDataEncoded"), str):
                 inputs["jsonDataEncoded"] = json.loads(inputs["jsonDataEncoded"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from components.settings import Settings
 from dashboards.lint import check_logql, check_promql, lint_dashboard, recorded_series
 from dashboards.registry import build_dashboards
 from scripts.mock_runtime import run_program
-from scripts.render import render_files
+from scripts.render import Render, render_files
 from scripts.stack_config import apply_overrides, read_stack_config
 from tests.conftest import STACKS, RenderStack
 
@@ -274,3 +276,34 @@ def test_runbook_links_point_at_alerts_of_the_stack(render_stack: RenderStack) -
                     assert (ROOT / "docs" / "runbooks" / f"{alert}.md").is_file(), alert
                     linked.add(alert)
     assert len(linked) >= 50
+
+
+def test_the_render_shows_every_dashboard_in_its_folder(rendered: Render) -> None:
+    placed = {
+        json.loads(text)["title"]: json.loads(text)["folder"]
+        for path, text in rendered.files.items() if path.startswith("grafana/dashboard-")
+    }
+    assert placed == {title: FOLDERS[folder][0] for title, folder in SEED_DASHBOARDS.items()}
+    folders = {json.loads(text)["uid"] for path, text in rendered.files.items() if path.startswith("grafana/folder-")}
+    assert set(placed.values()) <= folders
+    assert {path for path in rendered.files if path.startswith("dashboards/")} == {f"dashboards/{uid}.json" for uid in UIDS}
+
+
+def _write(render: Render, out: Path) -> Path:
+    for relative, text in render.files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return out
+
+
+def test_the_lint_cli_passes_a_render_and_fails_on_a_typo(rendered: Render, tmp_path: Path) -> None:
+    out = _write(rendered, tmp_path / "render")
+    clean = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    assert "18 dashboards, 0 problems" in clean.stdout
+    path = out / "dashboards" / "dvt-operations.json"
+    path.write_text(path.read_text().replace("dvt_projection_lag_events", "dvt_projection_lag_event", 1))
+    typo = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert typo.returncode == 1
+    assert "dvt-operations: panel 'Projection lag (events)' target A: metric 'dvt_projection_lag_event' is not in the metric catalog" in typo.stderr

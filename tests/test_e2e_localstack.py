@@ -21,6 +21,7 @@ from scripts.localstack import (
     free_ports,
     rewrite_alertmanager,
     wait_until,
+    write_configs,
 )
 
 ROUTES: dict[str, Any] = {
@@ -80,14 +81,16 @@ def test_a_component_that_cannot_start_is_reported_with_its_log() -> None:
 
 
 def test_rules_are_compressed_on_copies_only() -> None:
-    spec: dict[str, Any] = {"groups": [{"name": "g", "rules": [
+    spec: dict[str, Any] = {"groups": [{"name": "g", "interval": "1m", "rules": [
         {"alert": "Slow", "expr": "x > 1", "for": "15m"},
         {"alert": "Now", "expr": "x > 2", "for": "0m"},
         {"record": "r", "expr": "sum(x)"},
     ]}]}
     out = compress_rules(spec, E2E)
     assert [r.get("for") for r in out["groups"][0]["rules"]] == [E2E.for_, "0m", None]
+    assert out["groups"][0]["interval"] == E2E.evaluation_interval
     assert spec["groups"][0]["rules"][0]["for"] == "15m"
+    assert spec["groups"][0]["interval"] == "1m"
 
 
 def test_routes_are_kept_and_every_receiver_goes_to_the_sink() -> None:
@@ -144,3 +147,12 @@ def test_fixed_ports_are_checked_before_anything_starts() -> None:
         ports = Ports(taken.prometheus, taken.alertmanager, taken.pushgateway, taken.webhook)
         with pytest.raises(LocalStackError, match="webhook sink"):
             LocalStack({}, E2E, ports=ports, require_routes=False).start()
+
+
+def test_receivers_without_integrations_are_known_as_silent(tmp_path) -> None:
+    routes = {**ROUTES, "receivers": [*ROUTES["receivers"], {"name": "null"}]}
+    files = {"alertmanager.yaml": yaml.safe_dump(routes)}
+    written = write_configs(files, tmp_path, free_ports(), E2E, "observability")
+    assert written.silent_receivers == {"null"}
+    assert written.receivers == ["slack", "pagerduty", "null"]
+    assert written.group_wait == 1.0

@@ -117,9 +117,15 @@ def test_deployment_probes_limits_and_volume(rendered: Render) -> None:
 
 
 def test_admin_password_comes_from_a_secret(rendered: Render) -> None:
-    env = {e["name"]: e for e in container(rendered, "Deployment", "grafana")["env"]}
-    assert env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "admin-password"}
-    assert "value" not in env["GF_SECURITY_ADMIN_PASSWORD"]
+    server = container(rendered, "Deployment", "grafana")
+    env = {e["name"]: e for e in server["env"]}
+    # Read from the mounted Secret, never from the environment.
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    path = env["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"]
+    mount = next(m for m in server["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod(rendered, "Deployment", "grafana")["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "grafana-admin" and mount["readOnly"] is True
+    assert path.rsplit("/", 1)[1] == "admin-password"
     assert find(rendered, "Secret", "grafana-admin")["stringData"] == "[secret]"
 
 
@@ -168,6 +174,8 @@ def test_provider_targets_the_stack_grafana_with_secret_credentials(rendered: Re
     [provider] = [r for r in rendered.records if r.type == "pulumi:providers:grafana"]
     assert provider.inputs["url"] == f"http://grafana.{rendered.settings.namespace}.svc:3000"
     assert is_secret(provider.inputs["auth"])
-    for record in rendered.records:
-        if record.type.startswith("grafana:"):
-            assert record.parent.endswith("observability:grafana:Grafana::grafana"), record.urn
+    grafana_objects = [r for r in rendered.records if r.type.startswith("grafana:")]
+    assert any(r.type == "grafana:oss/dashboard:Dashboard" for r in grafana_objects)
+    for record in grafana_objects:
+        # Folders and datasources live in the Grafana component, dashboards in theirs: all through its provider.
+        assert record.provider.startswith(provider.urn + "::"), record.urn

@@ -87,7 +87,11 @@ def test_data_lives_on_a_claimed_volume(rendered: Render) -> None:
     mount = next(m for m in container(rendered, "StatefulSet", "loki")["volumeMounts"] if m["mountPath"] == config["common"]["path_prefix"])
     template = next(t for t in statefulset["spec"]["volumeClaimTemplates"] if t["metadata"]["name"] == mount["name"])
     assert template["spec"]["resources"]["requests"]["storage"] == rendered.settings.loki.storage.size
-    assert config["storage_config"]["filesystem"]["directory"].startswith(mount["mountPath"])
+    filesystem = config["common"]["storage"]["filesystem"]
+    assert filesystem["chunks_directory"].startswith(mount["mountPath"] + "/")
+    assert filesystem["rules_directory"].startswith(mount["mountPath"] + "/")
+    for directory in config["storage_config"]["tsdb_shipper"].values():
+        assert directory.startswith(mount["mountPath"] + "/")
     assert statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
 
 
@@ -108,8 +112,9 @@ def test_a_config_change_rolls_the_pod(render_stack) -> None:
 def test_s3_keeps_chunks_index_and_delete_requests_in_the_bucket(render_stack) -> None:
     render = render_stack("prod", S3, secrets=S3_SECRETS)
     config = _config(render)
-    assert config["storage_config"]["aws"] == {"bucketnames": "logs-prod", "region": "eu-west-1", "endpoint": "s3.eu-west-1.amazonaws.com", "insecure": False}
-    assert "filesystem" not in config["storage_config"]
+    assert config["common"]["storage"] == {
+        "s3": {"bucketnames": "logs-prod", "region": "eu-west-1", "endpoint": "s3.eu-west-1.amazonaws.com", "insecure": False}
+    }
     assert config["schema_config"]["configs"][0]["object_store"] == "s3"
     assert config["compactor"]["delete_request_store"] == "s3"
 
@@ -139,7 +144,7 @@ def test_workload_identity_needs_no_secret(render_stack) -> None:
         "serviceAccountAnnotations: {iam.gke.io/gcp-service-account: loki@p.iam}}",
     )
     assert not has(render, "Secret", "loki-object-storage")
-    assert _config(render)["storage_config"]["gcs"] == {"bucket_name": "logs-prod"}
+    assert _config(render)["common"]["storage"] == {"gcs": {"bucket_name": "logs-prod"}}
     assert find(render, "ServiceAccount", "loki")["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "loki@p.iam"}
     assert "env" not in container(render, "StatefulSet", "loki")
 
