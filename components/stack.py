@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pulumi
 
+from components.alertmanager import Alertmanager
 from components.alloy import Alloy
 from components.dashboards import Dashboards
 from components.grafana import Grafana
 from components.loki import Loki
 from components.namespace import stack_namespace
 from components.network_policies import NetworkPolicies
+from components.operator import PrometheusOperator
+from components.operator_crds import after_crds
+from components.prometheus import Prometheus
 from components.pushgateway import Pushgateway
 from components.rules.component import RuleSet
 from components.settings import Settings
@@ -19,11 +23,16 @@ from components.tempo import Tempo
 def build_stack(settings: Settings) -> None:
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    if settings.operator.install:
+        # Every monitoring.coreos.com object registered from here on waits for the CRDs.
+        after_crds(PrometheusOperator(settings, in_namespace).crds)
     NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
     Loki(settings, in_namespace)
     Tempo(settings, in_namespace)
     Alloy(settings, in_namespace)
+    alertmanager = Alertmanager(settings, in_namespace)
+    Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
     grafana = Grafana(settings, in_namespace)

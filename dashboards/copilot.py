@@ -37,6 +37,8 @@ SEL = 'environment="$environment", service=~"$service"'
 SERVICE_REGEX = "ingestion|parsing|chunking|embedding|summarization|reporting|orchestrator|mongodb|rabbitmq|qdrant|ollama"
 DEPLOYMENTS = f"copilot.*|{SERVICE_REGEX}"
 FAILED_QUEUES = 'queue=~".+[.]failed"'
+# cAdvisor also reports the pod cgroup (container="") and the pause container; only the service containers count.
+CONTAINERS = 'container=~"$service", container!="", container!="POD"'
 STREAM = '{environment="$environment", service=~"$service"}'
 # In a link Grafana substitutes only unencoded variables: the selection as a regex alternation.
 EXPLORE_STREAM = '{environment="${environment}", service=~"${service:pipe}"}'
@@ -108,9 +110,9 @@ def system_health(ctx: Context) -> Dashboard:
         ]),
         Row("Resources", [
             timeseries("CPU by service", [prom(
-                'sum by (container) (rate(container_cpu_usage_seconds_total{container=~"$service"}[$__rate_interval]))', "{{container}}")],
+                f"sum by (container) (rate(container_cpu_usage_seconds_total{{{CONTAINERS}}}[$__rate_interval]))", "{{container}}")],
                 unit="cores"),
-            timeseries("Memory by service", [prom('sum by (container) (container_memory_working_set_bytes{container=~"$service"})', "{{container}}")],
+            timeseries("Memory by service", [prom(f"sum by (container) (container_memory_working_set_bytes{{{CONTAINERS}}})", "{{container}}")],
                        unit="bytes"),
         ]),
         _logs_row(),
@@ -336,7 +338,7 @@ def failed_queues(ctx: Context) -> Dashboard:
 
 
 def resource_usage(ctx: Context) -> Dashboard:
-    container = 'container=~"$service"'
+    container = CONTAINERS
     pod = 'pod=~"($service)-.*"'
     return _dashboard("copilot-resource-usage", "Resource Usage", "Container CPU, memory, disk and network by service, with limit lines.", [
         Row("CPU and memory", [

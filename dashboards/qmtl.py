@@ -275,7 +275,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                     ),
                     stat("Schema warnings in range", [prom("sum(increase(seamless_conformance_warning_total[$__range]))", "warnings")],
                          unit="short", decimals=0),
-                    stat("Flag types seen", [prom("count(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])) > 0)", "types")],
+                    stat("Flag types seen", [prom("count(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])) > 0) or vector(0)", "types")],
                          unit="short"),
                 ],
             ),

@@ -34,6 +34,7 @@ class Registered:
     retain_on_delete: bool
     provider: str  # "<provider urn>::<id>" of an explicit provider, else ""
     inputs: dict[str, Any]  # secrets still wrapped, see is_secret()
+    dependencies: tuple[str, ...] = ()  # URNs it waits for (depends_on and inputs from other resources)
     ignore_changes: tuple[str, ...] = ()
     replace_on_changes: tuple[str, ...] = ()
 
@@ -75,6 +76,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     provider=request.provider,
                     inputs=rpc.deserialize_properties(request.object),
+                    dependencies=tuple(sorted(request.dependencies)),
                     ignore_changes=tuple(request.ignoreChanges),
                     replace_on_changes=tuple(request.replaceOnChanges),
                 )

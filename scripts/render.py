@@ -5,7 +5,8 @@
 Layout of DIR: manifests/ (one YAML per Kubernetes object), rules/ (the spec
 of each PrometheusRule, promtool-ready), dashboards/ (one JSON model per
 Grafana dashboard), grafana/ (folders, datasources, each dashboard's folder), outputs.json (the stack outputs),
-resources.json (every registered resource with its parent and protection). Secrets appear
+resources.json (every registered resource with its parent and protection), alertmanager.yaml
+(the generated Alertmanager config; credentials are *_file paths). Secrets appear
 only as a fixed placeholder; output is byte-identical run to run.
 """
 
@@ -23,14 +24,23 @@ from typing import Any
 
 import yaml
 
-from components.settings import Settings, SettingsError
+from components.alertmanager import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
+from components.alertmanager import CONFIG_LABEL as ALERTMANAGER_CONFIG_LABEL
+from components.settings import Settings, SettingsError, load_settings
+from components.settings.secrets import MissingSecret
 from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
-from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, apply_overrides, read_stack_config
+from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+SECRET = "kubernetes:core/v1:Secret"
 DASHBOARD = "grafana:oss/dashboard:Dashboard"
 GRAFANA_OBJECTS = {"grafana:oss/folder:Folder": "folder", "grafana:oss/dataSource:DataSource": "datasource"}
+
+
+# The C implementations when present: the vendored CRDs are megabytes of YAML.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # base of _ReviewableDumper
 
 
 class LeakError(RuntimeError):
@@ -44,9 +54,15 @@ class Render:
     records: list[Registered]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content
     outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs, secrets as the placeholder
+    # Secrets the stack needs that its file does not hold (they live only in the deployer's config).
+    placeholder_secrets: tuple[str, ...] = ()
+    _manifests: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def manifests(self) -> list[dict[str, Any]]:
-        return [yaml.safe_load(text) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
+        # Parsed once and shared (the CRDs make the manifests megabytes): deep-copy one before changing it.
+        if self._manifests is None:
+            self._manifests = [yaml.load(text, Loader=_LOADER) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
+        return list(self._manifests)
 
 
 def redact(value: Any) -> Any:
@@ -63,7 +79,7 @@ def redact(value: Any) -> Any:
     return value
 
 
-class _ReviewableDumper(yaml.SafeDumper):
+class _ReviewableDumper(_DUMPER):  # type: ignore[misc]
     """Multi-line strings (generated config files) as literal blocks, so a diff shows changed lines."""
 
 
@@ -96,6 +112,16 @@ def _manifest_path(obj: dict[str, Any], record: Registered) -> str:
     return f"manifests/{obj['kind'].lower()}_{scope}_{name}.yaml"
 
 
+def alertmanager_config_text(record: Registered) -> str:
+    """The Alertmanager config, for amtool. The SDK marks all Secret data secret, but this Secret holds
+    only *_file paths, never credentials (check_no_leak still guards the written file)."""
+    string_data = record.inputs["stringData"]
+    if is_secret(string_data):
+        string_data = string_data["value"]
+    text = string_data[ALERTMANAGER_CONFIG_KEY]
+    return str(text["value"] if is_secret(text) else text)
+
+
 def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None = None) -> dict[str, str]:
     files: dict[str, str] = {"outputs.json": _json(redact(outputs or {}))}
     resources = []
@@ -121,6 +147,8 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
             files[path] = _yaml(inputs)
             if record.type == PROMETHEUS_RULE:
                 files[f"rules/{inputs['metadata']['name']}.yaml"] = _yaml(inputs["spec"])
+            if record.type == SECRET and ALERTMANAGER_CONFIG_LABEL in (inputs["metadata"].get("labels") or {}):
+                files["alertmanager.yaml"] = alertmanager_config_text(record)
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
             uid = model.get("uid") or record.name
@@ -147,9 +175,27 @@ def check_no_leak(files: dict[str, str], config: StackConfig) -> None:
                 raise LeakError(f"the value of secret {key} would be written to {path}; it must reach resources only as a Pulumi secret")
 
 
+def stand_in_missing_secrets(config: StackConfig) -> tuple[str, ...]:
+    """Give each secret the settings require but the stack file lacks the placeholder value.
+
+    Real secrets never reach the render anyway; `pulumi up` still refuses a stack without them.
+    """
+    try:
+        load_settings(config.engine_form(), config.stack, config.secret_keys, require_secrets=True)
+    except SettingsError as error:
+        missing = tuple(sorted(p.key for p in error.problems if isinstance(p, MissingSecret)))
+        for key in missing:
+            add_secret(config, key, SECRET_PLACEHOLDER)
+        return missing
+    return ()
+
+
 def render(config: StackConfig) -> Render:
+    placeholders = stand_in_missing_secrets(config)
     program = run_program_with_outputs(config.stack, config.engine_form(), config.secret_keys)
-    result = Render(config.stack, program.settings, program.records, render_files(program.records, program.outputs), redact(program.outputs))
+    result = Render(
+        config.stack, program.settings, program.records, render_files(program.records, program.outputs), redact(program.outputs), placeholders
+    )
     check_no_leak(result.files, config)
     return result
 
@@ -184,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render failed: {error}", file=sys.stderr)
         return 2
     manifests = sum(1 for path in result.files if path.startswith("manifests/"))
+    if result.placeholder_secrets:
+        print(f"note: rendered with placeholders for secrets not in the stack file: {', '.join(result.placeholder_secrets)}", file=sys.stderr)
     print(f"rendered stack '{args.stack}' to {args.out}: {manifests} manifests, {len(result.records)} resources")
     return 0
 

@@ -23,7 +23,7 @@ from components.settings import Settings
 from dashboards.lint import check_logql, check_promql, lint_dashboard, recorded_series
 from dashboards.registry import build_dashboards
 from scripts.mock_runtime import run_program
-from scripts.render import Render, render_files
+from scripts.render import Render, render_files, stand_in_missing_secrets
 from scripts.stack_config import apply_overrides, read_stack_config
 from tests.conftest import STACKS, RenderStack
 
@@ -217,6 +217,7 @@ def test_the_stack_health_dashboard_shows_this_stacks_retention(render_stack: Re
 def _deploy(stack: str, *overrides: str) -> tuple[Settings, dict[str, str], list[Any]]:
     config = read_stack_config(stack)
     apply_overrides(config, list(overrides))
+    stand_in_missing_secrets(config)  # the program refuses a stack without its receivers' credentials
 
     def build(settings: Settings) -> None:
         provider = grafana.Provider("grafana", url="http://grafana:3000")
@@ -307,3 +308,20 @@ def test_the_lint_cli_passes_a_render_and_fails_on_a_typo(rendered: Render, tmp_
     typo = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert typo.returncode == 1
     assert "dvt-operations: panel 'Projection lag (events)' target A: metric 'dvt_projection_lag_event' is not in the metric catalog" in typo.stderr
+
+
+def test_layout_is_valid_grafana(render_stack: RenderStack) -> None:
+    for model in _models(render_stack, "dev"):
+        panels = list(_panels(model))
+        ids = [p["id"] for p in panels]
+        assert len(ids) == len(set(ids)), model["uid"]
+        cells: set[tuple[int, int]] = set()
+        for panel in panels:
+            grid = panel["gridPos"]
+            assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, (model["uid"], panel["title"])
+            covered = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+            if panel["type"] != "row" or not panel.get("collapsed"):
+                assert not covered & cells, f"{model['uid']}: {panel['title']} overlaps another panel"
+                cells |= covered
+            if panel["type"] not in ("row", "text"):
+                assert [t["refId"] for t in panel["targets"]] == [chr(ord("A") + i) for i in range(len(panel["targets"]))]

@@ -37,6 +37,7 @@ def test_render_writes_the_layout(prod_twice: tuple[Path, Path]) -> None:
     out = prod_twice[0]
     for sub in SUBDIRS:
         assert (out / sub).is_dir(), sub
+    assert "route" in yaml.safe_load((out / "alertmanager.yaml").read_text())
     resources = json.loads((out / "resources.json").read_text())
     assert {"urn", "type", "name", "parent", "protect", "retainOnDelete"} <= set(resources[0])
     manifests = sorted((out / "manifests").glob("*.yaml"))

@@ -13,7 +13,7 @@ import pytest
 from components.settings import load_settings
 from components.workload import ContainerSpec, HttpCheck, Probes
 from scripts.render import Render
-from tests.workload_rules import pod_specs, workload_violations
+from tests.workload_rules import OPERATOR_WORKLOAD_KINDS, operator_workload_violations, pod_specs, workload_violations
 
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "environment")
 
@@ -74,3 +74,28 @@ def test_builder_refuses_a_container_without_resources_or_probes() -> None:
     resources = load_settings({}, "dev").pushgateway.resources
     with pytest.raises(TypeError):
         ContainerSpec(name="x", image="example.org/x:1.0", resources=resources)  # type: ignore[call-arg]
+
+
+def _operator_workloads(render: Render) -> list[dict]:
+    return [m for m in render.manifests() if m["kind"] in OPERATOR_WORKLOAD_KINDS]
+
+
+def test_prometheus_and_alertmanager_resources_have_limits_and_hardened_pods(rendered: Render) -> None:
+    found = _operator_workloads(rendered)
+    assert {m["kind"] for m in found} == OPERATOR_WORKLOAD_KINDS
+    problems = {f"{m['kind']}/{m['metadata']['name']}": operator_workload_violations(m) for m in found}
+    assert {name: p for name, p in problems.items() if p} == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "expected"),
+    [
+        ("resources", {"limits": {"cpu": "1", "memory": "1Gi"}}, "no requests.cpu"),
+        ("securityContext", {}, "runAsNonRoot"),
+        ("image", "quay.io/prometheus/prometheus:latest", "latest"),
+    ],
+)
+def test_the_walk_catches_a_weakened_custom_resource(render_stack, key: str, change: object, expected: str) -> None:
+    manifest = copy.deepcopy(_operator_workloads(render_stack("dev"))[0])
+    manifest["spec"][key] = change
+    assert any(expected in problem for problem in operator_workload_violations(manifest))

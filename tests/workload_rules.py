@@ -76,3 +76,32 @@ def workload_violations(manifest: dict[str, Any]) -> list[str]:
         if not spec.get("containers"):
             problems.append("pod has no containers")
     return problems
+
+
+# Custom resources whose pods the Prometheus Operator builds from the resource's spec.
+OPERATOR_WORKLOAD_KINDS = {"Prometheus", "Alertmanager"}
+
+
+def operator_workload_violations(manifest: dict[str, Any]) -> list[str]:
+    """Requests and limits, a non-root RuntimeDefault pod context and a pinned image on a Prometheus/Alertmanager resource."""
+    spec = manifest.get("spec") or {}
+    problems = []
+    resources = spec.get("resources") or {}
+    for bound in ("requests", "limits"):
+        for name in ("cpu", "memory"):
+            if not (resources.get(bound) or {}).get(name):
+                problems.append(f"no {bound}.{name}")
+    if not problems:
+        if cpu_cores(str(resources["requests"]["cpu"])) > cpu_cores(str(resources["limits"]["cpu"])):
+            problems.append("cpu request above limit")
+        if quantity_bytes(str(resources["requests"]["memory"])) > quantity_bytes(str(resources["limits"]["memory"])):
+            problems.append("memory request above limit")
+    context = spec.get("securityContext") or {}
+    if context.get("runAsNonRoot") is not True:
+        problems.append("securityContext.runAsNonRoot is not true")
+    if (context.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        problems.append("securityContext.seccompProfile is not RuntimeDefault")
+    image_problem = _image_problem(spec.get("image", ""))
+    if image_problem:
+        problems.append(image_problem)
+    return problems

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from components.settings.errors import Problem
 from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
+from components.settings.receivers import alerting_problems
 from components.settings.types import Resources, Workload
 from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
 
@@ -24,7 +25,17 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         + _single_pushgateway(settings)
         + _disruption_budget_problems(settings)
         + logs_problems(settings)
+        + alerting_problems(settings)
+        + _unique_targets(settings)
     )
+
+
+def _unique_targets(settings: Settings) -> list[Problem]:
+    names = [target.name for target in settings.service_exporters.targets]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if not duplicates:
+        return []
+    return [Problem("serviceExporters.targets", duplicates, "target names must be unique; accepted form: a list of targets with distinct names")]
 
 
 def _disruption_budget_problems(settings: Settings) -> list[Problem]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from components.settings.checks import cross_field_problems
 from components.settings.errors import NAMESPACE, Problem, SettingsError
 from components.settings.model import Environment, Settings
+from components.settings.receivers import missing_secret_problems
 from components.settings.secrets import SECRET_KEYS, secret_problems
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
@@ -66,8 +67,14 @@ def stack_values(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def load_settings(config: Mapping[str, Any], stack: str, secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
-    """Validated settings for ``stack``; raises SettingsError naming every bad key."""
+def load_settings(
+    config: Mapping[str, Any], stack: str, secret_keys: set[str] | frozenset[str] = frozenset(), *, require_secrets: bool = False
+) -> Settings:
+    """Validated settings for ``stack``; raises SettingsError naming every bad key.
+
+    ``require_secrets``: also refuse when a secret the settings need is not set. The Pulumi program
+    asks for it; offline tools (render, promotion checks) read stack files that never hold them.
+    """
     values = stack_values(config)
     problems = secret_problems(values, set(secret_keys))
     secrets_set = frozenset(key for key in SECRET_KEYS if key in values)
@@ -85,6 +92,8 @@ def load_settings(config: Mapping[str, Any], stack: str, secret_keys: set[str] |
     except ValidationError as error:
         raise SettingsError(stack, problems + _problems_from(error)) from None
     problems += cross_field_problems(settings)
+    if require_secrets:
+        problems += missing_secret_problems(settings)
     if problems:
         raise SettingsError(stack, problems)
     return settings

@@ -13,4 +13,5 @@ def settings_from_pulumi() -> Settings:
     # Both places the engine may hand config over: set explicitly, or in PULUMI_CONFIG.
     config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
-    return load_settings(config, pulumi.get_stack(), secret_keys)
+    # The program refuses to run without the credentials its receivers need.
+    return load_settings(config, pulumi.get_stack(), secret_keys, require_secrets=True)

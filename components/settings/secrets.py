@@ -23,7 +23,16 @@ SECRET_KEYS: dict[str, str] = {
     "smtpPassword": "SMTP password for e-mailed error alerts",
     "pagerdutyRoutingKey": "PagerDuty Events v2 routing key for critical alerts",
     "pagerdutyEscalationRoutingKey": "PagerDuty routing key of the escalation service for emergency alerts",
+    "mongodbExporterPassword": "password of serviceExporters.mongodbUsername, the MongoDB exporter's read-only user",
 }
+
+
+class MissingSecret(Problem):
+    """A secret the settings need is not set; the offline render stands a placeholder in for it."""
+
+
+def missing_secret(key: str, needed_by: str) -> MissingSecret:
+    return MissingSecret(key, None, f"is required by {needed_by} but not set; set it with `{how_to_set(key)}`")
 
 
 def how_to_set(key: str) -> str:
