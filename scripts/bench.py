@@ -237,7 +237,7 @@ def markdown(rows: list[dict[str, Any]], sdk: float, make_test: float | None, co
         "",
         "How to read it:",
         "",
-        "- render is a fresh `python -m scripts.render` process; most of it is importing the Pulumi SDKs.",
+        "- render is a fresh `python -m scripts.render` process; importing the Pulumi SDKs is a small part of it, the rest is running the program under mocks and writing the files.",
         "- detection latency runs the stack's rendered rules and routes on the local stack with the stack's own scrape and",
         "  evaluation intervals and group wait, `for` set to zero, from the push that makes SeamlessSla99thDegraded true",
         "  to the webhook delivery. It can be below the floor, which adds each interval in full; the phase of the next",
