@@ -135,8 +135,16 @@ class Exporters(pulumi.ComponentResource):
                         containers=[exporter],
                         service_account_name=NODE_EXPORTER,
                         volumes=[{"name": _volume(path), "hostPath": {"path": source}} for path, source in host.items()],
-                        # Every node, tainted ones included: a node without metrics is invisible.
-                        extra={"tolerations": [{"operator": "Exists"}], "nodeSelector": {"kubernetes.io/os": "linux"}},
+                        extra={
+                            # Every node, tainted ones included: a node without metrics is invisible.
+                            "tolerations": [{"operator": "Exists"}],
+                            "nodeSelector": {"kubernetes.io/os": "linux"},
+                            # The node's network interfaces and processes, not the pod's; Prometheus
+                            # scrapes it at the node's address (components/network_policies.py).
+                            "hostNetwork": True,
+                            "hostPID": True,
+                            "dnsPolicy": "ClusterFirstWithHostNet",
+                        },
                     ),
                 ),
             },

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints
-from components.labels import selector_labels, stack_selector, standard_labels
+from components.labels import stack_selector, standard_labels
 from components.settings import Settings
 from components.settings.model import ServiceTarget
 from components.settings.secrets import secret_value
@@ -85,7 +85,9 @@ class ServiceExporters(pulumi.ComponentResource):
     def _mongodb_exporter(self, settings: Settings, target: ServiceTarget, credentials: k8s.core.v1.Secret | None) -> None:
         config = settings.service_exporters.mongodb_exporter
         name = exporter_name(target)
-        labels = {**standard_labels(name, settings, role="service-exporter", image=config.image), "service": target.name}
+        # One app name for every MongoDB exporter (NetworkPolicies, monitors); the instance tells targets apart.
+        selector = {"app.kubernetes.io/name": MONGODB_EXPORTER, "app.kubernetes.io/instance": f"{name}-{settings.stack}"}
+        labels = {**standard_labels(MONGODB_EXPORTER, settings, role="service-exporter", image=config.image), **selector, "service": target.name}
         metadata = {"name": name, "namespace": settings.namespace, "labels": labels}
         account = k8s.core.v1.ServiceAccount(name, metadata=metadata, automount_service_account_token=False, opts=pulumi.ResourceOptions(parent=self))
         endpoint = endpoints.MONGODB_EXPORTER
@@ -105,7 +107,7 @@ class ServiceExporters(pulumi.ComponentResource):
             metadata=metadata,
             spec={
                 "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(name, settings)},
+                "selector": {"matchLabels": selector},
                 "template": pod_template(labels=labels, spec=pod_spec(containers=[exporter], service_account_name=name)),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
@@ -114,7 +116,7 @@ class ServiceExporters(pulumi.ComponentResource):
             name,
             metadata=metadata,
             spec={
-                "selector": selector_labels(name, settings),
+                "selector": selector,
                 "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
             },
             opts=pulumi.ResourceOptions(parent=self),

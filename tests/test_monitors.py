@@ -125,7 +125,7 @@ def test_a_mongodb_exporter_password_reaches_only_a_secret(render_stack) -> None
 def test_no_targets_no_service_exporters(render_stack) -> None:
     render = render_stack("dev", "serviceExporters.targets=[]")
     assert not _of(render, "ScrapeConfig")
-    assert not [m for m in render.manifests() if m["metadata"]["name"].startswith("mongodb-exporter")]
+    assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("mongodb-exporter")]
 
 
 def test_kube_state_metrics_reads_no_secrets(rendered: Render) -> None:
