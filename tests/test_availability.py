@@ -70,7 +70,7 @@ def test_bad_network_values_name_the_key_and_the_accepted_form() -> None:
     assert "network.monitoredNamespaces.0 = 'Not_A_Namespace'" in message and "DNS-1123" in message
 
 
-def _pod_labels(manifest: dict) -> dict[str, str] | None:
+def _pod_labels(manifest: dict):
     """Labels of the pods a workload runs; for the operator's resources, the labels the operator sets."""
     kind = manifest["kind"]
     if kind in ("Prometheus", "Alertmanager"):
@@ -85,7 +85,7 @@ def _pod_labels(manifest: dict) -> dict[str, str] | None:
     return None
 
 
-def _spread_fields(manifest: dict) -> dict:
+def _spread_fields(manifest: dict):
     if manifest["kind"] in ("Prometheus", "Alertmanager"):
         return manifest["spec"]
     return manifest["spec"]["template"]["spec"]
