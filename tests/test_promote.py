@@ -272,3 +272,11 @@ def test_main_reports_a_missing_cli_instead_of_a_traceback(
     argv = ["--root", str(root), "--skip-tests", "--source", "dev", "--target", "staging", "--preview"]
     assert main(argv, render_stack=RecordingRender()) == 1
     assert "the Pulumi CLI is not on PATH" in capsys.readouterr().err
+
+
+def test_a_list_is_one_key_so_an_empty_list_satisfies_it() -> None:
+    targets = [{"name": "orders-db", "kind": "mongodb", "address": "mongo.orders:27017"}]
+    source = promote.leaf_keys({"observability:serviceExporters": {"targets": targets, "mongodbUsername": "exporter"}})
+    assert source == {"observability:serviceExporters.targets": targets, "observability:serviceExporters.mongodbUsername": "exporter"}
+    target = promote.leaf_keys({"observability:serviceExporters": {"targets": [], "mongodbUsername": "exporter"}})
+    assert set(source) == set(target)
