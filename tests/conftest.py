@@ -41,4 +41,4 @@ def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Rende
     return render_stack(request.param)
 
 # Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
-from tests.e2e_fixtures import dev_render, live_stack, storage_stack  # noqa: E402, F401
+from tests.e2e_fixtures import dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401

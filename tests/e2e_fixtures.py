@@ -1,12 +1,13 @@
 """Fixtures for the end-to-end tests: local stacks of real binaries on loopback, time compressed.
 
 `storage_stack`: Prometheus, Alertmanager (one catch-all receiver) and Pushgateway, no rules;
-tests may restart its components. `live_stack`: the rendered dev stack's rules and routes under
-synthetic load, shared read-mostly by the alert and dashboard tests.
+tests may restart its components. `live_stack` / `prod_live_stack`: the rendered dev / prod
+stack's rules and routes under synthetic load, shared read-mostly by the alert and dashboard tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 
@@ -32,12 +33,31 @@ def dev_render(render_stack: Callable[..., Render]) -> Render:
     return render_stack("dev")
 
 
-@pytest.fixture(scope="session")
-def live_stack(dev_render: Render) -> Iterator[LocalStack]:
-    settings = dev_render.settings
-    with LocalStack(dev_render.files, E2E, settings.namespace, free_ports()) as stack:
+@contextlib.contextmanager
+def loaded_stack(render: Render) -> Iterator[LocalStack]:
+    """A render's rules and routes on a local stack, under healthy synthetic load."""
+    settings = render.settings
+    with LocalStack(render.files, E2E, settings.namespace, free_ports()) as stack:
         generator = build(settings.environment, settings.namespace)
         with PushLoop(generator, stack.pushgateway_url, LOAD_INTERVAL) as loop:
             time.sleep(LOAD_WARMUP)
             yield stack
         assert not loop.errors, f"load generator push failures: {loop.errors[:3]}"
+
+
+@pytest.fixture(scope="session")
+def live_stack(dev_render: Render) -> Iterator[LocalStack]:
+    with loaded_stack(dev_render) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def prod_render(render_stack: Callable[..., Render]) -> Render:
+    return render_stack("prod")
+
+
+@pytest.fixture(scope="session")
+def prod_live_stack(prod_render: Render) -> Iterator[LocalStack]:
+    """Prod's routes page: the stack where severities reach different receivers."""
+    with loaded_stack(prod_render) as stack:
+        yield stack
