@@ -20,6 +20,7 @@ from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.receivers import RECEIVER_SECRET_KEYS, required_secrets
 from components.settings.secrets import secret_value
+from components.volumes import replica_claims
 from components.workload import pod_security_context
 
 NAME = "alertmanager"
@@ -30,6 +31,9 @@ CONFIG_KEY = "alertmanager.yaml"
 CONFIG_LABEL = "observability.stack/alertmanager-config"
 # Labels the operator puts on the pods of this Alertmanager resource.
 POD_SELECTOR = {"app.kubernetes.io/name": "alertmanager", "alertmanager": NAME}
+VOLUME = "alertmanager-data"
+# The operator names the StatefulSet of an Alertmanager resource alertmanager-<name>.
+STATEFULSET = f"alertmanager-{NAME}"
 
 
 def config_text(settings: Settings) -> str:
@@ -79,7 +83,7 @@ class Alertmanager(pulumi.ComponentResource):
             "resources": config.resources.as_kubernetes(),
             "securityContext": pod_security_context(),
             "retention": config.retention,
-            "storage": {"volumeClaimTemplate": volume_claim_template("alertmanager-data", config.storage)},
+            "storage": {"volumeClaimTemplate": volume_claim_template(VOLUME, config.storage)},
             "configSecret": CONFIG_SECRET,
             "secrets": [RECEIVERS_SECRET],
             # Only this stack's AlertmanagerConfig objects (none today) may add routes.
@@ -87,13 +91,19 @@ class Alertmanager(pulumi.ComponentResource):
             "alertmanagerConfigNamespaceSelector": namespace_selector(settings),
         }
         spec.update(spread(POD_SELECTOR, config.replicas, settings))
+        # Each replica's claim is the stack's, so a larger size grows it in place (docs/data-safety.md).
+        claims = replica_claims(
+            settings, config.storage, template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
+        )
         self.resource = k8s.apiextensions.CustomResource(
             NAME,
             api_version="monitoring.coreos.com/v1",
             kind="Alertmanager",
             metadata=metadata,
             spec=spec,
-            opts=stateful_options(settings, self, depends_on=[account, config_secret, receivers_secret], ignore_changes=[KEEP_VOLUME_SIZE]),
+            opts=stateful_options(
+                settings, self, depends_on=[account, config_secret, receivers_secret, *claims], ignore_changes=[KEEP_VOLUME_SIZE]
+            ),
         )
         endpoint = endpoints.ALERTMANAGER
         self.service = k8s.core.v1.Service(

@@ -20,6 +20,7 @@ from components.labels import image_tag, stack_selector, standard_labels
 from components.protection import stateful_options
 from components.rbac import cluster_access, namespace_access, rule
 from components.settings import Settings
+from components.volumes import replica_claims
 from components.workload import pod_security_context
 
 NAME = "prometheus"
@@ -45,9 +46,13 @@ def forbidden_label_drop() -> dict[str, Any]:
 
 
 # Changing the claim template makes the operator delete and recreate the StatefulSet (every replica
-# at once) and still leaves the existing volumes at their old size. A bigger volume is grown on the
-# PVCs themselves (docs/metrics.md), so later size changes are not sent to the resource.
+# at once) and still leaves the existing volumes at their old size. The stack owns each replica's
+# claim instead (components/volumes.py) and grows it in place, so later size changes are not sent
+# to the resource (docs/data-safety.md).
 KEEP_VOLUME_SIZE = "spec.storage.volumeClaimTemplate.spec.resources"
+VOLUME = "prometheus-data"
+# The operator names the StatefulSet of a Prometheus resource prometheus-<name>.
+STATEFULSET = f"prometheus-{NAME}"
 
 
 def volume_claim_template(name: str, storage: Any) -> dict[str, Any]:
@@ -74,7 +79,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
         "retention": config.retention,
         "retentionSize": config.retention_size,
         "walCompression": config.wal_compression,
-        "storage": {"volumeClaimTemplate": volume_claim_template("prometheus-data", config.storage)},
+        "storage": {"volumeClaimTemplate": volume_claim_template(VOLUME, config.storage)},
         "scrapeInterval": config.scrape_interval,
         "evaluationInterval": config.evaluation_interval,
         "externalLabels": {"environment": settings.environment, "cluster": settings.cluster},
@@ -142,13 +147,16 @@ class Prometheus(pulumi.ComponentResource):
                 name, namespace=target_namespace, account=NAME, account_namespace=namespace, labels=labels, rules=discovery, opts=access
             )
 
+        claims = replica_claims(
+            settings, config.storage, template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
+        )
         self.resource = k8s.apiextensions.CustomResource(
             NAME,
             api_version="monitoring.coreos.com/v1",
             kind="Prometheus",
             metadata=metadata,
             spec=prometheus_spec(settings, alertmanager_service),
-            opts=stateful_options(settings, self, depends_on=[account], ignore_changes=[KEEP_VOLUME_SIZE]),
+            opts=stateful_options(settings, self, depends_on=[account, *claims], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
         endpoint = endpoints.PROMETHEUS
         self.service = k8s.core.v1.Service(

@@ -12,6 +12,7 @@ Checks, in order; any failure refuses the promotion (exit status 1):
 2. both stacks' effective settings validate, and every difference between them
    is listed: the ones that come from the per-environment defaults are
    expected, the ones that come from a stack file's explicit override are drift;
+   and every secret the target's settings need (its alert receivers) is set;
 3. the target renders offline (the same path as ``python -m scripts.render``);
 4. the test suite passes (``--skip-tests`` when CI has just run it on this commit).
 
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 
 from components.settings import load_settings
 from components.settings.errors import NAMESPACE
+from components.settings.receivers import required_secrets
 from components.settings.secrets import how_to_set
 from scripts.render import render
 from scripts.stack_config import REPO_ROOT, StackConfig, read_stack_config
@@ -154,6 +156,18 @@ def refusal_for_missing(comparison: Comparison, secret_keys: set[str]) -> str:
     return "\n".join(lines)
 
 
+def unset_required_secrets(config: StackConfig) -> dict[str, str]:
+    """Secrets the stack's settings need (key -> the setting that needs it) that its file does not set."""
+    settings = load_settings(config.engine_form(), config.stack, config.secret_keys)
+    return {key: needed_by for key, needed_by in sorted(required_secrets(settings).items()) if key not in settings.secrets_set}
+
+
+def refusal_for_secrets(target: str, unset: Mapping[str, str]) -> str:
+    lines = [f"refusing to promote to {target}: its settings need secret(s) that Pulumi.{target}.yaml does not set:"]
+    lines += [f"  - {NAMESPACE}:{key} (needed by {needed_by}): {how_to_set(key)} --stack {target}" for key, needed_by in unset.items()]
+    return "\n".join(lines)
+
+
 # --- the seams: tests and deployment ----------------------------------------
 
 
@@ -243,6 +257,9 @@ class Promotion:
         self.out(report(comparison))
         if comparison.missing:
             raise PromotionRefusedError(refusal_for_missing(comparison, source.secret_keys))
+        unset = unset_required_secrets(target)
+        if unset:
+            raise PromotionRefusedError(refusal_for_secrets(self.target, unset))
         try:
             result = self.render_stack(target)
         except Exception as error:  # any failure of the program under mocks blocks the promotion
@@ -262,7 +279,11 @@ class Promotion:
             deployer.up(self.target, f"promote {sha} from {self.source}")
 
 
-def main(argv: list[str] | None = None, deployer_factory: Callable[[Path], Deployer] = AutomationDeployer) -> int:
+def main(
+    argv: list[str] | None = None,
+    deployer_factory: Callable[[Path], Deployer] = AutomationDeployer,
+    render_stack: Callable[[StackConfig], Any] = render,
+) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.promote", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True, help="stack the commit runs in now (e.g. staging)")
     parser.add_argument("--target", required=True, help="stack to promote it to (e.g. prod)")
@@ -274,7 +295,9 @@ def main(argv: list[str] | None = None, deployer_factory: Callable[[Path], Deplo
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    promotion = Promotion(args.source, args.target, root=args.root, skip_tests=args.skip_tests, expect_sha=args.expect_sha)
+    promotion = Promotion(
+        args.source, args.target, root=args.root, skip_tests=args.skip_tests, expect_sha=args.expect_sha, render_stack=render_stack
+    )
     try:
         promotion.check()
         if args.preview or args.up:

@@ -43,8 +43,6 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
 # The operator deletes and recreates its StatefulSet (all replicas at once) when the
 # volume claim template changes: for these custom resources spec.storage is as good as force-new.
 OPERATOR_RECREATES = ("spec.storage",)
-# Settings sections whose volume the stack renders.
-SIZED_SECTIONS = ("pushgateway", "loki", "tempo")
 OPERATOR_KINDS = {"kubernetes:monitoring.coreos.com/v1:Prometheus", "kubernetes:monitoring.coreos.com/v1:Alertmanager"}
 
 
@@ -107,11 +105,12 @@ def test_dev_leaves_its_resources_deletable(render_stack) -> None:
 def test_a_larger_volume_grows_in_place(render_stack, stack: str) -> None:
     before = render_stack(stack)
     sections = _storage_sections(before.settings)
+    assert {"prometheus", "alertmanager", "pushgateway", "loki", "tempo", "grafana"} <= set(sections)
     overrides = [f"{_alias(before.settings, s)}.storage.size={_grown(getattr(before.settings, s).storage.size)}" for s in sections]
     after = render_stack(stack, *overrides)
     assert not replacing_changes(before, after)
     # The new sizes reach the cluster: each one is in some object's spec.
-    for section in SIZED_SECTIONS:
+    for section in sections:
         size = _grown(getattr(before.settings, section).storage.size)
         assert any(size in text for path, text in after.files.items() if path.startswith("manifests/")), section
 

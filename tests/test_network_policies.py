@@ -10,7 +10,7 @@ from components import endpoints
 from components import network_policies as np
 from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from scripts.render import Render
-from tests.netpol_eval import Host, Pod, allowed
+from tests.netpol_eval import Host, Pod, allowed, selector_matches
 from tests.workload_rules import pod_specs
 
 NODE_IP = "10.0.3.7"
@@ -227,3 +227,20 @@ def test_evaluator_denies_what_no_rule_allows_and_leaves_unselected_pods_open() 
     assert allowed([deny, opened], outside, inside, 80)
     assert not allowed([deny, opened], outside, inside, 81)
     assert not allowed([deny, opened], Pod("c", {"x": "1"}), inside, 80)
+
+
+def test_every_pod_the_stack_runs_has_its_flows(rendered: Render) -> None:
+    """A component whose pods only the default deny selects would be cut off: every one has its own policy."""
+    own = [p for p in _policies(rendered) if p["metadata"]["name"] not in ("default-deny", "allow-dns")]
+    rendered_pods = []
+    for manifest in rendered.manifests():
+        if manifest["kind"] in OPERATOR_KINDS:
+            rendered_pods.append(_pods(rendered)[OPERATOR_KINDS[manifest["kind"]]])
+        for spec in pod_specs(manifest):
+            if not spec.get("hostNetwork"):  # policies do not apply to the host's network
+                template = manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+                rendered_pods.append(Pod(manifest["metadata"]["namespace"], template["template"]["metadata"]["labels"]))
+    assert len(rendered_pods) >= 8
+    for pod in rendered_pods:
+        selecting = [p["metadata"]["name"] for p in own if selector_matches(p["spec"]["podSelector"], pod.labels)]
+        assert selecting, f"no policy opens any flow of {pod.labels.get(np.NAME_LABEL)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,41 @@ import yaml
 
 from scripts import promote
 from scripts.promote import AutomationDeployer, Promotion, PromotionRefusedError, compare, main
-from scripts.stack_config import REPO_ROOT, read_stack_config
+from scripts.stack_config import REPO_ROOT, StackConfig, read_stack_config
 
 
 def write_stack(root: Path, stack: str, **config: Any) -> None:
-    values = {"observability:environment": stack, **config}
-    (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": values}))
+    """Set config keys in a stack file, keeping what it already sets."""
+    path = root / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) if path.exists() else {"config": {"observability:environment": stack}}
+    document["config"].update(config)
+    path.write_text(yaml.safe_dump(document))
+
+
+def add_secrets(root: Path, stack: str, *keys: str) -> None:
+    """Encrypted values as `pulumi config set --secret` writes them (never decrypted here)."""
+    path = root / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    for key in keys:
+        document["config"][f"observability:{key}"] = {"secure": "v1:placeholder"}
+    path.write_text(yaml.safe_dump(document))
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """The committed stack files, copied so each test can change them."""
+def committed(tmp_path: Path) -> Path:
+    """The committed stack files as they are (no secrets set)."""
     for stack in ("dev", "staging", "prod"):
         shutil.copy(REPO_ROOT / f"Pulumi.{stack}.yaml", tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def root(committed: Path) -> Path:
+    """The committed stack files with the secrets their receivers need, as a deployed repo has them."""
+    for stack in ("dev", "staging", "prod"):
+        config = read_stack_config(stack, committed)
+        add_secrets(committed, stack, *promote.unset_required_secrets(config))
+    return committed
 
 
 class RecordingDeployer:
@@ -48,9 +70,22 @@ def passing_tests(root: Path) -> int:
     return 0
 
 
-def run_main(root: Path, *args: str, deployer: RecordingDeployer | None = None) -> int:
+@dataclass
+class RecordingRender:
+    """Stands in for the offline render where a test is about the decision, not
+    the render (test_the_real_render_runs_on_the_target runs the real one)."""
+
+    stacks: list[str] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+
+    def __call__(self, config: StackConfig) -> RecordingRender:
+        self.stacks.append(config.stack)
+        return self
+
+
+def run_main(root: Path, *args: str, deployer: RecordingDeployer | None = None, renders: RecordingRender | None = None) -> int:
     recorder = deployer or RecordingDeployer()
-    return main(["--root", str(root), "--skip-tests", *args], deployer_factory=lambda _root: recorder)
+    return main(["--root", str(root), "--skip-tests", *args], deployer_factory=lambda _root: recorder, render_stack=renders or RecordingRender())
 
 
 # --- the done-when ----------------------------------------------------------
@@ -73,20 +108,35 @@ def test_key_set_in_staging_but_missing_in_prod_is_reported_and_refused(
 
 
 def test_missing_secret_names_the_command_that_sets_it(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_stack(root, "staging", **{"observability:slackWebhookUrl": {"secure": "v1:abc"}})
+    add_secrets(root, "staging", "grafanaAdminPassword")
     assert run_main(root, "--source", "staging", "--target", "prod") == 1
     err = capsys.readouterr().err
-    expected = "observability:slackWebhookUrl (a secret): pulumi config set --secret observability:slackWebhookUrl <value> --stack prod"
+    expected = "observability:grafanaAdminPassword (a secret): pulumi config set --secret observability:grafanaAdminPassword <value> --stack prod"
     assert expected in err
+
+
+def test_a_secret_the_target_s_receivers_need_is_required(committed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Prod pages: without its PagerDuty keys `pulumi up` would fail after the approval; refuse before."""
+    add_secrets(committed, "staging", "slackWebhookUrl", "smtpPassword")
+    add_secrets(committed, "prod", "slackWebhookUrl", "smtpPassword")
+    assert run_main(committed, "--source", "staging", "--target", "prod") == 1
+    err = capsys.readouterr().err
+    assert "refusing to promote to prod: its settings need secret(s) that Pulumi.prod.yaml does not set:" in err
+    assert (
+        "observability:pagerdutyRoutingKey (needed by alerting.paging (critical alerts page)): "
+        "pulumi config set --secret observability:pagerdutyRoutingKey <value> --stack prod"
+    ) in err
+    add_secrets(committed, "prod", "pagerdutyRoutingKey", "pagerdutyEscalationRoutingKey")
+    assert run_main(committed, "--source", "staging", "--target", "prod") == 0
 
 
 def test_the_same_key_in_both_stacks_promotes(root: Path) -> None:
     override = {"observability:alertmanager": {"retention": "240h"}}
     write_stack(root, "staging", **override)
-    write_stack(root, "prod", **override, **{"observability:cluster": "production"})
-    deployer = RecordingDeployer()
-    assert run_main(root, "--source", "staging", "--target", "prod", "--preview", deployer=deployer) == 0
-    assert deployer.calls == [("preview", "prod")]
+    write_stack(root, "prod", **override)
+    deployer, renders = RecordingDeployer(), RecordingRender()
+    assert run_main(root, "--source", "staging", "--target", "prod", "--preview", deployer=deployer, renders=renders) == 0
+    assert renders.stacks == ["prod"] and deployer.calls == [("preview", "prod")]
 
 
 def test_a_key_only_the_target_sets_is_not_missing(root: Path) -> None:
@@ -165,9 +215,9 @@ def test_failing_tests_refuse_and_passing_tests_allow(root: Path) -> None:
         return 1
 
     with pytest.raises(PromotionRefusedError, match=r"the test suite failed \(exit status 1\)"):
-        Promotion("dev", "staging", root=root, run_tests=failing, out=lambda _: None).check()
+        Promotion("dev", "staging", root=root, run_tests=failing, render_stack=RecordingRender(), out=lambda _: None).check()
     assert seen == [root]
-    Promotion("dev", "staging", root=root, run_tests=passing_tests, out=lambda _: None).check()
+    Promotion("dev", "staging", root=root, run_tests=passing_tests, render_stack=RecordingRender(), out=lambda _: None).check()
 
 
 def test_promoting_a_stack_to_itself_is_refused(root: Path) -> None:
@@ -219,5 +269,14 @@ def test_main_reports_a_missing_cli_instead_of_a_traceback(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(root))
-    assert main(["--root", str(root), "--skip-tests", "--source", "dev", "--target", "staging", "--preview"]) == 1
+    argv = ["--root", str(root), "--skip-tests", "--source", "dev", "--target", "staging", "--preview"]
+    assert main(argv, render_stack=RecordingRender()) == 1
     assert "the Pulumi CLI is not on PATH" in capsys.readouterr().err
+
+
+def test_a_list_is_one_key_so_an_empty_list_satisfies_it() -> None:
+    targets = [{"name": "orders-db", "kind": "mongodb", "address": "mongo.orders:27017"}]
+    source = promote.leaf_keys({"observability:serviceExporters": {"targets": targets, "mongodbUsername": "exporter"}})
+    assert source == {"observability:serviceExporters.targets": targets, "observability:serviceExporters.mongodbUsername": "exporter"}
+    target = promote.leaf_keys({"observability:serviceExporters": {"targets": [], "mongodbUsername": "exporter"}})
+    assert set(source) == set(target)
