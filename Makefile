@@ -70,13 +70,14 @@ preview: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	pulumi preview --stack $(STACK) --diff
+	# The policy pack runs on the first python on PATH: the project's venv has pulumi-policy.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff --policy-pack policy
 
 up: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	pulumi up --stack $(STACK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
