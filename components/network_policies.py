@@ -33,6 +33,7 @@ ALERTMANAGER = "alertmanager"
 PUSHGATEWAY = "pushgateway"
 OPERATOR = "prometheus-operator"
 KUBE_STATE_METRICS = "kube-state-metrics"
+MONGODB_EXPORTER = "mongodb-exporter"
 BLACKBOX_EXPORTER = "blackbox-exporter"
 GRAFANA = "grafana"
 LOKI = "loki"
@@ -88,6 +89,7 @@ SCRAPED_IN_NAMESPACE: dict[str, tuple[int, ...]] = {
     OPERATOR: (endpoints.OPERATOR.port,),
     KUBE_STATE_METRICS: (endpoints.KUBE_STATE_METRICS.port, endpoints.KUBE_STATE_METRICS_TELEMETRY.port),
     BLACKBOX_EXPORTER: (endpoints.BLACKBOX_EXPORTER.port,),
+    MONGODB_EXPORTER: (endpoints.MONGODB_EXPORTER.port,),
     GRAFANA: (endpoints.GRAFANA.port,),
     LOKI: (endpoints.LOKI.port,),
     TEMPO: (endpoints.TEMPO.port,),
@@ -128,6 +130,7 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(Pods(PROMETHEUS), nodes, _tcp(endpoints.KUBELET_PORT), "Prometheus scrapes the kubelet and cAdvisor"),
         Flow(Pods(PROMETHEUS), monitored, (), "Prometheus scrapes the monitored systems and their exporters on their own ports"),
         Flow(Pods(BLACKBOX_EXPORTER), monitored, (), "the blackbox exporter probes the monitored systems"),
+        Flow(Pods(MONGODB_EXPORTER), monitored, (), "the MongoDB exporters read the monitored MongoDB servers"),
         Flow(monitored, Pods(ALLOY), otlp, "the monitored systems send traces over OTLP"),
         Flow(monitored, Pods(PUSHGATEWAY), _tcp(endpoints.PUSHGATEWAY.port), "batch jobs push their metrics"),
         Flow(Pods(ALLOY), Pods(LOKI), _tcp(endpoints.LOKI.port), "Alloy ships logs to Loki"),

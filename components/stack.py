@@ -7,8 +7,10 @@ import pulumi
 from components.alertmanager import Alertmanager
 from components.alloy import Alloy
 from components.dashboards import Dashboards
+from components.exporters import Exporters
 from components.grafana import Grafana
 from components.loki import Loki
+from components.monitors import Monitors
 from components.namespace import stack_namespace
 from components.network_policies import NetworkPolicies
 from components.operator import PrometheusOperator
@@ -16,6 +18,7 @@ from components.operator_crds import after_crds
 from components.prometheus import Prometheus
 from components.pushgateway import Pushgateway
 from components.rules.component import RuleSet
+from components.service_exporters import ServiceExporters
 from components.settings import Settings
 from components.tempo import Tempo
 
@@ -33,6 +36,9 @@ def build_stack(settings: Settings) -> None:
     Alloy(settings, in_namespace)
     alertmanager = Alertmanager(settings, in_namespace)
     Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
+    Exporters(settings, in_namespace)
+    ServiceExporters(settings, in_namespace)
+    Monitors(settings, in_namespace)
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
     grafana = Grafana(settings, in_namespace)
