@@ -12,7 +12,7 @@ export PULUMI_BACKEND_URL
 .PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench
 
 help:
-	@echo "make test              lint (ruff, mypy) and run the tests (creates .venv when missing)"
+	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs when missing)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
 	@echo "make checkov           scan every rendered stack with checkov (security/checkov-skips.yaml lists the skips)"
 	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
@@ -47,7 +47,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
 
-test: venv binaries lint
+test: venv binaries lint checkov
 	$(PY) -m pytest
 
 render: venv
@@ -70,13 +70,14 @@ preview: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	pulumi preview --stack $(STACK) --diff
+	# The policy pack runs on the first python on PATH: the project's venv has pulumi-policy.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff --policy-pack policy
 
 up: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	pulumi up --stack $(STACK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

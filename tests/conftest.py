@@ -42,3 +42,9 @@ def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Rende
 
 # Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
 from tests.e2e_fixtures import dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the end-to-end tests last: their local stacks (session fixtures) then live only until the end
+    instead of evaluating rules in the background while the rest of the suite runs."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_e2e_"))
