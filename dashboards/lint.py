@@ -29,6 +29,7 @@ import yaml
 
 from components.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
 from components.grafana_access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
 
 GRAFANA_BUILTIN_UID = "-- Grafana --"
 # Grafana's global variables; everything else must be defined in templating.list.
@@ -45,8 +46,8 @@ _LABEL_VALUES = re.compile(r"^\s*label_values\((?:(?P<selector>.*),\s*)?(?P<labe
 _STREAM_SELECTOR = re.compile(r"\{([^{}]*)\}")
 _STREAM_MATCHER = re.compile(r"([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*\"")
 _TYPES = {PROMETHEUS_UID: "prometheus", LOKI_UID: "loki", TEMPO_UID: "tempo"}
-# The only stream labels Alloy writes (components/alloy_config.py): a selector on any other label matches nothing.
-STREAM_LABELS = frozenset({"service", "environment", "level"})
+# The only stream labels the log pipeline writes: a selector on any other label matches nothing.
+STREAM_LABELS = frozenset(LOKI_STREAM_LABELS)
 
 
 @dataclass(frozen=True)
