@@ -36,18 +36,21 @@ def _image_problem(image: str) -> str | None:
     return None
 
 
-def container_violations(container: dict[str, Any]) -> list[str]:
-    problems = []
-    resources = container.get("resources") or {}
-    for bound in ("requests", "limits"):
-        for name in ("cpu", "memory"):
-            if not (resources.get(bound) or {}).get(name):
-                problems.append(f"no {bound}.{name}")
+def resource_problems(resources: dict[str, Any]) -> list[str]:
+    """Both requests and limits for CPU and memory, each request at most its limit."""
+    problems = [
+        f"no {bound}.{name}" for bound in ("requests", "limits") for name in ("cpu", "memory") if not (resources.get(bound) or {}).get(name)
+    ]
     if not problems:
         if cpu_cores(str(resources["requests"]["cpu"])) > cpu_cores(str(resources["limits"]["cpu"])):
             problems.append("cpu request above limit")
         if quantity_bytes(str(resources["requests"]["memory"])) > quantity_bytes(str(resources["limits"]["memory"])):
             problems.append("memory request above limit")
+    return problems
+
+
+def container_violations(container: dict[str, Any]) -> list[str]:
+    problems = resource_problems(container.get("resources") or {})
     for probe in ("livenessProbe", "readinessProbe"):
         if not container.get(probe):
             problems.append(f"no {probe}")
@@ -85,17 +88,7 @@ OPERATOR_WORKLOAD_KINDS = {"Prometheus", "Alertmanager"}
 def operator_workload_violations(manifest: dict[str, Any]) -> list[str]:
     """Requests and limits, a non-root RuntimeDefault pod context and a pinned image on a Prometheus/Alertmanager resource."""
     spec = manifest.get("spec") or {}
-    problems = []
-    resources = spec.get("resources") or {}
-    for bound in ("requests", "limits"):
-        for name in ("cpu", "memory"):
-            if not (resources.get(bound) or {}).get(name):
-                problems.append(f"no {bound}.{name}")
-    if not problems:
-        if cpu_cores(str(resources["requests"]["cpu"])) > cpu_cores(str(resources["limits"]["cpu"])):
-            problems.append("cpu request above limit")
-        if quantity_bytes(str(resources["requests"]["memory"])) > quantity_bytes(str(resources["limits"]["memory"])):
-            problems.append("memory request above limit")
+    problems = resource_problems(spec.get("resources") or {})
     context = spec.get("securityContext") or {}
     if context.get("runAsNonRoot") is not True:
         problems.append("securityContext.runAsNonRoot is not true")
