@@ -39,6 +39,7 @@ DASHBOARDS = {
     "copilot": "Service Metrics, Queue Status, System Health",
     "slo-copilot": "SLO Dashboard, Service Metrics",
     "observability-stack": "Observability Stack Health",
+    "sources": "Observability Stack Health (scrape targets), and the dashboard of the guarded alerts' service",
 }
 SOURCES = {
     "qmtl-seamless": "seed 000 (Seamless SLA Dashboards)",
@@ -49,6 +50,7 @@ SOURCES = {
     "copilot": "seed 004 (Copilot Core SLOs)",
     "slo-copilot": "seed 004 (Copilot Core SLOs, error budgets)",
     "observability-stack": "this stack's self-monitoring (DESIGN.md)",
+    "sources": "generated from catalog/metrics.yaml `job` (components/rules/guards.py, issue 14)",
 }
 ESCALATION = {
     "info": ("No response needed.", "the owning team's channel"),

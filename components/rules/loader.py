@@ -9,6 +9,10 @@ with placeholders that are expanded here:
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 
 and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``.
+
+A rule may carry ``guard: {vanish: self}`` (its expression fires on its own
+when its source vanishes; see components/rules/guards.py). The key is not part
+of a PrometheusRule: ``expand_spec`` removes it and ``load_guards`` reads it.
 """
 
 from __future__ import annotations
@@ -97,6 +101,11 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
         if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
             raise RuleFileError(f"{source}: groups[{gi}].rules: expected a list of rules")
         for ri, rule in enumerate(group["rules"]):
+            guard = rule.pop("guard", None)
+            if guard is not None and (not isinstance(guard, dict) or set(guard) != {"vanish"}
+                                      or guard["vanish"] != "self" or "alert" not in rule):
+                raise RuleFileError(f"{source}: groups[{gi}].rules[{ri}].guard: got {guard!r}; accepted: "
+                                    "{vanish: self} on an alert whose expression fires when its source vanishes")
             if "alert" not in rule:
                 continue
             ann = rule.setdefault("annotations", {})
@@ -127,15 +136,31 @@ def load_static_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR) -> dict[str
     return {p.stem: load_rule_file(p, ctx) for p in rule_files(rules_dir)}
 
 
+def load_guards(rules_dir: Path = RULES_DIR) -> dict[tuple[str, str], dict[str, Any]]:
+    """(alert name, service label) -> its ``guard`` declaration, as written in the rule files."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in rule_files(rules_dir):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for group in raw.get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "alert" in rule and rule.get("guard"):
+                    out[(rule["alert"], str((rule.get("labels") or {}).get("service", "")))] = dict(rule["guard"])
+    return out
+
+
 def load_all_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR, slo_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Hand-written rule files plus the rule groups generated from the SLO specs."""
-    from components.rules import slo  # late import: slo builds on this module
+    """Hand-written rule files, the rule groups generated from the SLO specs, and the
+    MetricsSourceAbsent companions generated from the catalog (rule set ``sources``)."""
+    from components.rules import guards, slo  # late import: both build on this module
 
     out = load_static_rules(ctx, rules_dir)
     for name, spec in slo.generate_all(ctx, slo_dir).items():
         if name in out:
             raise RuleFileError(f"{name}: an SLO rule set has the same name as rules/{name}.yaml")
         out[name] = spec
+    if guards.COMPANION_SET in out:
+        raise RuleFileError(f"{guards.COMPANION_SET}: the name is taken by the generated companion alerts")
+    out[guards.COMPANION_SET] = guards.companion_rules(out, runbook_url(guards.COMPANION, ctx.runbook_base_url))
     return out
 
 
