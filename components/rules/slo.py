@@ -207,7 +207,18 @@ def sli_error_expr(slo: Slo, window: str) -> str:
         e, t = body["errors"], body["total"]
         return (f"sum(rate({_with(e['metric'], e['matchers'])}[{window}]))"
                 f" / sum(rate({_with(t['metric'], t['matchers'])}[{window}]))")
-    return f"1 - avg(avg_over_time({_with(body['metric'], body['matchers'])}[{window}]))"
+    # Over the recorded up-or-zero series: minutes without any sample (target gone) count as down.
+    return f'1 - avg(avg_over_time({UPTIME_RECORD}{{slo="{slo.name}"}}[{window}]))'
+
+
+UPTIME_RECORD = "slo:sli_up:max_or_zero"
+UPTIME_SEEN = "1d"
+
+
+def uptime_record_expr(slo: Slo) -> str:
+    """1 while any target is up, 0 while none is (down or gone from discovery), once seen in the last day."""
+    sel = _with(slo.sli["uptime"]["metric"], slo.sli["uptime"]["matchers"])
+    return f"max({sel}) or max(max_over_time({sel}[{UPTIME_SEEN}])) * 0"
 
 
 def record_name(window: str) -> str:
@@ -257,9 +268,10 @@ def rule_group(slo: Slo, ctx: RuleContext, catalog: Catalog | None = None) -> di
                 raise _err(slo.source, f"slos ({slo.name}).sli.latency.le", body["le"],
                            f"one of the bucket bounds of {body['metric']}: {list(buckets)}")
     labels = {"slo": slo.name, "service": slo.service}
-    rules: list[dict[str, Any]] = [
-        {"record": record_name(w), "expr": sli_error_expr(slo, w), "labels": dict(labels)} for w in SLI_WINDOWS
-    ]
+    rules: list[dict[str, Any]] = []
+    if slo.sli_kind == "uptime":
+        rules.append({"record": UPTIME_RECORD, "expr": uptime_record_expr(slo), "labels": dict(labels)})
+    rules += [{"record": record_name(w), "expr": sli_error_expr(slo, w), "labels": dict(labels)} for w in SLI_WINDOWS]
     rules.append({"record": "slo:objective:ratio", "expr": f"vector({format_number(slo.objective / 100)})",
                   "labels": dict(labels)})
     rules.append({"record": "slo:error_budget_remaining:ratio",

@@ -11,7 +11,7 @@ from typing import Any
 
 import promql_parser
 
-from components.rules.slo import PAGE_FOR, SLI_WINDOWS, Slo, record_name
+from components.rules.slo import PAGE_FOR, SLI_WINDOWS, UPTIME_RECORD, Slo, record_name
 from components.rules.thresholds import format_number
 
 TOTAL_PER_MIN = 64
@@ -98,7 +98,21 @@ def tests_for(slo: Slo) -> list[dict[str, Any]]:
     recordings.append({"expr": f"slo:error_budget_remaining:ratio{sel}", "eval_time": "10m",
                        "exp_samples": [{"labels": _series("slo:error_budget_remaining:ratio", labels),
                                         "value": 1 - (ratio / slo.budget)}]})
-    return [
+    extra: list[dict[str, Any]] = []
+    if slo.sli_kind == "uptime":
+        recordings.append({"expr": f"{UPTIME_RECORD}{sel}", "eval_time": "10m",
+                           "exp_samples": [{"labels": _series(UPTIME_RECORD, labels), "value": 0}]})
+        body = slo.sli["uptime"]
+        extra.append({
+            # No sample at all (the target left discovery) is down, not "no data".
+            "name": f"{slo.name}: a target gone from discovery burns the budget",
+            "interval": "1m",
+            "input_series": [{"series": _series(body["metric"], _labels(body["matchers"])), "values": "1x5 _x55"}],
+            "alert_rule_test": [{"eval_time": "35m", "alertname": slo.alert, "exp_alerts": [page, ticket]}],
+            "promql_expr_test": [{"expr": f"{UPTIME_RECORD}{sel}", "eval_time": "30m",
+                                  "exp_samples": [{"labels": _series(UPTIME_RECORD, labels), "value": 0}]}],
+        })
+    return extra + [
         {
             "name": f"{slo.name}: burning budget pages after {PAGE_FOR}, then opens a ticket",
             "interval": "1m",
