@@ -450,3 +450,34 @@ def test_generated_cases_fail_on_the_old_expressions(promtool: str, tmp_path: Pa
     for alert, (_, case) in OLD_EXPRESSIONS.items():
         assert case in failed, (alert, sorted(failed))
     assert "vanish: CopilotDependencyDown" in failed
+
+
+def test_every_alert_names_its_component_and_links_a_dashboard_the_stack_deploys(rendered) -> None:
+    """Seed 004 alert template: labels.component and a dashboard link on every alert."""
+    uids = {path.removeprefix("dashboards/").removesuffix(".json") for path in rendered.files if path.startswith("dashboards/")}
+    base = rendered.files["rules/dvt.yaml"]
+    assert "dashboard_url" in base
+    for path, text in rendered.files.items():
+        if not path.startswith("rules/"):
+            continue
+        for group in yaml.safe_load(text)["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                assert rule["labels"].get("component"), (path, rule["alert"])
+                url = rule["annotations"]["dashboard_url"]
+                assert url.rsplit("/d/", 1)[1] in uids, (rule["alert"], url, sorted(uids))
+
+
+def test_seed_004_core_runbooks_each_have_their_alert(specs) -> None:
+    by_alert = _by_alert(specs)
+    for alert in ("DatabaseConnectionFailures", "MemoryExhaustion", "DiskSpaceLow", "FailedQueueGrowing"):
+        assert alert in by_alert and runbook_path(alert).is_file(), alert
+
+
+def test_a_missing_dashboard_fails_with_the_rule_and_the_accepted_form(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    path = rules / "dvt.yaml"
+    path.write_text(path.read_text().replace("  dashboard: dvt-operations\n", "\n", 1))
+    with pytest.raises(RuleFileError, match=r"dvt\.yaml: groups\[1\]\.rules\[0\]\.annotations\.dashboard: got None; accepted: the uid"):
+        load_static_rules(TEST_CONTEXT, rules)

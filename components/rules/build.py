@@ -32,6 +32,7 @@ TEST_CONTEXT = RuleContext(
     namespace="observability",
     runbook_base_url="https://runbooks.test.invalid/observability",
     retention_seconds={"prometheus": 7 * 86400, "loki": 3 * 86400, "tempo": 3 * 86400},
+    grafana_url="https://grafana.test.invalid",
 )
 
 

@@ -49,6 +49,7 @@ from components.catalog import ANY_JOB, Catalog, Metric, load_catalog
 COMPANION = "MetricsSourceAbsent"
 COMPANION_SET = "sources"
 COMPANION_FOR = "2m"
+COMPANION_DASHBOARD = "platform-stack-health"
 # A job seen within this window and not up now is a source that went away.
 SEEN_WINDOW = "1d"
 DEFAULT_JOB = "prometheus"  # per-target series (up) read without a job matcher come from Prometheus itself
@@ -223,7 +224,8 @@ def jobs_by_alert(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | Non
     return out
 
 
-def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, catalog: Catalog | None = None) -> dict[str, Any]:
+def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, dashboard: str,
+                    catalog: Catalog | None = None) -> dict[str, Any]:
     """Rule set ``sources``: one MetricsSourceAbsent alert per scrape job an alert depends on."""
     catalog = catalog or load_catalog()
     by_rule = jobs_by_alert(specs, catalog)
@@ -257,6 +259,7 @@ def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, catalo
                     "  3. Treat the guarded alerts as unknown until the job is back."
                 ),
                 "runbook_url": runbook,
+                "dashboard_url": dashboard,
             },
         })
     return {"groups": [{"name": "metrics-source-absent", "rules": rules}]} if rules else {"groups": []}

@@ -12,7 +12,8 @@ rule set, group, rule and what is wrong:
   label was aggregated away first (a recording rule or a subquery);
 - every ``le`` a selector matches is one of the family's catalog buckets;
 - no label the seeds forbid (user_id, email, ...) appears anywhere;
-- every alert has a severity of the five levels, a service label, a one-line
+- every alert has a severity of the five levels, a service and a component
+  label, a dashboard link (``dashboard_url``), a one-line
   ``summary`` sentence, a ``description`` with templating, ``Impact:`` and
   ``Actions:``, and a ``runbook_url`` whose runbook exists and follows the
   seed 004 template;
@@ -206,6 +207,12 @@ def _alert_conventions(rule: Mapping[str, Any], where: str, base_url: str | None
         out.append(f"{where}: labels.severity is {labels.get('severity')!r}; accepted: one of {list(SEVERITIES)}")
     if not labels.get("service"):
         out.append(f"{where}: labels.service is missing; every alert names the service it is about")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", str(labels.get("component", ""))):
+        out.append(f"{where}: labels.component is {labels.get('component')!r}; every alert names its component "
+                   "(seed 004 alert template), e.g. message_bus, document_processing, vectorstore")
+    if not re.search(r"/d/[a-z0-9][a-z0-9-]*$", str(ann.get("dashboard_url", ""))):
+        out.append(f"{where}: annotations.dashboard_url {ann.get('dashboard_url')!r} must link a dashboard "
+                   "(write annotations.dashboard: <uid> in the rule file)")
     summary = ann.get("summary")
     if not isinstance(summary, str) or not _one_sentence(summary):
         out.append(f"{where}: annotations.summary {summary!r} must be one plain sentence ending with '.'")

@@ -8,7 +8,9 @@ with placeholders that are expanded here:
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 
-and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``.
+and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``
+and, from its ``annotations.dashboard: <dashboard uid>``, ``annotations.dashboard_url`` =
+``<Grafana URL>/d/<uid>`` (seed 004 alert template: a dashboard link on every alert).
 
 A rule may carry ``guard: {vanish: self}`` (its expression fires on its own
 when its source vanishes; see components/rules/guards.py). The key is not part
@@ -47,6 +49,12 @@ class RuleContext:
     runbook_base_url: str  # settings: rules.runbookBaseUrl
     # Seconds per store; documentation renders pass text such as '<loki retention in seconds>'.
     retention_seconds: Mapping[str, int | str] = field(default_factory=dict)
+    # Where operators open Grafana: dashboard links are <grafana_url>/d/<uid>.
+    grafana_url: str = "http://grafana"
+
+
+def dashboard_url(uid: str, base: str) -> str:
+    return f"{base.rstrip('/')}/d/{uid}"
 
 
 def runbook_path(alert: str) -> Path:
@@ -116,6 +124,13 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
                     "accepted: leave it out (the loader links docs/runbooks/<alert>.md)"
                 )
             ann["runbook_url"] = url
+            uid = ann.pop("dashboard", None)
+            if not isinstance(uid, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", uid):
+                raise RuleFileError(
+                    f"{source}: groups[{gi}].rules[{ri}].annotations.dashboard: got {uid!r}; "
+                    "accepted: the uid of the dashboard an operator opens first, e.g. dvt-operations"
+                )
+            ann["dashboard_url"] = dashboard_url(uid, ctx.grafana_url)
     return spec
 
 
@@ -160,7 +175,8 @@ def load_all_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR, slo_dir: Path 
         out[name] = spec
     if guards.COMPANION_SET in out:
         raise RuleFileError(f"{guards.COMPANION_SET}: the name is taken by the generated companion alerts")
-    out[guards.COMPANION_SET] = guards.companion_rules(out, runbook_url(guards.COMPANION, ctx.runbook_base_url))
+    out[guards.COMPANION_SET] = guards.companion_rules(out, runbook_url(guards.COMPANION, ctx.runbook_base_url),
+                                                       dashboard_url(guards.COMPANION_DASHBOARD, ctx.grafana_url))
     return out
 
 

@@ -40,7 +40,7 @@ import promql_parser
 import yaml
 
 from components.catalog import Catalog, load_catalog
-from components.rules.loader import REPO_ROOT, RuleContext, runbook_url
+from components.rules.loader import REPO_ROOT, RuleContext, dashboard_url, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
 
 SLO_DIR = REPO_ROOT / "slo"
@@ -55,7 +55,7 @@ GROUP_INTERVAL = "1m"
 PAGE_FOR = "2m"
 TICKET_FOR = "15m"
 
-_SPEC_KEYS = {"service", "slos"}
+_SPEC_KEYS = {"service", "slos", "dashboard"}
 _SLO_KEYS = {"name", "description", "objective", "window", "service", "sli", "impact", "actions", "half_budget_alert"}
 HALF_WINDOW = "15d"
 HALF_FOR = "1h"
@@ -80,6 +80,7 @@ class Slo:
     actions: tuple[str, ...]
     source: str
     half_budget_alert: bool = False
+    dashboard: str = ""
 
     @property
     def half_alert(self) -> str:
@@ -160,6 +161,8 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
     if unknown:
         raise _err(source, unknown[0], unknown[0], f"one of {sorted(_SPEC_KEYS)}")
     default_service = data.get("service")
+    if not isinstance(data.get("dashboard"), str) or not data["dashboard"]:
+        raise _err(source, "dashboard", data.get("dashboard"), "the uid of the dashboard the SLO alerts link to")
     slos_raw = data.get("slos")
     if not isinstance(slos_raw, list) or not slos_raw:
         raise _err(source, "slos", slos_raw, "a non-empty list of SLOs")
@@ -193,7 +196,7 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
         if not isinstance(half, bool):
             raise _err(source, f"{where}.half_budget_alert", half, "true or false")
         out.append(Slo(
-            half_budget_alert=half,
+            half_budget_alert=half, dashboard=str(data.get("dashboard") or ""),
             name=name, description=_expanded(str(raw["description"]), source, f"{where}.description"),
             objective=float(objective), window=raw["window"],
             service=service, sli=_parse_sli(raw["sli"], source, f"{where}.sli"), impact=str(raw["impact"]),
@@ -260,7 +263,7 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
         "alert": slo.alert,
         "expr": _burn_condition(slo, pairs),
         "for": for_,
-        "labels": {"severity": severity, "service": slo.service, "slo": slo.name},
+        "labels": {"severity": severity, "service": slo.service, "slo": slo.name, "component": "slo"},
         "annotations": {
             "summary": f"The {slo.name} SLO is burning its 30-day error budget too fast ({kind}).",
             "description": (
@@ -271,6 +274,7 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
                 f"Actions:\n{steps}"
             ),
             "runbook_url": runbook_url(slo.alert, ctx.runbook_base_url),
+            "dashboard_url": dashboard_url(slo.dashboard, ctx.grafana_url),
         },
     }
 
@@ -281,7 +285,7 @@ def _half_alert(slo: Slo, ctx: RuleContext) -> dict[str, Any]:
         "alert": slo.half_alert,
         "expr": f'{record_name(HALF_WINDOW)}{{slo="{slo.name}"}} > {format_number(slo.budget)}',
         "for": HALF_FOR,
-        "labels": {"severity": "warning", "service": slo.service, "slo": slo.name},
+        "labels": {"severity": "warning", "service": slo.service, "slo": slo.name, "component": "slo"},
         "annotations": {
             "summary": f"The {slo.name} SLO spent half its 30-day error budget within 15 days.",
             "description": (
@@ -292,6 +296,7 @@ def _half_alert(slo: Slo, ctx: RuleContext) -> dict[str, Any]:
                 f"Actions:\n{steps}"
             ),
             "runbook_url": runbook_url(slo.half_alert, ctx.runbook_base_url),
+            "dashboard_url": dashboard_url(slo.dashboard, ctx.grafana_url),
         },
     }
 

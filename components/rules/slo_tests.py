@@ -81,8 +81,8 @@ def _error_ratio(slo: Slo, bad: int) -> float:
 
 def tests_for(slo: Slo) -> list[dict[str, Any]]:
     labels = {"service": slo.service, "slo": slo.name}
-    page = {"exp_labels": {**labels, "severity": "critical"}}
-    ticket = {"exp_labels": {**labels, "severity": "warning"}}
+    page = {"exp_labels": {**labels, "severity": "critical", "component": "slo"}}
+    ticket = {"exp_labels": {**labels, "severity": "warning", "component": "slo"}}
     # Uptime SLIs are all-or-nothing per sample; others burn with half the events bad.
     bad = TOTAL_PER_MIN if slo.sli_kind == "uptime" else TOTAL_PER_MIN // 2
     ratio = _error_ratio(slo, bad)
@@ -100,7 +100,7 @@ def tests_for(slo: Slo) -> list[dict[str, Any]]:
                                         "value": 1 - (ratio / slo.budget)}]})
     extra: list[dict[str, Any]] = []
     if slo.half_budget_alert:
-        half = {"exp_labels": {**labels, "severity": "warning"}}
+        half = {"exp_labels": {**labels, "severity": "warning", "component": "slo"}}
         extra.append({
             "name": f"{slo.name}: half the budget spent within half the window (after 1h)",
             "interval": "1m",
