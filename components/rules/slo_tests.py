@@ -131,7 +131,8 @@ def tests_for(slo: Slo) -> list[dict[str, Any]]:
             "promql_expr_test": [{"expr": f"{UPTIME_RECORD}{sel}", "eval_time": "30m",
                                   "exp_samples": [{"labels": _series(UPTIME_RECORD, labels), "value": 0}]}],
         })
-    return extra + [
+    return [
+        *extra,
         {
             "name": f"{slo.name}: burning budget pages after {PAGE_FOR}, then opens a ticket",
             "interval": "1m",
