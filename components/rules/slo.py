@@ -161,7 +161,7 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
     if unknown:
         raise _err(source, unknown[0], unknown[0], f"one of {sorted(_SPEC_KEYS)}")
     default_service = data.get("service")
-    if not isinstance(data.get("dashboard"), str) or not data["dashboard"]:
+    if not isinstance(data.get("dashboard", ""), str):
         raise _err(source, "dashboard", data.get("dashboard"), "the uid of the dashboard the SLO alerts link to")
     slos_raw = data.get("slos")
     if not isinstance(slos_raw, list) or not slos_raw:
