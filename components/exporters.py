@@ -108,7 +108,7 @@ class Exporters(pulumi.ComponentResource):
             name=NODE_EXPORTER,
             image=config.image,
             resources=config.resources,
-            probes=Probes(liveness=HttpCheck("/", endpoint.port_name), readiness=HttpCheck("/", endpoint.port_name)),
+            probes=Probes.http(endpoint),
             ports=(Port(endpoint.port_name, endpoint.port),),
             args=(
                 f"--web.listen-address=:{endpoint.port}",

@@ -18,7 +18,7 @@ from components.labels import stack_selector, standard_labels
 from components.settings import Settings
 from components.settings.model import ServiceTarget
 from components.settings.secrets import secret_value
-from components.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
+from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 
 MONGODB_EXPORTER = "mongodb-exporter"
 # Where each kind serves metrics when the target's address names no port.
@@ -95,7 +95,7 @@ class ServiceExporters(pulumi.ComponentResource):
             name=MONGODB_EXPORTER,
             image=config.image,
             resources=config.resources,
-            probes=Probes(liveness=HttpCheck("/", endpoint.port_name), readiness=HttpCheck("/", endpoint.port_name)),
+            probes=Probes.http(endpoint),
             ports=(Port(endpoint.port_name, endpoint.port),),
             args=(f"--mongodb.uri=mongodb://{with_port(target)}/admin", f"--web.listen-address=:{endpoint.port}", "--collect-all", "--compatible-mode"),
             # The exporter reads MONGODB_USER and MONGODB_PASSWORD when set.

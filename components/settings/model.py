@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.catalog import FORBIDDEN_LABELS
-from components.settings.storage_backend import ObjectStorage
+from components.settings.storage_backend import LokiObjectStorage, ObjectStorage
 from components.settings.types import (
     ByteSize,
     Duration,
@@ -251,7 +251,7 @@ class LokiSettings(Workload):
     ingestion: LokiIngestion
     # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
     chunk_cache_mb: Annotated[int, Field(ge=0)]
-    object_storage: ObjectStorage | None = None
+    object_storage: LokiObjectStorage | None = None
 
 
 class AlloySettings(Workload):
