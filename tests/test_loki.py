@@ -152,7 +152,9 @@ def test_workload_identity_needs_no_secret(render_stack) -> None:
 
 def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
     render = render_stack(
-        "prod", f"loki.objectStorage={{backend: gcs, bucket: logs-prod, since: {SINCE}}}", secrets={"objectStorageGcsServiceAccountKey": '{"type": "service_account"}'}
+        "prod",
+        f"loki.objectStorage={{backend: gcs, bucket: logs-prod, since: {SINCE}}}",
+        secrets={"objectStorageGcsServiceAccountKey": '{"type": "service_account"}'},
     )
     loki = container(render, "StatefulSet", "loki")
     key_path = next(e["value"] for e in loki["env"] if e["name"] == "GOOGLE_APPLICATION_CREDENTIALS")
