@@ -40,8 +40,13 @@ BLACKBOX_EXPORTER = Endpoint(9115, "http", "/-/ready", "/-/healthy")
 OPERATOR = Endpoint(8080, "http", "/healthz", "/healthz")
 # The exporter serves its metrics on /metrics and a landing page on /.
 MONGODB_EXPORTER = Endpoint(9216, "metrics", "/metrics", "/metrics")
-RABBITMQ_PROMETHEUS = Endpoint(15692, "prometheus", "/metrics", "/metrics")
+# RabbitMQ's built-in plugin: /metrics aggregates every queue into one series; /metrics/per-object
+# serves the same metrics per queue (labels queue, vhost), which the Copilot queue panels and
+# alerts need (docs/metrics.md: RabbitMQ per-queue data).
+RABBITMQ_PROMETHEUS = Endpoint(15692, "prometheus", "/metrics", "/metrics", metrics_path="/metrics/per-object")
 QDRANT = Endpoint(6333, "http", "/readyz", "/livez")
+# Ollama's API root answers 200 "Ollama is running" (its only health endpoint).
+OLLAMA = Endpoint(11434, "http", "/", "/")
 
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318

@@ -178,11 +178,12 @@ class OperatorSettings(Workload):
     kubelet_service: Annotated[str, AfterValidator(_namespaced_name)]
 
 
-ServiceKind = Literal["mongodb", "rabbitmq", "qdrant"]
+ServiceKind = Literal["mongodb", "rabbitmq", "qdrant", "ollama"]
 
 
 class ServiceTarget(Section):
-    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints."""
+    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints,
+    Ollama (which exports no metrics) through a blackbox probe of its API."""
 
     name: DnsLabel
     kind: ServiceKind
