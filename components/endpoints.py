@@ -34,8 +34,9 @@ TEMPO = Endpoint(3200, "http", "/ready", "/ready", live_path="/api/status/buildi
 # restarting Alloy would not fix that, so liveness uses /-/ready as well.
 ALLOY = Endpoint(12345, "http", "/-/ready", "/-/ready")
 NODE_EXPORTER = Endpoint(9100, "metrics", "/metrics", "/metrics")
-KUBE_STATE_METRICS = Endpoint(8080, "http", "/readyz", "/livez")
-KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/metrics", "/metrics")
+# kube-state-metrics answers /livez on its metrics port and /readyz on its telemetry port.
+KUBE_STATE_METRICS = Endpoint(8080, "http", "/livez", "/livez")
+KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/readyz", "/metrics")
 BLACKBOX_EXPORTER = Endpoint(9115, "http", "/-/ready", "/-/healthy")
 OPERATOR = Endpoint(8080, "http", "/healthz", "/healthz")
 # The exporter serves its metrics on /metrics and a landing page on /.
