@@ -70,14 +70,14 @@ preview: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	# The policy pack runs on the first python on PATH: the project's venv has pulumi-policy.
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff --policy-pack policy
+	# policy/PulumiPolicy.yaml names ../.venv, so the CLI runs the pack there from any entry point.
+	pulumi preview --stack $(STACK) --diff --policy-pack policy
 
 up: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policy
+	pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
