@@ -39,8 +39,8 @@ from components.settings.secrets import how_to_set
 from scripts.render import render
 from scripts.stack_config import REPO_ROOT, StackConfig, read_stack_config
 
-# Settings fields that name the stack rather than configure it.
-IDENTITY_FIELDS = {"stack", "environment", "secretsSet"}
+# Settings fields that name the stack (and its cluster) rather than configure it.
+IDENTITY_FIELDS = {"stack", "environment", "secretsSet", "kubernetes"}
 # The backend `make preview`/`make up` use when PULUMI_BACKEND_URL is unset.
 LOCAL_BACKEND_DIR = ".pulumi-state"
 
