@@ -18,10 +18,9 @@ from components import endpoints
 from components.grafana_access import FOLDERS, GrafanaAccess
 from components.grafana_datasources import create_datasources
 from components.labels import selector_labels, standard_labels
-from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.secrets import secret_value
-from components.volumes import claim_spec
+from components import volumes
 from components.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = endpoints.GRAFANA_SERVICE
@@ -127,9 +126,7 @@ class Grafana(pulumi.ComponentResource):
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{NAME}-data", metadata={**metadata, "name": f"{NAME}-data"}, spec=claim_spec(config.storage), opts=stateful_options(settings, self)
-        )
+        claim = volumes.claim(f"{NAME}-data", settings, config.storage, labels=labels, parent=self)
         server = ContainerSpec(
             name=NAME,
             image=config.image,

@@ -49,7 +49,9 @@ COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
 }
 
 
-# What reads (Resource.get) find in the cluster: (type, id) -> the object's state.
+# What the cluster already holds: (type, id) -> the state a read (Resource.get) finds; (type, name) ->
+# the state of an object the program registers, over its inputs (a field the program ignores
+# changes to keeps its live value).
 LiveObjects = dict[tuple[str, str], dict[str, Any]]
 
 
@@ -65,7 +67,10 @@ class _EchoMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         if args.resource_id and (args.typ, args.resource_id) in self.live:
             return args.resource_id, self.live[(args.typ, args.resource_id)]
-        return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        state = {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        for key, value in self.live.get((args.typ, args.name), {}).items():
+            state[key] = {**state[key], **value} if isinstance(value, dict) and isinstance(state.get(key), dict) else value
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -120,8 +125,8 @@ def run_program_with_outputs(
     build: Callable[[Settings], None] = build_stack,
     live: LiveObjects | None = None,
 ) -> Program:
-    """``run_program``, also returning the stack outputs. ``live``: what reads find in the cluster;
-    by default the cluster the stack names (observability:kubernetes.clusterId)."""
+    """``run_program``, also returning the stack outputs. ``live``: what the cluster already holds;
+    its kube-system namespace is the cluster the stack names (observability:kubernetes.clusterId) unless given."""
     mocks = _EchoMocks(live)
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
@@ -129,8 +134,7 @@ def run_program_with_outputs(
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = settings_from_pulumi()
-    if live is None:
-        mocks.live = cluster_with_uid(settings.kubernetes.cluster_id)
+    mocks.live = {**cluster_with_uid(settings.kubernetes.cluster_id), **(live or {})}
 
     exported: dict[str, Any] = {}
 
