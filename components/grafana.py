@@ -14,13 +14,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumiverse_grafana as grafana
 
-from components import endpoints
+from components import endpoints, volumes
 from components.grafana_access import FOLDERS, GrafanaAccess
 from components.grafana_datasources import create_datasources
 from components.labels import selector_labels, standard_labels
 from components.settings import Settings
 from components.settings.secrets import secret_value
-from components import volumes
 from components.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = endpoints.GRAFANA_SERVICE

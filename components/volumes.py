@@ -19,8 +19,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.protection import stateful_options
-from components.settings.errors import NAMESPACE
 from components.settings import Settings
+from components.settings.errors import NAMESPACE
 from components.settings.types import Storage
 
 # Fields whose change would replace a StatefulSet or make the operator recreate it.

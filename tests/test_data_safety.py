@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from components import prometheus
 from components.settings import Settings
 from components.settings.types import Storage
-from components import prometheus
 from components.volumes import CLAIM_CLASS, STORAGE_CLASS_PROCEDURE, StorageClassChangeError, statefulset_claim_name, storage_class_problem
 from scripts.mock_runtime import run_program_with_outputs
 from scripts.render import Render, stand_in_missing_secrets
