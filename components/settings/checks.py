@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from components.settings.delivery_checks import grafana_url_problems
 from components.settings.errors import Problem
 from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
@@ -27,6 +28,7 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         + logs_problems(settings)
         + alerting_problems(settings)
         + _unique_targets(settings)
+        + grafana_url_problems(settings)
     )
 
 

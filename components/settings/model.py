@@ -292,8 +292,8 @@ class GrafanaSettings(Workload):
     storage: Storage
     ingress: GrafanaIngress = GrafanaIngress()
     external: ExternalGrafana | None = None
-    # Where `pulumi up` reaches the in-cluster Grafana's API when the Service DNS name
-    # does not resolve there (e.g. http://localhost:3000 through a port-forward).
+    # Set: datasources, folders and dashboards go through the API at this URL, which must answer
+    # where `pulumi up` runs (an ingress host). Unset (default): Grafana provisions them from ConfigMaps.
     api_url: Url | None = None
 
 
