@@ -211,9 +211,9 @@ PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target"}
 SECRET_REF = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _triggers(doc: dict[str, Any]) -> set[str]:
-    on = doc.get("on", doc.get(True))  # PyYAML reads a bare `on` as True
-    return {on} if isinstance(on, str) else set(on)
+def _triggers(doc: dict[Any, Any]) -> set[str]:
+    on: Any = doc.get("on", doc.get(True))  # PyYAML reads a bare `on` as True
+    return {on} if isinstance(on, str) else {str(trigger) for trigger in on}
 
 
 def _all_jobs() -> list[tuple[str, str, dict[str, Any], set[str]]]:
