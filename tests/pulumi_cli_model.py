@@ -95,8 +95,10 @@ COMMAND_FLAGS: dict[tuple[str, ...], frozenset[str]] = {
         {"config-file", "debug", "diff", "event-log", "file", "from", "generate-code", "generate-resources", "json", "message",
          "out", "parallel", "parent", "preview-only", "properties", "protect", "provider", "skip-plugin-pre-install",
          "skip-preview", "stack", "suppress-outputs", "suppress-permalink", "suppress-progress", "yes"}
-    ),  # fmt: skip
-    ("refresh",): frozenset(_OPERATION - {"policy-pack", "policy-pack-config", "replace", "target-replace", "ignore-protect"} | {"yes", "skip-preview", "preview-only"}),
+    ),
+    ("refresh",): frozenset(
+        _OPERATION - {"policy-pack", "policy-pack-config", "replace", "target-replace", "ignore-protect"} | {"yes", "skip-preview", "preview-only"}
+    ),
     ("destroy",): frozenset(_OPERATION | {"yes", "skip-preview", "preview-only", "exclude-protected", "remove", "continue-on-error"}),
     ("state", "unprotect"): frozenset({"all", "stack", "yes"}),
     ("state", "delete"): frozenset({"all", "force", "stack", "target-dependents", "yes"}),
