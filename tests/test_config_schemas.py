@@ -84,7 +84,7 @@ def test_every_storage_variant_matches_the_reference(variant: dict[str, Any]) ->
 def test_an_invented_key_is_refused(render_stack, name: str, path: tuple[str | int, ...], key: str) -> None:
     render = render_stack("dev")
     document = copy.deepcopy(_loki(render) if name == "loki" else _tempo(render))
-    target = document
+    target: Any = document
     for part in path:
         target = target[part]
     target[key] = "72h"
@@ -110,7 +110,7 @@ def test_an_invented_key_is_refused(render_stack, name: str, path: tuple[str | i
 def test_a_wrong_typed_value_is_refused(render_stack, name: str, path: tuple[str | int, ...], value: Any, expected: str) -> None:
     render = render_stack("prod")
     document = copy.deepcopy(_loki(render) if name == "loki" else _tempo(render))
-    target = document
+    target: Any = document
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value
