@@ -12,8 +12,8 @@ Sources per product (the configuration reference published with the release):
 - Loki: docs/sources/shared/configuration.md (generated from the Go structs by tools/doc-generator).
 - Tempo: docs/sources/tempo/configuration/manifest.md (the complete default configuration as YAML);
   keys it cannot show (empty by default) are kept by hand in the data file's ``supplement`` with their Go source.
-- Alloy: docs/sources/reference/components/**/*.md (Arguments, Blocks and Exported fields tables),
-  with docs/sources/shared/reference/components/*.md includes resolved.
+- Alloy: docs/sources/reference/components/**/*.md and docs/sources/reference/config-blocks/*.md
+  (Arguments, Blocks and Exported fields tables), with docs/sources/shared/ includes resolved.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import yaml
 LOKI_DOC = "docs/sources/shared/configuration.md"
 TEMPO_DOC = "docs/sources/tempo/configuration/manifest.md"
 ALLOY_DOCS = "docs/sources/reference/components"
+ALLOY_CONFIG_BLOCKS = "docs/sources/reference/config-blocks"
 ALLOY_SHARED = "docs/sources/shared"
 
 
@@ -166,7 +167,7 @@ def derive_tempo(checkout: Path, tag: str) -> dict[str, Any]:
 # Alloy: per component, the Arguments table, the Blocks table (paths "a > b > c" linked to "### c"
 # sections with their own Arguments tables) and the Exported fields table.
 
-_INCLUDE = re.compile(r'\{\{<\s*docs/shared\s+lookup="([^"]+)"[^>]*>\}\}')
+_INCLUDE = re.compile(r'\{\{<\s*docs/shared\s+lookup="([^"]+)".*?>\}\}')
 _HEADING = re.compile(r"^(#{2,4}) (.+?)\s*$")
 _LINK_DEF = re.compile(r"^\[([^\]]+)\]:\s*#(\S+)\s*$")
 
@@ -261,16 +262,20 @@ def _alloy_component(text: str) -> dict[str, Any]:
 
 
 def derive_alloy(checkout: Path, tag: str) -> dict[str, Any]:
-    components: dict[str, Any] = {}
-    for path in git_ls(checkout, tag, ALLOY_DOCS):
-        name = Path(path).stem
-        if not path.endswith(".md") or name.startswith("_") or "." not in name:
-            continue
-        text = _resolve_includes(git_show(checkout, tag, path), checkout, tag)
-        components[name] = _alloy_component(text)
+    def read(directory: str, dotted: bool) -> dict[str, Any]:
+        found = {}
+        for path in git_ls(checkout, tag, directory):
+            name = Path(path).stem
+            if not path.endswith(".md") or name.startswith("_") or (dotted and "." not in name):
+                continue
+            found[name] = _alloy_component(_resolve_includes(git_show(checkout, tag, path), checkout, tag))
+        return dict(sorted(found.items()))
+
     return {
-        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": ALLOY_DOCS},
-        "components": dict(sorted(components.items())),
+        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": f"{ALLOY_DOCS}, {ALLOY_CONFIG_BLOCKS}"},
+        "components": read(ALLOY_DOCS, dotted=True),
+        # Unlabelled top-level blocks (logging, tracing, http, ...).
+        "config_blocks": read(ALLOY_CONFIG_BLOCKS, dotted=False),
     }
 
 
