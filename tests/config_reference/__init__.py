@@ -62,6 +62,8 @@ def _merge(data: dict[str, Any], supplement: dict[str, Any]) -> None:
 def _type_ok(kind: str, value: Any) -> bool:
     if kind == "any":
         return True
+    if kind.startswith("one of "):
+        return value in [choice.strip() for choice in kind[len("one of ") :].split(",")]
     if kind in ("string", "url"):
         return isinstance(value, str)
     if kind == "int":
