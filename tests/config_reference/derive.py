@@ -56,26 +56,31 @@ _BYTES_DEFAULT = re.compile(r"\|\s*default = [0-9.]+\s*[KMGTPE]?i?B\]\s*$")
 
 
 def _loki_sections(text: str) -> dict[str, list[str]]:
-    """### heading -> the lines of its first yaml code block ("" for the top-level loki.yaml section)."""
-    sections: dict[str, list[str]] = {}
+    """### heading -> the lines of its reference block ("" for the top-level loki.yaml section).
+
+    A section may open with an example; its reference block is the first yaml block written in the
+    reference's "[key: <type>]" form.
+    """
+    blocks: dict[str, list[list[str]]] = {}
     current: str | None = None
     block: list[str] | None = None
     for line in text.splitlines():
-        heading = re.match(r"^### (.+)$", line)
-        if heading:
+        heading = re.match(r"^##+ (.+)$", line)
+        if heading and block is None:
             title = heading.group(1).strip()
-            current = "" if "loki.yaml" in title else title
+            # Only the "###" sections are the reference; "##" ones are prose with examples.
+            current = ("" if "loki.yaml" in title else title) if line.startswith("### ") else None
             continue
-        if current is None or current in sections:
+        if current is None:
             continue
         if line.startswith("```yaml"):
             block = []
         elif line.startswith("```") and block is not None:
-            sections[current] = block
+            blocks.setdefault(current, []).append(block)
             block = None
         elif block is not None:
             block.append(line)
-    return sections
+    return {name: next((b for b in found if any(_LEAF.match(line) or _INLINE.match(line) for line in b)), found[0]) for name, found in blocks.items()}
 
 
 def _loki_type(raw: str, rest: str, blocks: set[str]) -> str:
