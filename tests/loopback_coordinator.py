@@ -33,6 +33,7 @@ class Coordinator:
     leases: dict[str, str]
     prefix: str = "/v1"
     healthy: bool = True
+    health_delay: float = 0.0  # seconds before /health answers
     failing_keys: set[str] = field(default_factory=set)  # answer 500 for these leases
     slow_keys: dict[str, float] = field(default_factory=dict)  # sleep this long before answering
     released: dict[str, str] = field(default_factory=dict)  # key -> action applied
@@ -53,6 +54,7 @@ class Coordinator:
             def do_GET(self) -> None:
                 server.received.append(Received("GET", self.path, None, self.headers.get("Authorization")))
                 if self.path == f"{server.prefix}/health":
+                    time.sleep(server.health_delay)
                     self._reply(200 if server.healthy else 503, {"status": "ok" if server.healthy else "degraded"})
                 else:
                     self._reply(404, {"error": "no such endpoint"})
