@@ -19,6 +19,7 @@ import pulumiverse_grafana as grafana
 from components import endpoints
 from components.grafana_access import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.settings import Settings
+from components.settings.units import go_duration
 
 # Exemplar labels carrying a trace ID: OpenTelemetry SDKs write trace_id,
 # Tempo's metrics-generator writes traceID.
@@ -50,7 +51,8 @@ def _prometheus(settings: Settings) -> DatasourceSpec:
         json_data={
             "httpMethod": "POST",
             "prometheusType": "Prometheus",
-            "timeInterval": settings.prometheus.scrape_interval,
+            # Grafana reads it with time.ParseDuration unless it is a single d/w/M/y amount: the Go form fits both.
+            "timeInterval": go_duration(settings.prometheus.scrape_interval),
             "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": TEMPO_UID} for label in EXEMPLAR_TRACE_LABELS],
         },
     )

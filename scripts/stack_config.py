@@ -69,7 +69,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (list, dict)):
                 raise yaml.constructor.ConstructorError(None, None, "a key must be a single value, not a list or mapping", key_node.start_mark)
             if key in seen:
@@ -89,7 +89,7 @@ def _where(error: yaml.YAMLError) -> str:
 
 def parse_yaml(text: str) -> Any:
     """A YAML document with unique keys; raises yaml.YAMLError."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:

@@ -141,6 +141,6 @@ def _probed_form(annotation: Any) -> str:
         text = str(error.errors()[0]["msg"])
         if "accepted form: " in text:
             return text.split("accepted form: ", 1)[1]
-    except Exception:  # noqa: BLE001 - a probe that cannot run falls back to the type's description
+    except Exception:
         pass
     return {bool: "true or false", int: "a whole number", Decimal: "a number", str: "text"}.get(inner, "a value of this key's kind")

@@ -17,13 +17,19 @@ from pydantic.alias_generators import to_camel
 from components.settings import units
 
 IMAGE_FORM = "registry/repository:tag with a fixed tag that is not 'latest' (e.g. quay.io/prometheus/pushgateway:v1.11.0), optionally @sha256:digest"
-_IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::\d+)?(?:/[a-z0-9._-]+)*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[a-f0-9]{64})?\Z", re.ASCII)
+_IMAGE_RE = re.compile(
+    r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::\d+)?(?:/[a-z0-9._-]+)*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[a-f0-9]{64})?\Z",
+    re.ASCII,
+)
 
 
 MAX_REPLICAS = 10
 # Kubernetes' integer fields are int32; the Pulumi wire format carries numbers as doubles.
 MAX_COUNT = 2**31 - 1
-STORAGE_CLASS_FORM = "a Kubernetes object name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+STORAGE_CLASS_FORM = (
+    "a Kubernetes object name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', "
+    "starting and ending with a letter or digit, at most 253 characters"
+)
 _SUBDOMAIN_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z", re.ASCII)
 _WHOLE_RE = re.compile(r"^[0-9]{1,30}\Z", re.ASCII)
 _DECIMAL_RE = re.compile(r"^([0-9]{1,30}(\.[0-9]{1,30})?|\.[0-9]{1,30})\Z", re.ASCII)

@@ -42,7 +42,7 @@ _DURATION_UNITS_MS: dict[str, int] = {
     "ms": 1,
 }
 # Prometheus' own duration grammar: units in descending order, each at most once.
-_DURATION_RE = re.compile(r"^(?:([0-9]{1,30})y)?(?:([0-9]{1,30})w)?(?:([0-9]{1,30})d)?(?:([0-9]{1,30})h)?(?:([0-9]{1,30})m)?(?:([0-9]{1,30})s)?(?:([0-9]{1,30})ms)?\Z", re.ASCII)
+_DURATION_RE = re.compile("^" + "".join(rf"(?:([0-9]{{1,30}}){unit})?" for unit in ("y", "w", "d", "h", "m", "s", "ms")) + r"\Z", re.ASCII)
 _NUMBER = r"([0-9]{1,30}(?:\.[0-9]{1,30})?|\.[0-9]{1,30})"
 _QUANTITY_RE = re.compile(rf"^{_NUMBER}(?:(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)|[eE]([+-]?[0-9]{{1,3}}))?\Z", re.ASCII)
 _CPU_RE = re.compile(rf"^{_NUMBER}(m)?\Z", re.ASCII)
