@@ -44,7 +44,8 @@ def message(item: ErrorDetails) -> str:
     if kind in ("tuple_type", "list_type", "set_type", "iterable_type", "frozen_set_type"):
         return f"is not a list; accepted form: {form}"
     if kind == "too_short":
-        return f"has too few entries; accepted form: {form}"
+        least = item.get("ctx", {}).get("min_length", 1)
+        return f"has too few entries; accepted form: {form}, at least {least} of them"
     if kind.startswith("bool"):
         return "is not true or false; accepted form: true or false"
     if kind.startswith("int") or kind in ("finite_number", "greater_than", "less_than", "greater_than_equal", "less_than_equal"):
@@ -118,6 +119,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _form(annotation: Any) -> str:
     optional = _strip_optional(annotation) is not annotation
     base = _strip_optional(annotation)
+    if typing.get_origin(base) is typing.Annotated and typing.get_origin(typing.get_args(base)[0]) in (tuple, list):
+        base = typing.get_args(base)[0]  # a list with a length bound: the bound is in the error's ctx
     model = _model_in(base)
     if model is not None:
         keys = [f.alias or n for n, f in model.model_fields.items() if (f.alias or n) not in INTERNAL_FIELDS]
