@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from components import endpoints
 from components.grafana import api_url

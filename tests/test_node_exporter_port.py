@@ -12,6 +12,7 @@ from components import network_policies as np
 from components.settings import SettingsError, load_settings
 from scripts.localstack import Component, http_get, wait_until
 from scripts.render import Render
+from tests.conftest import RenderStack
 from tests.k8s_objects import container, find, pod
 from tests.netpol_eval import Host, allowed
 from tests.test_network_policies import NODE_IP, _pods, _policies
@@ -28,7 +29,7 @@ PORT = _free_port()
 
 
 @pytest.fixture(scope="module")
-def moved(render_stack) -> Render:
+def moved(render_stack: RenderStack) -> Render:
     return render_stack("staging", f"nodeExporter.port={PORT}")
 
 

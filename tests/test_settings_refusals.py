@@ -24,6 +24,7 @@ from components.settings.units import duration_ms
 from scripts.localstack import Component, http_get, wait_until
 from scripts.render import Render, main
 from scripts.stack_config import OverrideError, StackFileError, apply_overrides, read_stack_config
+from tests.conftest import RenderStack
 from tests.k8s_objects import container, find
 
 CRDS = Path(__file__).resolve().parent.parent / "components" / "crds" / "prometheus-operator-v0.85.0"
@@ -127,7 +128,7 @@ def test_out_pointing_at_a_file_is_refused_with_exit_2(capsys: pytest.CaptureFix
 
 
 @pytest.fixture(scope="module")
-def typed(render_stack) -> Render:
+def typed(render_stack: RenderStack) -> Render:
     return render_stack(
         "dev",
         "alertmanager.retention=5d",
@@ -246,7 +247,7 @@ def test_a_scrape_interval_longer_than_the_rule_windows_is_refused() -> None:
     text = _problems("dev", "prometheus.scrapeInterval=10m", "prometheus.evaluationInterval=10m")
     for key in ("prometheus.scrapeInterval", "prometheus.evaluationInterval"):
         line = _line(text, f"observability:{key}")
-        assert "can never fire" in line and "at most 2m30s" in line or "at most 150s" in line, line
+        assert ("can never fire" in line and "at most 2m30s" in line) or "at most 150s" in line, line
 
 
 def test_staging_and_prod_need_a_receiver() -> None:
@@ -363,4 +364,4 @@ def test_every_quantity_form_kubernetes_accepts_is_taken(field: str, value: str)
         nested = {part: nested}
     import json
 
-    load_settings({"observability:environment": "dev", f"observability:prometheus": json.dumps({section: nested})}, "dev")
+    load_settings({"observability:environment": "dev", "observability:prometheus": json.dumps({section: nested})}, "dev")

@@ -128,7 +128,8 @@ def _grafana(settings: Settings) -> list[Problem]:
         problems.append(Problem("grafana.ingress.host", None, "is required when grafana.ingress.enabled is true; accepted form: a DNS host name"))
     if grafana.external is not None:
         if "grafanaAuth" not in settings.secrets_set:
-            problems.append(Problem("grafana.external.url", grafana.external.url, f"needs an API token; accepted form: the Pulumi secret set with `{how_to_set('grafanaAuth')}`"))
+            token = f"needs an API token; accepted form: the Pulumi secret set with `{how_to_set('grafanaAuth')}`"
+            problems.append(Problem("grafana.external.url", grafana.external.url, token))
         if grafana.ingress.enabled:
             problems.append(Problem("grafana.ingress.enabled", True, "accepted form: false when grafana.external is set (the stack runs no Grafana to expose)"))
     return problems
