@@ -20,7 +20,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 import pytest
 import yaml
-from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped, unused-ignore]  # stubs: types-protobuf, not pinned
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
