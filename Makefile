@@ -9,11 +9,12 @@ OUT ?= build/render/$(STACK)
 PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_BACKEND_URL
 
-.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench verify bundle
+.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle
 
 help:
 	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs when missing)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
+	@echo "make api-check         every rendered object against the Kubernetes API schemas (strict) and the vendored CRDs"
 	@echo "make checkov           scan every rendered stack with checkov (security/checkov-skips.yaml lists the skips)"
 	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
 	@echo "make up STACK=dev      pulumi up for one stack"
@@ -41,6 +42,10 @@ checkov-venv: $(CHECKOV_VENV)/.installed
 # checkov's Kubernetes checks on every rendered stack, offline; skips only from security/checkov-skips.yaml.
 checkov: venv checkov-venv
 	$(PY) -m scripts.checkov_gate
+
+# Every object of every stack as the API server of each supported Kubernetes version would see it.
+api-check: venv
+	$(PY) -m scripts.api_check
 
 binaries:
 	./scripts/install_binaries.sh
