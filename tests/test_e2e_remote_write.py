@@ -34,7 +34,7 @@ def _write_path(render: Render) -> str:
     tempo = mounted_yaml(render, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
     paths = {urlparse(w["url"]).path for w in tempo["metrics_generator"]["storage"]["remote_write"]}
     (path,) = paths
-    return path
+    return str(path)
 
 
 def _without(render: Render, field: str) -> dict[str, str]:
