@@ -156,3 +156,11 @@ def test_the_readme_names_the_supported_versions() -> None:
     match = re.search(r"Supported Kubernetes versions: ([0-9., ]+)\.", README.read_text())
     assert match, "README: no 'Supported Kubernetes versions: ...' line"
     assert tuple(v.strip() for v in match.group(1).split(",")) == SUPPORTED_KUBERNETES
+
+
+def test_a_field_with_cel_rules_is_reported_as_unchecked() -> None:
+    # PrometheusAgent's spec carries a CEL rule (mode DaemonSet excludes replicas) that this check cannot evaluate.
+    agent = {"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent", "metadata": {"name": "a"}, "spec": {"mode": "DaemonSet"}}
+    findings = check_objects([agent], OPERATOR)
+    assert [(f.problem, f.path) for f in findings] == [("no schema", "spec")]
+    assert "x-kubernetes-validations" in findings[0].message
