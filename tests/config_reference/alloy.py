@@ -1,7 +1,8 @@
 """An Alloy configuration (as read by tests/alloy_parser.py) against the reference of one Alloy release.
 
 Components and top-level config blocks must exist in the release; every attribute must be an argument of
-its component or block with a value of the documented type; every nested block must be one the component
+its component or block with a value of the documented type; every argument and block the reference marks
+required must be there (nested ones when their parent block is); every nested block must be one the component
 documents at that path; a reference to another component's export must name an export of the referenced
 component whose type is the one the argument takes (capsules are not inter-compatible; a plain string may
 be given where a ``secret`` is expected). Types and conversions from the Alloy syntax reference
@@ -108,6 +109,13 @@ def _body_errors(block: Block, spec: dict[str, Any], path: tuple[str, ...], expo
             errors.append(f"{where}: {name} is not an argument of {' > '.join(path) or 'the component'} in this release")
         else:
             errors += _value_errors(value, arguments[name], exports, f"{where}.{name}")
+    here = " > ".join(path)
+    errors += [f"{where}: required argument {name} is missing" for name in spec.get("required", {}).get(here, []) if name not in block.attributes]
+    present = {child.name for child in block.blocks}
+    for required in spec.get("required_blocks", []):
+        *parent, name = required.split(" > ")
+        if tuple(parent) == path and name not in present:
+            errors.append(f"{where}: required block {name} is missing")
     for child in block.blocks:
         child_path = (*path, child.name)
         if " > ".join(child_path) not in spec["blocks"]:

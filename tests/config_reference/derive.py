@@ -230,6 +230,17 @@ def _arguments(lines: list[str]) -> dict[str, str]:
     return arguments
 
 
+def _required(lines: list[str]) -> list[str]:
+    """The arguments whose Required column says yes."""
+    names = []
+    for header, rows in _tables(lines):
+        if header[:2] != ["name", "type"] or "required" not in header:
+            continue
+        column = header.index("required")
+        names += [_code(row[0]) for row in rows if len(row) > column and row[column].strip("`* ").lower() == "yes"]
+    return names
+
+
 def _sections(lines: list[str]) -> list[tuple[int, str, list[str]]]:
     """(level, slug, lines up to the next heading of the same or a higher level)."""
     headings = [(i, len(m.group(1)), m.group(2)) for i, line in enumerate(lines) if (m := _HEADING.match(line))]
@@ -249,10 +260,14 @@ def _alloy_component(text: str) -> dict[str, Any]:
     for _, slug, body in sections:
         by_slug.setdefault(slug, body)
     links = {m.group(1).strip("`"): m.group(2) for line in lines if (m := _LINK_DEF.match(line.strip()))}
-    component: dict[str, Any] = {"arguments": _arguments(by_slug.get("arguments", [])), "blocks": {}, "exports": {}}
+    arguments = by_slug.get("arguments", [])
+    component: dict[str, Any] = {"arguments": _arguments(arguments), "blocks": {}, "exports": {}, "required": {}, "required_blocks": []}
+    if _required(arguments):
+        component["required"][""] = _required(arguments)
     for header, rows in _tables(by_slug.get("blocks", [])):
         if not header or header[0] not in ("block", "hierarchy", "name"):
             continue
+        required_column = header.index("required") if "required" in header else None
         for row in rows:
             parts = [part.strip() for part in row[0].split(">")]
             path = [_code(part) for part in parts]
@@ -261,7 +276,12 @@ def _alloy_component(text: str) -> dict[str, Any]:
             link = re.search(r"\]\[([^\]]+)\]", parts[-1])
             anchor = links.get(link.group(1), _slug(link.group(1))) if link else _slug(path[-1])
             body = by_slug.get(anchor) or by_slug.get(_slug(path[-1]), [])
-            component["blocks"][" > ".join(path)] = _arguments(body)
+            key = " > ".join(path)
+            component["blocks"][key] = _arguments(body)
+            if _required(body):
+                component["required"][key] = _required(body)
+            if required_column is not None and len(row) > required_column and row[required_column].strip("`* ").lower() == "yes":
+                component["required_blocks"].append(key)
     component["exports"] = _arguments(by_slug.get("exported-fields", []))
     return component
 
