@@ -57,6 +57,8 @@ def _replace(text: str, old: str, new: str) -> str:
         ("insecure = true", "insecure_tls = true", "insecure_tls is not an argument of"),
         # A nested block at a path the component does not document.
         ("status_code {", "status_codes {", "block policy > status_codes does not exist"),
+        # A function outside the release's standard library.
+        ("sys.env(", "sys.environ(", "sys.environ() is not a standard library function"),
     ],
 )
 def test_an_invented_name_is_refused(render_stack, old: str, new: str, expected: str) -> None:

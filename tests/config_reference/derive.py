@@ -30,6 +30,7 @@ LOKI_DOC = "docs/sources/shared/configuration.md"
 TEMPO_DOC = "docs/sources/tempo/configuration/manifest.md"
 ALLOY_DOCS = "docs/sources/reference/components"
 ALLOY_CONFIG_BLOCKS = "docs/sources/reference/config-blocks"
+ALLOY_STDLIB = "docs/sources/reference/stdlib"
 ALLOY_SHARED = "docs/sources/shared"
 
 
@@ -297,11 +298,26 @@ def derive_alloy(checkout: Path, tag: str) -> dict[str, Any]:
         return dict(sorted(found.items()))
 
     return {
-        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": f"{ALLOY_DOCS}, {ALLOY_CONFIG_BLOCKS}"},
+        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": f"{ALLOY_DOCS}, {ALLOY_CONFIG_BLOCKS}, {ALLOY_STDLIB}"},
         "components": read(ALLOY_DOCS, dotted=True),
         # Unlabelled top-level blocks (logging, tracing, http, ...).
         "config_blocks": read(ALLOY_CONFIG_BLOCKS, dotted=False),
+        "stdlib": _stdlib(checkout, tag),
     }
+
+
+def _stdlib(checkout: Path, tag: str) -> list[str]:
+    """The standard library's functions: one page per namespace, one "## name" heading per function,
+    or a page named after its single function (coalesce, json_path). Constants are values, not functions."""
+    names = []
+    for path in git_ls(checkout, tag, ALLOY_STDLIB):
+        stem = Path(path).stem
+        if not path.endswith(".md") or stem.startswith("_") or stem == "constants":
+            continue
+        found = [m.group(1) for line in git_show(checkout, tag, path).splitlines() if (m := re.match(r"^## ([A-Za-z_][A-Za-z0-9_.]*)\s*$", line))]
+        functions = [name if "." in name else f"{stem}.{name}" for name in found if name not in ("Examples", "Example")]
+        names += functions or [stem]
+    return sorted(names)
 
 
 DERIVE = {"loki": derive_loki, "tempo": derive_tempo, "alloy": derive_alloy}
