@@ -117,6 +117,12 @@ def test_a_wrong_custom_resource_value_is_refused(render_stack, kind: str, chang
     assert _problems(obj) == [("invalid", path)]
 
 
+def test_an_embedded_resource_keeps_its_type_and_metadata() -> None:
+    schema = structural_to_json_schema({"type": "object", "x-kubernetes-embedded-resource": True, "properties": {"spec": {"type": "object"}}})
+    assert set(schema["properties"]) == {"apiVersion", "kind", "metadata", "spec"}
+    assert schema["additionalProperties"] is False
+
+
 def test_int_or_string_and_nullable_follow_the_api_server() -> None:
     port = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
     schema = structural_to_json_schema({"type": "object", "properties": {"port": port, "n": {"type": "string", "nullable": True}}})
