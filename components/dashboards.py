@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumiverse_grafana as grafana
 
-from components.grafana_access import FOLDERS, GrafanaAccess
+from components.grafana_access import FOLDERS, GrafanaAccess, grafana_scope
 from components.labels import standard_labels
 from components.settings import Settings
 from dashboards.registry import build_dashboards
@@ -36,16 +36,17 @@ class Dashboards(pulumi.ComponentResource):
     def __init__(self, settings: Settings, access: GrafanaAccess | None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:grafana:Dashboards", NAME, None, opts)
         self.uids: list[str] = []
+        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
         for dashboard in build_dashboards(settings):
-            model = dashboard.model()
+            model = scope.dashboard(dashboard.model())
             text = config_json(model)
-            self.uids.append(dashboard.uid)
+            self.uids.append(model["uid"])
             if access is not None:
                 folder_uid, _ = FOLDERS[dashboard.folder]
                 grafana.oss.Dashboard(
                     f"dashboard-{dashboard.uid}",
                     config_json=text,
-                    folder=folder_uid,
+                    folder=scope.uid(folder_uid),
                     overwrite=True,
                     message="Managed by the observability stack (pulumi)",
                     opts=pulumi.ResourceOptions(parent=self, provider=access.provider, depends_on=[access.folders[dashboard.folder]]),
@@ -58,7 +59,7 @@ class Dashboards(pulumi.ComponentResource):
                         "name": f"dashboard-{dashboard.uid}",
                         "namespace": settings.namespace,
                         "labels": labels,
-                        "annotations": {SIDECAR_FOLDER_ANNOTATION: FOLDERS[dashboard.folder][1]},
+                        "annotations": {SIDECAR_FOLDER_ANNOTATION: scope.title(FOLDERS[dashboard.folder][1])},
                     },
                     data={f"{dashboard.uid}.json": text},
                     opts=pulumi.ResourceOptions(parent=self),

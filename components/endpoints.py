@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ TEMPO = Endpoint(3200, "http", "/ready", "/ready")
 # Alloy's /-/healthy fails while any pipeline component is unhealthy (e.g. Loki is down);
 # restarting Alloy would not fix that, so liveness uses /-/ready as well.
 ALLOY = Endpoint(12345, "http", "/-/ready", "/-/ready")
+# Upstream's default port; a stack sets its own with nodeExporter.port (use node_exporter()).
 NODE_EXPORTER = Endpoint(9100, "metrics", "/metrics", "/metrics")
 KUBE_STATE_METRICS = Endpoint(8080, "http", "/readyz", "/livez")
 KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/metrics", "/metrics")
@@ -88,3 +89,8 @@ def loki_url(namespace: str) -> str:
 
 def tempo_url(namespace: str) -> str:
     return service_url(TEMPO_SERVICE, namespace, TEMPO.port)
+
+
+def node_exporter(port: int) -> Endpoint:
+    """node-exporter's endpoint on the stack's port (settings.node_exporter.port): it shares the node's network."""
+    return replace(NODE_EXPORTER, port=port)

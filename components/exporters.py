@@ -102,7 +102,7 @@ class Exporters(pulumi.ComponentResource):
         config = settings.node_exporter
         labels = standard_labels(NODE_EXPORTER, settings, role="node-metrics", image=config.image)
         account = _account(NODE_EXPORTER, settings, labels, self)
-        endpoint = endpoints.NODE_EXPORTER
+        endpoint = endpoints.node_exporter(config.port)
         host = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
         exporter = ContainerSpec(
             name=NODE_EXPORTER,

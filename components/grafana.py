@@ -15,7 +15,7 @@ import pulumi_random as random
 import pulumiverse_grafana as grafana
 
 from components import endpoints
-from components.grafana_access import FOLDERS, GrafanaAccess
+from components.grafana_access import FOLDERS, GrafanaAccess, grafana_scope
 from components.grafana_datasources import create_datasources
 from components.labels import selector_labels, standard_labels
 from components.protection import stateful_options
@@ -106,7 +106,10 @@ class Grafana(pulumi.ComponentResource):
         self.url = api_url(settings)
         provider = grafana.Provider(NAME, url=self.url, auth=auth, opts=pulumi.ResourceOptions(parent=self))
         objects = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=ready)
-        folders = {key: grafana.oss.Folder(f"folder-{uid}", uid=uid, title=title, opts=objects) for key, (uid, title) in FOLDERS.items()}
+        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
+        folders = {
+            key: grafana.oss.Folder(f"folder-{uid}", uid=scope.uid(uid), title=scope.title(title), opts=objects) for key, (uid, title) in FOLDERS.items()
+        }
         create_datasources(settings, objects)
         self.access = GrafanaAccess(provider=provider, folders=folders)
         self.register_outputs({"url": self.url})

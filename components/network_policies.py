@@ -126,7 +126,7 @@ def flows(settings: Settings) -> list[Flow]:
         for target, ports in SCRAPED_IN_NAMESPACE.items()
     ]
     result += [
-        Flow(Pods(PROMETHEUS), nodes, _tcp(endpoints.NODE_EXPORTER.port), "Prometheus scrapes node-exporter on the host network"),
+        Flow(Pods(PROMETHEUS), nodes, _tcp(settings.node_exporter.port), "Prometheus scrapes node-exporter on the host network"),
         Flow(Pods(PROMETHEUS), nodes, _tcp(endpoints.KUBELET_PORT), "Prometheus scrapes the kubelet and cAdvisor"),
         Flow(Pods(PROMETHEUS), monitored, (), "Prometheus scrapes the monitored systems and their exporters on their own ports"),
         Flow(Pods(BLACKBOX_EXPORTER), monitored, (), "the blackbox exporter probes the monitored systems"),

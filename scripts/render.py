@@ -32,7 +32,7 @@ from components.settings import Settings, SettingsError, load_settings
 from components.settings.secrets import MissingSecret
 from scripts import manifest_yaml
 from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
-from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, add_secret, apply_overrides, read_stack_config
+from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, StackFileError, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -169,6 +169,9 @@ def stand_in_missing_secrets(config: StackConfig) -> tuple[str, ...]:
     try:
         load_settings(config.engine_form(), config.stack, config.secret_keys, require_secrets=True)
     except SettingsError as error:
+        bad = [p for p in error.problems if not isinstance(p, MissingSecret)]
+        if bad:  # a bad value: refused before the program runs, without the secrets render stands in for
+            raise SettingsError(config.stack, bad) from None
         missing = tuple(sorted(p.key for p in error.problems if isinstance(p, MissingSecret)))
         for key in missing:
             add_secret(config, key, SECRET_PLACEHOLDER)
@@ -186,7 +189,16 @@ def render(config: StackConfig) -> Render:
     return result
 
 
+def check_out(out: Path) -> None:
+    """Refuse an output path that is a file, or a non-empty directory that is not a previous render."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a directory; accepted form: a new directory, an empty one or a previous render")
+    if out.exists() and any(out.iterdir()) and not (out / "resources.json").is_file():
+        raise FileExistsError(f"--out {out} is not empty and is not a previous render; accepted form: a new directory, an empty one or a previous render")
+
+
 def write(result: Render, out: Path) -> None:
+    check_out(out)
     if out.exists() and any(out.iterdir()) and not (out / "resources.json").exists():
         raise FileExistsError(f"{out} is not empty and is not a previous render; choose an empty or new directory")
     if out.exists():
@@ -208,11 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        # Every cheap check before the program runs, so bad input fails in a second.
+        check_out(args.out)
         config = read_stack_config(args.stack)
         apply_overrides(config, args.overrides)
         result = render(config)
         write(result, args.out)
-    except (SettingsError, OverrideError, FileNotFoundError, FileExistsError, LeakError) as error:
+    except (SettingsError, OverrideError, StackFileError, FileNotFoundError, FileExistsError, NotADirectoryError, LeakError) as error:
         print(f"render failed: {error}", file=sys.stderr)
         return 2
     manifests = sum(1 for path in result.files if path.startswith("manifests/"))

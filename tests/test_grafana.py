@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from components import endpoints
 from components.grafana import api_url
@@ -158,7 +159,8 @@ def test_external_grafana_gets_the_objects_but_no_deployment(render_stack) -> No
     for kind in ("Deployment", "Service", "Secret", "PersistentVolumeClaim"):
         assert not has(render, kind, "grafana") and not has(render, kind, "grafana-admin") and not has(render, kind, "grafana-data")
     datasources = _datasources(render)
-    assert set(datasources) == set(DATASOURCE_UIDS)
+    # In an external (possibly shared) Grafana every UID carries the stack's name.
+    assert set(datasources) == {f"{uid}-prod" for uid in DATASOURCE_UIDS}
     assert {d["privateDataSourceConnectNetworkId"] for d in datasources.values()} == {"pdc-123"}
     assert not any("glsa_token_never_in_output" in text for text in render.files.values())
 
@@ -179,3 +181,67 @@ def test_provider_targets_the_stack_grafana_with_secret_credentials(rendered: Re
     for record in grafana_objects:
         # Folders and datasources live in the Grafana component, dashboards in theirs: all through its provider.
         assert record.provider.startswith(provider.urn + "::"), record.urn
+
+
+def _grafana_objects(render: Render) -> dict[str, dict[str, Any]]:
+    return {path: json.loads(text) for path, text in render.files.items() if path.startswith("grafana/")}
+
+
+def _dashboard_datasource_uids(value: Any) -> set[str]:
+    """Every datasource UID a dashboard model names: {type, uid} references and Explore links."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("uid"), str) and "type" in value and value.get("type") in ("prometheus", "loki", "tempo"):
+            found.add(value["uid"])
+        for item in value.values():
+            found |= _dashboard_datasource_uids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _dashboard_datasource_uids(item)
+    elif isinstance(value, str) and "panes=" in value:
+        found |= _dashboard_datasource_uids(json.loads(unquote(value.partition("panes=")[2])))
+    return found
+
+
+def test_stacks_sharing_an_external_grafana_get_their_own_uids_names_and_folders(render_stack) -> None:
+    external = "grafana.external={url: 'https://shared.grafana.example.com'}"
+    renders = {stack: render_stack(stack, external, secrets={"grafanaAuth": "glsa_shared_token_never_in_output"}) for stack in ("dev", "staging")}
+    owned: dict[str, set[tuple[str, str]]] = {}
+    for stack, render in renders.items():
+        objects = _grafana_objects(render)
+        datasources = {d["uid"]: d for p, d in objects.items() if p.startswith("grafana/datasource-")}
+        folders = {d["uid"]: d for p, d in objects.items() if p.startswith("grafana/folder-")}
+        placements = [d for p, d in objects.items() if p.startswith("grafana/dashboard-")]
+        owned[stack] = (
+            {("datasource uid", uid) for uid in datasources}
+            | {("datasource name", d["name"]) for d in datasources.values()}
+            | {("folder uid", uid) for uid in folders}
+            | {("folder title", d["title"]) for d in folders.values()}
+            | {("dashboard uid", d["uid"]) for d in placements}
+        )
+        assert len(datasources) == len(DATASOURCE_UIDS) and len(folders) == len(FOLDERS)
+        assert all(len(uid) <= 40 and re.fullmatch(r"[A-Za-z0-9_-]+", uid) for _, uid in owned[stack] if "uid" in _)
+        # Links between datasources and every dashboard reference stay inside the stack's own objects.
+        for datasource in datasources.values():
+            assert set(_links(datasource["jsonDataEncoded"])) <= set(datasources)
+        assert {d["folder"] for d in placements} <= set(folders)
+        for path, text in render.files.items():
+            if path.startswith("dashboards/"):
+                assert _dashboard_datasource_uids(json.loads(text)) <= set(datasources), path
+    assert not owned["dev"] & owned["staging"], sorted(owned["dev"] & owned["staging"])
+
+
+def test_a_stack_own_grafana_keeps_the_plain_uids(rendered: Render) -> None:
+    objects = _grafana_objects(rendered)
+    assert {d["uid"] for p, d in objects.items() if p.startswith("grafana/folder-")} == {uid for uid, _ in FOLDERS.values()}
+    assert {d["name"] for p, d in objects.items() if p.startswith("grafana/datasource-")} == {"Prometheus", "Loki", "Tempo", "Alertmanager"}
+
+
+def test_scoping_an_explore_link_keeps_its_template_tokens() -> None:
+    from components.grafana_access import GrafanaScope
+    from dashboards.builder import explore_link
+
+    link = explore_link("logs", '{service=~"${service:pipe}"} |= "${search}"', variables=("${service:pipe}", "${search}"))
+    same = GrafanaScope("x")._explore(link.url).replace("loki-x", "loki")
+    assert same == link.url
+    assert "${service:pipe}" in same and "${__from}" in same

@@ -115,7 +115,7 @@ def _object_storage_credentials(settings: Settings, section: str, storage: Objec
         Problem(
             f"{section}.objectStorage.credentials",
             storage.credentials,
-            f"needs the secret {key}; set it with `{how_to_set(key)}` or use credentials: workloadIdentity",
+            f"needs the secret {key}; accepted form: the Pulumi secret set with `{how_to_set(key)}`, or credentials: workloadIdentity",
         )
         for key in missing
     ]
@@ -128,7 +128,8 @@ def _grafana(settings: Settings) -> list[Problem]:
         problems.append(Problem("grafana.ingress.host", None, "is required when grafana.ingress.enabled is true; accepted form: a DNS host name"))
     if grafana.external is not None:
         if "grafanaAuth" not in settings.secrets_set:
-            problems.append(Problem("grafana.external.url", grafana.external.url, f"needs an API token; set it with `{how_to_set('grafanaAuth')}`"))
+            token = f"needs an API token; accepted form: the Pulumi secret set with `{how_to_set('grafanaAuth')}`"
+            problems.append(Problem("grafana.external.url", grafana.external.url, token))
         if grafana.ingress.enabled:
             problems.append(Problem("grafana.ingress.enabled", True, "accepted form: false when grafana.external is set (the stack runs no Grafana to expose)"))
     return problems

@@ -15,9 +15,9 @@ from pydantic import AfterValidator, Field
 from components.settings.types import Section
 
 BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]\Z", re.ASCII)
 ENDPOINT_FORM = "host[:port] without a scheme (e.g. s3.eu-west-1.amazonaws.com or minio.storage:9000)"
-_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?\Z", re.ASCII)
 
 
 def _bucket(value: str) -> str:
