@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc
@@ -61,9 +60,28 @@ CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 STACK = "pulumi:pulumi:Stack"
 
 
+# What the cluster already holds: (type, id) -> the state a read (Resource.get) finds; (type, name) ->
+# the state of an object the program registers, over its inputs (a field the program ignores
+# changes to keeps its live value).
+LiveObjects = dict[tuple[str, str], dict[str, Any]]
+
+
+def cluster_with_uid(uid: str | None) -> LiveObjects:
+    """A cluster whose kube-system namespace has ``uid`` (the identity components/cluster.py checks)."""
+    return {("kubernetes:core/v1:Namespace", "kube-system"): {"metadata": {"name": "kube-system", "uid": uid}}}
+
+
 class _EchoMocks(pulumi_mocks.Mocks):
+    def __init__(self, live: LiveObjects | None = None) -> None:
+        self.live = live or {}
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        if args.resource_id and (args.typ, args.resource_id) in self.live:
+            return args.resource_id, self.live[(args.typ, args.resource_id)]
+        state = {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        for key, value in self.live.get((args.typ, args.name), {}).items():
+            state[key] = {**state[key], **value} if isinstance(value, dict) and isinstance(state.get(key), dict) else value
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -106,15 +124,20 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         inputs = rpc.deserialize_properties(request.object)
         if self.held_back is not None and request.type == CRD:
             inputs = self.held_back.restore(inputs)
-        computed = COMPUTED_OUTPUTS.get(request.type)
-        # The echo: outputs are the inputs as the SDK sent them, plus what a provider would compute.
-        outputs = request.object
-        if computed:
-            outputs = struct_pb2.Struct()
-            outputs.CopyFrom(request.object)
-            outputs.update(computed)
-        id_ = f"{request.name}-id"
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, {**inputs, **(computed or {})})
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
+        )
+        id_, state = self.mocks.new_resource(args)
+        id_ = id_ or ""
+        # A plain echo goes back as the very struct the SDK sent; only a computed or live state is serialized.
+        outputs = request.object if state == inputs else _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         self.records.append(
             Registered(
                 urn=urn,
@@ -166,15 +189,17 @@ def run_program_with_outputs(
     config: dict[str, str],
     secret_keys: set[str],
     build: Callable[[Settings], None] = build_stack,
+    live: LiveObjects | None = None,
     *,
     hold_back_crd_schemas: bool = True,
 ) -> Program:
-    """``run_program``, also returning the stack outputs.
+    """``run_program``, also returning the stack outputs. ``live``: what the cluster already holds;
+    its kube-system namespace is the cluster the stack names (observability:kubernetes.clusterId) unless given.
 
     ``hold_back_crd_schemas``: keep CRD specs out of the SDK's serialization (see the module docstring);
     the records are the same either way, only the CRD resources' own output properties differ.
     """
-    mocks = _EchoMocks()
+    mocks = _EchoMocks(live)
     held_back = _HeldBack() if hold_back_crd_schemas else None
     monitor = _RecordingMonitor(mocks, held_back)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
@@ -182,6 +207,7 @@ def run_program_with_outputs(
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = settings_from_pulumi()
+    mocks.live = {**cluster_with_uid(settings.kubernetes.cluster_id), **(live or {})}
 
     exported: dict[str, Any] = {}
 
