@@ -20,6 +20,7 @@ from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.receivers import RECEIVER_SECRET_KEYS, required_secrets
 from components.settings.secrets import secret_value
+from components.settings.units import go_duration
 from components.volumes import replica_claims
 from components.workload import pod_security_context
 
@@ -82,7 +83,9 @@ class Alertmanager(pulumi.ComponentResource):
             "podMetadata": {"labels": labels},
             "resources": config.resources.as_kubernetes(),
             "securityContext": pod_security_context(),
-            "retention": config.retention,
+            # The CRD's retention is a GoDuration (h, m, s, ms; monitoring.coreos.com_alertmanagers.yaml):
+            # 5d is written 120h.
+            "retention": go_duration(config.retention),
             "storage": {"volumeClaimTemplate": volume_claim_template(VOLUME, config.storage)},
             "configSecret": CONFIG_SECRET,
             "secrets": [RECEIVERS_SECRET],

@@ -1,11 +1,11 @@
 """Dashboards: every dashboard of dashboards/ deployed to Grafana, in the folder of its system.
 
-Each dashboard becomes a ``grafana.oss.Dashboard`` (its JSON model as
-config_json) through the provider the Grafana component hands over in a
-GrafanaAccess. With ``dashboards.configMaps`` the same models are also written
-as ConfigMaps labelled ``grafana_dashboard: "1"`` (folder in the
-``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches
-ConfigMaps and whose API `pulumi up` cannot reach.
+With the stack's own Grafana provisioning its objects (no GrafanaAccess, the default), each
+dashboard is a ConfigMap ``dashboard-<uid>`` that the Grafana Deployment mounts into its
+folder's directory (components/grafana_provisioning.py). With a GrafanaAccess, each becomes a
+``grafana.oss.Dashboard`` (its JSON model as config_json) through that provider. With
+``dashboards.configMaps`` the ConfigMaps are also labelled ``grafana_dashboard: "1"`` (folder in
+the ``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches ConfigMaps.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumiverse_grafana as grafana
 
-from components.grafana_access import FOLDERS, GrafanaAccess
+from components.grafana_access import FOLDERS, GrafanaAccess, grafana_scope
 from components.labels import standard_labels
 from components.settings import Settings
 from dashboards.registry import build_dashboards
@@ -36,29 +36,32 @@ class Dashboards(pulumi.ComponentResource):
     def __init__(self, settings: Settings, access: GrafanaAccess | None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:grafana:Dashboards", NAME, None, opts)
         self.uids: list[str] = []
+        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
         for dashboard in build_dashboards(settings):
-            model = dashboard.model()
+            model = scope.dashboard(dashboard.model())
             text = config_json(model)
-            self.uids.append(dashboard.uid)
+            self.uids.append(model["uid"])
             if access is not None:
                 folder_uid, _ = FOLDERS[dashboard.folder]
                 grafana.oss.Dashboard(
                     f"dashboard-{dashboard.uid}",
                     config_json=text,
-                    folder=folder_uid,
+                    folder=scope.uid(folder_uid),
                     overwrite=True,
                     message="Managed by the observability stack (pulumi)",
                     opts=pulumi.ResourceOptions(parent=self, provider=access.provider, depends_on=[access.folders[dashboard.folder]]),
                 )
-            if settings.dashboards.config_maps:
-                labels = standard_labels(NAME, settings, role="dashboards") | {SIDECAR_LABEL: "1"}
+            if access is None or settings.dashboards.config_maps:
+                labels = standard_labels(NAME, settings, role="dashboards")
+                if settings.dashboards.config_maps:
+                    labels |= {SIDECAR_LABEL: "1"}
                 k8s.core.v1.ConfigMap(
                     f"dashboard-{dashboard.uid}",
                     metadata={
                         "name": f"dashboard-{dashboard.uid}",
                         "namespace": settings.namespace,
                         "labels": labels,
-                        "annotations": {SIDECAR_FOLDER_ANNOTATION: FOLDERS[dashboard.folder][1]},
+                        "annotations": {SIDECAR_FOLDER_ANNOTATION: scope.title(FOLDERS[dashboard.folder][1])},
                     },
                     data={f"{dashboard.uid}.json": text},
                     opts=pulumi.ResourceOptions(parent=self),

@@ -17,8 +17,9 @@ import pulumi
 import pulumiverse_grafana as grafana
 
 from components import endpoints
-from components.grafana_access import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.grafana_access import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID, TEMPO_UID, GrafanaScope, grafana_scope
 from components.settings import Settings
+from components.settings.units import go_duration
 
 # Exemplar labels carrying a trace ID: OpenTelemetry SDKs write trace_id,
 # Tempo's metrics-generator writes traceID.
@@ -28,6 +29,10 @@ TRACE_ID_REGEX = r'trace_id"?\s*[:=]\s*"?(\w+)'
 # Span resource attributes -> Loki stream labels (the only three, see loki_config.STREAM_LABELS).
 SPAN_TO_LOG_LABELS = ({"key": "service.name", "value": "service"}, {"key": "deployment.environment", "value": "environment"})
 LOG_WINDOW = ("-5m", "5m")
+
+
+# Base UIDs in the order datasource_specs builds them.
+BASE_UIDS = (PROMETHEUS_UID, LOKI_UID, TEMPO_UID, ALERTMANAGER_UID)
 
 
 @dataclass(frozen=True)
@@ -40,26 +45,27 @@ class DatasourceSpec:
     is_default: bool = False
 
 
-def _prometheus(settings: Settings) -> DatasourceSpec:
+def _prometheus(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=PROMETHEUS_UID,
-        name="Prometheus",
+        uid=scope.uid(PROMETHEUS_UID),
+        name=scope.title("Prometheus"),
         type="prometheus",
         url=endpoints.prometheus_url(settings.namespace),
         is_default=True,
         json_data={
             "httpMethod": "POST",
             "prometheusType": "Prometheus",
-            "timeInterval": settings.prometheus.scrape_interval,
-            "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": TEMPO_UID} for label in EXEMPLAR_TRACE_LABELS],
+            # Grafana reads it with time.ParseDuration unless it is a single d/w/M/y amount: the Go form fits both.
+            "timeInterval": go_duration(settings.prometheus.scrape_interval),
+            "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": scope.uid(TEMPO_UID)} for label in EXEMPLAR_TRACE_LABELS],
         },
     )
 
 
-def _loki(settings: Settings) -> DatasourceSpec:
+def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=LOKI_UID,
-        name="Loki",
+        uid=scope.uid(LOKI_UID),
+        name=scope.title("Loki"),
         type="loki",
         url=endpoints.loki_url(settings.namespace),
         json_data={
@@ -70,7 +76,7 @@ def _loki(settings: Settings) -> DatasourceSpec:
                     "matcherRegex": TRACE_ID_REGEX,
                     # Through the API (not a provisioning file) the variable is written with one '$'.
                     "url": "${__value.raw}",
-                    "datasourceUid": TEMPO_UID,
+                    "datasourceUid": scope.uid(TEMPO_UID),
                     "urlDisplayLabel": "Open trace in Tempo",
                 }
             ],
@@ -78,16 +84,16 @@ def _loki(settings: Settings) -> DatasourceSpec:
     )
 
 
-def _tempo(settings: Settings) -> DatasourceSpec:
+def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     tags = [dict(tag) for tag in SPAN_TO_LOG_LABELS]
     return DatasourceSpec(
-        uid=TEMPO_UID,
-        name="Tempo",
+        uid=scope.uid(TEMPO_UID),
+        name=scope.title("Tempo"),
         type="tempo",
         url=endpoints.tempo_url(settings.namespace),
         json_data={
             "tracesToLogsV2": {
-                "datasourceUid": LOKI_UID,
+                "datasourceUid": scope.uid(LOKI_UID),
                 "spanStartTimeShift": LOG_WINDOW[0],
                 "spanEndTimeShift": LOG_WINDOW[1],
                 "filterByTraceID": True,
@@ -95,24 +101,24 @@ def _tempo(settings: Settings) -> DatasourceSpec:
                 "tags": tags,
             },
             "tracesToMetrics": {
-                "datasourceUid": PROMETHEUS_UID,
+                "datasourceUid": scope.uid(PROMETHEUS_UID),
                 "spanStartTimeShift": LOG_WINDOW[0],
                 "spanEndTimeShift": LOG_WINDOW[1],
                 "tags": [{"key": "service.name", "value": "service"}],
                 "queries": [{"name": "Span rate", "query": "sum(rate(traces_spanmetrics_calls_total{$__tags}[5m]))"}],
             },
-            "serviceMap": {"datasourceUid": PROMETHEUS_UID},
+            "serviceMap": {"datasourceUid": scope.uid(PROMETHEUS_UID)},
             "nodeGraph": {"enabled": True},
-            "lokiSearch": {"datasourceUid": LOKI_UID},
+            "lokiSearch": {"datasourceUid": scope.uid(LOKI_UID)},
             "search": {"hide": False},
         },
     )
 
 
-def _alertmanager(settings: Settings) -> DatasourceSpec:
+def _alertmanager(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=ALERTMANAGER_UID,
-        name="Alertmanager",
+        uid=scope.uid(ALERTMANAGER_UID),
+        name=scope.title("Alertmanager"),
         type="alertmanager",
         url=endpoints.alertmanager_url(settings.namespace),
         json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
@@ -120,7 +126,8 @@ def _alertmanager(settings: Settings) -> DatasourceSpec:
 
 
 def datasource_specs(settings: Settings) -> list[DatasourceSpec]:
-    return [_prometheus(settings), _loki(settings), _tempo(settings), _alertmanager(settings)]
+    scope = grafana_scope(settings.stack, settings.grafana.external is not None)
+    return [builder(settings, scope) for builder in (_prometheus, _loki, _tempo, _alertmanager)]
 
 
 def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list[grafana.oss.DataSource]:
@@ -128,7 +135,8 @@ def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list
     network = external.private_data_source_connect_network_id if external else None
     return [
         grafana.oss.DataSource(
-            f"datasource-{spec.uid}",
+            # Named by the base UID: scoping a shared Grafana's objects keeps each resource's name.
+            f"datasource-{base}",
             uid=spec.uid,
             name=spec.name,
             type=spec.type,
@@ -139,5 +147,5 @@ def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list
             private_data_source_connect_network_id=network,
             opts=opts,
         )
-        for spec in datasource_specs(settings)
+        for base, spec in zip(BASE_UIDS, datasource_specs(settings), strict=True)
     ]

@@ -45,7 +45,7 @@ def scraped(settings: Settings) -> list[Scraped]:
         Scraped("loki", (endpoints.LOKI,)),
         Scraped("tempo", (endpoints.TEMPO,)),
         Scraped("alloy", (endpoints.ALLOY,)),
-        Scraped(NODE_EXPORTER, (endpoints.NODE_EXPORTER,)),
+        Scraped(NODE_EXPORTER, (endpoints.node_exporter(settings.node_exporter.port),)),
         Scraped(KUBE_STATE_METRICS, (endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY)),
         Scraped(BLACKBOX_EXPORTER, (endpoints.BLACKBOX_EXPORTER,)),
     ]

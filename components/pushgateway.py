@@ -9,6 +9,7 @@ from components import endpoints, volumes
 from components.availability import disruption_budget, spread
 from components.labels import selector_labels, standard_labels
 from components.settings import Settings
+from components.settings.units import go_duration
 from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 
 NAME = "pushgateway"
@@ -40,7 +41,8 @@ class Pushgateway(pulumi.ComponentResource):
             args=(
                 f"--web.listen-address=:{endpoint.port}",
                 f"--persistence.file={PERSISTENCE_FILE}",
-                f"--persistence.interval={config.persistence_interval}",
+                # A Go duration flag (time.ParseDuration): no d, w or y.
+                f"--persistence.interval={go_duration(config.persistence_interval)}",
             ),
             volume_mounts=({"name": "data", "mountPath": DATA_DIR},),
         )

@@ -24,7 +24,7 @@ def _problem_line(config: dict, key: str, secret_keys: frozenset[str] = frozense
         ({"observability:loki": {"ingestion": {"rateMb": 8, "burstMb": 4}}}, "loki.ingestion.burstMb", "at least the rate"),
         ({"observability:loki": {"ingestion": {"perStreamRateMb": 10}}}, "loki.ingestion.perStreamRateMb", "at most the tenant's rate"),
         ({"observability:loki": {"ingestion": {"perStreamBurstMb": 1}}}, "loki.ingestion.perStreamBurstMb", "at least the rate"),
-        ({"observability:loki": {"ingestion": {"rateMb": 0}}}, "loki.ingestion.rateMb", "greater than 0"),
+        ({"observability:loki": {"ingestion": {"rateMb": 0}}}, "loki.ingestion.rateMb", "above 0"),
         ({"observability:loki": {"ingestion": {"maxStreams": 10}}}, "loki.ingestion.maxStreams", "did you mean 'maxStreamsPerUser'"),
         ({"observability:loki": {"chunkCacheMb": 1024}}, "loki.chunkCacheMb", "at most 682"),
         ({"observability:loki": {"replicas": 3}}, "loki.replicas", "loki-distributed.md"),
@@ -47,8 +47,8 @@ def _problem_line(config: dict, key: str, secret_keys: frozenset[str] = frozense
             "tempo.objectStorage.credentials",
             "objectStorageGcsServiceAccountKey",
         ),
-        ({"observability:tempo": {"metricsGenerator": {"enabled": "sometimes"}}}, "tempo.metricsGenerator.enabled", "boolean"),
-        ({"observability:alloy": {"serviceLabels": []}}, "alloy.serviceLabels", "at least 1"),
+        ({"observability:tempo": {"metricsGenerator": {"enabled": "sometimes"}}}, "tempo.metricsGenerator.enabled", "true or false"),
+        ({"observability:alloy": {"serviceLabels": []}}, "alloy.serviceLabels", "at least 1 of them"),
         ({"observability:alloy": {"serviceLabels": ["app name"]}}, "alloy.serviceLabels.0", "label key"),
         ({"observability:grafana": {"ingress": {"enabled": True}}}, "grafana.ingress.host", "required"),
         ({"observability:grafana": {"ingress": {"enabled": True, "host": "Grafana_Host"}}}, "grafana.ingress.host", "DNS host name"),
@@ -64,7 +64,7 @@ def test_a_bad_logs_or_traces_value_is_named(config: dict, key: str, form: str) 
 def test_object_storage_is_accepted_with_its_secrets() -> None:
     secrets = {"observability:objectStorageAccessKeyId", "observability:objectStorageSecretAccessKey"}
     config = {
-        "observability:loki": {"objectStorage": {"backend": "s3", "bucket": "logs-prod", "region": "eu-west-1"}},
+        "observability:loki": {"objectStorage": {"backend": "s3", "bucket": "logs-prod", "region": "eu-west-1", "since": "2027-01-04"}},
         **{key: "value" for key in secrets},
     }
     settings = load_settings(config, "prod", frozenset(secrets))

@@ -76,7 +76,7 @@ def _problems(config: dict, stack: str = "dev", secret_keys: frozenset[str] = fr
         ({"observability:grafana": {"image": "grafana/grafana:latest"}}, "grafana.image", "not 'latest'"),
         ({"observability:grafana": {"image": "grafana/grafana"}}, "grafana.image", "tag"),
         ({"observability:namespace": "Observability_NS"}, "namespace", "DNS-1123"),
-        ({"observability:alertmanager": {"replicas": 0}}, "alertmanager.replicas", "1 or more"),
+        ({"observability:alertmanager": {"replicas": 0}}, "alertmanager.replicas", "from 1 to 10"),
         ({"observability:environment": "production"}, "environment", "dev, staging, prod"),
         ({"observability:pushgateway": {"replicas": 2}}, "pushgateway.replicas", "accepted form: 1"),
     ],

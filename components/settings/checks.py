@@ -7,12 +7,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from components.settings.delivery_checks import grafana_url_problems
 from components.settings.errors import Problem
 from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
 from components.settings.receivers import alerting_problems
+from components.settings.rule_checks import interval_problems
 from components.settings.types import Resources, Workload
-from components.settings.units import byte_size_bytes, cpu_cores, quantity_bytes
+from components.settings.units import byte_size_bytes, cpu_cores, duration_seconds, quantity_bytes
 
 # Prometheus needs room beside its blocks for the WAL and compaction.
 RETENTION_SIZE_MAX_SHARE = Decimal("0.85")
@@ -27,7 +29,53 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         + logs_problems(settings)
         + alerting_problems(settings)
         + _unique_targets(settings)
+        + interval_problems(settings)
+        + _network_problems(settings)
+        + _trace_retention(settings)
+        + grafana_url_problems(settings)
     )
+
+
+# Tempo cuts a block from its ingester every max_block_duration (30m by default) and compacts
+# over 1h windows: a shorter retention deletes traces as soon as they are flushed.
+TEMPO_MIN_RETENTION_SECONDS = Decimal(3600)
+
+
+def _trace_retention(settings: Settings) -> list[Problem]:
+    if duration_seconds(settings.tempo.retention) >= TEMPO_MIN_RETENTION_SECONDS:
+        return []
+    why = "is shorter than Tempo's block and compaction period; accepted form: a duration of at least 1h (e.g. 72h, 7d)"
+    return [Problem("tempo.retention", settings.tempo.retention, why)]
+
+
+def _network_problems(settings: Settings) -> list[Problem]:
+    # Under default deny, an empty list closes a flow the stack cannot work without.
+    network = settings.network
+    if not network.policies:
+        return []
+    needed = [
+        ("apiServerCidrs", network.api_server_cidrs, True, "the operator, kube-state-metrics, Alloy and Prometheus could not reach the Kubernetes API"),
+        ("nodeCidrs", network.node_cidrs, True, "Prometheus could not scrape the kubelet, cAdvisor and node-exporter"),
+        (
+            "receiverCidrs",
+            network.receiver_cidrs,
+            bool(settings.alerting.slack or settings.alerting.email or settings.alerting.paging),
+            "Alertmanager could not reach its receivers (Slack, PagerDuty, e-mail)",
+        ),
+        (
+            "objectStorageCidrs",
+            network.object_storage_cidrs,
+            settings.loki.object_storage is not None or settings.tempo.object_storage is not None,
+            "Loki and Tempo could not reach their bucket",
+        ),
+    ]
+    return [
+        Problem(
+            f"network.{key}", list(cidrs), f"is empty, so under the default-deny policies {why}; accepted form: a list of at least one CIDR (e.g. [10.0.0.0/8])"
+        )
+        for key, cidrs, used, why in needed
+        if used and not cidrs
+    ]
 
 
 def _unique_targets(settings: Settings) -> list[Problem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 from components.settings.errors import Problem
@@ -25,6 +26,7 @@ def logs_problems(settings: Settings) -> list[Problem]:
         *_loki_cache(settings),
         *_single_instance(settings),
         *_object_storage_credentials(settings, "loki", settings.loki.object_storage),
+        *_loki_object_storage_since(settings),
         *_object_storage_credentials(settings, "tempo", settings.tempo.object_storage),
         *_grafana(settings),
     ]
@@ -139,10 +141,29 @@ def _object_storage_credentials(settings: Settings, section: str, storage: Objec
         Problem(
             f"{section}.objectStorage.credentials",
             storage.credentials,
-            f"needs the secret {key}; set it with `{how_to_set(key)}` or use credentials: workloadIdentity",
+            f"needs the secret {key}; accepted form: the Pulumi secret set with `{how_to_set(key)}`, or credentials: workloadIdentity",
         )
         for key in missing
     ]
+
+
+# The first day of the volume's schema period (components/loki_config.py); a bucket period starts after it.
+FIRST_SCHEMA_DAY = date(2025, 1, 1)
+SINCE_FORM = (
+    "a date YYYY-MM-DD (UTC) after 2025-01-01 from which logs go to the bucket; when first set, a day after today "
+    "(Loki starts a new schema period there and keeps the volume's period for the logs before it); never change it once deployed"
+)
+
+
+def _loki_object_storage_since(settings: Settings) -> list[Problem]:
+    storage = settings.loki.object_storage
+    if storage is None:
+        return []
+    if storage.since is None:
+        return [Problem("loki.objectStorage.since", None, f"is required with loki.objectStorage; accepted form: {SINCE_FORM}")]
+    if storage.since <= FIRST_SCHEMA_DAY:
+        return [Problem("loki.objectStorage.since", storage.since.isoformat(), f"is not after the volume's period; accepted form: {SINCE_FORM}")]
+    return []
 
 
 def _grafana(settings: Settings) -> list[Problem]:
@@ -152,7 +173,8 @@ def _grafana(settings: Settings) -> list[Problem]:
         problems.append(Problem("grafana.ingress.host", None, "is required when grafana.ingress.enabled is true; accepted form: a DNS host name"))
     if grafana.external is not None:
         if "grafanaAuth" not in settings.secrets_set:
-            problems.append(Problem("grafana.external.url", grafana.external.url, f"needs an API token; set it with `{how_to_set('grafanaAuth')}`"))
+            token = f"needs an API token; accepted form: the Pulumi secret set with `{how_to_set('grafanaAuth')}`"
+            problems.append(Problem("grafana.external.url", grafana.external.url, token))
         if grafana.ingress.enabled:
             problems.append(Problem("grafana.ingress.enabled", True, "accepted form: false when grafana.external is set (the stack runs no Grafana to expose)"))
     return problems

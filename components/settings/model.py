@@ -15,9 +15,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.catalog import FORBIDDEN_LABELS
-from components.settings.storage_backend import ObjectStorage
+from components.endpoints import KUBELET_PORT, NODE_EXPORTER
+from components.settings.storage_backend import LokiObjectStorage, ObjectStorage
 from components.settings.types import (
+    MAX_COUNT,
     ByteSize,
+    Count,
     Duration,
     Image,
     Percent,
@@ -25,11 +28,13 @@ from components.settings.types import (
     Section,
     Storage,
     Workload,
+    decimal_number,
+    whole_number,
 )
 
 Environment = Literal["dev", "staging", "prod"]
 DNS_LABEL_FORM = "a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
-_DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z", re.ASCII)
 
 
 def _dns_label(value: str) -> str:
@@ -40,11 +45,26 @@ def _dns_label(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
+# Namespaces the cluster's own components live in: the stack's default-deny policies would cut them off.
+PROTECTED_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
+def _own_namespace(value: str) -> str:
+    if value in PROTECTED_NAMESPACES:
+        raise ValueError(
+            f"belongs to the cluster itself (its default-deny NetworkPolicies would cut off the cluster's own components); "
+            f"accepted form: {DNS_LABEL_FORM}, not one of {', '.join(PROTECTED_NAMESPACES)}"
+        )
+    return value
+
+
+StackNamespace = Annotated[str, AfterValidator(_dns_label), AfterValidator(_own_namespace)]
+
 METRIC_LABEL_FORM = "a Prometheus label name: letters, digits and '_', not starting with a digit"
-_METRIC_LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:(\d{1,5})$")
-_ADDRESS_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?$")
+_METRIC_LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z", re.ASCII)
+_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:(\d{1,5})\Z", re.ASCII)
+_ADDRESS_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?\Z", re.ASCII)
 
 
 def _metric_label(value: str) -> str:
@@ -57,7 +77,7 @@ def _metric_label(value: str) -> str:
 
 
 def _slack_channel(value: str) -> str:
-    if not re.match(r"^#[a-z0-9][a-z0-9._-]{0,79}$", value):
+    if not re.match(r"^#[a-z0-9][a-z0-9._-]{0,79}\Z", value):
         raise ValueError("not a Slack channel; accepted form: '#' then lower-case letters, digits, '.', '_' or '-' (e.g. '#monitoring')")
     return value
 
@@ -89,7 +109,7 @@ def _namespaced_name(value: str) -> str:
 
 
 MetricLabel = Annotated[str, AfterValidator(_metric_label)]
-PositiveInt = Annotated[int, Field(gt=0)]
+PositiveInt = Count
 
 
 class ScrapeLimits(Section):
@@ -178,11 +198,12 @@ class OperatorSettings(Workload):
     kubelet_service: Annotated[str, AfterValidator(_namespaced_name)]
 
 
-ServiceKind = Literal["mongodb", "rabbitmq", "qdrant"]
+ServiceKind = Literal["mongodb", "rabbitmq", "qdrant", "ollama"]
 
 
 class ServiceTarget(Section):
-    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints."""
+    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints,
+    Ollama (which exports no metrics) through a blackbox probe of its API."""
 
     name: DnsLabel
     kind: ServiceKind
@@ -202,13 +223,28 @@ class ExporterSettings(Workload):
     pass
 
 
-PositiveNumber = Annotated[Decimal, Field(gt=0)]
+# Ports below 1024 need a capability the hardened containers drop; the kubelet owns 10250 on every node.
+NODE_PORT_FORM = "a port from 1024 to 65535 that is free on every node, not the kubelet's 10250"
+
+
+def _node_port(value: int) -> int:
+    if value == KUBELET_PORT:
+        raise ValueError(f"is the kubelet's port; accepted form: {NODE_PORT_FORM}")
+    return value
+
+
+class NodeExporterSettings(ExporterSettings):
+    # node-exporter listens on the node's network (hostNetwork): where 9100 is taken, pick another.
+    port: Annotated[int, BeforeValidator(whole_number(1024, 65535, ", free on every node")), AfterValidator(_node_port)] = NODE_EXPORTER.port
+
+
+PositiveNumber = Annotated[Decimal, BeforeValidator(decimal_number(Decimal(0), Decimal(MAX_COUNT)))]
 LABEL_NAME_FORM = "a Kubernetes label key such as app.kubernetes.io/name or app"
-_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
 URL_FORM = "an absolute http(s) URL such as https://grafana.example.com or https://myorg.grafana.net"
-_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?$")
+_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?\Z", re.ASCII)
 HOST_FORM = "a DNS host name such as grafana.example.com"
-_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z", re.ASCII)
 
 
 def _label_key(value: str) -> str:
@@ -241,7 +277,7 @@ class LokiIngestion(Section):
     burst_mb: PositiveNumber
     per_stream_rate_mb: PositiveNumber
     per_stream_burst_mb: PositiveNumber
-    max_streams_per_user: Annotated[int, Field(ge=1)]
+    max_streams_per_user: Count
 
 
 class StreamRetention(Section):
@@ -257,8 +293,8 @@ class LokiSettings(Workload):
     storage: Storage
     ingestion: LokiIngestion
     # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
-    chunk_cache_mb: Annotated[int, Field(ge=0)]
-    object_storage: ObjectStorage | None = None
+    chunk_cache_mb: Annotated[int, BeforeValidator(whole_number(0, MAX_COUNT))]
+    object_storage: LokiObjectStorage | None = None
     # Streams kept longer (or shorter) than `retention`: Loki's per-stream retention.
     stream_retention: tuple[StreamRetention, ...] = ()
 
@@ -301,24 +337,40 @@ class GrafanaSettings(Workload):
     storage: Storage
     ingress: GrafanaIngress = GrafanaIngress()
     external: ExternalGrafana | None = None
-    # Where `pulumi up` reaches the in-cluster Grafana's API when the Service DNS name
-    # does not resolve there (e.g. http://localhost:3000 through a port-forward).
+    # Set: datasources, folders and dashboards go through the API at this URL, which must answer
+    # where `pulumi up` runs (an ingress host). Unset (default): Grafana provisions them from ConfigMaps.
     api_url: Url | None = None
+
+
+CLUSTER_ID_FORM = (
+    "a UUID: the UID of the cluster's kube-system namespace "
+    "(kubectl --context CONTEXT get namespace kube-system -o jsonpath='{.metadata.uid}')"
+)
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _cluster_id(value: str) -> str:
+    if not _UUID_RE.match(value):
+        raise ValueError(f"not a cluster ID; accepted form: {CLUSTER_ID_FORM}")
+    return value
+
+
+class KubernetesSettings(Section):
+    """The cluster this stack belongs to; components/cluster.py refuses any other before a change."""
+
+    # kubeconfig context of the stack's explicit provider; unset: the kubeconfig's current context.
+    context: Annotated[str, Field(min_length=1)] | None = None
+    # The kube-system namespace's UID: the cluster's identity (a context name is only a local alias).
+    cluster_id: Annotated[str, AfterValidator(_cluster_id)] | None = None
 
 
 class AvailabilitySettings(Section):
     """Disruption budgets and spreading of every component that runs more than one replica."""
 
     # Voluntary disruptions (node drains) may take down at most this many pods of one component.
-    max_unavailable: Annotated[int, AfterValidator(lambda n: _positive(n, "maxUnavailable"))]
+    max_unavailable: Count
     node_spread: SpreadMode
     zone_spread: SpreadMode
-
-
-def _positive(number: int, key: str) -> int:
-    if number < 1:
-        raise ValueError(f"{key} must be at least 1; accepted form: a whole number of 1 or more")
-    return number
 
 
 class NetworkSettings(Section):
@@ -345,7 +397,7 @@ class DashboardSettings(Section):
     config_maps: bool = False
 
 
-_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?\Z", re.ASCII)
 
 
 def _http_url(value: str) -> str:
@@ -365,7 +417,10 @@ class Settings(Section):
 
     stack: str
     environment: Environment
-    namespace: DnsLabel
+    # An explicit, named exception to "the stack's name says its environment": the stack's
+    # own name, so a stack file copied to another stack does not carry it along (loader.py).
+    environment_override: str | None = None
+    namespace: StackNamespace
     cluster: DnsLabel
     # Protect volumes and stateful custom resources from deletion (prod).
     protect_stateful: bool
@@ -375,13 +430,14 @@ class Settings(Section):
     operator: OperatorSettings
     alerting: AlertingSettings
     service_exporters: ServiceExportersSettings
-    node_exporter: ExporterSettings
+    node_exporter: NodeExporterSettings
     kube_state_metrics: ExporterSettings
     blackbox_exporter: ExporterSettings
     loki: LokiSettings
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    kubernetes: KubernetesSettings = KubernetesSettings()
     availability: AvailabilitySettings
     network: NetworkSettings
     dashboards: DashboardSettings

@@ -34,6 +34,16 @@ def alerting_problems(settings: Settings) -> list[Problem]:
         problems.append(Problem("alerting.paging", paging, "dev pages nobody; accepted form: false in a dev stack"))
     if settings.environment == "prod" and not paging:
         problems.append(Problem("alerting.paging", paging, "critical and emergency alerts in prod must page; accepted form: true in a prod stack"))
+    alerting = settings.alerting
+    if settings.environment != "dev" and alerting.slack is None and alerting.email is None and not paging:
+        problems.append(
+            Problem(
+                "alerting",
+                {"slack": None, "email": None, "paging": paging},
+                f"a {settings.environment} stack with no receiver notifies nobody; "
+                "accepted form: at least one of alerting.slack (a channel), alerting.email (an address) or alerting.paging: true",
+            )
+        )
     return problems
 
 

@@ -32,7 +32,7 @@ class MissingSecret(Problem):
 
 
 def missing_secret(key: str, needed_by: str) -> MissingSecret:
-    return MissingSecret(key, None, f"is required by {needed_by} but not set; set it with `{how_to_set(key)}`")
+    return MissingSecret(key, None, f"is required by {needed_by} but not set; accepted form: a Pulumi secret, set with `{how_to_set(key)}`")
 
 
 def how_to_set(key: str) -> str:
@@ -45,7 +45,7 @@ def secret_problems(values: dict[str, Any], secret_keys: set[str]) -> list[Probl
     for key in sorted(SECRET_KEYS):
         full = f"{NAMESPACE}:{key}"
         if key in values and full not in secret_keys:
-            problems.append(Problem(key, "<plain text, not shown>", f"must be a Pulumi secret; set it with `{how_to_set(key)}`"))
+            problems.append(Problem(key, "<plain text, not shown>", f"is in plain text; accepted form: a Pulumi secret, set with `{how_to_set(key)}`"))
     return problems
 
 

@@ -8,6 +8,7 @@ grants them to the pod's ServiceAccount (IRSA, GKE Workload Identity).
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
@@ -15,9 +16,9 @@ from pydantic import AfterValidator, Field
 from components.settings.types import Section
 
 BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]\Z", re.ASCII)
 ENDPOINT_FORM = "host[:port] without a scheme (e.g. s3.eu-west-1.amazonaws.com or minio.storage:9000)"
-_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?\Z", re.ASCII)
 
 
 def _bucket(value: str) -> str:
@@ -42,6 +43,17 @@ class ObjectStorage(Section):
     credentials: Literal["secret", "workloadIdentity"] = "secret"
     # e.g. eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account for workloadIdentity.
     service_account_annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class LokiObjectStorage(ObjectStorage):
+    """Loki's bucket. ``since`` starts a new schema period on that day (UTC); the volume's period before it stays.
+
+    Required: Loki reads each day's logs with the period that covers that day, so logs
+    already on the volume stay readable (and retention still deletes them) only while
+    their period is kept. Upstream: a new period must start on a future date.
+    """
+
+    since: date | None = None
 
 
 # Secret config keys each backend needs when credentials come from Pulumi secrets.

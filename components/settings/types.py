@@ -17,7 +17,22 @@ from pydantic.alias_generators import to_camel
 from components.settings import units
 
 IMAGE_FORM = "registry/repository:tag with a fixed tag that is not 'latest' (e.g. quay.io/prometheus/pushgateway:v1.11.0), optionally @sha256:digest"
-_IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::\d+)?(?:/[a-z0-9._-]+)*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[a-f0-9]{64})?$")
+_IMAGE_RE = re.compile(
+    r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::\d+)?(?:/[a-z0-9._-]+)*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[a-f0-9]{64})?\Z",
+    re.ASCII,
+)
+
+
+MAX_REPLICAS = 10
+# Kubernetes' integer fields are int32; the Pulumi wire format carries numbers as doubles.
+MAX_COUNT = 2**31 - 1
+STORAGE_CLASS_FORM = (
+    "a Kubernetes object name (DNS-1123 subdomain): lower-case letters, digits, '-' and '.', "
+    "starting and ending with a letter or digit, at most 253 characters"
+)
+_SUBDOMAIN_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z", re.ASCII)
+_WHOLE_RE = re.compile(r"^[0-9]{1,30}\Z", re.ASCII)
+_DECIMAL_RE = re.compile(r"^([0-9]{1,30}(\.[0-9]{1,30})?|\.[0-9]{1,30})\Z", re.ASCII)
 
 
 def _as_text(value: Any) -> Any:
@@ -37,11 +52,54 @@ def _checked(parser: Any) -> Any:
     return check
 
 
+def whole_number(low: int, high: int, why: str = "") -> Any:
+    """A validator for an integer from ``low`` to ``high``, written with ASCII digits (YAML number or text)."""
+    form = f"a whole number from {low} to {high}{why}"
+
+    def check(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and _WHOLE_RE.match(value.strip()):
+            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
+            raise ValueError(f"not a whole number; accepted form: {form}")
+        if not low <= number <= high:
+            raise ValueError(f"out of range; accepted form: {form}")
+        return number
+
+    return check
+
+
+def decimal_number(low: Decimal, high: Decimal, *, low_inclusive: bool = False) -> Any:
+    """A validator for a decimal number in a range, written with ASCII digits (YAML number or text)."""
+    form = f"a number {'from' if low_inclusive else 'above'} {low} {'to' if low_inclusive else 'and at most'} {high}"
+
+    def check(value: Any) -> Decimal:
+        text = str(value).strip() if isinstance(value, (int, float, str)) and not isinstance(value, bool) else ""
+        if not _DECIMAL_RE.match(text):
+            raise ValueError(f"not a number; accepted form: {form}")
+        number = Decimal(text)
+        if number < low or (number == low and not low_inclusive) or number > high:
+            raise ValueError(f"out of range; accepted form: {form}")
+        return number
+
+    return check
+
+
 def _image(value: Any) -> Any:
     if not isinstance(value, str) or not _IMAGE_RE.match(value):
         raise ValueError(f"not a pinned image; accepted form: {IMAGE_FORM}")
     if _IMAGE_RE.match(value).group("tag") == "latest":  # type: ignore[union-attr]
         raise ValueError(f"'latest' is not a pinned tag; accepted form: {IMAGE_FORM}")
+    return value
+
+
+def _storage_class(value: Any) -> Any:
+    # StorageClass names are DNS-1123 subdomains (k8s.io/apimachinery IsDNS1123Subdomain).
+    if not isinstance(value, str) or not _SUBDOMAIN_RE.match(value):
+        raise ValueError(f"not a storage class name; accepted form: {STORAGE_CLASS_FORM}")
     return value
 
 
@@ -51,6 +109,9 @@ Cpu = Annotated[str, BeforeValidator(_as_text), AfterValidator(_checked(units.cp
 ByteSize = Annotated[str, BeforeValidator(_checked(units.byte_size_bytes))]
 Percent = Annotated[Decimal, BeforeValidator(units.percent_fraction)]
 Image = Annotated[str, AfterValidator(_image)]
+Count = Annotated[int, BeforeValidator(whole_number(1, MAX_COUNT))]
+Replicas = Annotated[int, BeforeValidator(whole_number(1, MAX_REPLICAS, " (each replica claims its own volume and resources)"))]
+StorageClassName = Annotated[str, BeforeValidator(_storage_class)]
 
 
 class Section(BaseModel):
@@ -87,7 +148,7 @@ class Storage(Section):
     """A persistent volume: its size and, when not the cluster default, its class."""
 
     size: Quantity
-    storage_class: str | None = None
+    storage_class: StorageClassName | None = None
 
     @property
     def size_bytes(self) -> Decimal:
@@ -98,11 +159,5 @@ class Workload(Section):
     """What every workload section has: a pinned image, replicas and resources."""
 
     image: Image
-    replicas: Annotated[int, AfterValidator(lambda n: _at_least_one(n))] = 1
+    replicas: Replicas = 1
     resources: Resources
-
-
-def _at_least_one(number: int) -> int:
-    if number < 1:
-        raise ValueError("replicas must be at least 1; accepted form: a whole number of 1 or more")
-    return number
