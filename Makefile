@@ -23,9 +23,11 @@ help:
 	@echo "make bundle            write the monitoring bundle (Helm chart, Terraform module, jsonnet mixin) to dist/"
 	@echo "make bench             render time, test wall time, detection latency, requested resources (writes docs/benchmarks.md)"
 
+# Progress is printed from the first second: a fresh install takes minutes.
 $(VENV)/.installed: requirements.txt
+	@echo "==> venv: installing requirements.txt into $(VENV)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	set -o pipefail; PYTHONUNBUFFERED=1 $(PY) -m pip install --progress-bar off --disable-pip-version-check -r requirements.txt | { grep --line-buffered -E '^(Collecting|Successfully)' || true; }
 	touch $@
 
 venv: $(VENV)/.installed
@@ -33,14 +35,16 @@ venv: $(VENV)/.installed
 # checkov pins packages the main venv pins differently, so it gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "==> checkov venv: installing requirements-checkov.txt into $(CHECKOV_VENV)"
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	set -o pipefail; PYTHONUNBUFFERED=1 $(CHECKOV_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-checkov.txt | { grep --line-buffered -E '^(Collecting|Successfully)' || true; }
 	touch $@
 
 checkov-venv: $(CHECKOV_VENV)/.installed
 
 # checkov's Kubernetes checks on every rendered stack, offline; skips only from security/checkov-skips.yaml.
 checkov: venv checkov-venv
+	@echo "==> checkov: render every stack and scan it"
 	$(PY) -m scripts.checkov_gate
 
 # Every object of every stack as the API server of each supported Kubernetes version would see it.
@@ -48,13 +52,16 @@ api-check: venv
 	$(PY) -m scripts.api_check
 
 binaries:
+	@echo "==> binaries: promtool, amtool, Prometheus, Alertmanager, Pushgateway, node-exporter"
 	./scripts/install_binaries.sh
 
 lint: venv
+	@echo "==> lint: ruff, mypy"
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
 
 test: venv binaries lint checkov
+	@echo "==> tests: pytest"
 	$(PY) -m pytest
 
 render: venv
@@ -84,14 +91,14 @@ preview: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	# The policy pack runs on the first python on PATH: the project's venv has pulumi-policy.
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff --policy-pack policy
+	# policy/PulumiPolicy.yaml names ../.venv, so the CLI runs the pack there from any entry point.
+	pulumi preview --stack $(STACK) --diff --policy-pack policy
 
 up: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policy
+	pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from components import yaml_load
+
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog" / "metrics.yaml"
 
 FORBIDDEN_LABELS: frozenset[str] = frozenset(
@@ -214,7 +216,7 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
 
 def _read(p: Path) -> Catalog:
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml_load.safe_load(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CatalogError(f"{p}: cannot read the metric catalog: {exc}") from exc
     except yaml.YAMLError as exc:

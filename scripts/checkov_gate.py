@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for stack in args.stacks:
         out = OUT / stack
+        print(f"checkov: rendering and scanning stack {stack}", flush=True)  # progress: each stack takes a while
         write(render(read_stack_config(stack)), out)
         results.append(classify(stack, scan(out / "manifests", args.checkov), skips))
     status = 0

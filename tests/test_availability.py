@@ -60,7 +60,7 @@ def test_a_budget_that_lets_every_replica_go_is_refused() -> None:
 
 def test_bad_availability_values_name_the_key_and_the_accepted_form() -> None:
     message = _error("dev", "availability.maxUnavailable=0", "availability.nodeSpread=always")
-    assert "availability.maxUnavailable = 0" in message and "at least 1" in message
+    assert "availability.maxUnavailable = 0" in message and "a whole number from 1 to" in message
     assert "availability.nodeSpread = 'always'" in message and "'required', 'preferred' or 'off'" in message
 
 

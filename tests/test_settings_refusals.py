@@ -316,6 +316,11 @@ def test_a_secret_is_never_echoed(override: str) -> None:
     assert HOOK not in text and TOKEN not in text and "s3cr3tHookValue42" not in text
 
 
+def test_an_ordinary_long_value_is_still_shown() -> None:
+    image = "registry.k8s.io/kube-state-metrics/kube-state-metrics:latest"
+    assert image in _line(_problems("dev", f"kubeStateMetrics.image={image}"), "observability:kubeStateMetrics.image")
+
+
 def test_a_broken_override_never_echoes_a_secret() -> None:
     config = read_stack_config("dev")
     with pytest.raises(OverrideError) as error:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from components import yaml_load
 from components.rules import thresholds
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
 
 def load_rule_file(path: Path, ctx: RuleContext) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_load.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RuleFileError(f"{path}: not valid YAML: {exc}") from exc
     return expand_spec(raw, ctx, str(path))

@@ -33,6 +33,7 @@ from typing import Any
 import promql_parser
 import yaml
 
+from components import yaml_load
 from components.catalog import Catalog, load_catalog
 from components.rules.loader import REPO_ROOT, RuleContext, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
@@ -276,7 +277,7 @@ def spec_files(slo_dir: Path | None = None) -> list[Path]:
 
 def load_slos(path: Path) -> list[Slo]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SloSpecError(f"{path}: not valid YAML: {exc}") from exc
     return parse_spec(data, str(path))

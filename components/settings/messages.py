@@ -72,7 +72,7 @@ def model_at(path: list[str]) -> type[BaseModel] | None:
 def accepted_form(loc: list[str]) -> str:
     """The accepted form of the value at ``loc``, in words."""
     annotation = _annotation_at(loc)
-    return _form(annotation) if annotation is not None else "a value this key accepts (see docs/configuration.md)"
+    return _form(annotation) if annotation is not None else "a value of the kind components/settings/defaults.yaml gives this key"
 
 
 def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
