@@ -124,6 +124,12 @@ def loki_config(settings: Settings) -> dict[str, Any]:
         },
         "limits_config": {
             "retention_period": hours(loki.retention),
+            # Per-stream retention (seed 003: audit trail 90d next to the operational logs);
+            # priority follows the list order, the first entry highest.
+            **({"retention_stream": [
+                {"selector": r.selector, "priority": len(loki.stream_retention) - i, "period": hours(r.period)}
+                for i, r in enumerate(loki.stream_retention)
+            ]} if loki.stream_retention else {}),
             "ingestion_rate_mb": _mb(limits.rate_mb),
             "ingestion_burst_size_mb": _mb(limits.burst_mb),
             "per_stream_rate_limit": f"{_mb(limits.per_stream_rate_mb)}MB",

@@ -164,6 +164,24 @@ def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
     assert find(render, "Secret", "loki-object-storage")["stringData"] == "[secret]"
 
 
+def test_audit_trail_is_kept_90_days_next_to_the_operational_logs(rendered: Render) -> None:
+    """Seed 003: logs 30 days (ops), 90 days (audit trail); Loki's per-stream retention (limits_config.retention_stream)."""
+    limits = _config(rendered)["limits_config"]
+    assert limits["retention_period"] == RETENTION_HOURS[rendered.stack]
+    assert limits["retention_stream"] == [{"selector": '{service="dvt-audit"}', "priority": 1, "period": "2160h"}]
+
+
+@pytest.mark.parametrize(("override", "key", "accepted"), [
+    ("loki.streamRetention=[{selector: '{pod=\"x\"}', period: 90d}]", "loki.streamRetention[0].selector", "stream labels"),
+    ("loki.streamRetention=[{selector: 'service=dvt-audit', period: 90d}]", "loki.streamRetention[0].selector", "stream selector"),
+    ("loki.streamRetention=[{selector: '{service=\"dvt-audit\"}', period: 36h}]", "loki.streamRetention[0].period", "whole number of days"),
+])
+def test_a_bad_stream_retention_names_the_key(render_stack, override: str, key: str, accepted: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        render_stack("dev", override)
+    assert key in str(error.value) and accepted in str(error.value)
+
+
 # --- issue 12: results cache, liveness, schema periods -----------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ MIB = Decimal(1024 * 1024)
 def logs_problems(settings: Settings) -> list[Problem]:
     return [
         *_loki_retention(settings),
+        *_stream_retention(settings),
         *_loki_ingestion(settings),
         *_loki_cache(settings),
         *_single_instance(settings),
@@ -44,6 +46,28 @@ def _loki_retention(settings: Settings) -> list[Problem]:
             "loki.retention", settings.loki.retention, "accepted form: a whole number of days of at least one day (e.g. 3d, 336h), Loki's index period is 24h"
         )
     ]
+
+
+_STREAM_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def _stream_retention(settings: Settings) -> list[Problem]:
+    from components.loki_config import STREAM_LABELS  # late: loki_config builds on these checks
+
+    out = []
+    form = ('a stream selector over the stream labels, e.g. \'{service="dvt-audit"}\'; labels: '
+            + ", ".join(STREAM_LABELS))
+    for i, rule in enumerate(settings.loki.stream_retention):
+        key = f"loki.streamRetention[{i}]"
+        body = rule.selector.strip()
+        parts = body[1:-1].split(",") if body.startswith("{") and body.endswith("}") else None
+        matches = [_STREAM_MATCHER.fullmatch(p) for p in parts or []]
+        if not parts or not all(matches) or any(m.group(1) not in STREAM_LABELS for m in matches if m):
+            out.append(Problem(f"{key}.selector", rule.selector, f"accepted form: {form}"))
+        seconds = duration_seconds(rule.period)
+        if seconds < 86400 or seconds % 86400:
+            out.append(Problem(f"{key}.period", rule.period, "accepted form: a whole number of days of at least one day (e.g. 90d)"))
+    return out
 
 
 def _loki_ingestion(settings: Settings) -> list[Problem]:

@@ -280,6 +280,13 @@ class LokiIngestion(Section):
     max_streams_per_user: Count
 
 
+class StreamRetention(Section):
+    # A LogQL stream selector over the stream labels, e.g. '{service="dvt-audit"}' (checked in logs_checks).
+    selector: str
+    # A whole number of days, like loki.retention.
+    period: Duration
+
+
 class LokiSettings(Workload):
     # A whole number of days: Loki deletes by 24h index period (checks.py).
     retention: Duration
@@ -288,6 +295,8 @@ class LokiSettings(Workload):
     # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
     chunk_cache_mb: Annotated[int, BeforeValidator(whole_number(0, MAX_COUNT))]
     object_storage: LokiObjectStorage | None = None
+    # Streams kept longer (or shorter) than `retention`: Loki's per-stream retention.
+    stream_retention: tuple[StreamRetention, ...] = ()
 
 
 class AlloySettings(Workload):
