@@ -12,7 +12,8 @@ rule set, group, rule and what is wrong:
   ``summary`` sentence, a ``description`` with templating, ``Impact:`` and
   ``Actions:``, and a ``runbook_url`` whose runbook exists and follows the
   seed 004 template;
-- recording rule names follow ``level:metric:operations``.
+- recording rule names follow ``level:metric:operations``, except a rule that produces a metric the
+  catalog names as the seeds give it (e.g. rabbitmq_queue_message_age_seconds, which nothing exports).
 
 ``coverage(specs, test_docs)`` lists alerts without a firing and a silent
 promtool case and recording rules without a promql_expr_test.
@@ -216,8 +217,8 @@ def lint(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
                         problems.append(f"{where}: labels.{key} is a forbidden high-cardinality label")
                 if "alert" in rule:
                     problems += _alert_conventions(rule, where, base_url)
-                elif not _RECORD_NAME.match(rule.get("record", "")):
-                    problems.append(f"{where}: recording rule name must follow level:metric:operations")
+                elif not (_RECORD_NAME.match(rule.get("record", "")) or catalog.has_metric(rule.get("record", ""))):
+                    problems.append(f"{where}: recording rule name must follow level:metric:operations (or be a catalog metric it produces)")
     return problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from components.settings.errors import Problem
@@ -23,6 +24,7 @@ def logs_problems(settings: Settings) -> list[Problem]:
         *_loki_cache(settings),
         *_single_instance(settings),
         *_object_storage_credentials(settings, "loki", settings.loki.object_storage),
+        *_loki_object_storage_since(settings),
         *_object_storage_credentials(settings, "tempo", settings.tempo.object_storage),
         *_grafana(settings),
     ]
@@ -119,6 +121,25 @@ def _object_storage_credentials(settings: Settings, section: str, storage: Objec
         )
         for key in missing
     ]
+
+
+# The first day of the volume's schema period (components/loki_config.py); a bucket period starts after it.
+FIRST_SCHEMA_DAY = date(2025, 1, 1)
+SINCE_FORM = (
+    "a date YYYY-MM-DD (UTC) after 2025-01-01 from which logs go to the bucket; when first set, a day after today "
+    "(Loki starts a new schema period there and keeps the volume's period for the logs before it); never change it once deployed"
+)
+
+
+def _loki_object_storage_since(settings: Settings) -> list[Problem]:
+    storage = settings.loki.object_storage
+    if storage is None:
+        return []
+    if storage.since is None:
+        return [Problem("loki.objectStorage.since", None, f"is required with loki.objectStorage; accepted form: {SINCE_FORM}")]
+    if storage.since <= FIRST_SCHEMA_DAY:
+        return [Problem("loki.objectStorage.since", storage.since.isoformat(), f"is not after the volume's period; accepted form: {SINCE_FORM}")]
+    return []
 
 
 def _grafana(settings: Settings) -> list[Problem]:
