@@ -1,4 +1,4 @@
-"""A content-addressed file cache under build/cache (git-ignored; `make clean` empties it).
+"""A content-addressed file cache under build/cache (git-ignored; `make clean` empties it) or $OBSERVABILITY_CACHE_DIR.
 
 For derived data that is slow to compute and pure in its inputs (parsed CRDs, their YAML text):
 callers name an entry by a hash of everything the data depends on, so a stale entry is never
@@ -12,7 +12,10 @@ import os
 import tempfile
 from pathlib import Path
 
-CACHE_DIR = Path(__file__).resolve().parent.parent / "build" / "cache"
+# OBSERVABILITY_CACHE_DIR lets several checkouts share one cache (the entries are named by content, so sharing is safe):
+# the render diff's two checkouts, the tests' copies of this one.
+CACHE_ENV = "OBSERVABILITY_CACHE_DIR"
+CACHE_DIR = Path(os.environ.get(CACHE_ENV) or Path(__file__).resolve().parent.parent / "build" / "cache")
 
 
 def key(*parts: bytes) -> str:
