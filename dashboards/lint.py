@@ -30,9 +30,9 @@ import promql_parser
 import yaml
 
 from components.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
-from components.rules.lint import RANGE_CHANGE_FUNCS
 from components.grafana_access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
+from components.rules.lint import RANGE_CHANGE_FUNCS
 
 GRAFANA_BUILTIN_UID = "-- Grafana --"
 # Grafana's global variables; everything else must be defined in templating.list.
