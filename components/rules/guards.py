@@ -387,10 +387,11 @@ def _vanish_case(alert: str, rules: list[dict[str, Any]], recorded: Recorded, ca
             series[series_text(sel.name, labels)] = [*values, STALE]
     for job in jobs:
         series.setdefault(series_text("up", {"job": job}), [*([1.0] * present), STALE])
-    longest = max([_minutes(r.get("for", "0m")) for r in rules] + [_minutes(COMPANION_FOR)])
-    eval_min = present + 5 + longest + 3  # past the 5m lookback (no staleness marker seen) and every `for`
-    tests: list[dict[str, Any]] = []
     own = [r for r in rules if (guards.get((alert, r["labels"].get("service", ""))) or {}).get("vanish") == "self"]
+    # Past the 5m lookback (as if no staleness marker were seen) and the `for` of what must fire.
+    longest = max([_minutes(r.get("for", "0m")) for r in own] + [_minutes(COMPANION_FOR)])
+    eval_min = present + 5 + longest + 3
+    tests: list[dict[str, Any]] = []
     if own:
         exp = []
         for rule in own:
@@ -538,7 +539,9 @@ def guard_tests(specs: Mapping[str, Mapping[str, Any]], test_docs: Sequence[Mapp
             firing = _firing_cases(alert, test_docs)
             if (churn or born) and not firing:
                 raise GuardError(f"alert {alert}: no firing promtool case to derive its churn/born-non-zero cases from")
-            for i, case in enumerate(firing):
+            # One derived case per alert name: its first firing case (each case costs a promtool run
+            # over its whole evaluation span).
+            for i, case in enumerate(firing[:1]):
                 if churn:
                     c = copy.deepcopy(case)
                     c["input_series"] = churn_inputs(c["input_series"], catalog)
