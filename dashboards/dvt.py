@@ -71,8 +71,10 @@ def platform_health(ctx: Context) -> Dashboard:
                     stat("Runs / min (last 1h)", [prom(f"sum(rate(dvt_runs_started_total{{{ENV}}}[1h])) * 60", "runs/min")], unit="short",
                          decimals=1, width=4),
                     # Seed 003 shows "250 ↑ 12%": the last hour's rate against the hour before it.
+                    # The previous hour is the last two hours minus the last one (no offset: data from the start).
                     stat("Runs / min vs previous hour", [prom(
-                        f"sum(rate(dvt_runs_started_total{{{ENV}}}[1h])) / sum(rate(dvt_runs_started_total{{{ENV}}}[1h] offset 1h)) - 1",
+                        f"sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))"
+                        f" / (sum(increase(dvt_runs_started_total{{{ENV}}}[2h])) - sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))) - 1",
                         "change")], unit="percentunit", decimals=0, width=4,
                         description="Change of runs per minute over the last hour against the previous hour."),
                     stat("Completion SLA (p99)", [prom(completion, "p99")], unit="s",

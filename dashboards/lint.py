@@ -8,6 +8,7 @@ Checks, per panel target, variable query and annotation:
 - every metric it names is in the metric catalog (or recorded by a rule of the same stack),
   a ``__name__`` regex matches at least one catalog metric, and every label it matches on
   is a label that metric carries;
+- no ``rate``/``increase``/... over a per-run family (catalog ``churn_labels``);
 - every ``le`` a histogram bucket selector matches is one of the catalog's buckets of that family;
 - no label the seeds forbid (components.catalog.FORBIDDEN_LABELS) appears in a matcher,
   grouping, vector matching, label_replace/label_join or a Loki stream selector;
@@ -31,6 +32,7 @@ import yaml
 from components.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
 from components.grafana_access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
+from components.rules.lint import RANGE_CHANGE_FUNCS
 
 GRAFANA_BUILTIN_UID = "-- Grafana --"
 # Grafana's global variables; everything else must be defined in templating.list.
@@ -124,7 +126,14 @@ def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozens
                 known = frozenset().union(*(catalog.labels(s) for s in series))
                 for label in sorted(names - known):
                     problems.append(f"label {label!r} is not carried by {node.name or sorted(series)[:3]}; its labels: {sorted(known)}")
-        elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+        elif (isinstance(node, promql_parser.Call) and node.func.name in RANGE_CHANGE_FUNCS
+              and isinstance(node.args[-1], promql_parser.MatrixSelector)):
+            name = node.args[-1].vector_selector.name
+            churn = catalog.family(name).churn_labels if name and catalog.has_metric(name) else frozenset()
+            if churn:
+                problems.append(f"{node.func.name}() over the per-run series {name} (labels {sorted(churn)}: every run is a new "
+                                "series born with its final value); read a recorded sum without those labels instead")
+        if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
             labels_used.update(node.modifier.labels)
         elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
             if node.modifier.matching is not None:

@@ -50,6 +50,18 @@ def _annotations(service_regex: str) -> tuple[Annotation, ...]:
     return standard_annotations("qmtl", service_regex, f'deployment=~"{DEPLOYMENTS}"')
 
 
+# Per-target sums of WorldService's per-run series (rules/qmtl-core.yaml, group qmtl-worldservice-records).
+FAILURES = "instance_world:world_apply_failures:sum"
+RUNS = "instance_world:world_apply_runs:sum"
+ACKS = "instance_world_phase:controlbus_apply_acks:sum"
+ACK_BUCKETS = "instance_world_phase:controlbus_apply_ack_latency_ms_bucket:sum"
+
+
+def _ack_quantile(matchers: str, by: tuple[str, ...]) -> str:
+    keep = ", ".join(("le", *by))
+    return f"histogram_quantile(0.95, sum by ({keep}) (rate({ACK_BUCKETS}{{{matchers}}}[$__rate_interval])))"
+
+
 DOWNGRADE_LOGS = ('{service=~"qmtl.*"} |= "seamless.domain_gate.downgrade" | json'
                   ' | line_format "{{.reason}} dataset_fingerprint={{.dataset_fingerprint}} as_of={{.as_of}}"')
 
@@ -419,29 +431,32 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
             Row(
                 "World apply and ControlBus",
                 [
+                    # WorldService series carry run_id (a new series per run, born with its final value):
+                    # panels read the per-target sums recorded in rules/qmtl-core.yaml, never the raw series.
                     stat("Apply success rate", [prom(
-                        'clamp_min(1 - (sum(rate(world_apply_failure_total{world_id=~"$world_id"}[$__rate_interval]))'
-                        ' / sum(rate(world_apply_run_total{world_id=~"$world_id"}[$__rate_interval]))), 0)', "success")],
+                        f'clamp_min(1 - (sum(rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
+                        f' / sum(rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))), 0)', "success")],
                         unit="percentunit", steps=below(1 - threshold("world_apply_failure_ratio"))),
                     stat("Allocation snapshots stale", [prom("max(world_allocation_snapshot_stale_ratio)", "stale")], unit="percentunit",
                          steps=above(critical=threshold("world_allocation_stale_ratio"))),
-                    stat("Freeze ACK latency p95", [prom(quantile(0.95, "controlbus_apply_ack_latency_ms", 'phase="freeze"'), "p95")], unit="ms",
+                    stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ()), "p95")], unit="ms",
                          steps=above(critical=threshold("controlbus_ack_latency_ms"))),
-                    stat("Apply failures in range", [prom('sum(increase(world_apply_failure_total{world_id=~"$world_id"}[$__range]))', "failures")],
+                    stat("Apply failures in range", [prom(f'sum(increase({FAILURES}{{world_id=~"$world_id"}}[$__range]))', "failures")],
                          decimals=0, steps=above(critical=1)),
                     timeseries("Apply runs and failures by world", [
-                        prom('sum by (world_id) (rate(world_apply_run_total{world_id=~"$world_id"}[$__rate_interval]))', "runs {{world_id}}"),
-                        prom('sum by (world_id) (rate(world_apply_failure_total{world_id=~"$world_id"}[$__rate_interval]))', "failures {{world_id}}"),
+                        prom(f'sum by (world_id) (rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "runs {{world_id}}"),
+                        prom(f'sum by (world_id) (rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))', "failures {{world_id}}"),
                     ], unit="ops", width=8),
                     timeseries("Allocation snapshot staleness", [prom("max(world_allocation_snapshot_stale_ratio)", "stale share")],
                                unit="percentunit", steps=above(critical=threshold("world_allocation_stale_ratio")), width=8),
                     timeseries("ControlBus ACKs by phase", [
-                        prom('sum by (phase) (rate(controlbus_apply_ack_total{world_id=~"$world_id"}[$__rate_interval]))', "{{phase}}"),
+                        prom(f'sum by (phase) (rate({ACKS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{phase}}"),
                     ], unit="ops", width=8),
                     timeseries("ControlBus ACK latency p95 by phase", [
-                        prom(quantile(0.95, "controlbus_apply_ack_latency_ms", 'world_id=~"$world_id"', ("phase",)), "{{phase}}"),
+                        prom(_ack_quantile('world_id=~"$world_id"', ("phase",)), "{{phase}}"),
                     ], unit="ms", steps=above(critical=threshold("controlbus_ack_latency_ms"))),
-                    heatmap("ControlBus ACK latency", buckets("controlbus_apply_ack_latency_ms", 'world_id=~"$world_id"'), unit="ms"),
+                    heatmap("ControlBus ACK latency", f'sum by (le) (increase({ACK_BUCKETS}{{world_id=~"$world_id"}}[$__rate_interval]))',
+                            unit="ms"),
                 ],
             ),
             Row(

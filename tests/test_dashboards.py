@@ -337,7 +337,7 @@ def _rendered_panel(render: Render, uid: str, title: str) -> dict[str, Any]:
 def test_executive_dashboard_shows_the_runs_trend_and_plugin_errors_over_invocations(rendered: Render) -> None:
     """Seed 003 3.1: "Runs/min 250 ↑ 12%" and "Plugin Errors 0/120"."""
     change = _rendered_panel(rendered, "dvt-platform-health", "Runs / min vs previous hour")["targets"][0]["expr"]
-    assert "[1h] offset 1h" in change and change.endswith("- 1")
+    assert "[2h])) - sum(increase(dvt_runs_started_total" in change and change.endswith("- 1")
     plugins = _rendered_panel(rendered, "dvt-platform-health", "Plugin errors / invocations (24h)")
     expr = plugins["targets"][0]["expr"]
     assert 'dvt_plugin_invocations_total{status!="success"}[24h]' in expr and " / sum(increase(dvt_plugin_invocations_total[24h]))" in expr
