@@ -23,6 +23,7 @@ from components.settings.types import (
     Count,
     Duration,
     Image,
+    ObjectName,
     Percent,
     Resources,
     Section,
@@ -310,9 +311,9 @@ class TempoSettings(Workload):
 class GrafanaIngress(Section):
     enabled: bool = False
     host: Host | None = None
-    class_name: str | None = None
+    class_name: ObjectName | None = None
     # A kubernetes.io/tls Secret for the host; None serves plain HTTP behind the ingress.
-    tls_secret_name: DnsLabel | None = None
+    tls_secret_name: ObjectName | None = None
 
 
 class ExternalGrafana(Section):

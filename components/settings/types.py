@@ -114,6 +114,16 @@ Replicas = Annotated[int, BeforeValidator(whole_number(1, MAX_REPLICAS, " (each 
 StorageClassName = Annotated[str, BeforeValidator(_storage_class)]
 
 
+def _object_name(value: Any) -> Any:
+    if not isinstance(value, str) or not _SUBDOMAIN_RE.match(value):
+        raise ValueError(f"not a Kubernetes object name; accepted form: {STORAGE_CLASS_FORM.split(': ', 1)[1]}")
+    return value
+
+
+# Names of Secrets, IngressClasses and most other objects (k8s.io/apimachinery IsDNS1123Subdomain).
+ObjectName = Annotated[str, BeforeValidator(_object_name)]
+
+
 class Section(BaseModel):
     """Base of every settings model: camelCase keys, unknown keys rejected."""
 
