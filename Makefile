@@ -9,15 +9,18 @@ OUT ?= build/render/$(STACK)
 PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_BACKEND_URL
 
-.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench
+.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle
 
 help:
 	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs when missing)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
+	@echo "make api-check         every rendered object against the Kubernetes API schemas (strict) and the vendored CRDs"
 	@echo "make checkov           scan every rendered stack with checkov (security/checkov-skips.yaml lists the skips)"
 	@echo "make preview STACK=dev pulumi preview for one stack (needs the Pulumi CLI and a cluster)"
 	@echo "make up STACK=dev      pulumi up for one stack"
 	@echo "make demo              local Prometheus/Alertmanager/Pushgateway on loopback: inject an SLA violation, show the alert path"
+	@echo "make verify STACK=dev  compare a live Prometheus/Alertmanager with the render (PROMETHEUS_URL=, ALERTMANAGER_URL=; default: port-forwards)"
+	@echo "make bundle            write the monitoring bundle (Helm chart, Terraform module, jsonnet mixin) to dist/"
 	@echo "make bench             render time, test wall time, detection latency, requested resources (writes docs/benchmarks.md)"
 
 # Progress is printed from the first second: a fresh install takes minutes.
@@ -44,6 +47,10 @@ checkov: venv checkov-venv
 	@echo "==> checkov: render every stack and scan it"
 	$(PY) -m scripts.checkov_gate
 
+# Every object of every stack as the API server of each supported Kubernetes version would see it.
+api-check: venv
+	$(PY) -m scripts.api_check
+
 binaries:
 	@echo "==> binaries: promtool, amtool, Prometheus, Alertmanager, Pushgateway, node-exporter"
 	./scripts/install_binaries.sh
@@ -66,6 +73,13 @@ render-all: venv
 demo: venv binaries
 	$(PY) -m scripts.localstack demo --stack $(STACK)
 
+# Post-deploy check of a live stack against its render; the command prints the port-forwards it expects.
+verify: venv
+	$(PY) -m scripts.verify --stack $(STACK) $(if $(PROMETHEUS_URL),--prometheus-url $(PROMETHEUS_URL)) $(if $(ALERTMANAGER_URL),--alertmanager-url $(ALERTMANAGER_URL))
+
+bundle: venv
+	$(PY) -m scripts.package_monitoring_bundle --out dist
+
 bench: venv binaries
 	$(PY) -m scripts.bench --write docs/benchmarks.md
 
@@ -77,14 +91,14 @@ preview: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	# The policy pack runs on the first python on PATH: the project's venv has pulumi-policy.
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff --policy-pack policy
+	# policy/PulumiPolicy.yaml names ../.venv, so the CLI runs the pack there from any entry point.
+	pulumi preview --stack $(STACK) --diff --policy-pack policy
 
 up: venv
 	$(require_pulumi)
 	mkdir -p .pulumi-state
 	pulumi stack select $(STACK) --create
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK) --policy-pack policy
+	pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

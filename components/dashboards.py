@@ -1,11 +1,11 @@
 """Dashboards: every dashboard of dashboards/ deployed to Grafana, in the folder of its system.
 
-Each dashboard becomes a ``grafana.oss.Dashboard`` (its JSON model as
-config_json) through the provider the Grafana component hands over in a
-GrafanaAccess. With ``dashboards.configMaps`` the same models are also written
-as ConfigMaps labelled ``grafana_dashboard: "1"`` (folder in the
-``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches
-ConfigMaps and whose API `pulumi up` cannot reach.
+With the stack's own Grafana provisioning its objects (no GrafanaAccess, the default), each
+dashboard is a ConfigMap ``dashboard-<uid>`` that the Grafana Deployment mounts into its
+folder's directory (components/grafana_provisioning.py). With a GrafanaAccess, each becomes a
+``grafana.oss.Dashboard`` (its JSON model as config_json) through that provider. With
+``dashboards.configMaps`` the ConfigMaps are also labelled ``grafana_dashboard: "1"`` (folder in
+the ``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches ConfigMaps.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ class Dashboards(pulumi.ComponentResource):
                     message="Managed by the observability stack (pulumi)",
                     opts=pulumi.ResourceOptions(parent=self, provider=access.provider, depends_on=[access.folders[dashboard.folder]]),
                 )
-            if settings.dashboards.config_maps:
-                labels = standard_labels(NAME, settings, role="dashboards") | {SIDECAR_LABEL: "1"}
+            if access is None or settings.dashboards.config_maps:
+                labels = standard_labels(NAME, settings, role="dashboards")
+                if settings.dashboards.config_maps:
+                    labels |= {SIDECAR_LABEL: "1"}
                 k8s.core.v1.ConfigMap(
                     f"dashboard-{dashboard.uid}",
                     metadata={

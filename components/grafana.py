@@ -1,8 +1,13 @@
-"""Grafana: the Deployment (unless an external Grafana is configured), the provider that manages
-its objects, the cross-linked datasources and one folder per monitored system.
+"""Grafana: the Deployment (unless an external Grafana is configured), its cross-linked datasources
+and one folder per monitored system.
 
-``access`` is what dashboards and anything else that creates Grafana objects
-receive: the provider and the folders.
+How the objects get there (``delivered_by_api``): by default the stack's own Grafana provisions
+them from files in ConfigMaps (components/grafana_provisioning.py), so `pulumi up` needs no
+route to Grafana's API - which a hosted runner does not have, and which does not exist on a
+first deploy until that same run has created Grafana. Through the Grafana API provider only when
+a URL reachable from where `pulumi up` runs is configured: ``grafana.external`` or
+``grafana.apiUrl``. Then ``access`` (the provider and the folders) is what dashboards and
+anything else that creates Grafana objects receive; with provisioning it is None.
 """
 
 from __future__ import annotations
@@ -14,15 +19,15 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumiverse_grafana as grafana
 
-from components import endpoints
+from components import endpoints, volumes
+from components import grafana_provisioning as provisioning
 from components.grafana_access import FOLDERS, GrafanaAccess, grafana_scope
-from components.grafana_datasources import create_datasources
+from components.grafana_datasources import create_datasources, datasource_specs
 from components.labels import selector_labels, standard_labels
-from components.protection import stateful_options
 from components.settings import Settings
 from components.settings.secrets import secret_value
-from components.volumes import claim_spec
 from components.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
+from dashboards.registry import build_dashboards
 
 NAME = endpoints.GRAFANA_SERVICE
 # A high UID (not the image's 472) so it maps to no user on the node; the image runs
@@ -40,6 +45,15 @@ def root_url(settings: Settings) -> str | None:
         return None
     scheme = "https" if ingress.tls_secret_name else "http"
     return f"{scheme}://{ingress.host}/"
+
+
+def delivered_by_api(settings: Settings) -> bool:
+    """True when folders, datasources and dashboards go through Grafana's API (a reachable URL is configured)."""
+    return settings.grafana.external is not None or settings.grafana.api_url is not None
+
+
+def dashboard_files(settings: Settings) -> list[provisioning.DashboardFile]:
+    return [provisioning.DashboardFile(d.uid, d.folder) for d in build_dashboards(settings)]
 
 
 def api_url(settings: Settings) -> str:
@@ -83,7 +97,8 @@ def _env(settings: Settings) -> tuple[dict[str, Any], ...]:
 
 
 class Grafana(pulumi.ComponentResource):
-    access: GrafanaAccess
+    # The provider and folders when objects go through the API; None when Grafana provisions them.
+    access: GrafanaAccess | None = None
     url: str
     # A secret Output; None when an external Grafana is managed.
     admin_password: pulumi.Output[str] | None = None
@@ -92,18 +107,21 @@ class Grafana(pulumi.ComponentResource):
         super().__init__("observability:grafana:Grafana", NAME, None, opts)
         ready: list[pulumi.Resource] = []
         auth: pulumi.Output[str]
+        self.url = api_url(settings)
         if settings.grafana.external is None:
             password = admin_password(self)
             self.admin_password = password
             ready = self._deploy(settings, password)
             # Secret because the password is: secrecy carries through concat.
             auth = pulumi.Output.concat(ADMIN_USER, ":", password)
+            if not delivered_by_api(settings):
+                self.register_outputs({"url": self.url})
+                return
         else:
             token = secret_value("grafanaAuth")
             if token is None:  # checked with the settings; kept for type narrowing
                 raise ValueError("grafana.external needs the grafanaAuth secret")
             auth = token
-        self.url = api_url(settings)
         provider = grafana.Provider(NAME, url=self.url, auth=auth, opts=pulumi.ResourceOptions(parent=self))
         objects = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=ready)
         scope = grafana_scope(settings.stack, settings.grafana.external is not None)
@@ -130,9 +148,16 @@ class Grafana(pulumi.ComponentResource):
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{NAME}-data", metadata={**metadata, "name": f"{NAME}-data"}, spec=claim_spec(config.storage), opts=stateful_options(settings, self)
-        )
+        claim = volumes.claim(f"{NAME}-data", settings, config.storage, labels=labels, parent=self)
+        mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}]
+        volumes_: list[dict[str, Any]] = [
+            {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
+            {"name": "admin", "secret": {"secretName": ADMIN_SECRET, "defaultMode": 0o440}},
+        ]
+        annotations: dict[str, str] = {}
+        provisioned: list[pulumi.Resource] = []
+        if not delivered_by_api(settings):
+            provisioned, annotations = self._provisioning(settings, metadata, mounts, volumes_)
         server = ContainerSpec(
             name=NAME,
             image=config.image,
@@ -141,7 +166,7 @@ class Grafana(pulumi.ComponentResource):
             probes=Probes.http(endpoint, slow_start=True),
             ports=(Port(endpoint.port_name, endpoint.port),),
             env=_env(settings),
-            volume_mounts=({"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}),
+            volume_mounts=tuple(mounts),
             scratch_dirs=("/tmp",),
             run_as_user=GRAFANA_UID,
         )
@@ -155,19 +180,17 @@ class Grafana(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "template": pod_template(
                     labels=labels,
+                    annotations=annotations,
                     spec=pod_spec(
                         containers=[server],
                         service_account_name=NAME,
                         run_as_user=GRAFANA_UID,
                         fs_group=GRAFANA_UID,
-                        volumes=[
-                            {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
-                            {"name": "admin", "secret": {"secretName": ADMIN_SECRET, "defaultMode": 0o440}},
-                        ],
+                        volumes=volumes_,
                     ),
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, secret, claim]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, secret, claim, *provisioned]),
         )
         service = k8s.core.v1.Service(
             NAME,
@@ -188,3 +211,35 @@ class Grafana(pulumi.ComponentResource):
                 spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
             k8s.networking.v1.Ingress(NAME, metadata=metadata, spec=spec, opts=child)
         return [deployment, service]
+
+    def _provisioning(
+        self, settings: Settings, metadata: dict[str, Any], mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
+    ) -> tuple[list[pulumi.Resource], dict[str, str]]:
+        """The datasource and dashboard-provider files as ConfigMaps, mounted where Grafana reads them,
+        and the dashboards (ConfigMaps of components/dashboards.py) laid out one directory per folder."""
+        child = pulumi.ResourceOptions(parent=self)
+        datasources = provisioning.datasources_file(datasource_specs(settings))
+        maps = [
+            k8s.core.v1.ConfigMap(
+                provisioning.DATASOURCES_CONFIG_MAP,
+                metadata={**metadata, "name": provisioning.DATASOURCES_CONFIG_MAP},
+                data={provisioning.DATASOURCES_FILE: datasources},
+                opts=child,
+            ),
+            k8s.core.v1.ConfigMap(
+                provisioning.PROVIDERS_CONFIG_MAP,
+                metadata={**metadata, "name": provisioning.PROVIDERS_CONFIG_MAP},
+                data={provisioning.PROVIDERS_FILE: provisioning.providers_file()},
+                opts=child,
+            ),
+        ]
+        for name, config_map, path in (
+            ("provisioning-datasources", provisioning.DATASOURCES_CONFIG_MAP, provisioning.DATASOURCES_DIR),
+            ("provisioning-dashboards", provisioning.PROVIDERS_CONFIG_MAP, provisioning.PROVIDERS_DIR),
+        ):
+            volumes_.append({"name": name, "configMap": {"name": config_map}})
+            mounts.append({"name": name, "mountPath": path, "readOnly": True})
+        # A projected volume follows its ConfigMaps' changes (no subPath), so dashboards update in place.
+        volumes_.append(provisioning.dashboards_volume(dashboard_files(settings)))
+        mounts.append({"name": "dashboards", "mountPath": provisioning.DASHBOARDS_DIR, "readOnly": True})
+        return maps, {provisioning.CHECKSUM_ANNOTATION: provisioning.checksum(datasources)}

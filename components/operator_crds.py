@@ -80,7 +80,9 @@ def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiex
                     "annotations": {**metadata.get("annotations", {}), "pulumi.com/patchForce": "true"},
                 },
                 spec=without_descriptions(document["spec"]),
-                opts=stateful_options(settings, parent),
+                # Kept in the cluster when the stack stops managing it (operator.install: false hands the
+                # CRDs to an operator already running there): deleting one deletes every object of its kind.
+                opts=pulumi.ResourceOptions.merge(stateful_options(settings, parent), pulumi.ResourceOptions(retain_on_delete=True)),
             )
         )
     return crds

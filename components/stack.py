@@ -6,6 +6,7 @@ import pulumi
 
 from components.alertmanager import Alertmanager
 from components.alloy import Alloy
+from components.cluster import use_stack_cluster
 from components.dashboards import Dashboards
 from components.exporters import Exporters
 from components.grafana import Grafana
@@ -24,6 +25,8 @@ from components.tempo import Tempo
 
 
 def build_stack(settings: Settings) -> None:
+    # First: every resource after this waits for the cluster identity check and uses the stack's provider.
+    use_stack_cluster(settings)
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     if settings.operator.install:

@@ -1,5 +1,10 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = ["prometheus-client==0.26.0", "pyyaml==6.0.3"]
+# ///
 """Emit synthetic Seamless SLA metrics that violate the SLA budget (seed 000).
 
+    uv run scripts/inject_sla_violation.py seam-node-1 --duration 240 --repetitions 5 --write-to /tmp/seamless.metrics
     python scripts/inject_sla_violation.py seam-node-1 --duration 240 --repetitions 5 --write-to /tmp/seamless.metrics
     python scripts/inject_sla_violation.py seam-node-1 --push http://127.0.0.1:19091 --interval 15
     python scripts/inject_sla_violation.py seam-node-1 --serve 300 --port 9464

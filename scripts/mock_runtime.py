@@ -49,9 +49,28 @@ COMPUTED_OUTPUTS: dict[str, dict[str, Any]] = {
 }
 
 
+# What the cluster already holds: (type, id) -> the state a read (Resource.get) finds; (type, name) ->
+# the state of an object the program registers, over its inputs (a field the program ignores
+# changes to keeps its live value).
+LiveObjects = dict[tuple[str, str], dict[str, Any]]
+
+
+def cluster_with_uid(uid: str | None) -> LiveObjects:
+    """A cluster whose kube-system namespace has ``uid`` (the identity components/cluster.py checks)."""
+    return {("kubernetes:core/v1:Namespace", "kube-system"): {"metadata": {"name": "kube-system", "uid": uid}}}
+
+
 class _EchoMocks(pulumi_mocks.Mocks):
+    def __init__(self, live: LiveObjects | None = None) -> None:
+        self.live = live or {}
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        return f"{args.name}-id", {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        if args.resource_id and (args.typ, args.resource_id) in self.live:
+            return args.resource_id, self.live[(args.typ, args.resource_id)]
+        state = {**dict(args.inputs), **COMPUTED_OUTPUTS.get(args.typ, {})}
+        for key, value in self.live.get((args.typ, args.name), {}).items():
+            state[key] = {**state[key], **value} if isinstance(value, dict) and isinstance(state.get(key), dict) else value
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -100,16 +119,22 @@ def run_program(
 
 
 def run_program_with_outputs(
-    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+    stack: str,
+    config: dict[str, str],
+    secret_keys: set[str],
+    build: Callable[[Settings], None] = build_stack,
+    live: LiveObjects | None = None,
 ) -> Program:
-    """``run_program``, also returning the stack outputs."""
-    mocks = _EchoMocks()
+    """``run_program``, also returning the stack outputs. ``live``: what the cluster already holds;
+    its kube-system namespace is the cluster the stack names (observability:kubernetes.clusterId) unless given."""
+    mocks = _EchoMocks(live)
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
     # A fresh root per run, so several renders in one process do not share a Stack.
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings = settings_from_pulumi()
+    mocks.live = {**cluster_with_uid(settings.kubernetes.cluster_id), **(live or {})}
 
     exported: dict[str, Any] = {}
 

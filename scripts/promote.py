@@ -17,12 +17,23 @@ Checks, in order; any failure refuses the promotion (exit status 1):
 4. the test suite passes (``--skip-tests`` when CI has just run it on this commit).
 
 Then, with the Pulumi CLI on PATH, ``pulumi preview``/``up`` of the target
-through the Automation API, with the policy pack in ``policy/``.
+through the Automation API, with the policy pack in ``policy/``; the stack is
+created on the backend when it does not exist yet (a first promotion).
+
+The promotion workflow previews before its approval gate and deploys after it:
+
+    python -m scripts.promote ... --preview --changes-out changes.json   # before approval: the plan to review
+    python -m scripts.promote ... --up --expect-changes changes.json     # after: refused if the plan changed
+
+``--expect-changes`` previews again and refuses the ``up`` unless the change
+summary (creates, updates, replaces, deletes) is the approved one: what is
+applied is what the reviewer saw, or nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,8 +50,8 @@ from components.settings.secrets import how_to_set
 from scripts.render import render
 from scripts.stack_config import REPO_ROOT, StackConfig, read_stack_config
 
-# Settings fields that name the stack rather than configure it.
-IDENTITY_FIELDS = {"stack", "environment", "secretsSet"}
+# Settings fields that name the stack (and its cluster) rather than configure it.
+IDENTITY_FIELDS = {"stack", "environment", "secretsSet", "kubernetes"}
 # The backend `make preview`/`make up` use when PULUMI_BACKEND_URL is unset.
 LOCAL_BACKEND_DIR = ".pulumi-state"
 
@@ -171,10 +182,19 @@ def refusal_for_secrets(target: str, unset: Mapping[str, str]) -> str:
 # --- the seams: tests and deployment ----------------------------------------
 
 
+# Operation -> count, as `pulumi preview` summarises a plan ({"create": 2, "same": 140, "update": 1}).
+ChangeSummary = dict[str, int]
+
+
 class Deployer(Protocol):
-    def preview(self, stack: str) -> None: ...
+    def preview(self, stack: str) -> ChangeSummary: ...
 
     def up(self, stack: str, message: str) -> None: ...
+
+
+def changes_text(changes: Mapping[str, int]) -> str:
+    shown = {op: n for op, n in sorted(changes.items()) if n and op != "same"}
+    return ", ".join(f"{op} {n}" for op, n in shown.items()) or "no changes"
 
 
 TestRunner = Callable[[Path], int]
@@ -208,10 +228,12 @@ class AutomationDeployer:
             (self.root / LOCAL_BACKEND_DIR).mkdir(exist_ok=True)
             env["PULUMI_BACKEND_URL"] = f"file://{self.root / LOCAL_BACKEND_DIR}"
         options = auto.LocalWorkspaceOptions(env_vars=env)
-        return auto.select_stack(stack_name=stack, work_dir=str(self.root), opts=options)
+        # A first promotion to a stack nobody has initialised on the shared backend creates it.
+        return auto.create_or_select_stack(stack_name=stack, work_dir=str(self.root), opts=options)
 
-    def preview(self, stack: str) -> None:
-        self._stack(stack).preview(policy_packs=[self.policy_pack], diff=True, on_output=print)
+    def preview(self, stack: str) -> ChangeSummary:
+        result = self._stack(stack).preview(policy_packs=[self.policy_pack], diff=True, on_output=print)
+        return {str(getattr(op, "value", op)): int(n) for op, n in result.change_summary.items()}
 
     def up(self, stack: str, message: str) -> None:
         self._stack(stack).up(policy_packs=[self.policy_pack], message=message, on_output=print)
@@ -272,11 +294,39 @@ class Promotion:
             self.out("Tests passed.")
         return comparison
 
-    def deploy(self, deployer: Deployer, up: bool) -> None:
-        deployer.preview(self.target)
+    def deploy(
+        self, deployer: Deployer, up: bool, expect_changes: ChangeSummary | None = None, changes_out: Path | None = None
+    ) -> ChangeSummary:
+        """Preview the target; with ``up``, apply it, refusing first if the preview differs from ``expect_changes``."""
+        changes = deployer.preview(self.target)
+        self.out(f"\nPreview of {self.target}: {changes_text(changes)}.")
+        if changes_out is not None:
+            changes_out.write_text(json.dumps(changes, sort_keys=True) + "\n", encoding="utf-8")
         if up:
+            if expect_changes is not None and _nonzero(changes) != _nonzero(expect_changes):
+                raise PromotionRefusedError(
+                    f"refusing to deploy {self.target}: the preview now shows {changes_text(changes)}, but the approved preview "
+                    f"showed {changes_text(expect_changes)}; the stack changed since then. Run the promotion again and review the new preview."
+                )
             sha = self.expect_sha or head_commit(self.root)[0]
             deployer.up(self.target, f"promote {sha} from {self.source}")
+        return changes
+
+
+def _nonzero(changes: Mapping[str, int]) -> dict[str, int]:
+    return {op: n for op, n in changes.items() if n}
+
+
+def read_changes(value: str) -> ChangeSummary:
+    """``--expect-changes``: a JSON object or a file holding one ({"update": 1, "same": 140})."""
+    text = Path(value).read_text(encoding="utf-8") if not value.lstrip().startswith("{") else value
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PromotionRefusedError(f"--expect-changes: not a JSON change summary ({error}); accepted form: {{\"update\": 1, \"same\": 140}}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(k, str) and isinstance(n, int) for k, n in parsed.items()):
+        raise PromotionRefusedError('--expect-changes: accepted form: a JSON object of operation -> count, e.g. {"update": 1, "same": 140}')
+    return parsed
 
 
 def main(
@@ -292,6 +342,8 @@ def main(
     action.add_argument("--up", action="store_true", help="then run pulumi preview and pulumi up on the target")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the test suite (CI ran it on this commit)")
     parser.add_argument("--expect-sha", help="refuse unless the checkout is exactly this commit, unmodified")
+    parser.add_argument("--changes-out", type=Path, help="write the preview's change summary (JSON) to this file")
+    parser.add_argument("--expect-changes", help="with --up: refuse unless the preview's change summary is this one (JSON, or a file)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -299,9 +351,10 @@ def main(
         args.source, args.target, root=args.root, skip_tests=args.skip_tests, expect_sha=args.expect_sha, render_stack=render_stack
     )
     try:
+        expected = read_changes(args.expect_changes) if args.expect_changes else None
         promotion.check()
         if args.preview or args.up:
-            promotion.deploy(deployer_factory(args.root), up=args.up)
+            promotion.deploy(deployer_factory(args.root), up=args.up, expect_changes=expected, changes_out=args.changes_out)
     except PromotionRefusedError as refusal:
         print(f"\n{refusal}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ from components.alertmanager import CONFIG_LABEL as ALERTMANAGER_CONFIG_LABEL
 from components.settings import Settings, SettingsError, load_settings
 from components.settings.secrets import MissingSecret
 from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
+from scripts.render_grafana import provisioned_files
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, StackFileError, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -123,6 +124,7 @@ def alertmanager_config_text(record: Registered) -> str:
 
 
 def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None = None) -> dict[str, str]:
+    records = list(records)
     files: dict[str, str] = {"outputs.json": _json(redact(outputs or {}))}
     resources = []
     for record in records:
@@ -160,6 +162,8 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
             if isinstance(inputs.get("jsonDataEncoded"), str):
                 inputs["jsonDataEncoded"] = json.loads(inputs["jsonDataEncoded"])
             files[f"grafana/{GRAFANA_OBJECTS[record.type]}-{inputs.get('uid') or record.name}.json"] = _json(inputs)
+    # A Grafana that provisions its objects from ConfigMaps: the same grafana/ and dashboards/ files.
+    files.update(provisioned_files(records))
     files["resources.json"] = _json(resources)
     return files
 

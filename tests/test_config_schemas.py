@@ -1,24 +1,23 @@
-"""The generated Loki and Tempo files against the documented keys and types, and the docs' retention table against them."""
+"""The generated Loki and Tempo files against the configuration reference of the deployed releases
+(tests/config_reference/), and the docs' retention table against them."""
 
 from __future__ import annotations
 
 import copy
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from components.loki_config import loki_config
-from components.settings import load_settings
+from components.settings import Settings, load_settings
 from components.tempo_config import tempo_config
 from scripts.render import Render
+from tests.config_reference import check_keys, image_version, reference
 from tests.k8s_objects import mounted_yaml
 
-SCHEMAS = Path(__file__).with_name("schemas")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "logs-and-traces.md"
 STORAGE_VARIANTS = [
     {},
@@ -28,15 +27,14 @@ STORAGE_VARIANTS = [
 ]
 
 
-@cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    schema = yaml.safe_load((SCHEMAS / f"{name}.schema.yaml").read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+def _reference(name: str, settings: Settings) -> dict[str, Any]:
+    """The configuration reference of the release the settings deploy (image tag), e.g. loki-3.5.3.yaml."""
+    image = settings.loki.image if name == "loki" else settings.tempo.image
+    return reference(name, image_version(image))
 
 
-def _errors(name: str, document: dict[str, Any]) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator(name).iter_errors(document)]
+def _errors(name: str, document: dict[str, Any], settings: Settings) -> list[str]:
+    return check_keys(document, _reference(name, settings))
 
 
 def _loki(render: Render) -> dict[str, Any]:
@@ -47,30 +45,77 @@ def _tempo(render: Render) -> dict[str, Any]:
     return mounted_yaml(render, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
 
 
-def test_rendered_configs_use_only_documented_keys(rendered: Render) -> None:
-    assert _errors("loki", _loki(rendered)) == []
-    assert _errors("tempo", _tempo(rendered)) == []
+@pytest.mark.parametrize("name", ["loki", "tempo"])
+def test_the_reference_is_of_the_deployed_release(name: str) -> None:
+    for stack in ("dev", "staging", "prod"):
+        settings = load_settings({}, stack)
+        ref = _reference(name, settings)
+        image = settings.loki.image if name == "loki" else settings.tempo.image
+        assert ref["source"]["repo"] == f"grafana/{name}"
+        assert ref["source"]["tag"].lstrip("v") == image_version(image)
+
+
+def test_rendered_configs_use_only_keys_of_the_deployed_release(rendered: Render) -> None:
+    assert _errors("loki", _loki(rendered), rendered.settings) == []
+    assert _errors("tempo", _tempo(rendered), rendered.settings) == []
 
 
 @pytest.mark.parametrize("variant", STORAGE_VARIANTS)
-def test_every_storage_variant_matches_the_schema(variant: dict[str, Any]) -> None:
+def test_every_storage_variant_matches_the_reference(variant: dict[str, Any]) -> None:
     settings = load_settings({"observability:loki": variant, "observability:tempo": variant}, "prod")
-    assert _errors("loki", loki_config(settings)) == []
-    assert _errors("tempo", tempo_config(settings)) == []
+    # Through YAML, as the file the program reads.
+    assert _errors("loki", yaml.safe_load(yaml.safe_dump(loki_config(settings))), settings) == []
+    assert _errors("tempo", yaml.safe_load(yaml.safe_dump(tempo_config(settings))), settings) == []
 
 
 @pytest.mark.parametrize(
     ("name", "path", "key"),
-    [("loki", ("compactor",), "retention_enable"), ("loki", ("limits_config",), "retention"), ("tempo", ("compactor", "compaction"), "block_retentions")],
+    [
+        ("loki", ("compactor",), "retention_enable"),
+        ("loki", ("limits_config",), "retention"),
+        ("loki", ("query_range", "results_cache"), "enabled"),
+        ("loki", ("schema_config", "configs", 0, "index"), "retention"),
+        ("tempo", ("compactor", "compaction"), "block_retentions"),
+        ("tempo", ("metrics_generator", "storage", "remote_write", 0), "exemplars"),
+        ("tempo", ("distributor", "receivers", "otlp", "protocols", "grpc"), "listen"),
+        ("tempo", (), "stream_over_http"),
+    ],
 )
-def test_a_misspelt_key_is_caught(render_stack, name: str, path: tuple[str, ...], key: str) -> None:
+def test_an_invented_key_is_refused(render_stack, name: str, path: tuple[str | int, ...], key: str) -> None:
     render = render_stack("dev")
     document = copy.deepcopy(_loki(render) if name == "loki" else _tempo(render))
-    target = document
+    target: Any = document
     for part in path:
         target = target[part]
     target[key] = "72h"
-    assert any(key in error for error in _errors(name, document))
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in (*path, key)).lstrip(".")
+    assert _errors(name, document, render.settings) == [f"{dotted}: not a key of this release's configuration"]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "expected"),
+    [
+        ("loki", ("limits_config", "retention_period"), 72, "duration"),  # a number where a duration is read
+        ("loki", ("limits_config", "ingestion_rate_mb"), "4MB", "float"),
+        ("loki", ("limits_config", "per_stream_rate_limit"), "fast", "bytes"),
+        ("loki", ("compactor", "retention_enabled"), "yes", "boolean"),
+        ("loki", ("schema_config", "configs", 0, "from"), "01/01/2025", "daytime"),
+        ("loki", ("limits_config", "discover_service_name"), "service", "list of strings"),
+        ("tempo", ("compactor", "compaction", "block_retention"), "14 days", "duration"),
+        ("tempo", ("server", "http_listen_port"), "3200", "int"),
+        ("tempo", ("metrics_generator", "storage", "remote_write", 0, "send_exemplars"), "true", "boolean"),
+        ("tempo", ("stream_over_http_enabled",), 1, "boolean"),
+    ],
+)
+def test_a_wrong_typed_value_is_refused(render_stack, name: str, path: tuple[str | int, ...], value: Any, expected: str) -> None:
+    render = render_stack("prod")
+    document = copy.deepcopy(_loki(render) if name == "loki" else _tempo(render))
+    target: Any = document
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    errors = _errors(name, document, render.settings)
+    assert len(errors) == 1 and errors[0].endswith(f"expected {expected}, got {value!r}"), errors
 
 
 def test_the_docs_retention_table_matches_the_configs(render_stack) -> None:

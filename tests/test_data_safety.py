@@ -8,15 +8,25 @@ field's changes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components import prometheus
 from components.settings import Settings
 from components.settings.types import Storage
-from scripts.render import Render
+from components.volumes import CLAIM_CLASS, STORAGE_CLASS_PROCEDURE, StorageClassChangeError, statefulset_claim_name, storage_class_problem
+from scripts.mock_runtime import run_program_with_outputs
+from scripts.render import Render, stand_in_missing_secrets
+from scripts.stack_config import apply_overrides, read_stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 STATEFUL_KINDS = {
     "kubernetes:core/v1:PersistentVolumeClaim",
@@ -98,7 +108,9 @@ def test_every_stateful_resource_of_prod_is_protected_in_resources_json(render_s
 
 def test_dev_leaves_its_resources_deletable(render_stack) -> None:
     resources = json.loads(render_stack("dev").files["resources.json"])
-    assert not [r["urn"] for r in resources if r["protect"] or r["retainOnDelete"]]
+    # CRDs are the exception: they stay in the cluster whenever the stack lets go of them (test_prometheus).
+    kept = [r["urn"] for r in resources if (r["protect"] or r["retainOnDelete"]) and not r["type"].endswith(":CustomResourceDefinition")]
+    assert not kept
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -118,4 +130,46 @@ def test_a_larger_volume_grows_in_place(render_stack, stack: str) -> None:
 def test_the_check_catches_a_replacing_change(render_stack) -> None:
     before = render_stack("prod")
     after = render_stack("prod", "pushgateway.storage.storageClass=fast-ssd")
-    assert any("spec.storageClassName" in problem for problem in replacing_changes(before, after))
+    # The claims ignore a class change (it is refused instead, below); without that it would replace them.
+    assert not replacing_changes(before, after)
+    unguarded = copy.copy(after)
+    unguarded.records = [dataclasses.replace(r, ignore_changes=()) for r in after.records]
+    assert any("spec.storageClassName" in problem for problem in replacing_changes(before, unguarded))
+
+
+CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_claim_keeps_its_class_and_reports_it(render_stack, stack: str) -> None:
+    render = render_stack(stack)
+    claims = [r for r in render.records if r.type == CLAIM]
+    assert {c.name.split("-")[0] for c in claims} >= {"prometheus", "alertmanager", "pushgateway", "data", "grafana"}
+    assert [c.name for c in claims if CLAIM_CLASS not in c.ignore_changes] == []
+    assert {f"storageClass/{c.name}" for c in claims} <= set(render.outputs)
+
+
+def test_a_storage_class_change_is_refused_with_the_key_and_the_procedure() -> None:
+    config = read_stack_config("prod")
+    apply_overrides(config, ["prometheus.storage.storageClass=fast-ssd"])
+    stand_in_missing_secrets(config)
+    # The claims exist with the cluster's default class; with the change ignored, the claim keeps it.
+    claim = statefulset_claim_name(prometheus.VOLUME, prometheus.STATEFULSET, 0)
+    live = {(CLAIM, claim): {"spec": {"storageClassName": "standard"}}}
+    with pytest.raises(StorageClassChangeError) as error:
+        run_program_with_outputs("prod", config.engine_form(), config.secret_keys, live=live)
+    message = str(error.value)
+    assert "observability:prometheus.storage.storageClass = 'fast-ssd'" in message
+    assert f"the claim {claim} exists with storage class 'standard'" in message
+    assert STORAGE_CLASS_PROCEDURE in message
+    doc, anchor = STORAGE_CLASS_PROCEDURE.split("#")
+    headings = re.findall(r"^#+ (.+)$", (ROOT / doc).read_text(encoding="utf-8"), flags=re.M)
+    assert anchor in {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_the_same_or_no_class_is_not_refused() -> None:
+    key = "observability:loki.storage.storageClass"
+    assert storage_class_problem(key, "data-loki-0", "standard", "standard") is None
+    assert storage_class_problem(key, "data-loki-0", None, "standard") is None  # unset: the claim keeps its class
+    assert storage_class_problem(key, "data-loki-0", "fast", None) is None  # a claim being created
+    assert key in (storage_class_problem(key, "data-loki-0", "fast", "standard") or "")

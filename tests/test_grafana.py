@@ -7,13 +7,18 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
+
 from components import endpoints
-from components.grafana import api_url
+from components import grafana_provisioning as provisioning
+from components.grafana import api_url, delivered_by_api
 from components.grafana_access import DATASOURCE_UIDS, FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.loki_config import STREAM_LABELS
-from components.settings import load_settings
+from components.settings import SettingsError, load_settings
+from components.settings.delivery_checks import in_cluster_host
 from scripts.mock_runtime import is_secret
 from scripts.render import Render
+from scripts.render_grafana import grafana_expand
 from tests.k8s_objects import container, find, has, pod
 
 PASSWORD = "grafana-admin-password-never-in-output"
@@ -167,20 +172,76 @@ def test_external_grafana_gets_the_objects_but_no_deployment(render_stack) -> No
 
 def test_provider_url_follows_the_settings() -> None:
     assert api_url(load_settings({}, "dev")) == "http://grafana.observability.svc:3000"
-    assert api_url(load_settings({"observability:grafana": {"apiUrl": "http://localhost:3000"}}, "dev")) == "http://localhost:3000"
+    assert api_url(load_settings({"observability:grafana": {"apiUrl": "https://grafana.example.com"}}, "dev")) == "https://grafana.example.com"
     external = {"observability:grafana": {"external": {"url": "https://myorg.grafana.net/"}}, "observability:grafanaAuth": "t"}
     assert api_url(load_settings(external, "dev", frozenset({"observability:grafanaAuth"}))) == "https://myorg.grafana.net"
 
 
-def test_provider_targets_the_stack_grafana_with_secret_credentials(rendered: Render) -> None:
-    [provider] = [r for r in rendered.records if r.type == "pulumi:providers:grafana"]
-    assert provider.inputs["url"] == f"http://grafana.{rendered.settings.namespace}.svc:3000"
+def test_by_default_grafana_provisions_its_objects_and_nothing_calls_its_api(rendered: Render) -> None:
+    assert not delivered_by_api(rendered.settings)
+    assert [r.urn for r in rendered.records if r.type.startswith(("grafana:", "pulumi:providers:grafana"))] == []
+    # What Grafana reads: the provisioning files, mounted where the image looks for them.
+    spec = pod(rendered, "Deployment", "grafana")
+    mounts = {m["mountPath"]: m["name"] for m in container(rendered, "Deployment", "grafana")["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts[provisioning.DATASOURCES_DIR]]["configMap"]["name"] == provisioning.DATASOURCES_CONFIG_MAP
+    assert volumes[mounts[provisioning.PROVIDERS_DIR]]["configMap"]["name"] == provisioning.PROVIDERS_CONFIG_MAP
+    assert has(rendered, "ConfigMap", provisioning.DATASOURCES_CONFIG_MAP) and has(rendered, "ConfigMap", provisioning.PROVIDERS_CONFIG_MAP)
+    # Every dashboard ConfigMap it mounts exists, and each holds the key the volume names.
+    for source in volumes[mounts[provisioning.DASHBOARDS_DIR]]["projected"]["sources"]:
+        config_map = find(rendered, "ConfigMap", source["configMap"]["name"])
+        assert {item["key"] for item in source["configMap"]["items"]} <= set(config_map["data"])
+
+
+def test_a_datasource_change_restarts_grafana(render_stack) -> None:
+    before = pod_template_annotations(render_stack("dev"))
+    after = pod_template_annotations(render_stack("dev", "prometheus.scrapeInterval=20s"))
+    assert before[provisioning.CHECKSUM_ANNOTATION] != after[provisioning.CHECKSUM_ANNOTATION]
+
+
+def pod_template_annotations(render: Render) -> dict[str, str]:
+    annotations: dict[str, str] = find(render, "Deployment", "grafana")["spec"]["template"]["metadata"]["annotations"]
+    return annotations
+
+
+def test_grafana_expands_provisioning_files_as_its_source_says() -> None:
+    assert grafana_expand("$${__value.raw}") == "${__value.raw}"
+    assert grafana_expand("${__value.raw}") == ""  # why the file writes $$: Grafana would blank it
+    assert grafana_expand("a $HOME b", {"HOME": "/h"}) == "a /h b"
+    assert grafana_expand(provisioning.escape({"x": ["$1 and ${y}"]})) == {"x": ["$1 and ${y}"]}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_no_stack_depends_on_in_cluster_dns_from_outside_the_cluster(render_stack, stack: str) -> None:
+    """The only things `pulumi up` itself talks to are its providers: none may point at a name only the
+    cluster's DNS resolves. Objects inside the cluster (datasource URLs) may."""
+    for render in (render_stack(stack), render_stack(stack, "grafana.apiUrl=https://grafana.example.com")):
+        for provider in (r for r in render.records if r.type.startswith("pulumi:providers:")):
+            urls = [v for v in provider.inputs.values() if isinstance(v, str) and "://" in v]
+            assert [u for u in urls if in_cluster_host(u)] == [], f"{stack}: {provider.urn}"
+
+
+@pytest.mark.parametrize("key", ["grafana.apiUrl", "grafana.external.url"])
+def test_an_in_cluster_grafana_url_is_refused(key: str) -> None:
+    url = "http://grafana.observability.svc:3000"
+    value = {"apiUrl": url} if key == "grafana.apiUrl" else {"external": {"url": url}}
+    with pytest.raises(SettingsError) as error:
+        load_settings({"observability:grafana": value, "observability:grafanaAuth": "t"}, "dev", frozenset({"observability:grafanaAuth"}))
+    assert f"observability:{key} = '{url}': is a cluster-internal address" in str(error.value)
+    assert "provisions its datasources and dashboards from ConfigMaps" in str(error.value)
+
+
+def test_an_api_url_sends_the_objects_through_the_provider_with_secret_credentials(render_stack) -> None:
+    render = render_stack("dev", "grafana.apiUrl=https://grafana.example.com")
+    [provider] = [r for r in render.records if r.type == "pulumi:providers:grafana"]
+    assert provider.inputs["url"] == "https://grafana.example.com"
     assert is_secret(provider.inputs["auth"])
-    grafana_objects = [r for r in rendered.records if r.type.startswith("grafana:")]
+    grafana_objects = [r for r in render.records if r.type.startswith("grafana:")]
     assert any(r.type == "grafana:oss/dashboard:Dashboard" for r in grafana_objects)
     for record in grafana_objects:
         # Folders and datasources live in the Grafana component, dashboards in theirs: all through its provider.
         assert record.provider.startswith(provider.urn + "::"), record.urn
+    assert not has(render, "ConfigMap", provisioning.DATASOURCES_CONFIG_MAP)
 
 
 def _grafana_objects(render: Render) -> dict[str, dict[str, Any]]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 import pytest
 import yaml
-from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped, unused-ignore]  # stubs: types-protobuf, not pinned
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
@@ -36,6 +36,7 @@ from policy import checks
 from policy.policies import POLICIES
 from scripts.mock_runtime import is_secret
 from scripts.render import Render
+from tests.pulumi_cli_model import CLEAN_PATH, policy_pack_command
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
@@ -424,19 +425,22 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return s
 
 
+def _start_pack(pack: Path) -> subprocess.Popen[str]:
+    """The pack started as the Pulumi CLI starts it (tests/pulumi_cli_model.py), from a runner
+    whose PATH holds only the system interpreter: no project venv, no `make`."""
+    command = policy_pack_command(pack, "127.0.0.1:0", {"PATH": CLEAN_PATH, "HOME": str(Path.home())})
+    return subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_pack_runs_as_an_analyzer_and_reports_violations() -> None:
-    """Start the pack the way the Pulumi CLI does (pulumi.policy runs the
-    directory) and send it one bad and one good Deployment over gRPC."""
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "policy")],
-        cwd=ROOT / "policy",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """Start the pack the way the Pulumi CLI does, with a clean PATH, and send
+    it one bad and one good Deployment over gRPC."""
+    proc = _start_pack(ROOT / "policy")
     try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline().strip())
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline().strip()
+        assert line.isdigit(), f"the pack did not start: {proc.stderr.read() if proc.poll() is not None else line}"
+        port = int(line)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = stub.GetAnalyzerInfo(empty_pb2.Empty())
@@ -458,6 +462,23 @@ def test_pack_runs_as_an_analyzer_and_reports_violations() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_pack_names_the_interpreter_the_cli_must_use(tmp_path: Path) -> None:
+    """The kind of fault: a pack without a virtualenv runs on whatever python3
+    is first on PATH. The same pack without the option does not start on a
+    clean PATH; with it, the CLI uses the venv `make venv` creates."""
+    runtime = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text(encoding="utf-8"))["runtime"]
+    venv = (ROOT / "policy" / runtime["options"]["virtualenv"]).resolve()
+    assert venv == (ROOT / ".venv").resolve()  # the Makefile's VENV
+    bare = tmp_path / "policy"
+    shutil.copytree(ROOT / "policy", bare, ignore=shutil.ignore_patterns("__pycache__"))
+    project = yaml.safe_load((bare / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    project["runtime"] = "python"
+    (bare / "PulumiPolicy.yaml").write_text(yaml.safe_dump(project), encoding="utf-8")
+    proc = _start_pack(bare)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "No module named" in stderr
 
 
 

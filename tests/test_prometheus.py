@@ -173,6 +173,18 @@ def test_existing_operator_means_no_crds_and_no_operator(render_stack) -> None:
     assert {"Prometheus", "Alertmanager"} <= kinds
 
 
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_switching_to_an_existing_operator_never_deletes_a_crd(render_stack, stack: str) -> None:
+    """operator.install: false drops the CRDs from the program; the engine then deletes every resource
+    that left it unless it is retained (retainOnDelete) - and deleting a CRD deletes every object of its kind."""
+    before = {r.urn: r for r in render_stack(stack).records}
+    after = {r.urn for r in render_stack(stack, "operator.install=false").records}
+    dropped = [before[urn] for urn in set(before) - after]
+    crds = [r for r in dropped if r.type == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"]
+    assert len(crds) == len(load_crds(crd_directory(render_stack(stack).settings.operator.image)))
+    assert [r.name for r in crds if not r.retain_on_delete] == []
+
+
 def test_operator_is_scoped_to_the_stack_namespace(rendered: Render) -> None:
     deployment = _one(rendered, "Deployment", "prometheus-operator")
     container = deployment["spec"]["template"]["spec"]["containers"][0]

@@ -7,6 +7,7 @@ nested test-suite run are replaced, by recorders.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -56,11 +57,13 @@ def root(committed: Path) -> Path:
 
 
 class RecordingDeployer:
-    def __init__(self) -> None:
+    def __init__(self, changes: dict[str, int] | None = None) -> None:
         self.calls: list[tuple[str, ...]] = []
+        self.changes = changes if changes is not None else {"same": 140, "update": 1}
 
-    def preview(self, stack: str) -> None:
+    def preview(self, stack: str) -> dict[str, int]:
         self.calls.append(("preview", stack))
+        return dict(self.changes)
 
     def up(self, stack: str, message: str) -> None:
         self.calls.append(("up", stack, message))
@@ -280,3 +283,60 @@ def test_a_list_is_one_key_so_an_empty_list_satisfies_it() -> None:
     assert source == {"observability:serviceExporters.targets": targets, "observability:serviceExporters.mongodbUsername": "exporter"}
     target = promote.leaf_keys({"observability:serviceExporters": {"targets": [], "mongodbUsername": "exporter"}})
     assert set(source) == set(target)
+
+
+# --- preview before approval, then exactly that ----------------------------
+
+
+def test_the_preview_writes_its_change_summary_for_the_approval(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "changes.json"
+    deployer = RecordingDeployer({"same": 140, "update": 2, "create": 1})
+    assert run_main(root, "--source", "dev", "--target", "staging", "--preview", "--changes-out", str(out), deployer=deployer) == 0
+    assert deployer.calls == [("preview", "staging")]
+    assert json.loads(out.read_text()) == {"same": 140, "update": 2, "create": 1}
+
+
+def test_up_refuses_when_the_plan_differs_from_the_approved_one(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deployer = RecordingDeployer({"same": 139, "update": 1, "delete": 1})
+    approved = json.dumps({"same": 140, "update": 1})
+    assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", approved, deployer=deployer) == 1
+    assert ("up",) not in {call[:1] for call in deployer.calls}
+    assert "the approved preview showed update 1" in capsys.readouterr().err
+
+
+def test_up_applies_the_approved_plan(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(promote, "head_commit", lambda _root: ("c0ffee", False))
+    deployer = RecordingDeployer({"same": 140, "update": 1})
+    approved = json.dumps({"update": 1, "same": 140, "replace": 0})
+    assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", approved, deployer=deployer) == 0
+    assert deployer.calls[0] == ("preview", "staging") and deployer.calls[1] == ("up", "staging", "promote c0ffee from dev")
+
+
+def test_a_malformed_change_summary_is_refused_before_anything_runs(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deployer = RecordingDeployer()
+    assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", "{not json", deployer=deployer) == 1
+    assert deployer.calls == [] and "accepted form" in capsys.readouterr().err
+
+
+def test_a_first_promotion_creates_the_stack(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Automation API call the deployer makes: create_or_select, never select (which fails on a new backend)."""
+    from pulumi import automation as auto
+
+    calls: list[str] = []
+
+    class FakeStack:
+        def preview(self, **_: Any) -> Any:
+            return type("Result", (), {"change_summary": {auto.OpType.CREATE: 150}})()
+
+    def create_or_select_stack(stack_name: str, **_: Any) -> FakeStack:
+        calls.append(stack_name)
+        return FakeStack()
+
+    def select_stack(**_: Any) -> None:
+        raise AssertionError("select_stack fails when the stack does not exist yet")
+
+    monkeypatch.setattr(auto, "create_or_select_stack", create_or_select_stack)
+    monkeypatch.setattr(auto, "select_stack", select_stack)
+    monkeypatch.setattr("scripts.promote.shutil.which", lambda _name: "/usr/bin/pulumi")
+    assert AutomationDeployer(root).preview("prod") == {"create": 150}
+    assert calls == ["prod"]

@@ -181,7 +181,7 @@ def test_promotion_deploys_the_resolved_commit_after_tests_and_approval() -> Non
         assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["ref"] == sha
     assert any(step.get("run") == "make test" for step in jobs["verify"]["steps"])
     assert jobs["deploy"]["environment"] == "${{ inputs.target }}"  # required reviewers live there
-    assert set(jobs["deploy"]["needs"]) == {"resolve", "verify"}
+    assert set(jobs["preview"]["needs"]) == {"resolve", "verify"} and set(jobs["deploy"]["needs"]) == {"resolve", "preview"}
     assert any("--expect-sha" in step.get("run", "") and "--up" in step.get("run", "") for step in jobs["deploy"]["steps"])
     assert set(jobs["record"]["needs"]) == {"resolve", "deploy"}
 
@@ -203,3 +203,138 @@ def test_every_preview_and_deploy_runs_the_policy_pack() -> None:
     ]
     assert len(pulumi_steps) == 2
     assert all(step["with"]["policyPacks"] == "policy" for step in pulumi_steps)
+
+
+# --- what each job is granted -------------------------------------------------
+
+PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target"}
+SECRET_REF = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _triggers(doc: dict[Any, Any]) -> set[str]:
+    on: Any = doc.get("on", doc.get(True))  # PyYAML reads a bare `on` as True
+    return {on} if isinstance(on, str) else {str(trigger) for trigger in on}
+
+
+def _all_jobs() -> list[tuple[str, str, dict[str, Any], set[str]]]:
+    """(workflow file, job id, job, the workflow's triggers) for every job."""
+    found = []
+    for path in WORKFLOWS:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found += [(path.name, name, job, _triggers(doc)) for name, job in doc["jobs"].items()]
+    return found
+
+
+def _secrets(job: dict[str, Any]) -> set[str]:
+    return set(SECRET_REF.findall(yaml.safe_dump(job))) - {"GITHUB_TOKEN"}
+
+
+def _operations(job: dict[str, Any]) -> list[tuple[str, str]]:
+    """(preview|up, stack) for every Pulumi operation a job runs: pulumi/actions or scripts.promote."""
+    found = []
+    for step in job["steps"]:
+        if str(step.get("uses", "")).startswith("pulumi/actions@") and "command" in step.get("with", {}):
+            found.append((step["with"]["command"], str(step["with"]["stack-name"])))
+        run = step.get("run", "")
+        if "scripts.promote" in run and ("--preview" in run or "--up" in run):
+            found.append(("up" if "--up" in run else "preview", step["env"]["TARGET"]))
+    return found
+
+
+def _stack_jobs() -> list[tuple[str, str, dict[str, Any], set[str], list[tuple[str, str]]]]:
+    return [(f, n, j, t, ops) for f, n, j, t in _all_jobs() if (ops := _operations(j))]
+
+
+def test_every_stack_operation_is_found() -> None:
+    """The model above sees each preview and deploy (so the tests below cannot pass vacuously)."""
+    seen = {(f, n): ops for f, n, _, _, ops in _stack_jobs()}
+    assert seen == {
+        ("deploy-dev.yml", "up"): [("up", "dev")],
+        ("promote.yml", "preview"): [("preview", "${{ inputs.target }}")],
+        ("promote.yml", "deploy"): [("up", "${{ inputs.target }}")],
+        ("pull-request.yml", "preview"): [("preview", "dev")],
+    }
+
+
+def test_pull_request_code_never_gets_staging_or_prod_credentials_or_write_access() -> None:
+    """Unreviewed code runs in pull-request jobs: no deploy, no environment but dev's read-only
+    preview environment, and no secret outside it (repository-level secrets would reach every job)."""
+    for workflow, name, job, triggers, in _all_jobs():
+        if not triggers & PULL_REQUEST_TRIGGERS:
+            continue
+        environment = job.get("environment")
+        assert environment in (None, "preview-dev"), f"{workflow}:{name} runs in {environment}"
+        assert not _secrets(job) or environment == "preview-dev", f"{workflow}:{name} reads {_secrets(job)} outside preview-dev"
+        assert all(op == "preview" and stack == "dev" for op, stack in _operations(job)), f"{workflow}:{name}"
+        assert "staging" not in yaml.safe_dump(job) and "prod" not in yaml.safe_dump(job), f"{workflow}:{name}"
+
+
+def test_secrets_live_in_environments_and_deploy_rights_only_where_a_deploy_runs() -> None:
+    for workflow, name, job, _, operations in _stack_jobs():
+        stacks = {stack for _, stack in operations}
+        assert len(stacks) == 1
+        [stack] = stacks
+        deploys = any(op == "up" for op, _ in operations)
+        # A preview job reads the stack's read-only identity; only the deploy job the stack's own environment.
+        assert job["environment"] == (stack if deploys else f"preview-{stack}"), f"{workflow}:{name}"
+    for workflow, name, job, _ in _all_jobs():
+        if _secrets(job):
+            assert job.get("environment"), f"{workflow}:{name} reads {_secrets(job)} without an environment"
+
+
+def test_each_job_is_granted_exactly_these_token_permissions() -> None:
+    granted = {(f, n): j["permissions"] for f, n, j, _ in _all_jobs()}
+    assert granted == {
+        ("deploy-dev.yml", "test"): {"contents": "read"},
+        ("deploy-dev.yml", "up"): {"contents": "read"},
+        ("deploy-dev.yml", "record"): {"contents": "write"},
+        ("promote.yml", "resolve"): {"contents": "read"},
+        ("promote.yml", "verify"): {"contents": "read"},
+        ("promote.yml", "preview"): {"contents": "read"},
+        ("promote.yml", "deploy"): {"contents": "read"},
+        ("promote.yml", "record"): {"contents": "write"},
+        ("pull-request.yml", "test"): {"contents": "read"},
+        ("pull-request.yml", "render-diff"): {"contents": "read", "pull-requests": "write"},
+        ("pull-request.yml", "preview"): {"contents": "read", "pull-requests": "write"},
+    }
+
+
+def test_one_queue_per_stack_across_previews_and_deploys() -> None:
+    """A preview and a deploy of one stack never run at once (Pulumi Cloud answers a preview during an
+    update with 409; a bucket backend's preview reads state mid-write), and a waiting deploy is queued,
+    never cancelled by a newer waiting preview (`queue: max`)."""
+    groups: dict[str, set[str]] = {}
+    for workflow, name, job, _, operations in _stack_jobs():
+        [stack] = {s for _, s in operations}
+        concurrency = job.get("concurrency")
+        assert concurrency == {"group": f"pulumi-{stack}", "cancel-in-progress": False, "queue": "max"}, f"{workflow}:{name}"
+        groups.setdefault(concurrency["group"], set()).update(op for op, _ in operations)
+    assert groups["pulumi-dev"] == {"preview", "up"}
+
+
+def test_the_promotion_previews_before_its_approval_and_deploys_that_plan() -> None:
+    jobs = _workflow("promote.yml")["jobs"]
+    preview, deploy = jobs["preview"], jobs["deploy"]
+    run = next(step["run"] for step in preview["steps"] if step.get("id") == "preview")
+    assert "GITHUB_STEP_SUMMARY" in run and "--changes-out" in run and "GITHUB_OUTPUT" in run
+    assert preview["outputs"]["changes"] == "${{ steps.preview.outputs.changes }}"
+    step = next(step for step in deploy["steps"] if "--up" in step.get("run", ""))
+    assert step["env"]["APPROVED_CHANGES"] == "${{ needs.preview.outputs.changes }}" and "--expect-changes" in step["run"]
+    # The same commit in both.
+    for job in (preview, deploy):
+        assert job["steps"][0]["with"]["ref"] == "${{ needs.resolve.outputs.sha }}"
+        assert any("--expect-sha" in s.get("run", "") for s in job["steps"])
+
+
+def test_a_first_deploy_creates_the_stack() -> None:
+    [step] = [s for s in _workflow("deploy-dev.yml")["jobs"]["up"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert step["with"]["upsert"] is True  # promotion: AutomationDeployer uses create_or_select_stack
+
+
+def test_the_policy_pack_s_venv_exists_before_any_stack_operation() -> None:
+    """policy/PulumiPolicy.yaml runs the pack in ../.venv, which `make venv` creates."""
+    for workflow, name, job, _, _ in _stack_jobs():
+        steps = job["steps"]
+        venv = next(i for i, step in enumerate(steps) if step.get("run") == "make venv")
+        first = next(i for i, step in enumerate(steps) if _operations({"steps": [step]}))
+        assert venv < first, f"{workflow}:{name}"

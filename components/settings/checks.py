@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from components.settings.delivery_checks import grafana_url_problems
 from components.settings.errors import Problem
 from components.settings.logs_checks import logs_problems
 from components.settings.model import Settings
@@ -31,6 +32,7 @@ def cross_field_problems(settings: Settings) -> list[Problem]:
         + interval_problems(settings)
         + _network_problems(settings)
         + _trace_retention(settings)
+        + grafana_url_problems(settings)
     )
 
 

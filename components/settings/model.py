@@ -328,9 +328,31 @@ class GrafanaSettings(Workload):
     storage: Storage
     ingress: GrafanaIngress = GrafanaIngress()
     external: ExternalGrafana | None = None
-    # Where `pulumi up` reaches the in-cluster Grafana's API when the Service DNS name
-    # does not resolve there (e.g. http://localhost:3000 through a port-forward).
+    # Set: datasources, folders and dashboards go through the API at this URL, which must answer
+    # where `pulumi up` runs (an ingress host). Unset (default): Grafana provisions them from ConfigMaps.
     api_url: Url | None = None
+
+
+CLUSTER_ID_FORM = (
+    "a UUID: the UID of the cluster's kube-system namespace "
+    "(kubectl --context CONTEXT get namespace kube-system -o jsonpath='{.metadata.uid}')"
+)
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _cluster_id(value: str) -> str:
+    if not _UUID_RE.match(value):
+        raise ValueError(f"not a cluster ID; accepted form: {CLUSTER_ID_FORM}")
+    return value
+
+
+class KubernetesSettings(Section):
+    """The cluster this stack belongs to; components/cluster.py refuses any other before a change."""
+
+    # kubeconfig context of the stack's explicit provider; unset: the kubeconfig's current context.
+    context: Annotated[str, Field(min_length=1)] | None = None
+    # The kube-system namespace's UID: the cluster's identity (a context name is only a local alias).
+    cluster_id: Annotated[str, AfterValidator(_cluster_id)] | None = None
 
 
 class AvailabilitySettings(Section):
@@ -406,6 +428,7 @@ class Settings(Section):
     alloy: AlloySettings
     tempo: TempoSettings
     grafana: GrafanaSettings
+    kubernetes: KubernetesSettings = KubernetesSettings()
     availability: AvailabilitySettings
     network: NetworkSettings
     dashboards: DashboardSettings

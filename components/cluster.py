@@ -1,0 +1,96 @@
+"""The stack's cluster: an explicit Kubernetes provider, and a refusal before any change when the
+cluster it reaches is not the one the stack belongs to.
+
+Identity is the UID of the ``kube-system`` namespace (set by the API server when the cluster is
+made, the same for every user and context, new when a cluster is rebuilt); a kubeconfig context
+name is only a local alias and can point anywhere. The check reads that namespace through a
+probe provider, and every custom resource of the stack (the stack's provider included) depends
+on the result: when it fails, the engine is handed no resource to change.
+
+The stack's provider pins ``clusterIdentifier`` to the same UID. pulumi-kubernetes
+(provider/pkg/provider/provider.go, DiffConfig) otherwise plans a replacement of every resource
+when the kubeconfig's active cluster entry changes (a rotated credential or a new API endpoint of
+the same cluster); with the identifier set and unchanged it plans none, and adding it to an
+existing stack plans none either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.settings import Settings
+from components.settings.errors import NAMESPACE
+
+IDENTITY_NAMESPACE = "kube-system"
+PROBE = "cluster-identity"
+PROVIDER = "cluster"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+CONTEXT_KEY = f"{NAMESPACE}:kubernetes.context"
+CLUSTER_ID_KEY = f"{NAMESPACE}:kubernetes.clusterId"
+
+
+class WrongClusterError(pulumi.RunError):
+    """The cluster reached is not (or is not known to be) the stack's; shown without a traceback."""
+
+
+def _context(settings: Settings) -> str:
+    context = settings.kubernetes.context
+    return f"kubeconfig context '{context}'" if context else "the kubeconfig's current context"
+
+
+def identity_problem(settings: Settings, reached: str | None) -> str | None:
+    """Why the cluster whose kube-system UID is ``reached`` must not be deployed to; None when it is the stack's."""
+    stack, expected = settings.stack, settings.kubernetes.cluster_id
+    if reached is not None and reached == expected:
+        return None
+    where = _context(settings)
+    record = f"pulumi config set --path kubernetes.clusterId {reached} --stack {stack}"
+    if expected is None:
+        return (
+            f"refusing to deploy stack '{stack}': {CLUSTER_ID_KEY} is not set, so nothing says which cluster "
+            f"the stack belongs to. The cluster reached through {where} has kube-system UID {reached}. "
+            f"If that is the {stack} cluster, record it: {record}. Nothing was changed."
+        )
+    if reached is None:
+        return f"refusing to deploy stack '{stack}': the cluster reached through {where} did not report a kube-system UID. Nothing was changed."
+    return (
+        f"refusing to deploy stack '{stack}': it belongs to the cluster whose kube-system UID is {expected} "
+        f"({CLUSTER_ID_KEY}), but {where} reaches the cluster {reached}. Nothing was changed. "
+        f"Fix: point {CONTEXT_KEY} at the {stack} cluster (pulumi config set --path kubernetes.context NAME --stack {stack}; "
+        f"kubectl config get-contexts lists them) or fix that context in your kubeconfig. Only if {reached} really is "
+        f"the {stack} cluster (it was rebuilt) record it: {record}."
+    )
+
+
+def _verified(settings: Settings, metadata: Any, kube_system: pulumi.Resource) -> pulumi.Resource:
+    reached = getattr(metadata, "uid", None) if metadata is not None else None
+    problem = identity_problem(settings, reached)
+    if problem is not None:
+        raise WrongClusterError(problem)
+    return kube_system
+
+
+def use_stack_cluster(settings: Settings) -> k8s.Provider:
+    """Register the identity check and the stack's provider; every custom resource registered after
+    this call waits for the check, and every Kubernetes resource uses that provider."""
+    context = settings.kubernetes.context
+    probe = k8s.Provider(PROBE, context=context)
+    kube_system = k8s.core.v1.Namespace.get(PROBE, IDENTITY_NAMESPACE, opts=pulumi.ResourceOptions(provider=probe))
+    verified: pulumi.Output[pulumi.Resource] = kube_system.metadata.apply(lambda metadata: _verified(settings, metadata, kube_system))
+    provider_holder: list[k8s.Provider] = []
+
+    def on_cluster(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if not isinstance(args.resource, pulumi.CustomResource):
+            return None
+        extra = pulumi.ResourceOptions(depends_on=[verified])
+        if args.type_.startswith("kubernetes:") and provider_holder:
+            extra.provider = provider_holder[0]
+        return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, extra))
+
+    pulumi.runtime.register_stack_transformation(on_cluster)
+    provider = k8s.Provider(PROVIDER, context=context, cluster_identifier=settings.kubernetes.cluster_id)
+    provider_holder.append(provider)
+    return provider
