@@ -399,3 +399,15 @@ def test_every_quantity_form_kubernetes_accepts_is_taken(field: str, value: str)
     import json
 
     load_settings({"observability:environment": "dev", "observability:prometheus": json.dumps({section: nested})}, "dev")
+
+
+def test_group_wait_may_be_zero_as_alertmanager_allows(render_stack: RenderStack, tmp_path: Path) -> None:
+    render = render_stack("dev", "alerting.groupWait=0s")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render.files["alertmanager.yaml"])
+    assert yaml.safe_load(render.files["alertmanager.yaml"])["route"]["group_wait"] == "0s"
+    result = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Alertmanager itself refuses a zero group_interval or repeat_interval.
+    for key in ("groupInterval", "repeatInterval"):
+        assert "longer than zero" in _line(_problems("dev", f"alerting.{key}=0s"), f"observability:alerting.{key}")

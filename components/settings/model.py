@@ -29,6 +29,7 @@ from components.settings.types import (
     Section,
     Storage,
     Workload,
+    ZeroOrDuration,
     decimal_number,
     whole_number,
 )
@@ -176,7 +177,9 @@ class AlertingSettings(Section):
     """Alertmanager routing: severities to receivers (DESIGN.md), grouping and timing."""
 
     group_by: tuple[MetricLabel, ...]
-    group_wait: Duration
+    # 0s sends a group's first notification at once; Alertmanager refuses a zero
+    # group_interval or repeat_interval (config.go), so those stay above zero.
+    group_wait: ZeroOrDuration
     group_interval: Duration
     repeat_interval: Duration
     # critical and emergency page through PagerDuty; never in dev (checks.py).

@@ -104,6 +104,8 @@ def _storage_class(value: Any) -> Any:
 
 
 Duration = Annotated[str, BeforeValidator(_checked(units.duration_seconds))]
+# Where the receiving program takes zero as "at once" (Alertmanager's group_wait).
+ZeroOrDuration = Annotated[str, BeforeValidator(_checked(units.zero_or_duration_seconds))]
 Quantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_checked(units.quantity_bytes))]
 Cpu = Annotated[str, BeforeValidator(_as_text), AfterValidator(_checked(units.cpu_cores))]
 ByteSize = Annotated[str, BeforeValidator(_checked(units.byte_size_bytes))]
