@@ -9,10 +9,11 @@ OUT ?= build/render/$(STACK)
 PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_BACKEND_URL
 
-.PHONY: help venv binaries lint test render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle
+.PHONY: help venv binaries lint test pytest render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle
 
 help:
 	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs when missing)"
+	@echo "make pytest            the tests alone, on every core (PYTEST_WORKERS=N to choose, 0 for one process)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
 	@echo "make api-check         every rendered object against the Kubernetes API schemas (strict) and the vendored CRDs"
 	@echo "make checkov           scan every rendered stack with checkov (security/checkov-skips.yaml lists the skips)"
@@ -60,9 +61,14 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
 
-test: venv binaries lint checkov
-	@echo "==> tests: pytest"
-	$(PY) -m pytest
+# pytest on every core (pytest-xdist). Tests sharing a live local stack or a module fixture stay on one
+# worker (tests/conftest.py groups them); PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= auto
+pytest: venv binaries
+	@echo "==> pytest: $(PYTEST_WORKERS) workers"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test: venv binaries lint checkov pytest
 
 render: venv
 	$(PY) -m scripts.render --stack $(STACK) --out $(OUT)

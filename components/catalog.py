@@ -15,18 +15,34 @@ histogram ``_bucket`` (adds ``le``), ``_sum``, ``_count``; summary
 without ``_total`` is also found as ``<name>_total``; counters, histograms
 and summaries also answer to ``_created`` (OpenMetrics).
 
+Failure modes (issue 14), recorded per family so rules can be guarded and
+tested against them:
+
+- ``job``: the scrape job whose targets export the family (set per system or
+  per metric; ``"*"`` for series Prometheus writes per target, such as ``up``).
+  When every target of that job is down or gone the family vanishes, so its
+  absence means the source is down;
+- ``churn_labels``: labels with one value per run (``run_id``); every run is a
+  new series that is born holding its final value;
+- ``born_non_zero_labels`` (derived): the own labels of a counter or
+  histogram whose children are created by their first increment, minus the
+  ones listed in ``preinitialised`` (children the client creates at zero).
+
 ``FORBIDDEN_LABELS`` is the seed 004 list of high-cardinality labels that
 must never appear in metrics, rules, dashboards or log stream labels.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from components import yaml_load
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "catalog" / "metrics.yaml"
 
@@ -45,8 +61,9 @@ FORBIDDEN_LABELS: frozenset[str] = frozenset(
 )
 
 METRIC_TYPES = ("counter", "gauge", "histogram", "summary")
-_METRIC_KEYS = {"type", "labels", "help", "buckets"}
-_SYSTEM_KEYS = {"source", "metrics", "required_labels", "per_service"}
+_METRIC_KEYS = {"type", "labels", "help", "buckets", "job", "churn_labels", "preinitialised"}
+_SYSTEM_KEYS = {"source", "metrics", "required_labels", "per_service", "job"}
+ANY_JOB = "*"  # the series carries the job of whichever target it describes (up, scrape_*)
 
 
 class CatalogError(ValueError):
@@ -63,6 +80,17 @@ class Metric:
     help: str
     system: str
     buckets: tuple[float, ...] = ()
+    job: str = ""
+    churn_labels: frozenset[str] = frozenset()
+    preinitialised: frozenset[str] = frozenset()
+    own_labels: frozenset[str] = frozenset()  # labels declared on the family itself (not system-required)
+
+    @property
+    def born_non_zero_labels(self) -> frozenset[str]:
+        """Labels whose new values create a child already holding its first increment."""
+        if self.type not in ("counter", "histogram"):
+            return frozenset()
+        return self.own_labels - self.preinitialised
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,32 @@ class Catalog:
         """Every label a series may carry: its own, the type-implied ones and the scrape labels."""
         fam = self.family(series)
         return fam.labels | self._series[series][1] | self.common_labels | {"__name__"}
+
+    def le_problem(self, series: str, op: str, value: str) -> str | None:
+        """Why an ``le`` matcher (op ``=`` or ``=~``, as written) on ``series`` matches no catalog bucket, or None.
+
+        Bounds are compared as text the way clients expose them: ``5`` (Go) and ``5.0`` (Python) both
+        name bucket 5; a regex must match at least one bound's text.
+        """
+        if not series.endswith("_bucket") or not self.has_metric(series):
+            return None
+        fam = self.family(series)
+        if fam.type != "histogram":
+            return None
+        texts = {"+Inf"}
+        for b in fam.buckets:
+            plain = str(int(b)) if b.is_integer() else repr(b)
+            texts |= {plain, repr(float(b)), f"{plain}.0"}
+        if op in ("=", "MatchOp.Equal"):
+            ok = value in texts
+        elif op in ("=~", "MatchOp.Re"):
+            ok = any(re.fullmatch(value, t) for t in texts)
+        else:
+            return None
+        if ok:
+            return None
+        shown = [str(int(b)) if b.is_integer() else repr(b) for b in fam.buckets]
+        return f"{series} has no bucket le {value!r}; catalog buckets of {fam.name}: {shown} (catalog/metrics.yaml)"
 
     def names(self) -> list[str]:
         """Every family name, sorted."""
@@ -147,7 +201,7 @@ def _labels(path: Path, where: str, raw: Any) -> frozenset[str]:
     return frozenset(raw)
 
 
-def _metric(path: Path, system: str, name: str, raw: Any, extra: frozenset[str]) -> Metric:
+def _metric(path: Path, system: str, name: str, raw: Any, extra: frozenset[str], job: str = "") -> Metric:
     where = f"systems.{system}.metrics.{name}"
     if not isinstance(raw, dict):
         raise _fail(path, where, raw, "a mapping with type, labels, help")
@@ -160,13 +214,29 @@ def _metric(path: Path, system: str, name: str, raw: Any, extra: frozenset[str])
     buckets = raw.get("buckets") or []
     if not isinstance(buckets, list) or not all(isinstance(b, (int, float)) for b in buckets):
         raise _fail(path, f"{where}.buckets", buckets, "a list of numbers")
+    if mtype == "histogram" and sorted(buckets) != buckets:
+        raise _fail(path, f"{where}.buckets", buckets, "bucket bounds in ascending order")
+    own = _labels(path, f"{where}.labels", raw.get("labels"))
+    churn = _labels(path, f"{where}.churn_labels", raw.get("churn_labels"))
+    pre = _labels(path, f"{where}.preinitialised", raw.get("preinitialised"))
+    for key, subset in (("churn_labels", churn), ("preinitialised", pre)):
+        if not subset <= own:
+            raise _fail(path, f"{where}.{key}", sorted(subset - own), f"labels of the metric itself: {sorted(own)}")
+    job = raw.get("job", job)
+    if not isinstance(job, str):
+        raise _fail(path, f"{where}.job", job, "the scrape job that exports it (set on the system or the metric), "
+                    f"or '{ANY_JOB}' for per-target series")
     return Metric(
         name=name,
         type=mtype,
-        labels=_labels(path, f"{where}.labels", raw.get("labels")) | extra,
+        labels=own | extra,
         help=str(raw.get("help", "")),
         system=system,
         buckets=tuple(float(b) for b in buckets),
+        job=job,
+        churn_labels=churn,
+        preinitialised=pre,
+        own_labels=own,
     )
 
 
@@ -191,16 +261,19 @@ def parse_catalog(data: Any, path: Path = CATALOG_PATH) -> Catalog:
         if unknown:
             raise _fail(path, f"systems.{system}.{unknown[0]}", unknown[0], f"one of {sorted(_SYSTEM_KEYS)}")
         required = _labels(path, f"systems.{system}.required_labels", body.get("required_labels"))
+        job = body.get("job", "")
         for name, raw in (body.get("metrics") or {}).items():
-            add(_metric(path, system, name, raw, required))
+            add(_metric(path, system, name, raw, required, job))
         per = body.get("per_service")
         if per is not None:
             services = per.get("services") if isinstance(per, dict) else None
             if not isinstance(services, list) or not services:
                 raise _fail(path, f"systems.{system}.per_service.services", services, "a list of service names")
             for svc in services:
+                # The job may name the service: job: copilot-{service}.
+                svc_job = str(per.get("job", job)).replace("{service}", svc)
                 for suffix, raw in (per.get("metrics") or {}).items():
-                    add(_metric(path, system, f"{system}_{svc}_{suffix}", raw, required))
+                    add(_metric(path, system, f"{system}_{svc}_{suffix}", raw, required, svc_job))
     return Catalog(metrics=metrics, common_labels=common)
 
 
@@ -214,7 +287,7 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
 
 def _read(p: Path) -> Catalog:
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml_load.safe_load(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CatalogError(f"{p}: cannot read the metric catalog: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -12,6 +12,12 @@ class Endpoint:
     ready_path: str
     healthy_path: str
     metrics_path: str = "/metrics"
+    # What liveness checks, when the healthy path also fails on a process that is only not ready.
+    live_path: str | None = None
+
+    @property
+    def liveness_path(self) -> str:
+        return self.live_path or self.healthy_path
 
 
 # From DESIGN.md's health table and the upstream defaults.
@@ -19,20 +25,30 @@ PROMETHEUS = Endpoint(9090, "web", "/-/ready", "/-/healthy")
 ALERTMANAGER = Endpoint(9093, "web", "/-/ready", "/-/healthy")
 PUSHGATEWAY = Endpoint(9091, "http", "/-/ready", "/-/healthy")
 GRAFANA = Endpoint(3000, "http", "/api/health", "/api/health")
-LOKI = Endpoint(3100, "http", "/ready", "/ready")
-TEMPO = Endpoint(3200, "http", "/ready", "/ready")
+# Loki's and Tempo's /ready answer 503 while any module is not ready (ring joins, WAL replay):
+# a restart would not help, so liveness asks the HTTP server alone (build info is served
+# from start to stop; Loki pkg/loki/modules.go, Tempo cmd/tempo/app/modules.go PathBuildInfo).
+LOKI = Endpoint(3100, "http", "/ready", "/ready", live_path="/loki/api/v1/status/buildinfo")
+TEMPO = Endpoint(3200, "http", "/ready", "/ready", live_path="/api/status/buildinfo")
 # Alloy's /-/healthy fails while any pipeline component is unhealthy (e.g. Loki is down);
 # restarting Alloy would not fix that, so liveness uses /-/ready as well.
 ALLOY = Endpoint(12345, "http", "/-/ready", "/-/ready")
 # Upstream's default port; a stack sets its own with nodeExporter.port (use node_exporter()).
 NODE_EXPORTER = Endpoint(9100, "metrics", "/metrics", "/metrics")
-KUBE_STATE_METRICS = Endpoint(8080, "http", "/readyz", "/livez")
-KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/metrics", "/metrics")
+# kube-state-metrics answers /livez on its metrics port and /readyz on its telemetry port.
+KUBE_STATE_METRICS = Endpoint(8080, "http", "/livez", "/livez")
+KUBE_STATE_METRICS_TELEMETRY = Endpoint(8081, "telemetry", "/readyz", "/metrics")
 BLACKBOX_EXPORTER = Endpoint(9115, "http", "/-/ready", "/-/healthy")
 OPERATOR = Endpoint(8080, "http", "/healthz", "/healthz")
+# The exporter serves its metrics on /metrics and a landing page on /.
 MONGODB_EXPORTER = Endpoint(9216, "metrics", "/metrics", "/metrics")
-RABBITMQ_PROMETHEUS = Endpoint(15692, "prometheus", "/metrics", "/metrics")
+# RabbitMQ's built-in plugin: /metrics aggregates every queue into one series; /metrics/per-object
+# serves the same metrics per queue (labels queue, vhost), which the Copilot queue panels and
+# alerts need (docs/metrics.md: RabbitMQ per-queue data).
+RABBITMQ_PROMETHEUS = Endpoint(15692, "prometheus", "/metrics", "/metrics", metrics_path="/metrics/per-object")
 QDRANT = Endpoint(6333, "http", "/readyz", "/livez")
+# Ollama's API root answers 200 "Ollama is running" (its only health endpoint).
+OLLAMA = Endpoint(11434, "http", "/", "/")
 
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318

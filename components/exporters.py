@@ -108,7 +108,7 @@ class Exporters(pulumi.ComponentResource):
             name=NODE_EXPORTER,
             image=config.image,
             resources=config.resources,
-            probes=Probes(liveness=HttpCheck("/", endpoint.port_name), readiness=HttpCheck("/", endpoint.port_name)),
+            probes=Probes.http(endpoint),
             ports=(Port(endpoint.port_name, endpoint.port),),
             args=(
                 f"--web.listen-address=:{endpoint.port}",
@@ -171,7 +171,7 @@ class Exporters(pulumi.ComponentResource):
             image=config.image,
             resources=config.resources,
             # kube-state-metrics answers /livez on its metrics port and /readyz on its telemetry port.
-            probes=Probes(liveness=HttpCheck(main.healthy_path, main.port_name), readiness=HttpCheck(main.ready_path, telemetry.port_name)),
+            probes=Probes(liveness=HttpCheck(main.healthy_path, main.port_name), readiness=HttpCheck(telemetry.ready_path, telemetry.port_name)),
             ports=(Port(main.port_name, main.port), Port(telemetry.port_name, telemetry.port)),
             args=(f"--port={main.port}", f"--telemetry-port={telemetry.port}", f"--resources={','.join(KSM_RESOURCES)}"),
         )

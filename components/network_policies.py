@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import endpoints
+from components import data_flows, endpoints
 from components.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
 from components.labels import PART_OF, STACK_LABEL
 from components.settings import Settings
@@ -133,8 +133,6 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(Pods(MONGODB_EXPORTER), monitored, (), "the MongoDB exporters read the monitored MongoDB servers"),
         Flow(monitored, Pods(ALLOY), otlp, "the monitored systems send traces over OTLP"),
         Flow(monitored, Pods(PUSHGATEWAY), _tcp(endpoints.PUSHGATEWAY.port), "batch jobs push their metrics"),
-        Flow(Pods(ALLOY), Pods(LOKI), _tcp(endpoints.LOKI.port), "Alloy ships logs to Loki"),
-        Flow(Pods(ALLOY), Pods(TEMPO), _tcp(endpoints.OTLP_GRPC_PORT), "Alloy forwards sampled traces to Tempo over OTLP gRPC"),
         Flow(Pods(ALLOY), Pods(ALLOY), _tcp(ALLOY_SAMPLING_PORT), "Alloy routes each trace's spans to one instance for tail sampling"),
         Flow(ingress, Pods(GRAFANA), _tcp(endpoints.GRAFANA.port), "users reach Grafana through the ingress controller"),
         Flow(Pods(ALERTMANAGER), Pods(ALERTMANAGER), ((endpoints.ALERTMANAGER_CLUSTER_PORT, TCP), (endpoints.ALERTMANAGER_CLUSTER_PORT, UDP)),
@@ -145,12 +143,9 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(Pods(BLACKBOX_EXPORTER), Pods(target), _tcp(port), f"the blackbox exporter probes {target}'s health endpoint")
         for target, port in PROBED_IN_NAMESPACE.items()
     ]
-    result.append(Flow(Pods(PROMETHEUS), Pods(ALERTMANAGER), _tcp(endpoints.ALERTMANAGER.port), "Prometheus sends alerts"))
-    result.append(Flow(Pods(TEMPO), Pods(PROMETHEUS), _tcp(endpoints.PROMETHEUS.port), "Tempo's metrics generator remote-writes span metrics"))
+    # The data flows between the stack's components, from their one table.
+    result += [Flow(Pods(f.producer), Pods(f.consumer), _tcp(f.port), f"{f.name}: {f.why}") for f in data_flows.flows(settings)]
     result += _object_storage_flows(settings)
-    for datasource, port in ((PROMETHEUS, endpoints.PROMETHEUS.port), (LOKI, endpoints.LOKI.port), (TEMPO, endpoints.TEMPO.port),
-                             (ALERTMANAGER, endpoints.ALERTMANAGER.port)):
-        result.append(Flow(Pods(GRAFANA), Pods(datasource), _tcp(port), f"Grafana queries its {datasource} datasource"))
     result += [Flow(Pods(client), api_server, _tcp(*endpoints.API_SERVER_PORTS), f"{client} calls the Kubernetes API") for client in API_CLIENTS]
     return [flow for flow in result if _has_addresses(flow.source) and _has_addresses(flow.destination)]
 

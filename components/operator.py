@@ -47,6 +47,12 @@ MONITORING_RESOURCES = (
 )
 
 
+# Events (kubectl describe on a Prometheus resource explains a rejected rule or monitor): the
+# events.k8s.io API the operator checks for, and the core one its recorder may fall back to.
+EVENT_GROUPS = ("events.k8s.io", "")
+EVENT_VERBS = ("create", "patch")
+
+
 def operator_args(settings: Settings) -> tuple[str, ...]:
     config = settings.operator
     reloader = config.config_reloader_resources
@@ -89,6 +95,10 @@ class PrometheusOperator(pulumi.ComponentResource):
                 rule([""], ["nodes"], ["list", "watch"]),
                 rule([""], ["namespaces"], ["get", "list", "watch"]),
                 rule(["storage.k8s.io"], ["storageclasses"], ["get"]),
+                # The operator asks once, for all namespaces, whether it may create and patch
+                # events.k8s.io Events (cmd/operator/main.go, k8s.IsAllowed with no namespace); a
+                # namespaced grant answers no, and it falls back to a recorder that emits nothing.
+                rule(list(EVENT_GROUPS), ["events"], list(EVENT_VERBS)),
             ],
             opts=access,
         )
@@ -104,7 +114,6 @@ class PrometheusOperator(pulumi.ComponentResource):
                 rule([""], ["configmaps", "secrets"], RECONCILE),
                 rule([""], ["pods"], ["list", "delete"]),
                 rule([""], ["services", "services/finalizers"], ["get", "create", "update", "delete"]),
-                rule([""], ["events"], ["create", "patch"]),
                 rule(["networking.k8s.io"], ["ingresses"], ["get", "list", "watch"]),
             ],
             opts=access,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import marshal
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components import build_cache
 from components.labels import MANAGED_BY, PART_OF
 from components.protection import stateful_options
 from components.settings import Settings
@@ -39,13 +42,42 @@ class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore
 _CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
 
 
+def _cache_name(sources: list[tuple[str, bytes]]) -> str:
+    """Named by the CRD files, this module's code (loader, stripping) and the versions that shape marshal's and PyYAML's output."""
+    versions = f"{sys.version}|{marshal.version}|{yaml.__version__}".encode()
+    parts = [part for name, text in sources for part in (name.encode(), text)]
+    return f"crds-{build_cache.key(versions, Path(__file__).read_bytes(), *parts)}.marshal"
+
+
+def _parse(sources: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    documents = []
+    for _, text in sources:
+        for document in yaml.load_all(text, Loader=_CrdLoader):
+            if document:
+                documents.append({**document, "spec": without_descriptions(document["spec"])})
+    return documents
+
+
 @cache
 def load_crds(directory: Path) -> tuple[dict[str, Any], ...]:
-    documents = []
-    for path in sorted(directory.glob("*.yaml")):
-        for document in yaml.load_all(path.read_text(), Loader=_CrdLoader):
-            if document:
-                documents.append(document)
+    """The CRD documents of one vendored release, in file order, each ``spec`` without its descriptions (as registered).
+
+    Parsing megabytes of YAML is most of the cost, so the parsed form is kept in the build cache (marshal: plain
+    dicts, lists and scalars, the fastest to load) and reused while the files and this module are unchanged.
+    Shared between callers: copy before changing.
+    """
+    sources = [(path.name, path.read_bytes()) for path in sorted(directory.glob("*.yaml"))]
+    name = _cache_name(sources)
+    cached = build_cache.read(name)
+    if cached is not None:
+        try:
+            documents = marshal.loads(cached)
+            if isinstance(documents, list):
+                return tuple(documents)
+        except (EOFError, ValueError, TypeError):
+            pass  # a damaged entry: parse and write it again
+    documents = _parse(sources)
+    build_cache.write(name, marshal.dumps(documents))
     return tuple(documents)
 
 
@@ -79,7 +111,7 @@ def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiex
                     # Server-side apply takes over fields a previous installer (Helm, kubectl) owned.
                     "annotations": {**metadata.get("annotations", {}), "pulumi.com/patchForce": "true"},
                 },
-                spec=without_descriptions(document["spec"]),
+                spec=document["spec"],
                 # Kept in the cluster when the stack stops managing it (operator.install: false hands the
                 # CRDs to an operator already running there): deleting one deletes every object of its kind.
                 opts=pulumi.ResourceOptions.merge(stateful_options(settings, parent), pulumi.ResourceOptions(retain_on_delete=True)),

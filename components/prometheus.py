@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import endpoints
+from components import data_flows, endpoints
 from components.availability import disruption_budget, spread
 from components.catalog import FORBIDDEN_LABELS
 from components.labels import image_tag, stack_selector, standard_labels
@@ -108,7 +108,8 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
         },
     }
     spec.update(spread(POD_SELECTOR, config.replicas, settings))
-    return spec
+    # What the flows into Prometheus need: Tempo's remote write (the receiver) and its exemplars (the feature flag).
+    return data_flows.apply(spec, data_flows.requirements(settings, data_flows.PROMETHEUS))
 
 
 class Prometheus(pulumi.ComponentResource):

@@ -1,6 +1,9 @@
 """Seed 004's service exporters, from settings.serviceExporters.targets.
 
-RabbitMQ (its built-in endpoint, 15692) and Qdrant (/metrics on 6333) are
+Ollama exports no metrics: each ollama target gets a blackbox Probe of its API
+(job="ollama"), the series its availability alert and the System Health panel read.
+
+RabbitMQ (its built-in plugin's per-object endpoint, 15692) and Qdrant (/metrics on 6333) are
 scraped where they run; each MongoDB target gets a MongoDB exporter (9216).
 One ScrapeConfig per kind names the job after the kind (job="rabbitmq", ...),
 as the rules expect, and labels each target with its `service` name.
@@ -14,15 +17,22 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints
+from components.dependencies import PROBED_KINDS
+from components.exporters import BLACKBOX_EXPORTER, HTTP_MODULE
 from components.labels import stack_selector, standard_labels
 from components.settings import Settings
 from components.settings.model import ServiceTarget
 from components.settings.secrets import secret_value
-from components.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
+from components.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 
 MONGODB_EXPORTER = "mongodb-exporter"
-# Where each kind serves metrics when the target's address names no port.
-DEFAULT_PORT = {"mongodb": 27017, "rabbitmq": endpoints.RABBITMQ_PROMETHEUS.port, "qdrant": endpoints.QDRANT.port}
+# Where each kind serves metrics (or, for Ollama, its API) when the target's address names no port.
+DEFAULT_PORT = {"mongodb": 27017, "rabbitmq": endpoints.RABBITMQ_PROMETHEUS.port, "qdrant": endpoints.QDRANT.port, "ollama": endpoints.OLLAMA.port}
+
+
+
+# What Prometheus scrapes for each kind: the MongoDB exporter, RabbitMQ's per-object endpoint, Qdrant.
+METRICS_ENDPOINT = {"mongodb": endpoints.MONGODB_EXPORTER, "rabbitmq": endpoints.RABBITMQ_PROMETHEUS, "qdrant": endpoints.QDRANT}
 
 
 def with_port(target: ServiceTarget) -> str:
@@ -40,11 +50,33 @@ def scrape_address(target: ServiceTarget, settings: Settings) -> str:
     return with_port(target)
 
 
+def probe_url(target: ServiceTarget) -> str:
+    endpoint = endpoints.OLLAMA
+    return f"http://{with_port(target)}{endpoint.healthy_path}"
+
+
+def probe_specs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Target name -> Probe spec (blackbox HTTP 2xx of its API), for every target of a probed kind."""
+    return {
+        target.name: {
+            # job="<kind>" (not the operator's probe/<namespace>/<name>): what the availability series selects.
+            "jobName": target.kind,
+            "prober": {"url": f"{BLACKBOX_EXPORTER}.{settings.namespace}.svc:{endpoints.BLACKBOX_EXPORTER.port}", "path": "/probe"},
+            "module": HTTP_MODULE,
+            "targets": {"staticConfig": {"static": [probe_url(target)], "labels": {"service": target.name}}},
+        }
+        for target in settings.service_exporters.targets
+        if target.kind in PROBED_KINDS
+    }
+
+
 def scrape_configs(settings: Settings) -> dict[str, dict[str, Any]]:
     """Kind -> ScrapeConfig spec, for the kinds that have targets."""
     specs: dict[str, dict[str, Any]] = {}
     for target in settings.service_exporters.targets:
-        spec = specs.setdefault(target.kind, {"jobName": target.kind, "metricsPath": "/metrics", "staticConfigs": []})
+        if target.kind in PROBED_KINDS:
+            continue
+        spec = specs.setdefault(target.kind, {"jobName": target.kind, "metricsPath": METRICS_ENDPOINT[target.kind].metrics_path, "staticConfigs": []})
         spec["staticConfigs"].append({"targets": [scrape_address(target, settings)], "labels": {"service": target.name}})
     return specs
 
@@ -67,6 +99,19 @@ class ServiceExporters(pulumi.ComponentResource):
             )
         for target in mongodb:
             self._mongodb_exporter(settings, target, credentials)
+        for name, spec in sorted(probe_specs(settings).items()):
+            k8s.apiextensions.CustomResource(
+                f"probe-service-{name}",
+                api_version="monitoring.coreos.com/v1",
+                kind="Probe",
+                metadata={
+                    "name": f"service-{name}",
+                    "namespace": settings.namespace,
+                    "labels": {**standard_labels(f"service-{name}", settings, role="service-monitor"), **stack_selector(settings)},
+                },
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         for kind, spec in sorted(scrape_configs(settings).items()):
             k8s.apiextensions.CustomResource(
                 f"scrape-{kind}",
@@ -95,7 +140,7 @@ class ServiceExporters(pulumi.ComponentResource):
             name=MONGODB_EXPORTER,
             image=config.image,
             resources=config.resources,
-            probes=Probes(liveness=HttpCheck("/", endpoint.port_name), readiness=HttpCheck("/", endpoint.port_name)),
+            probes=Probes.http(endpoint),
             ports=(Port(endpoint.port_name, endpoint.port),),
             args=(f"--mongodb.uri=mongodb://{with_port(target)}/admin", f"--web.listen-address=:{endpoint.port}", "--collect-all", "--compatible-mode"),
             # The exporter reads MONGODB_USER and MONGODB_PASSWORD when set.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import endpoints
+from components import data_flows, endpoints
 from components.loki_config import hours
 from components.object_storage import s3_endpoint
 from components.settings import Settings
@@ -18,7 +18,7 @@ DATA_DIR = "/var/tempo"
 CONFIG_DIR = "/etc/tempo"
 CONFIG_FILE = "tempo.yaml"
 GENERATOR_PROCESSORS = ("service-graphs", "span-metrics")
-REMOTE_WRITE_PATH = "/api/v1/write"
+REMOTE_WRITE_PATH = data_flows.REMOTE_WRITE_PATH
 
 
 def _trace_storage(settings: Settings) -> dict[str, Any]:
@@ -52,7 +52,6 @@ def _metrics_generator(settings: Settings) -> dict[str, Any]:
                 for url in endpoints.prometheus_replica_urls(settings.namespace, settings.prometheus.replicas)
             ],
         },
-        "traces_storage": {"path": f"{DATA_DIR}/generator/traces"},
         "processor": {
             "service_graphs": {"dimensions": ["deployment.environment"]},
             "span_metrics": {"dimensions": ["deployment.environment"]},
@@ -63,7 +62,6 @@ def _metrics_generator(settings: Settings) -> dict[str, Any]:
 def tempo_config(settings: Settings) -> dict[str, Any]:
     tempo = settings.tempo
     config: dict[str, Any] = {
-        "stream_over_http_enabled": True,
         "server": {
             "http_listen_port": endpoints.TEMPO.port,
             "grpc_listen_port": endpoints.TEMPO_GRPC_PORT,
@@ -73,7 +71,7 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
             "receivers": {
                 "otlp": {
                     "protocols": {
-                        "grpc": {"endpoint": f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"},
+                        # gRPC (4317, what Alloy sends to) comes from the data-flow table.
                         "http": {"endpoint": f"0.0.0.0:{endpoints.OTLP_HTTP_PORT}"},
                     }
                 }
@@ -85,6 +83,8 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
         "usage_report": {"reporting_enabled": False},
     }
     if tempo.metrics_generator.enabled:
+        # No traces_storage: only the local-blocks processor (not enabled here) reads it.
         config["metrics_generator"] = _metrics_generator(settings)
         config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
-    return config
+    # What the flows into Tempo need (the OTLP listener Alloy sends to, HTTP streaming for Grafana).
+    return data_flows.apply(config, data_flows.requirements(settings, data_flows.TEMPO))

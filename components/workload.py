@@ -48,10 +48,10 @@ class Probes:
 
     @classmethod
     def http(cls, endpoint: Endpoint, *, slow_start: bool = False) -> Probes:
-        """Readiness on the ready path, liveness on the healthy path of a component's endpoint."""
+        """Readiness on the ready path, liveness on the liveness path of a component's endpoint."""
         ready = HttpCheck(endpoint.ready_path, endpoint.port_name)
         return cls(
-            liveness=HttpCheck(endpoint.healthy_path, endpoint.port_name),
+            liveness=HttpCheck(endpoint.liveness_path, endpoint.port_name),
             readiness=ready,
             startup=ready if slow_start else None,
         )

@@ -8,6 +8,7 @@ Containers are assumed to be named after their service (Resource Usage).
 
 from __future__ import annotations
 
+from components.dependencies import AVAILABILITY_SERIES
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
@@ -89,12 +90,13 @@ def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Con
 
 
 def system_health(ctx: Context) -> Dashboard:
-    up = {"MongoDB": "max(mongodb_up)", "RabbitMQ": 'min(up{job=~".*rabbitmq.*"})', "Qdrant": 'min(up{job=~".*qdrant.*"})',
-          "Ollama": 'min(up{job=~".*ollama.*"})'}
+    # The same series the CopilotDependencyDown alerts read (one source: components/service_exporters.py).
+    up = {name: f"min({AVAILABILITY_SERIES[kind]})" for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"),
+                                                                        ("Ollama", "ollama"))}
     return _dashboard("copilot-system-health", "System Health", "Overall system status: service health, SLO indicators, errors, resources.", [
         Row("Dependencies", [
             stat(f"{name} up", [prom(expr, name)], steps=below(1), options={"colorMode": "background", "textMode": "value"},
-                 custom={}, description=f"1 when {name} answers its scrape or exporter.")
+                 custom={}, description=f"1 when {name} answers (the series its CopilotDependencyDown alert reads).")
             for name, expr in up.items()
         ]),
         Row("Services", [

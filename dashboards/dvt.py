@@ -69,7 +69,12 @@ def platform_health(ctx: Context) -> Dashboard:
                 "Service levels",
                 [
                     stat("Runs / min (last 1h)", [prom(f"sum(rate(dvt_runs_started_total{{{ENV}}}[1h])) * 60", "runs/min")], unit="short",
-                         decimals=1, width=8),
+                         decimals=1, width=4),
+                    # Seed 003 shows "250 ↑ 12%": the last hour's rate against the hour before it.
+                    stat("Runs / min vs previous hour", [prom(
+                        f"sum(rate(dvt_runs_started_total{{{ENV}}}[1h])) / sum(rate(dvt_runs_started_total{{{ENV}}}[1h] offset 1h)) - 1",
+                        "change")], unit="percentunit", decimals=0, width=4,
+                        description="Change of runs per minute over the last hour against the previous hour."),
                     stat("Completion SLA (p99)", [prom(completion, "p99")], unit="s",
                          steps=above(critical=threshold("dvt_run_completion_p99_seconds")), width=8,
                          description="Objective 5s; RunCompletionSLAViolation pages above the alert threshold."),
@@ -81,9 +86,12 @@ def platform_health(ctx: Context) -> Dashboard:
                     stat("Pause latency (p99)", [prom(pause, "p99")], unit="ms",
                          steps=above(critical=threshold("dvt_pause_latency_p99_ms")), width=8,
                          description="Objective 1s; alert above 5s over a 5m window (seed 003 SLO table)."),
-                    stat("Plugin errors (24h)", [prom(
-                        'sum(increase(dvt_plugin_invocations_total{status!="success"}[24h])) or vector(0)', "errors")],
-                        decimals=0, steps=above(warning=1), width=8),
+                    # Seed 003 shows "0/120": plugin errors over plugin invocations.
+                    stat("Plugin errors / invocations (24h)", [prom(
+                        'sum(increase(dvt_plugin_invocations_total{status!="success"}[24h]))'
+                        ' / sum(increase(dvt_plugin_invocations_total[24h]))', "errors / invocations")],
+                        unit="percentunit", decimals=2, steps=above(warning=threshold("dvt_plugin_reject_ratio")), width=8,
+                        description="Share of plugin invocations that did not succeed (timeout, permission_denied, isolated_failure)."),
                 ],
             ),
             Row(

@@ -8,6 +8,7 @@ Checks, per panel target, variable query and annotation:
 - every metric it names is in the metric catalog (or recorded by a rule of the same stack),
   a ``__name__`` regex matches at least one catalog metric, and every label it matches on
   is a label that metric carries;
+- every ``le`` a histogram bucket selector matches is one of the catalog's buckets of that family;
 - no label the seeds forbid (components.catalog.FORBIDDEN_LABELS) appears in a matcher,
   grouping, vector matching, label_replace/label_join or a Loki stream selector;
 - every template variable used (``$x``, ``${x}``, ``${x:fmt}``, ``[[x]]``) is defined on the dashboard;
@@ -116,6 +117,9 @@ def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozens
             problems.extend(errors)
             names = {m.name for m in node.matchers.matchers if m.name != "__name__"}
             labels_used.update(names)
+            for m in node.matchers.matchers:
+                if m.name == "le":
+                    problems.extend(p for p in (catalog.le_problem(s, str(m.op), m.value) for s in series) if p)
             if series:
                 known = frozenset().union(*(catalog.labels(s) for s in series))
                 for label in sorted(names - known):

@@ -50,6 +50,10 @@ def _annotations(service_regex: str) -> tuple[Annotation, ...]:
     return standard_annotations("qmtl", service_regex, f'deployment=~"{DEPLOYMENTS}"')
 
 
+DOWNGRADE_LOGS = ('{service=~"qmtl.*"} |= "seamless.domain_gate.downgrade" | json'
+                  ' | line_format "{{.reason}} dataset_fingerprint={{.dataset_fingerprint}} as_of={{.as_of}}"')
+
+
 def _seamless_logs(title: str, logger: str) -> Row:
     expr = f'{{service=~"qmtl.*"}} |= "{logger}"'
     return Row(
@@ -96,10 +100,10 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                     ),
                     stat(
                         "Downgraded responses / min",
-                        [prom("(sum(rate(domain_gate_holds_total[$__rate_interval])) or vector(0))"
-                              " + (sum(rate(partial_fill_returns_total[$__rate_interval])) or vector(0))", "HOLD + PARTIAL_FILL")],
+                        [prom("60 * ((sum(rate(domain_gate_holds_total[$__rate_interval])) or vector(0))"
+                              " + (sum(rate(partial_fill_returns_total[$__rate_interval])) or vector(0)))", "HOLD + PARTIAL_FILL")],
                         unit="short", decimals=2,
-                        description="Responses the SLA policy downgraded to HOLD or PARTIAL_FILL, per second.",
+                        description="Responses the SLA policy downgraded to HOLD or PARTIAL_FILL, per minute.",
                     ),
                     stat(
                         "Lowest coverage",
@@ -149,6 +153,15 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                             prom("sum by (reason) (rate(partial_fill_returns_total[$__rate_interval]))", "PARTIAL_FILL {{reason}}"),
                         ],
                         unit="reqps", width=8, stack=True,
+                    ),
+                    # Seed 001: each downgrade logs seamless.domain_gate.downgrade with the snapshot it served
+                    # (dataset_fingerprint, as_of): next to the rates, to correlate a HOLD/PARTIAL_FILL surge.
+                    logs(
+                        "Downgrade events (seamless.domain_gate.downgrade)",
+                        DOWNGRADE_LOGS,
+                        links=[explore_link("Open downgrade events in Explore", DOWNGRADE_LOGS)],
+                        description="Each HOLD/PARTIAL_FILL downgrade with its reason, dataset_fingerprint and as_of "
+                                    "(the snapshot the response was served from).",
                     ),
                 ],
             ),

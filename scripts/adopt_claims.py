@@ -17,6 +17,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 
+from components.cluster import PROBE
 from scripts.mock_runtime import PROJECT, Registered
 from scripts.render import render
 from scripts.stack_config import read_stack_config
@@ -93,9 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     found = adoptions(args.stack)
     if found:
         provider = found[0].provider_urn
+        # The provider waits for the cluster identity check: its probe provider and the kube-system read.
+        probe = urn(args.stack, PROJECT, "", "pulumi:providers:kubernetes", PROBE)
+        identity = urn(args.stack, PROJECT, "", "kubernetes:core/v1:Namespace", PROBE)
+        targets = " ".join(f"--target {shlex.quote(u)}" for u in (probe, identity, provider))
         print(f"# The claims are imported through the stack's provider. If `pulumi stack --show-urns --stack {args.stack}`")
         print(f"# does not list {provider} (a stack last deployed by an older version), create it first:")
-        print(f"#   pulumi up --stack {args.stack} --target {shlex.quote(provider)} --target-dependents=false --yes")
+        print(f"#   pulumi up --stack {args.stack} {targets} --yes")
     print("# Run each command whose claim exists in the cluster, then `pulumi preview --diff`.")
     for adoption in found:
         print(shlex.join(adoption.argv(args.stack)))

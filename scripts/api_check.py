@@ -171,6 +171,9 @@ def structural_to_json_schema(node: Any) -> Any:
         out.pop("type", None)
         out.pop("anyOf", None)
         out["type"] = ["integer", "string"]
+    if node.get("x-kubernetes-embedded-resource"):
+        # An embedded object (a PodTemplate-like field) keeps its own apiVersion, kind and metadata.
+        out["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}, **out.get("properties", {})}
     if node.get("type") == "object" and not node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in node:
         out["additionalProperties"] = False
     return out

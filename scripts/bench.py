@@ -1,23 +1,28 @@
-"""Benchmark: render cost, test wall time, alert detection latency and requested resources, per stack.
+"""Benchmark: render cost against its import floor, test wall time, alert detection latency and requested resources.
 
-    python -m scripts.bench [--stacks dev staging prod] [--skip-make-test] [--write docs/benchmarks.md]
+    python -m scripts.bench [--stacks dev staging prod] [--pairs 7] [--skip-make-test] [--write docs/benchmarks.md]
 
 Figures:
-- render time (``python -m scripts.render``, a fresh interpreter) against the
-  time to import the SDKs alone (pulumi, pulumi_kubernetes, pulumiverse_grafana);
-- wall time of ``make test``;
-- detection latency: from the push that makes SeamlessSla99thDegraded true to
-  the webhook delivery, on the local stack with the stack's own scrape and
-  evaluation intervals and group wait (only ``for`` is set to zero), against
-  its floor: scrape interval + evaluation interval + group wait;
-- CPU and memory requested: every container of every pod template times its
-  replicas, plus the Prometheus and Alertmanager custom resources' requests
-  times their replicas (operator-added sidecars not counted).
+- render: ``python -m scripts.render`` (a fresh interpreter) against its import floor, a fresh
+  interpreter importing exactly the modules a render imports apart from the project's own
+  (``scripts/import_floor.py``). Timed in pairs, the two orders alternating, on a warm checkout
+  (bytecode and build cache written); each pair's ratio is one sample, and the median ratio is
+  reported with its spread. Wall and CPU (user + system of the child) are both paired: on a
+  loaded machine CPU time is the steadier of the two.
+- ``make test``: wall time of each phase (venvs and binaries, lint, checkov, pytest), read off the
+  ``==>`` markers the Makefile prints, on an existing virtualenv;
+- detection latency: from the push that makes SeamlessSla99thDegraded true to the webhook
+  delivery, on the local stack with the stack's own scrape and evaluation intervals and group
+  wait (only ``for`` is set to zero), against its floor: scrape interval + evaluation interval + group wait;
+- CPU and memory requested: every container of every pod template times its replicas, plus the
+  Prometheus and Alertmanager custom resources' requests times their replicas (operator-added sidecars not counted).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,28 +44,102 @@ from scripts.stack_config import read_stack_config
 REPO = Path(__file__).resolve().parent.parent
 ALERT = "SeamlessSla99thDegraded"
 ALERT_LABELS = {"alertname": ALERT, "severity": "warning", "service": "qmtl-seamless"}
-SDK_IMPORT = "import pulumi, pulumi_kubernetes, pulumiverse_grafana"
 POD_KINDS = {"Deployment": 1, "StatefulSet": 1, "DaemonSet": 1}
 CR_KINDS = {"Prometheus", "Alertmanager"}
 
 
-def timed(argv: list[str], runs: int) -> float:
-    """Median wall seconds of ``runs`` runs of a command (failures are errors)."""
-    seconds = []
-    for _ in range(runs):
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the child process
+
+
+def _bench_env() -> dict[str, str]:
+    """The caller's environment, but with bytecode caching on: a checkout in use has its .pyc files written."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run_sample(argv: list[str]) -> Sample:
+    """One run of a command: wall seconds and the child's CPU seconds (failures are errors)."""
+    with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
-        subprocess.run(argv, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+        process = subprocess.Popen(argv, cwd=REPO, env=_bench_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {stderr.read().decode(errors='replace')[-2000:]}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime)
 
 
-def render_seconds(stack: str, runs: int) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        return timed([sys.executable, "-m", "scripts.render", "--stack", stack, "--out", out], runs)
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        return cls(statistics.median(values), min(values), max(values))
+
+    def ratio(self) -> str:
+        return f"{self.median:.2f}x ({self.low:.2f}-{self.high:.2f})"
 
 
-def sdk_import_seconds(runs: int) -> float:
-    return timed([sys.executable, "-c", SDK_IMPORT], runs)
+@dataclass(frozen=True)
+class RenderCost:
+    stack: str
+    pairs: int
+    render_wall: Spread
+    floor_wall: Spread
+    render_cpu: Spread
+    floor_cpu: Spread
+    wall_ratio: Spread
+    cpu_ratio: Spread
+    modules: int  # how many modules the floor imports
+    load: float  # 1-minute load average when the pairs finished
+
+
+def floor_modules(stack: str, directory: Path) -> Path:
+    """Write the modules a render of ``stack`` imports (project's own excluded) to a JSON file; return its path."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "scripts.import_floor", "list", "--stack", stack],
+        cwd=REPO, env=_bench_env(), capture_output=True, text=True, check=True,
+    )
+    path = directory / f"floor-{stack}.json"
+    path.write_text(listed.stdout)
+    return path
+
+
+def render_cost(stack: str, pairs: int) -> RenderCost:
+    """Render and floor timed in ``pairs`` pairs, alternating which runs first; one warm-up run of each first."""
+    with tempfile.TemporaryDirectory() as work:
+        modules = floor_modules(stack, Path(work))
+        render = [sys.executable, "-m", "scripts.render", "--stack", stack, "--out", str(Path(work) / "render")]
+        floor = [sys.executable, "-m", "scripts.import_floor", "import", str(modules)]
+        run_sample(render), run_sample(floor)  # warm: bytecode, build cache, page cache
+        renders, floors = [], []
+        for index in range(pairs):
+            if index % 2 == 0:
+                floors.append(run_sample(floor))
+                renders.append(run_sample(render))
+            else:
+                renders.append(run_sample(render))
+                floors.append(run_sample(floor))
+        count = len(json.loads(modules.read_text()))
+    return RenderCost(
+        stack,
+        pairs,
+        Spread.of([r.wall for r in renders]),
+        Spread.of([f.wall for f in floors]),
+        Spread.of([r.cpu for r in renders]),
+        Spread.of([f.cpu for f in floors]),
+        Spread.of([r.wall / f.wall for r, f in zip(renders, floors, strict=True)]),
+        Spread.of([r.cpu / f.cpu for r, f in zip(renders, floors, strict=True)]),
+        count,
+        os.getloadavg()[0],
+    )
 
 
 # --- requested resources -------------------------------------------------------------------------
@@ -159,86 +238,185 @@ def detection_latency(result: Render, compressed: bool = False, timeout: float =
         return Latency(delivery.received_at - pushed_at, floor, scrape, evaluation, wait)
 
 
-# --- report --------------------------------------------------------------------------------------
+# --- make test ----------------------------------------------------------------------------------
 
 
-def make_test_seconds() -> float:
+@dataclass(frozen=True)
+class MakeTest:
+    phases: list[tuple[str, float]]  # (phase, wall seconds) in order, from the Makefile's "==> phase: ..." markers
+    total: float
+    summary: str  # pytest's last line, e.g. "812 passed in 80.12s"
+    load: float  # 1-minute load average at the end
+
+
+def make_test() -> MakeTest:
+    """Run ``make test`` once and time each phase; failures are errors (with the output's tail)."""
     start = time.perf_counter()
-    subprocess.run(["make", "test"], cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    marks: list[tuple[str, float]] = [("make", start)]
+    tail: list[str] = []
+    process = subprocess.Popen(["make", "test"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        tail = [*tail[-40:], line]
+        if line.startswith("==> "):
+            marks.append((line[4:].split(":", 1)[0].strip(), time.perf_counter()))
+    end = time.perf_counter()
+    if process.wait() != 0:
+        raise RuntimeError("make test failed:\n" + "".join(tail))
+    phases: dict[str, float] = {}
+    for (name, began), (_, ended) in zip(marks, [*marks[1:], ("end", end)], strict=True):
+        phases[name] = phases.get(name, 0.0) + ended - began
+    summary = next((line.strip(" =\n") for line in reversed(tail) if " passed" in line or " failed" in line), "")
+    return MakeTest(list(phases.items()), end - start, summary, os.getloadavg()[0])
+
+
+# --- report --------------------------------------------------------------------------------------
 
 
 def gib(value: Decimal) -> str:
     return f"{float(value) / 2**30:.2f} GiB"
 
 
+@dataclass(frozen=True)
+class Row:
+    stack: str
+    cost: RenderCost
+    latency: Latency | None
+    cpu: Decimal
+    memory: Decimal
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--stacks", nargs="+", default=["dev", "staging", "prod"])
-    p.add_argument("--runs", type=int, default=3, help="runs per timing, median reported (default 3)")
+    p.add_argument("--pairs", type=int, default=7, help="render/floor pairs per stack; median ratio and spread reported (default 7)")
+    p.add_argument("--skip-latency", action="store_true", help="do not run the local stack for detection latency")
     p.add_argument("--skip-make-test", action="store_true", help="do not time `make test`")
     p.add_argument("--write", type=Path, help="also write the figures as Markdown to this file")
+    p.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose benchmark block --write also refreshes")
     args = p.parse_args(argv)
 
-    sdk = sdk_import_seconds(args.runs)
-    compressed = detection_latency(render(read_stack_config(args.stacks[0])), compressed=True)
-    print(f"{args.stacks[0]} with the e2e profile: detection {compressed.measured:.1f}s (floor {compressed.floor:g}s)", flush=True)
+    compressed = None
+    if not args.skip_latency:
+        compressed = detection_latency(render(read_stack_config(args.stacks[0])), compressed=True)
+        print(f"{args.stacks[0]} with the e2e profile: detection {compressed.measured:.1f}s (floor {compressed.floor:g}s)", flush=True)
     rows = []
     for stack in args.stacks:
         result = render(read_stack_config(stack))
-        cpu, memory, notes = requested(result.manifests())
-        latency = detection_latency(result)
-        row = {
-            "stack": stack,
-            "render": render_seconds(stack, args.runs),
-            "latency": latency,
-            "cpu": cpu,
-            "memory": memory,
-            "notes": notes,
-        }
-        rows.append(row)
+        cpu, memory, _ = requested(result.manifests())
+        cost = render_cost(stack, args.pairs)
         print(
-            f"{stack}: render {row['render']:.2f}s (SDK imports alone {sdk:.2f}s); "
-            f"detection {latency.measured:.1f}s (floor {latency.floor:.0f}s = scrape {latency.scrape} + eval {latency.evaluation}"
-            f" + group_wait {latency.group_wait}); requests {float(cpu):.2f} CPU, {gib(memory)}",
+            f"{stack}: render {cost.render_wall.median:.2f}s wall / {cost.render_cpu.median:.2f}s CPU, import floor ({cost.modules} modules)"
+            f" {cost.floor_wall.median:.2f}s / {cost.floor_cpu.median:.2f}s; render/floor over {cost.pairs} pairs: wall {cost.wall_ratio.ratio()},"
+            f" CPU {cost.cpu_ratio.ratio()}; load average {cost.load:.1f}",
             flush=True,
         )
-    make_test = None if args.skip_make_test else make_test_seconds()
-    if make_test is not None:
-        print(f"make test: {make_test:.0f}s wall")
+        latency = None if args.skip_latency else detection_latency(result)
+        if latency is not None:
+            print(
+                f"{stack}: detection {latency.measured:.1f}s (floor {latency.floor:.0f}s = scrape {latency.scrape} + eval {latency.evaluation}"
+                f" + group_wait {latency.group_wait}); requests {float(cpu):.2f} CPU, {gib(memory)}",
+                flush=True,
+            )
+        rows.append(Row(stack, cost, latency, cpu, memory))
+    timed = None if args.skip_make_test else make_test()
+    if timed is not None:
+        print(f"make test: {timed.total:.0f}s wall ({', '.join(f'{name} {seconds:.0f}s' for name, seconds in timed.phases)}); {timed.summary}")
     if args.write:
-        args.write.write_text(markdown(rows, sdk, make_test, (args.stacks[0], compressed)))
+        args.write.write_text(markdown(rows, timed, compressed, args.stacks[0]))
         print(f"wrote {args.write}")
+        if args.readme.exists():
+            args.readme.write_text(readme_with(args.readme.read_text(), summary(rows, timed)))
+            print(f"refreshed the benchmark block of {args.readme}")
     return 0
 
 
-def markdown(rows: list[dict[str, Any]], sdk: float, make_test: float | None, compressed: tuple[str, Latency]) -> str:
+def _machine() -> str:
+    return f"{os.cpu_count()} cores"
+
+
+def render_table(rows: list[Row]) -> list[str]:
     lines = [
-        "# Benchmarks",
-        "",
-        "Latest figures of `make bench` (`scripts/bench.py`); rerun it to refresh this page.",
-        "",
-        "| stack | render | SDK imports alone | detection latency | floor (scrape + eval + group_wait) | CPU requested | memory requested |",
+        "| stack | render (wall / CPU) | import floor (wall / CPU) | render / floor, wall | render / floor, CPU | modules in the floor | load average |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lat: Latency = r["latency"]
+        c = r.cost
         lines.append(
-            f"| {r['stack']} | {r['render']:.2f}s | {sdk:.2f}s | {lat.measured:.1f}s | {lat.floor:.0f}s "
-            f"({lat.scrape} + {lat.evaluation} + {lat.group_wait}) | {float(r['cpu']):.2f} | {gib(r['memory'])} |"
+            f"| {r.stack} | {c.render_wall.median:.2f}s / {c.render_cpu.median:.2f}s | {c.floor_wall.median:.2f}s / {c.floor_cpu.median:.2f}s"
+            f" | {c.wall_ratio.ratio()} | {c.cpu_ratio.ratio()} | {c.modules} | {c.load:.1f} |"
         )
-    stack, lat = compressed
+    return lines
+
+
+def make_test_line(timed: MakeTest | None) -> str:
+    if timed is None:
+        return "`make test` was not timed in this run."
+    phases = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timed.phases)
+    return f"`make test` on an existing virtualenv: {timed.total:.0f}s wall ({phases}); pytest: {timed.summary}; load average {timed.load:.1f}, {_machine()}."
+
+
+def summary(rows: list[Row], timed: MakeTest | None) -> str:
+    """The README's block: the render ratios and the test time."""
+    return "\n".join([*render_table(rows), "", make_test_line(timed)])
+
+
+README_START = "<!-- bench:start (written by make bench) -->"
+README_END = "<!-- bench:end -->"
+
+
+def readme_with(text: str, block: str) -> str:
+    """``text`` with the part between the bench markers replaced by ``block`` (unchanged when the markers are missing)."""
+    if README_START not in text or README_END not in text:
+        return text
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{block}\n{README_END}{tail}"
+
+
+def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None, first_stack: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest figures of `make bench` (`scripts/bench.py`) on {_machine()}; rerun it to refresh this page and the README's block.",
+        "",
+        "## Render against its import floor",
+        "",
+        *render_table(rows),
+        "",
+        make_test_line(timed),
+        "",
+        "## Detection latency and requested resources",
+        "",
+        "| stack | detection latency | floor (scrape + eval + group_wait) | CPU requested | memory requested |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lat = r.latency
+        detection = f"{lat.measured:.1f}s | {lat.floor:.0f}s ({lat.scrape} + {lat.evaluation} + {lat.group_wait})" if lat else "not run | -"
+        lines.append(f"| {r.stack} | {detection} | {float(r.cpu):.2f} | {gib(r.memory)} |")
+    if compressed is not None:
+        lines += [
+            "",
+            f"With the e2e profile of the tests and the demo ({first_stack} rules and routes; scrape {compressed.scrape}, evaluation"
+            f" {compressed.evaluation}, group_wait {compressed.group_wait}, `for` zero): detection {compressed.measured:.1f}s against a"
+            f" floor of {compressed.floor:g}s.",
+        ]
     lines += [
-        "",
-        f"With the e2e profile of the tests and the demo ({stack} rules and routes; scrape {lat.scrape}, evaluation {lat.evaluation},"
-        f" group_wait {lat.group_wait}, `for` zero): detection {lat.measured:.1f}s against a floor of {lat.floor:g}s.",
-        "",
-        f"`make test` wall time: {make_test:.0f}s." if make_test is not None else "`make test` was not timed in this run.",
         "",
         "How to read it:",
         "",
-        "- render is a fresh `python -m scripts.render` process; importing the Pulumi SDKs is a small part of it,",
-        "  the rest is running the program under mocks and writing the files.",
+        "- render is a fresh `python -m scripts.render` process writing every file of the stack. Its import floor is a fresh",
+        "  process importing exactly the modules that render imported, standard library included, the project's own code",
+        "  excluded (`python -m scripts.import_floor`): the SDKs load their submodules lazily, so importing `pulumi_kubernetes`",
+        "  alone is not the floor. Render and floor run in pairs, alternating which goes first, after one warm-up run of each",
+        "  (bytecode and `build/cache` written, as in a checkout in use); each pair gives one ratio, reported as the median",
+        "  with the lowest and highest in brackets. CPU is user + system time of the child process; on a shared machine it",
+        "  varies less than wall time. The load average shows how busy the machine was.",
+        "- the render keeps CRD schemas out of the SDK's serialization, reuses parsed CRDs and their YAML from `build/cache`",
+        "  (keyed by content), and skips the collector and interpreter teardown of a one-shot process; its output is",
+        "  byte-identical to the full path, which a test proves.",
+        "- `make test` phases are read off the Makefile's `==>` lines; pytest runs on every core (pytest-xdist).",
         "- detection latency runs the stack's rendered rules and routes on the local stack with the stack's own scrape and",
         "  evaluation intervals and group wait, `for` set to zero, from the push that makes SeamlessSla99thDegraded true",
         "  to the webhook delivery. It can be below the floor, which adds each interval in full; the phase of the next",

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the real Prometheus-side binaries the tests use, from Debian packages, when missing.
+# Install the real Prometheus-side binaries the tests use, from Debian packages, when missing,
+# and Go, whose text/template runs the Alloy pipeline's templates in the tests (tests/gotemplate/).
 set -euo pipefail
 needed=()
 command -v promtool >/dev/null || needed+=(prometheus)
 command -v amtool >/dev/null || needed+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || needed+=(prometheus-pushgateway)
 command -v prometheus-node-exporter >/dev/null || needed+=(prometheus-node-exporter)
+command -v go >/dev/null || needed+=(golang-go)
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
 fi

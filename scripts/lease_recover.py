@@ -28,9 +28,11 @@ coordinator differs:
     other 4xx     the request was refused; the body's "error" or "detail" field says why.
     5xx           the coordinator failed; the lease's state is unknown, check it before retrying.
 
-When the coordinator cannot be reached at all, the remaining leases are
-listed as not attempted. A request that times out may or may not have been
-applied; it is reported as unknown and the next lease is tried.
+Each outcome is printed as soon as it is known. When the coordinator cannot
+be reached at all (or on Ctrl-C), the remaining leases are listed as not
+attempted. A request sent without a complete answer (a read timeout, a reset
+connection) may or may not have been applied; it is reported as unknown and
+the next lease is tried.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import json
 import os
 import sys
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -133,12 +136,14 @@ MEANING = {404: "the coordinator does not know this lease (already released, or 
 
 
 def release(client: httpx.Client, base: str, lease: Lease, action: str, reason: str) -> Outcome:
-    """Send one release; the outcome. httpx.ConnectError propagates (the coordinator is unreachable)."""
+    """Send one release; the outcome. httpx.ConnectError and ConnectTimeout propagate: nothing reached the coordinator."""
     try:
         response = client.post(lease_url(base, lease.key, action), json=request_body(lease, action, reason))
-    except httpx.TimeoutException as error:
-        return Outcome(lease, UNKNOWN, f"no answer within the timeout ({type(error).__name__}); the lease may or may not be released, "
-                                       "check it on the inspection endpoint before retrying")
+    except (httpx.ConnectError, httpx.ConnectTimeout):
+        raise
+    except httpx.TransportError as error:  # sent, but no complete answer: a read timeout, a reset connection
+        return Outcome(lease, UNKNOWN, f"no complete answer ({type(error).__name__}: {error or 'timed out'}); the lease may or may not be "
+                                       "released, check it on the inspection endpoint before retrying")
     code = response.status_code
     if 200 <= code < 300:
         return Outcome(lease, RELEASED, f"{action} accepted (HTTP {code})")
@@ -148,19 +153,22 @@ def release(client: httpx.Client, base: str, lease: Lease, action: str, reason: 
     return Outcome(lease, REFUSED, f"HTTP {code}: {meaning}: {_why(response)}")
 
 
-def recover(base: str, leases: list[Lease], action: str, reason: str, timeout: float, bearer: str | None) -> list[Outcome]:
-    """Release each lease in order; one Outcome per lease, always (later leases NOT_ATTEMPTED when the coordinator is unreachable)."""
+def recover(base: str, leases: list[Lease], action: str, reason: str, timeout: float, bearer: str | None) -> Iterator[Outcome]:
+    """Release each lease in order, yielding one Outcome per lease as it is known, always one for every lease:
+    when the coordinator cannot be reached, or on Ctrl-C, the rest are yielded NOT_ATTEMPTED."""
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    outcomes: list[Outcome] = []
     with httpx.Client(timeout=timeout, headers=headers, follow_redirects=False) as client:
         for n, lease in enumerate(leases):
             try:
-                outcomes.append(release(client, base, lease, action, reason))
-            except httpx.TransportError as error:  # refused, DNS, TLS: nothing reached the coordinator
-                outcomes.append(Outcome(lease, NOT_ATTEMPTED, f"coordinator unreachable at {base}: {type(error).__name__}: {error}"))
-                outcomes.extend(Outcome(rest, NOT_ATTEMPTED, "not sent: the coordinator was unreachable") for rest in leases[n + 1:])
-                break
-    return outcomes
+                yield release(client, base, lease, action, reason)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # refused, DNS, TLS, connect timeout
+                yield Outcome(lease, NOT_ATTEMPTED, f"coordinator unreachable at {base}: {type(error).__name__}: {error or 'timed out'}")
+                yield from (Outcome(rest, NOT_ATTEMPTED, "not sent: the coordinator was unreachable") for rest in leases[n + 1:])
+                return
+            except KeyboardInterrupt:
+                yield Outcome(lease, UNKNOWN, "interrupted while the request was in flight; check the lease before retrying")
+                yield from (Outcome(rest, NOT_ATTEMPTED, "not sent: interrupted") for rest in leases[n + 1:])
+                return
 
 
 def positive_seconds(text: str) -> float:
@@ -207,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{lease.key}: would POST {lease_url(base, lease.key, args.action)} {json.dumps(body, ensure_ascii=False)}")
         print(f"dry run: {len(leases)} lease(s) would be {ACTIONS[args.action]}; nothing was sent")
         return 0
-    outcomes = recover(base, leases, args.action, args.reason, args.timeout, os.environ.get(TOKEN_ENV) or None)
-    for outcome in outcomes:
-        print(f"{outcome.lease.key}: {outcome.status}: {outcome.detail}", file=sys.stdout if outcome.status == RELEASED else sys.stderr)
+    outcomes = []
+    for outcome in recover(base, leases, args.action, args.reason, args.timeout, os.environ.get(TOKEN_ENV) or None):
+        outcomes.append(outcome)  # printed as each is known: an interrupted run has said what it did
+        print(f"{outcome.lease.key}: {outcome.status}: {outcome.detail}", file=sys.stdout if outcome.status == RELEASED else sys.stderr, flush=True)
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in (RELEASED, REFUSED, UNKNOWN, NOT_ATTEMPTED)}
     print(f"{len(outcomes)} lease(s): " + ", ".join(f"{n} {status}" for status, n in counts.items() if n))
     return 0 if counts[RELEASED] == len(leases) else 1

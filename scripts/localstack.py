@@ -1,7 +1,10 @@
 """A local Prometheus + Alertmanager + Pushgateway on loopback, fed by the rendered stack.
 
 Used by `make demo` (``python -m scripts.localstack demo``), the end-to-end
-tests and the benchmark. Rules come from the render's ``rules/``, routes
+tests and the benchmark. Prometheus's and Alertmanager's flags (remote-write
+receiver, feature flags, retention), external labels and scrape limits come
+from the rendered custom resources (scripts/local_flags.py), as the operator
+derives them in the cluster. Rules come from the render's ``rules/``, routes
 from its ``alertmanager.yaml`` with every receiver rewritten to a local
 webhook sink that records which receiver each notification reached. The
 ``e2e`` profile compresses time on these copies only (short ``for``,
@@ -37,6 +40,15 @@ import yaml
 
 from components import endpoints
 from components.settings.units import duration_seconds as _duration
+from scripts.local_flags import (
+    AlertmanagerSettings,
+    PrometheusSettings,
+    RenderedResourceError,
+    alertmanager_settings,
+    prometheus_settings,
+    rendered_resource,
+    supported_features,
+)
 
 HOST = "127.0.0.1"
 ALERTMANAGER_FILE = "alertmanager.yaml"
@@ -179,21 +191,31 @@ def group_wait_seconds(config: dict[str, Any]) -> float:
     return duration_seconds(str(config["route"].get("group_wait", "30s")))
 
 
-def prometheus_config(ports: Ports, profile: Profile, rule_files: list[Path], namespace: str) -> dict[str, Any]:
-    """Scrape the Pushgateway (honouring pushed job/instance), Prometheus and Alertmanager; alert to the local Alertmanager."""
+def prometheus_config(
+    ports: Ports, profile: Profile, rule_files: list[Path], namespace: str, rendered: PrometheusSettings | None = None
+) -> dict[str, Any]:
+    """Scrape the Pushgateway (honouring pushed job/instance), Prometheus and Alertmanager; alert to the local Alertmanager.
+
+    ``rendered``: the external labels and enforced scrape limits of the rendered Prometheus resource.
+    """
+    rendered = rendered or PrometheusSettings()
 
     def static(port: int) -> list[dict[str, Any]]:
         # The namespace label the Operator's monitors attach to every target.
         return [{"targets": [f"{HOST}:{port}"], "labels": {"namespace": namespace}}]
 
+    global_config: dict[str, Any] = {"scrape_interval": profile.scrape_interval, "evaluation_interval": profile.evaluation_interval}
+    if rendered.external_labels:
+        global_config["external_labels"] = dict(rendered.external_labels)
+    limits = dict(rendered.scrape_limits)
     return {
-        "global": {"scrape_interval": profile.scrape_interval, "evaluation_interval": profile.evaluation_interval},
+        "global": global_config,
         "rule_files": [str(p) for p in rule_files],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{ports.alertmanager}"]}]}]},
         "scrape_configs": [
-            {"job_name": "pushgateway", "honor_labels": True, "static_configs": static(ports.pushgateway)},
-            {"job_name": "prometheus", "static_configs": static(ports.prometheus)},
-            {"job_name": "alertmanager", "static_configs": static(ports.alertmanager)},
+            {"job_name": "pushgateway", "honor_labels": True, "static_configs": static(ports.pushgateway), **limits},
+            {"job_name": "prometheus", "static_configs": static(ports.prometheus), **limits},
+            {"job_name": "alertmanager", "static_configs": static(ports.alertmanager), **limits},
         ],
     }
 
@@ -209,7 +231,16 @@ class StackFiles:
     silent_receivers: frozenset[str] = frozenset()
 
 
-def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: Profile, namespace: str, *, require_routes: bool = True) -> StackFiles:
+def write_configs(
+    files: dict[str, str],
+    workdir: Path,
+    ports: Ports,
+    profile: Profile,
+    namespace: str,
+    *,
+    require_routes: bool = True,
+    rendered: PrometheusSettings | None = None,
+) -> StackFiles:
     """Write the local configs from a render's files (relative path -> text) into ``workdir``.
 
     Without ``require_routes`` a render lacking routes gets one catch-all receiver (for tests of storage, not routing).
@@ -232,7 +263,7 @@ def write_configs(files: dict[str, str], workdir: Path, ports: Ports, profile: P
     am_path = workdir / "alertmanager.yml"
     am_path.write_text(yaml.safe_dump(am, sort_keys=False))
     prom_path = workdir / "prometheus.yml"
-    prom_path.write_text(yaml.safe_dump(prometheus_config(ports, profile, rule_files, namespace), sort_keys=False))
+    prom_path.write_text(yaml.safe_dump(prometheus_config(ports, profile, rule_files, namespace, rendered), sort_keys=False))
     silent = frozenset(r["name"] for r in routes["receivers"] if not any(k.endswith("_configs") and r[k] for k in r))
     return StackFiles(prom_path, am_path, rule_files, group_wait_seconds(am), [r["name"] for r in am["receivers"]], silent)
 
@@ -381,6 +412,9 @@ class LocalStack:
     ready_timeout: float = 30.0
     require_routes: bool = True
     config: StackFiles = field(init=False)
+    # What the rendered Prometheus and Alertmanager resources make the operator pass (scripts/local_flags.py).
+    prometheus_rendered: PrometheusSettings = field(init=False)
+    alertmanager_rendered: AlertmanagerSettings = field(init=False)
     sink: WebhookSink = field(init=False)
     components: dict[str, Component] = field(init=False, default_factory=dict)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(init=False, default=None)
@@ -404,7 +438,14 @@ class LocalStack:
             self._tmp = tempfile.TemporaryDirectory(prefix="localstack-")
             self.workdir = Path(self._tmp.name)
         work = self.workdir
-        self.config = write_configs(self.files, work, self.ports, self.profile, self.namespace, require_routes=self.require_routes)
+        try:
+            self.prometheus_rendered = prometheus_settings(rendered_resource(self.files, "Prometheus"), supported_features(binaries["prometheus"]))
+            self.alertmanager_rendered = alertmanager_settings(rendered_resource(self.files, "Alertmanager"))
+        except RenderedResourceError as error:
+            raise LocalStackError(f"cannot run the rendered Prometheus/Alertmanager locally: {error}") from None
+        self.config = write_configs(
+            self.files, work, self.ports, self.profile, self.namespace, require_routes=self.require_routes, rendered=self.prometheus_rendered
+        )
         self.sink = WebhookSink(self.ports.webhook)
         self.sink.start()
         p = self.ports
@@ -416,10 +457,13 @@ class LocalStack:
             "alertmanager": Component("alertmanager", [
                 binaries["alertmanager"], f"--config.file={self.config.alertmanager_config}", f"--storage.path={work / 'alertmanager-data'}",
                 f"--web.listen-address={HOST}:{p.alertmanager}", "--cluster.listen-address=",
+                *self.alertmanager_rendered.flags,
             ], p.alertmanager, work / "alertmanager.log"),
             "prometheus": Component("prometheus", [
                 binaries["prometheus"], f"--config.file={self.config.prometheus_config}", f"--storage.tsdb.path={work / 'prometheus-data'}",
+                # Lifecycle (reloads) as the operator's config reloader needs; the rest from the rendered resource.
                 f"--web.listen-address={HOST}:{p.prometheus}", "--web.enable-lifecycle",
+                *self.prometheus_rendered.flags,
             ], p.prometheus, work / "prometheus.log"),
         }
         for name in self.components:

@@ -6,6 +6,7 @@ are replaced by a fixed placeholder and stay marked secret.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,7 +38,16 @@ def _engine_text(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    # A YAML date (since: 2027-01-04) reaches the program as its text, as the Pulumi CLI passes it.
+    return json.dumps(value, default=_date_text)
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a config value")
 
 
 def _has_secure(value: Any) -> bool:

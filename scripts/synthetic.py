@@ -113,8 +113,9 @@ FAILURE_VALUES = frozenset(
     {"failure", "failed", "cancelled", "timeout", "permission_denied", "isolated_failure", "rejected", "deferred", "500"}
 )
 # `up` per scrape job and blackbox probes per target, as the cluster would have them.
-UP_JOBS = ("dvt-engine", "qdrant", "rabbitmq", "mongodb", "ollama", "qmtl-gateway", "qmtl-dagmanager")
-PROBE_TARGETS = ("http://ollama:11434", "http://reporting:8080/health", "http://ingestion:8000/health")
+UP_JOBS = ("dvt-engine", "qdrant", "rabbitmq", "mongodb", "qmtl-gateway", "qmtl-dagmanager")
+# Probe target -> its job: Ollama's Probe sets job="ollama" (components/dependencies.py); None: the component probes' job.
+PROBE_TARGETS: dict[str, str | None] = {"http://ollama:11434/": "ollama", "http://reporting:8080/health": None, "http://ingestion:8000/health": None}
 
 BUCKETS_MS = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0)
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -268,7 +269,7 @@ def groups_for(metric: Metric, namespace: str) -> list[Labels]:
     if metric.name == "up":
         return [{"job": job} for job in UP_JOBS]
     if metric.name.startswith("probe_"):
-        return [{"job": f"probe/{namespace}/blackbox", "instance": target} for target in PROBE_TARGETS]
+        return [{"job": job or f"probe/{namespace}/blackbox", "instance": target} for target, job in PROBE_TARGETS.items()]
     return [{"job": DEFAULT_JOB}]
 
 

@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -93,9 +94,9 @@ def rendered_groups(files: dict[str, str]) -> dict[str, tuple[str, Counter[tuple
 
 
 @cache
-def monitored_systems() -> tuple[str, ...]:
+def monitored_systems(catalog_path: Path = CATALOG_PATH) -> tuple[str, ...]:
     """Catalog systems whose source is a seed: the systems this stack watches (not its own components)."""
-    systems = (yaml.safe_load(CATALOG_PATH.read_text()) or {}).get("systems") or {}
+    systems = (yaml.safe_load(catalog_path.read_text()) or {}).get("systems") or {}
     return tuple(sorted(name for name, spec in systems.items() if str(spec.get("source", "")).startswith(SEED_SOURCE)))
 
 
@@ -156,14 +157,16 @@ def check_targets(targets_api: dict[str, Any]) -> Section:
     return section
 
 
-def check_metrics(client: httpx.Client, prometheus: str, forward: str, required: bool) -> Section:
+def check_metrics(client: httpx.Client, prometheus: str, forward: str, required: bool, catalog_path: Path = CATALOG_PATH) -> Section:
+    """Presence of each monitored system's catalog families (their presence series), in one query."""
     section = Section("metrics", fails=required)
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_path)
+    systems = monitored_systems(catalog_path)
     wanted: dict[str, list[str]] = {m.system: [] for m in catalog.metrics.values()}
     for metric in catalog.metrics.values():
-        if metric.system in monitored_systems():
+        if metric.system in systems:
             wanted[metric.system].append(presence_series(metric))
-    names = sorted({n for system in monitored_systems() for n in wanted.get(system, [])})
+    names = sorted({n for system in systems for n in wanted.get(system, [])})
     query = 'count by (__name__) ({__name__=~"' + "|".join(names) + '"})'
     try:
         response = client.post(prometheus.rstrip("/") + "/api/v1/query", data={"query": query})
@@ -174,7 +177,7 @@ def check_metrics(client: httpx.Client, prometheus: str, forward: str, required:
         section.problems.append(f"presence query failed: {body.get('errorType')}: {body.get('error')}")
         return section
     present = {r["metric"]["__name__"] for r in body["data"]["result"]}
-    for system in monitored_systems():
+    for system in systems:
         series = sorted(wanted.get(system, []))
         found = [n for n in series if n in present]
         section.notes.append(f"{system} {len(found)}/{len(series)}")

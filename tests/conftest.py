@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache
 
 import pytest
 
+from components import build_cache
 from scripts.render import Render, render
 from scripts.stack_config import add_secret, apply_overrides, read_stack_config
 
 STACKS = ("dev", "staging", "prod")
+
+# Renders in subprocesses, including those run in copies of this checkout (the render diff's), reuse this
+# checkout's parsed CRDs and their YAML instead of each building its own build cache.
+os.environ.setdefault(build_cache.CACHE_ENV, str(build_cache.CACHE_DIR))
 
 
 @cache
@@ -43,8 +49,47 @@ def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Rende
 # Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
 from tests.e2e_fixtures import dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
 
+# Session fixtures that start real binaries: every test needing one runs on the same xdist worker, so each starts once.
+LIVE_FIXTURES = ("live_stack", "prod_live_stack", "storage_stack")
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the end-to-end tests last: their local stacks (session fixtures) then live only until the end
-    instead of evaluating rules in the background while the rest of the suite runs."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_e2e_"))
+
+def _named_fixtures(item: pytest.Item) -> set[str]:
+    """Fixtures a test requests, including those a parameter names for ``request.getfixturevalue``."""
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    for value in (callspec.params.values() if callspec else ()):
+        names.update(v for v in (value if isinstance(value, tuple | list) else (value,)) if isinstance(v, str))
+    return names
+
+
+def _module_fixture_scope(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture that lives for its module (set up once per worker that runs any of its tests)."""
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(fixture_info, "name2fixturedefs", {})
+    return any(defs and defs[-1].scope in ("module", "class", "package") for defs in definitions.values())
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The worker group of a test: the live stacks it uses, else its module when a module fixture is shared, else none."""
+    live = sorted(_named_fixtures(item) & set(LIVE_FIXTURES))
+    if live:
+        return "+".join(live)
+    if _module_fixture_scope(item):
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist (``--dist loadgroup``), and order them.
+
+    On parallel workers the end-to-end tests go first: they mostly wait on real binaries, and those waits
+    then overlap the other workers' CPU-bound tests instead of being the run's tail. Run serially they go
+    last, so their local stacks (session fixtures) do not evaluate rules in the background meanwhile.
+    """
+    for item in items:
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    parallel = bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_e2e_") != parallel)

@@ -9,6 +9,7 @@ and records every request it received.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -16,6 +17,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeout, Ctrl-C) breaks the pipe of the answer: expected here, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Coordinator:
     health_delay: float = 0.0  # seconds before /health answers
     failing_keys: set[str] = field(default_factory=set)  # answer 500 for these leases
     slow_keys: dict[str, float] = field(default_factory=dict)  # sleep this long before answering
+    dropped_keys: set[str] = field(default_factory=set)  # apply the release, then close the connection without an answer
     released: dict[str, str] = field(default_factory=dict)  # key -> action applied
     received: list[Received] = field(default_factory=list)
 
@@ -72,6 +81,11 @@ class Coordinator:
                     return
                 key, action = urllib.parse.unquote(parts[2]), parts[3]
                 time.sleep(server.slow_keys.get(key, 0.0))
+                if key in server.dropped_keys:
+                    server.leases.pop(key, None)
+                    server.released[key] = action
+                    self.close_connection = True
+                    return
                 if key in server.failing_keys:
                     self._reply(500, {"error": "lease store unavailable"})
                 elif key not in server.leases:
@@ -86,7 +100,7 @@ class Coordinator:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property

@@ -8,10 +8,13 @@ scripts/adopt_claims.urn (pulumi/pulumi urn.New).
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from scripts.adopt_claims import CLAIM, adoptions, main, qualified_type, urn
 from scripts.mock_runtime import PROJECT
+from tests.pulumi_cli_model import cli_problems
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -36,5 +39,10 @@ def test_the_engine_drops_the_root_stack_from_a_urn() -> None:
 
 def test_the_script_prints_one_command_per_claim(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack", "dev"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pulumi import")]
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("pulumi import")]
     assert len(lines) == len(adoptions("dev")) and all("--parent" in line for line in lines)
+    # The hint for a stack whose state predates the explicit provider, and every import, are valid CLI.
+    commands = [line.removeprefix("#").strip() for line in out.splitlines() if "pulumi up" in line or line.startswith("pulumi import")]
+    assert any(c.startswith("pulumi up") for c in commands)
+    assert [p for c in commands for p in cli_problems(shlex.split(c))] == []

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from components.alloy_config import LOG_LEVELS, SAMPLING_PORT, UNKNOWN_LEVEL
+from components.alloy_config import ENVIRONMENT_ATTRIBUTES, LOG_LEVELS, SAMPLING_PORT, UNKNOWN_LEVEL
 from components.catalog import FORBIDDEN_LABELS
 from components.loki_config import STREAM_LABELS
 from scripts.render import Render
+from tests import go_template
 from tests.alloy_parser import AlloySyntaxError, Block, Call, Concat, all_attributes, parse, references
-from tests.k8s_objects import container, find, mounted_file, pod
+from tests.k8s_objects import container, find, mounted_file, mounted_yaml, pod
 
 # seed 004 / DESIGN.md: 100%, 50%, 10%, errors always kept.
 SAMPLING_PERCENT = {"dev": 100, "staging": 50, "prod": 10}
@@ -25,6 +29,8 @@ EXPORTS = {
     "otelcol.receiver.otlp": set(),
     "otelcol.exporter.loadbalancing": {"input"},
     "otelcol.processor.tail_sampling": {"input"},
+    "otelcol.processor.memory_limiter": {"input"},
+    "otelcol.processor.transform": {"input"},
     "otelcol.processor.batch": {"input"},
     "otelcol.exporter.otlp": {"input"},
 }
@@ -96,7 +102,10 @@ def test_spans_of_one_trace_meet_in_one_sampler(rendered: Render) -> None:
     assert [p["port"] for p in headless["spec"]["ports"]] == [int(dns["port"])] == [SAMPLING_PORT]
     routed = _component(blocks, "otelcol.receiver.otlp", "routed")
     assert routed.child("grpc").attributes["endpoint"] == f"0.0.0.0:{SAMPLING_PORT}"
-    assert references(routed.child("output").attributes["traces"]) == ["otelcol.processor.tail_sampling.per_environment.input"]
+    # Through the memory limiter to the sampler (see test_tail_sampling_has_a_memory_guard).
+    limiter = _component(blocks, "otelcol.processor.memory_limiter")
+    assert references(routed.child("output").attributes["traces"]) == [f"otelcol.processor.memory_limiter.{limiter.label}.input"]
+    assert references(limiter.child("output").attributes["traces"]) == ["otelcol.processor.tail_sampling.per_environment.input"]
 
 
 def test_applications_reach_otlp_on_4317_and_4318(rendered: Render) -> None:
@@ -141,7 +150,7 @@ def test_level_values_are_bounded(rendered: Render) -> None:
     template = _component(_blocks(rendered), "loki.process").child("stage.template").attributes["template"]
     for level in LOG_LEVELS:
         assert f'"{level}"' in template
-    assert "ToUpper .Value" in template
+    assert "ToUpper ." in template
     assert template.count("{{") == template.count("}}")
     assert template.endswith(f"{{{{ else }}}}{UNKNOWN_LEVEL}{{{{ end }}}}")
 
@@ -181,3 +190,111 @@ def test_daemonset_probes_limits_and_no_host_access(rendered: Render) -> None:
     assert not any("hostPath" in volume for volume in spec["volumes"])
     assert not spec.get("hostNetwork") and not spec.get("hostPID")
     assert alloy["securityContext"]["runAsNonRoot"] is True
+
+
+# --- issue 12: level of any line, tail-sampling memory guard, both environment attribute names -----
+
+
+@pytest.fixture(scope="module")
+def stage_runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return go_template.build(tmp_path_factory.mktemp("gotemplate"))
+
+
+def _json_stage(line: str) -> dict[str, str]:
+    """stage.json with expressions {level = "level"}: the field as text when the line is a JSON object that has it."""
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return {}  # not JSON: the stage extracts nothing and the line goes on
+    if not isinstance(document, dict) or document.get("level") is None:
+        return {}
+    value = document["level"]
+    return {"level": value if isinstance(value, str) else json.dumps(value)}
+
+
+LINES = {
+    '{"level": "ERROR", "msg": "x"}': "ERROR",
+    '{"level": "warn", "msg": "x"}': "WARNING",
+    '{"level": "Info", "msg": "x"}': "INFO",
+    '{"level": "trace", "msg": "x"}': UNKNOWN_LEVEL,
+    '{"level": 30, "msg": "x"}': UNKNOWN_LEVEL,
+    '{"msg": "no level field"}': UNKNOWN_LEVEL,
+    '{"level": "", "msg": "empty"}': UNKNOWN_LEVEL,
+    "plain text, not JSON": UNKNOWN_LEVEL,
+    "": UNKNOWN_LEVEL,
+}
+
+
+def test_every_line_gets_a_bounded_level_label(rendered: Render, stage_runner: Path) -> None:
+    process = _component(_blocks(rendered), "loki.process")
+    template = process.child("stage.template").attributes
+    source = template["source"]
+    assert process.child("stage.labels").attributes["values"] == {source: ""}
+    cases: list[dict[str, Any]] = [
+        {"template": template["template"], "source": source, "extracted": _json_stage(line), "entry": line} for line in LINES
+    ]
+    results = go_template.run(stage_runner, cases)
+    for (line, expected), case, result in zip(LINES.items(), cases, results, strict=True):
+        assert result.error is None, f"{line!r}: the template failed, so the stage writes no level: {result.error}"
+        labels = go_template.apply_stage(result, case["extracted"], source)
+        assert labels.get(source) == expected, f"{line!r}: level {labels.get(source)!r}, expected {expected!r}"
+
+
+def test_tail_sampling_has_a_memory_guard(rendered: Render) -> None:
+    blocks = _blocks(rendered)
+    sampler = _component(blocks, "otelcol.processor.tail_sampling")
+    limiter = _component(blocks, "otelcol.processor.memory_limiter")
+    sampler_input = f"otelcol.processor.tail_sampling.{sampler.label}.input"
+    # Nothing reaches the sampler except through the limiter.
+    feeding = [b for b in blocks if any(sampler_input in references(v) for v in all_attributes(b))]
+    assert [(b.name, b.label) for b in feeding] == [(limiter.name, limiter.label)]
+    limit_bytes = _quantity(container(rendered, "DaemonSet", "alloy")["resources"]["limits"]["memory"])
+    limit = _mib(limiter.attributes["limit"])
+    spike = _mib(limiter.attributes["spike_limit"])
+    assert 0 < spike < limit < limit_bytes
+    assert limiter.attributes["check_interval"] == "1s"
+    # Bounded below upstream's 50000 and sized to the container: the buffer fits in half of it at 16 KiB a trace.
+    traces = sampler.attributes["num_traces"]
+    assert isinstance(traces, int) and 0 < traces < 50000
+    assert traces * 16 * 1024 <= limit_bytes / 2
+
+
+def test_the_trace_buffer_follows_the_container(render_stack) -> None:
+    small = _component(_blocks(render_stack("dev")), "otelcol.processor.tail_sampling").attributes["num_traces"]
+    large = _component(_blocks(render_stack("dev", "alloy.resources={requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 1Gi}}")),
+                       "otelcol.processor.tail_sampling").attributes["num_traces"]
+    assert large == 4 * small
+
+
+def _quantity(text: str) -> int:
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+    return int(text[:-2]) * units[text[-2:]] if text[-2:] in units else int(text)
+
+
+def _mib(text: str) -> int:
+    assert text.endswith("MiB"), text
+    return int(text[:-3]) * 1024 * 1024
+
+
+def test_both_environment_attribute_names_reach_every_consumer(rendered: Render) -> None:
+    blocks = _blocks(rendered)
+    receiver = _component(blocks, "otelcol.receiver.otlp", "apps")
+    transform = _component(blocks, "otelcol.processor.transform", "environment")
+    # Every span from the applications passes the transform first.
+    assert references(receiver.child("output").attributes["traces"]) == ["otelcol.processor.transform.environment.input"]
+    statements = transform.child("trace_statements")
+    assert statements.attributes["context"] == "resource"
+    assert transform.attributes["error_mode"] == "ignore"
+    text = statements.attributes["statements"]
+    new, old = "deployment.environment.name", "deployment.environment"
+    assert set(ENVIRONMENT_ATTRIBUTES) == {new, old}
+    # Whichever one a trace carries, the other is filled from it; neither overwrites a value that is there.
+    assert f'set(attributes["{old}"], attributes["{new}"]) where attributes["{old}"] == nil and attributes["{new}"] != nil' in text
+    assert f'set(attributes["{new}"], attributes["{old}"]) where attributes["{new}"] == nil and attributes["{old}"] != nil' in text
+    # The consumers key on one of the two names, which every trace now carries.
+    tempo = mounted_yaml(rendered, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    for processor in tempo.get("metrics_generator", {}).get("processor", {}).values():
+        assert set(processor["dimensions"]) <= set(ENVIRONMENT_ATTRIBUTES) | {"service.name"}
+    tempo_datasource = json.loads(rendered.files["grafana/datasource-tempo.json"])
+    keys = {t["key"] for t in tempo_datasource["jsonDataEncoded"]["tracesToLogsV2"]["tags"]}
+    assert keys & set(ENVIRONMENT_ATTRIBUTES)

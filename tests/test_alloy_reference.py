@@ -57,6 +57,8 @@ def _replace(text: str, old: str, new: str) -> str:
         ("insecure = true", "insecure_tls = true", "insecure_tls is not an argument of"),
         # A nested block at a path the component does not document.
         ("status_code {", "status_codes {", "block policy > status_codes does not exist"),
+        # A function outside the release's standard library.
+        ("sys.env(", "sys.environ(", "sys.environ() is not a standard library function"),
     ],
 )
 def test_an_invented_name_is_refused(render_stack, old: str, new: str, expected: str) -> None:
@@ -84,6 +86,29 @@ def test_a_wrong_typed_value_is_refused(render_stack, old: str, new: str, expect
     render = render_stack("dev")
     errors = _errors(render, _replace(_text(render), old, new))
     assert any(expected in error for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('  role = "pod"\n', "", 'discovery.kubernetes "pods": required argument role is missing'),
+        ('    source = "level"\n', "", "> stage.template: required argument source is missing"),
+        ("status_codes = [\"ERROR\"]", "", "> status_code: required argument status_codes is missing"),
+    ],
+)
+def test_a_missing_required_argument_is_refused(render_stack, old: str, new: str, expected: str) -> None:
+    render = render_stack("dev")
+    errors = _errors(render, _replace(_text(render), old, new))
+    assert any(expected in error for error in errors), errors
+
+
+def test_a_missing_required_block_is_refused(render_stack) -> None:
+    render = render_stack("dev")
+    blocks = parse(_text(render))
+    batch = next(b for b in blocks if b.name == "otelcol.processor.batch")
+    batch.blocks = [b for b in batch.blocks if b.name != "output"]
+    errors = check_alloy(blocks, _reference(render))
+    assert errors == ['otelcol.processor.batch "traces": required block output is missing']
 
 
 def test_type_spellings_of_the_docs_are_normalised() -> None:

@@ -117,6 +117,12 @@ def test_a_wrong_custom_resource_value_is_refused(render_stack, kind: str, chang
     assert _problems(obj) == [("invalid", path)]
 
 
+def test_an_embedded_resource_keeps_its_type_and_metadata() -> None:
+    schema = structural_to_json_schema({"type": "object", "x-kubernetes-embedded-resource": True, "properties": {"spec": {"type": "object"}}})
+    assert set(schema["properties"]) == {"apiVersion", "kind", "metadata", "spec"}
+    assert schema["additionalProperties"] is False
+
+
 def test_int_or_string_and_nullable_follow_the_api_server() -> None:
     port = {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
     schema = structural_to_json_schema({"type": "object", "properties": {"port": port, "n": {"type": "string", "nullable": True}}})
@@ -156,3 +162,11 @@ def test_the_readme_names_the_supported_versions() -> None:
     match = re.search(r"Supported Kubernetes versions: ([0-9., ]+)\.", README.read_text())
     assert match, "README: no 'Supported Kubernetes versions: ...' line"
     assert tuple(v.strip() for v in match.group(1).split(",")) == SUPPORTED_KUBERNETES
+
+
+def test_a_field_with_cel_rules_is_reported_as_unchecked() -> None:
+    # PrometheusAgent's spec carries a CEL rule (mode DaemonSet excludes replicas) that this check cannot evaluate.
+    agent = {"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent", "metadata": {"name": "a"}, "spec": {"mode": "DaemonSet"}}
+    findings = check_objects([agent], OPERATOR)
+    assert [(f.problem, f.path) for f in findings] == [("no schema", "spec")]
+    assert "x-kubernetes-validations" in findings[0].message

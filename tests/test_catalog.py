@@ -101,3 +101,36 @@ def test_duplicate_metric_is_rejected(tmp_path: Path) -> None:
 def test_default_path_is_the_repository_catalog() -> None:
     assert CATALOG_PATH.is_file()
     assert load_catalog(CATALOG_PATH).names() == load_catalog().names()
+
+
+def test_every_family_records_its_failure_modes() -> None:
+    """Issue 14: the scrape job whose absence means down, per-run labels, children born non-zero."""
+    cat = load_catalog()
+    assert [m.name for m in cat.metrics.values() if not m.job] == []
+    assert cat.metrics["dvt_adapter_last_heartbeat_seconds"].job == "dvt-engine"
+    assert cat.metrics["mongodb_up"].job == "mongodb"
+    assert cat.metrics["up"].job == "*"
+    assert cat.metrics["copilot_parsing_failures_total"].job == "copilot-parsing"
+    per_run = sorted(m.name for m in cat.metrics.values() if m.churn_labels)
+    assert per_run == ["controlbus_apply_ack_latency_ms", "controlbus_apply_ack_total",
+                       "world_apply_failure_total", "world_apply_run_total"]
+    assert cat.metrics["node_process_failure_total"].born_non_zero_labels == {"node_id"}
+    assert cat.metrics["dvt_statestore_write_errors_total"].born_non_zero_labels == {"event_type"}
+    assert cat.metrics["prometheus_rule_evaluation_failures_total"].born_non_zero_labels == frozenset()
+    assert cat.metrics["dvt_projection_lag_events"].born_non_zero_labels == frozenset()  # a gauge
+
+
+def test_every_histogram_records_its_buckets() -> None:
+    cat = load_catalog()
+    assert [m.name for m in cat.metrics.values() if m.type == "histogram" and not m.buckets] == []
+    assert {1000.0, 5000.0} <= set(cat.metrics["dvt_signal_processing_duration_ms"].buckets)
+
+
+def test_failure_mode_keys_are_validated(tmp_path: Path) -> None:
+    p = _write(tmp_path, {"systems": {"a": {"job": "a", "metrics": {"m": {"type": "counter", "labels": ["x"],
+                                                                          "churn_labels": ["run_id"]}}}}})
+    with pytest.raises(CatalogError, match=r"systems\.a\.metrics\.m\.churn_labels: got \['run_id'\]; accepted: labels of the metric"):
+        load_catalog(p)
+    p = _write(tmp_path, {"systems": {"a": {"job": "a", "metrics": {"m": {"type": "histogram", "buckets": [5, 1]}}}}})
+    with pytest.raises(CatalogError, match=r"buckets: got \[5, 1\]; accepted: bucket bounds in ascending order"):
+        load_catalog(p)

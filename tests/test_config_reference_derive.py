@@ -110,7 +110,7 @@ ALLOY_DOC = """
 
 | Block                           | Description | Required |
 |---------------------------------|-------------|----------|
-| [`client`][client]              | A client.   | no       |
+| [`client`][client]              | A client.   | yes      |
 | `client` > [`tls`][tls]         | Its TLS.    | no       |
 | `client` > `tls` > [`tpm`][tpm] | Its TPM.    | no       |
 
@@ -147,4 +147,6 @@ def test_alloy_arguments_blocks_and_exports() -> None:
         "arguments": {"forward_to": "list(LogsReceiver)", "timeout": "duration"},
         "blocks": {"client": {"endpoint": "string"}, "client > tls": {"insecure": "boolean"}, "client > tls > tpm": {}},
         "exports": {"receiver": "LogsReceiver"},
+        "required": {"": ["forward_to"], "client": ["endpoint"]},
+        "required_blocks": ["client"],
     }

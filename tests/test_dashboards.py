@@ -325,3 +325,31 @@ def test_layout_is_valid_grafana(render_stack: RenderStack) -> None:
                 cells |= covered
             if panel["type"] not in ("row", "text"):
                 assert [t["refId"] for t in panel["targets"]] == [chr(ord("A") + i) for i in range(len(panel["targets"]))]
+
+
+def _rendered_panel(render: Render, uid: str, title: str) -> dict[str, Any]:
+    model = json.loads(render.files[f"dashboards/{uid}.json"])
+    found = [p for p in _panels(model) if p.get("title") == title]
+    assert len(found) == 1, (uid, title, sorted(p.get("title", "") for p in _panels(model)))
+    return found[0]
+
+
+def test_executive_dashboard_shows_the_runs_trend_and_plugin_errors_over_invocations(rendered: Render) -> None:
+    """Seed 003 3.1: "Runs/min 250 ↑ 12%" and "Plugin Errors 0/120"."""
+    change = _rendered_panel(rendered, "dvt-platform-health", "Runs / min vs previous hour")["targets"][0]["expr"]
+    assert "[1h] offset 1h" in change and change.endswith("- 1")
+    plugins = _rendered_panel(rendered, "dvt-platform-health", "Plugin errors / invocations (24h)")
+    expr = plugins["targets"][0]["expr"]
+    assert 'dvt_plugin_invocations_total{status!="success"}[24h]' in expr and " / sum(increase(dvt_plugin_invocations_total[24h]))" in expr
+    assert plugins["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+def test_seamless_overview_shows_downgrades_per_minute_and_their_log_events(rendered: Render) -> None:
+    """Seeds 000/001: downgrades per minute, and the seamless.domain_gate.downgrade events with dataset_fingerprint and as_of."""
+    per_min = _rendered_panel(rendered, "qmtl-seamless-sla", "Downgraded responses / min")["targets"][0]["expr"]
+    assert per_min.startswith("60 * (")
+    events = _rendered_panel(rendered, "qmtl-seamless-sla", "Downgrade events (seamless.domain_gate.downgrade)")
+    expr = events["targets"][0]["expr"]
+    assert '|= "seamless.domain_gate.downgrade"' in expr and "dataset_fingerprint" in expr and "as_of" in expr
+    assert events["datasource"]["uid"] == LOKI_UID
+    assert check_logql(expr) == []

@@ -157,7 +157,8 @@ def test_served_load_carries_the_grouping_labels() -> None:
     registry.register(MergedCollector(generator))
     got = samples(generate_latest(registry).decode())
     assert got[("up", (("job", "qdrant"),))] == 1.0
-    assert got[("probe_success", (("instance", "http://ollama:11434"), ("job", "probe/obs/blackbox")))] == 1.0
+    assert got[("probe_success", (("instance", "http://ollama:11434/"), ("job", "ollama")))] == 1.0
+    assert got[("probe_success", (("instance", "http://reporting:8080/health"), ("job", "probe/obs/blackbox")))] == 1.0
 
 
 def test_healthy_load_keeps_failure_counters_flat_and_ratios_high() -> None:

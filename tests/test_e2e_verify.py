@@ -11,7 +11,6 @@ import httpx
 import pytest
 import yaml
 
-from components.catalog import load_catalog
 from scripts import render as render_module
 from scripts import verify
 from scripts.localstack import Component, LocalStack, free_ports, http_get, require_binaries, wait_until
@@ -127,16 +126,23 @@ def test_a_missing_rule_file_and_a_down_target(live_stack: LocalStack, dev_rende
                30.0, "the rule file loaded again")
 
 
-def test_missing_metrics_warn_unless_required(storage_stack: LocalStack, dev_render: Render) -> None:
-    """A stack without the monitored systems' series (the storage stack has no load): listed, failing only with --require-metrics."""
-    client = httpx.Client(timeout=10)
-    with client:
-        warn = verify.check_metrics(client, storage_stack.prometheus_url, "hint", required=False)
-        required = verify.check_metrics(client, storage_stack.prometheus_url, "hint", required=True)
-    assert any(p == "qmtl-seamless: backfill_completion_ratio has no series" for p in warn.problems)
+def test_missing_metrics_warn_unless_required(live_stack: LocalStack, tmp_path: Path) -> None:
+    """A catalog with one family the load emits and one nobody emits: listed as missing, failing only with --require-metrics."""
+    catalog = tmp_path / "metrics.yaml"
+    catalog.write_text(yaml.safe_dump({"common_labels": ["job", "instance"], "systems": {
+        "qmtl-seamless": {"source": "seed 000", "metrics": {
+            "backfill_completion_ratio": {"type": "gauge", "labels": ["lease_key"], "help": "emitted by the synthetic load"},
+            "seamless_never_emitted_ratio": {"type": "gauge", "labels": [], "help": "emitted by nothing"}}},
+        "observability-stack": {"source": "upstream metrics",
+                                "metrics": {"up_never_emitted": {"type": "gauge", "labels": [], "help": "not a monitored system"}}},
+    }}))
+    with httpx.Client(timeout=10) as client:
+        warn = verify.check_metrics(client, live_stack.prometheus_url, "hint", required=False, catalog_path=catalog)
+        required = verify.check_metrics(client, live_stack.prometheus_url, "hint", required=True, catalog_path=catalog)
+    assert warn.problems == required.problems == ["qmtl-seamless: seamless_never_emitted_ratio has no series"]
     assert warn.ok and not required.ok
-    head = next(warn.lines())
-    assert head.startswith("warn metrics: ") and f"qmtl-seamless 0/{len(load_catalog().by_system('qmtl-seamless'))}" in head
+    assert list(warn.lines()) == ["warn metrics: qmtl-seamless 1/2", "       - qmtl-seamless: seamless_never_emitted_ratio has no series"]
+    assert next(required.lines()).startswith("DIFF metrics: ")
 
 
 def test_unreachable_prometheus_explains_the_port_forward(dev_render: Render, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

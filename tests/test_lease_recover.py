@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,11 +68,38 @@ def test_refused_leases_are_reported_and_the_rest_still_released(capsys: pytest.
     assert "4 lease(s): 1 released, 2 refused, 1 unknown" in out
 
 
+def test_a_dropped_connection_is_reported_as_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    """The coordinator applied the release but the answer never came: the script cannot know, and says so."""
+    with Coordinator({"dropped": "aaaa", "next": "bbbb"}, dropped_keys={"dropped"}) as coordinator:
+        code, out, err = call(capsys, "--coordinator-url", coordinator.url, "dropped:aaaa", "next:bbbb")
+    assert code == 1
+    assert "dropped: unknown: no complete answer (RemoteProtocolError: Server disconnected without sending a response.)" in err
+    assert "next: released" in out
+
+
+def test_ctrl_c_reports_every_lease(tmp_path: Path) -> None:
+    """Interrupted mid-way: what was done is already printed, the lease in flight is unknown, the rest not attempted."""
+    with Coordinator({"first": "a1", "slow": "b2", "third": "c3"}, slow_keys={"slow": 5.0}) as coordinator:
+        process = subprocess.Popen([sys.executable, str(SCRIPT), "--coordinator-url", coordinator.url, "first:a1", "slow:b2", "third:c3"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while not any(r.path.endswith("/slow/fail") for r in coordinator.received) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "first: released" in out
+    assert "slow: unknown: interrupted while the request was in flight" in err
+    assert "third: not attempted: not sent: interrupted" in err
+    assert "3 lease(s): 1 released, 1 unknown, 1 not attempted" in out
+    assert "Traceback" not in err
+
+
 def test_timeout_is_reported_as_unknown_and_the_next_lease_is_tried(capsys: pytest.CaptureFixture[str]) -> None:
     with Coordinator({"slow": "aaaa", "fast": "bbbb"}, slow_keys={"slow": 1.0}) as coordinator:
         code, out, err = call(capsys, "--coordinator-url", coordinator.url, "--timeout", "0.2", "slow:aaaa", "fast:bbbb")
     assert code == 1
-    assert "slow: unknown: no answer within the timeout" in err
+    assert "slow: unknown: no complete answer (ReadTimeout: timed out); the lease may or may not be released" in err
     assert "fast: released" in out
 
 

@@ -64,7 +64,7 @@ def test_a_bad_logs_or_traces_value_is_named(config: dict, key: str, form: str) 
 def test_object_storage_is_accepted_with_its_secrets() -> None:
     secrets = {"observability:objectStorageAccessKeyId", "observability:objectStorageSecretAccessKey"}
     config = {
-        "observability:loki": {"objectStorage": {"backend": "s3", "bucket": "logs-prod", "region": "eu-west-1"}},
+        "observability:loki": {"objectStorage": {"backend": "s3", "bucket": "logs-prod", "region": "eu-west-1", "since": "2027-01-04"}},
         **{key: "value" for key in secrets},
     }
     settings = load_settings(config, "prod", frozenset(secrets))

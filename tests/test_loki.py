@@ -14,7 +14,8 @@ from tests.k8s_objects import config_flag, container, find, has, mounted_file, m
 RETENTION_HOURS = {"dev": "72h", "staging": "336h", "prod": "720h"}
 # DESIGN.md: Loki 2 CPU / 2 GiB; dev may be smaller.
 LIMITS = {"dev": {"cpu": "1", "memory": "1Gi"}, "staging": {"cpu": "2", "memory": "2Gi"}, "prod": {"cpu": "2", "memory": "2Gi"}}
-S3 = "loki.objectStorage={backend: s3, bucket: logs-prod, region: eu-west-1}"
+SINCE = "2027-01-04"
+S3 = f"loki.objectStorage={{backend: s3, bucket: logs-prod, region: eu-west-1, since: {SINCE}}}"
 S3_SECRETS = {"objectStorageAccessKeyId": "AKIAEXAMPLEKEYID", "objectStorageSecretAccessKey": "s3-secret-key-never-in-output"}
 
 
@@ -75,7 +76,7 @@ def test_no_memcached_and_a_small_cache_on_dev(render_stack) -> None:
 def test_probes_ports_and_limits(rendered: Render) -> None:
     loki = container(rendered, "StatefulSet", "loki")
     assert {"name": "http", "containerPort": 3100, "protocol": "TCP"} in loki["ports"]
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    for probe in ("readinessProbe", "startupProbe"):
         assert loki[probe]["httpGet"] == {"path": "/ready", "port": "http"}
     assert loki["resources"]["limits"] == LIMITS[rendered.stack]
     assert find(rendered, "Service", "loki")["spec"]["ports"][0]["port"] == 3100
@@ -115,7 +116,7 @@ def test_s3_keeps_chunks_index_and_delete_requests_in_the_bucket(render_stack) -
     assert config["common"]["storage"] == {
         "s3": {"bucketnames": "logs-prod", "region": "eu-west-1", "endpoint": "s3.eu-west-1.amazonaws.com", "insecure": False}
     }
-    assert config["schema_config"]["configs"][0]["object_store"] == "s3"
+    assert config["schema_config"]["configs"][-1]["object_store"] == "s3"
     assert config["compactor"]["delete_request_store"] == "s3"
 
 
@@ -140,7 +141,7 @@ def test_object_storage_without_its_secrets_is_refused(render_stack) -> None:
 def test_workload_identity_needs_no_secret(render_stack) -> None:
     render = render_stack(
         "prod",
-        "loki.objectStorage={backend: gcs, bucket: logs-prod, credentials: workloadIdentity, "
+        f"loki.objectStorage={{backend: gcs, bucket: logs-prod, since: {SINCE}, credentials: workloadIdentity, "
         "serviceAccountAnnotations: {iam.gke.io/gcp-service-account: loki@p.iam}}",
     )
     assert not has(render, "Secret", "loki-object-storage")
@@ -151,7 +152,9 @@ def test_workload_identity_needs_no_secret(render_stack) -> None:
 
 def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
     render = render_stack(
-        "prod", "loki.objectStorage={backend: gcs, bucket: logs-prod}", secrets={"objectStorageGcsServiceAccountKey": '{"type": "service_account"}'}
+        "prod",
+        f"loki.objectStorage={{backend: gcs, bucket: logs-prod, since: {SINCE}}}",
+        secrets={"objectStorageGcsServiceAccountKey": '{"type": "service_account"}'},
     )
     loki = container(render, "StatefulSet", "loki")
     key_path = next(e["value"] for e in loki["env"] if e["name"] == "GOOGLE_APPLICATION_CREDENTIALS")
@@ -159,3 +162,73 @@ def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
     volume = next(v for v in pod(render, "StatefulSet", "loki")["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "loki-object-storage"
     assert find(render, "Secret", "loki-object-storage")["stringData"] == "[secret]"
+
+
+def test_audit_trail_is_kept_90_days_next_to_the_operational_logs(rendered: Render) -> None:
+    """Seed 003: logs 30 days (ops), 90 days (audit trail); Loki's per-stream retention (limits_config.retention_stream)."""
+    limits = _config(rendered)["limits_config"]
+    assert limits["retention_period"] == RETENTION_HOURS[rendered.stack]
+    assert limits["retention_stream"] == [{"selector": '{service="dvt-audit"}', "priority": 1, "period": "2160h"}]
+
+
+@pytest.mark.parametrize(("override", "key", "accepted"), [
+    ("loki.streamRetention=[{selector: '{pod=\"x\"}', period: 90d}]", "loki.streamRetention[0].selector", "stream labels"),
+    ("loki.streamRetention=[{selector: 'service=dvt-audit', period: 90d}]", "loki.streamRetention[0].selector", "stream selector"),
+    ("loki.streamRetention=[{selector: '{service=\"dvt-audit\"}', period: 36h}]", "loki.streamRetention[0].period", "whole number of days"),
+])
+def test_a_bad_stream_retention_names_the_key(render_stack, override: str, key: str, accepted: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        render_stack("dev", override)
+    assert key in str(error.value) and accepted in str(error.value)
+
+
+# --- issue 12: results cache, liveness, schema periods -----------------------------------------
+
+
+def test_the_sized_results_cache_is_switched_on(rendered: Render) -> None:
+    query_range = _config(rendered)["query_range"]
+    cache = query_range["results_cache"]["cache"]["embedded_cache"]
+    assert cache["enabled"] is True and cache["max_size_mb"] > 0
+    # Loki's query_range caches results only with cache_results: true (default false).
+    assert query_range["cache_results"] is True
+
+
+def test_liveness_does_not_restart_a_loki_that_is_only_not_ready(rendered: Render) -> None:
+    loki = container(rendered, "StatefulSet", "loki")
+    # /ready answers 503 while a module is not ready; liveness asks only whether the HTTP server answers.
+    assert loki["livenessProbe"]["httpGet"] == {"path": "/loki/api/v1/status/buildinfo", "port": "http"}
+    assert loki["readinessProbe"]["httpGet"]["path"] == "/ready"
+
+
+def test_moving_to_a_bucket_keeps_the_volume_period_and_starts_a_new_one(render_stack) -> None:
+    before = _config(render_stack("prod"))["schema_config"]["configs"]
+    config = _config(render_stack("prod", S3, secrets=S3_SECRETS))
+    after = config["schema_config"]["configs"]
+    # The period the existing logs were written under is unchanged, byte for byte.
+    assert after[0] == before[0]
+    assert after[1] == {**before[0], "from": SINCE, "object_store": "s3"}
+    assert after[0]["from"] < after[1]["from"]
+    # The volume's chunks stay readable once common.storage names only the bucket.
+    assert config["storage_config"]["filesystem"]["directory"] == _config(render_stack("prod"))["common"]["storage"]["filesystem"]["chunks_directory"]
+
+
+def test_the_new_period_is_the_recorded_date_in_every_render(render_stack) -> None:
+    first = _config(render_stack("prod", S3, secrets=S3_SECRETS))
+    again = _config(render_stack("prod", S3, "loki.replicas=1", secrets=S3_SECRETS))
+    assert first["schema_config"] == again["schema_config"]
+    assert first["schema_config"]["configs"][1]["from"] == SINCE
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ("{backend: s3, bucket: logs-prod, region: eu-west-1}", "loki.objectStorage.since = None: is required with loki.objectStorage"),
+        ("{backend: s3, bucket: logs-prod, region: eu-west-1, since: 2024-06-01}", "loki.objectStorage.since = '2024-06-01': is not after"),
+        ("{backend: s3, bucket: logs-prod, region: eu-west-1, since: soon}", "loki.objectStorage.since"),
+    ],
+)
+def test_a_bucket_without_a_valid_start_day_is_refused(render_stack, storage: str, message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        render_stack("prod", f"loki.objectStorage={storage}", secrets=S3_SECRETS)
+    assert message in str(error.value)
+    assert "YYYY-MM-DD" in str(error.value) or "date" in str(error.value)

@@ -255,44 +255,64 @@ def test_terraform_files_are_canonically_formatted(out: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+PROBE_OUTPUTS = """output "dashboards" { value = local.dashboards }
+output "rule_groups" { value = local.rule_groups }
+output "rule_labels" { value = local.rule_labels }
+"""
+
+# Two more instances of the module's data logic, for the dashboards semantics, evaluated in the same run.
+PROBE_VARIANTS = """module "appended" {
+  source           = "./variant"
+  extra_dashboards = { "team-latency" = { folder = "Team", json = "{}" } }
+}
+
+module "replaced" {
+  source           = "./variant"
+  dashboards       = { "only" = { json = "{}" } }
+  extra_dashboards = { "team-latency" = { folder = "Team", json = "{}" } }
+}
+
+output "appended" { value = module.appended.dashboards }
+output "replaced" { value = module.replaced.dashboards }
+"""
+
+
 @pytest.fixture(scope="module")
-def probe(out: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A root module holding the bundle module's variables and locals and outputs of them, no resources: terraform
-    evaluates it without the kubernetes provider, which cannot be downloaded here."""
+def module_values(out: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The bundle module's variables and locals evaluated by terraform, with terraform.tfvars.example.
+
+    A root module holding them with outputs and no resources: terraform evaluates it without the kubernetes
+    provider, which cannot be downloaded here (main.tf's resources are not evaluated).
+    """
     root = tmp_path_factory.mktemp("tf") / "probe"
     module = out / f"terraform/{NAME}"
-    shutil.copytree(module, root, ignore=shutil.ignore_patterns("main.tf", "outputs.tf", "versions.tf"))
-    (root / "probe.tf").write_text('output "dashboards" { value = local.dashboards }\n'
-                                   'output "rule_groups" { value = local.rule_groups }\n'
-                                   'output "rule_labels" { value = local.rule_labels }\n')
+    data_only = shutil.ignore_patterns("main.tf", "outputs.tf", "versions.tf", "*.example")
+    shutil.copytree(module, root, ignore=data_only)
+    shutil.copytree(module, root / "variant", ignore=data_only)
+    (root / "probe.tf").write_text(PROBE_OUTPUTS + PROBE_VARIANTS)
+    (root / "variant" / "probe.tf").write_text(PROBE_OUTPUTS)
     init = terraform(root, "init", "-input=false", "-backend=false")
     assert init.returncode == 0, init.stdout + init.stderr
-    return root
-
-
-def evaluate_module(probe: Path, *args: str) -> dict[str, Any]:
-    applied = terraform(probe, "apply", "-auto-approve", "-input=false", "-refresh=false", *args)
+    applied = terraform(root, "apply", "-auto-approve", "-input=false", "-refresh=false", f"-var-file={module / 'terraform.tfvars.example'}")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    output = terraform(probe, "output", "-json")
+    output = terraform(root, "output", "-json")
     return {k: v["value"] for k, v in json.loads(output.stdout).items()}
 
 
-def test_terraform_module_evaluates_to_the_render(probe: Path, out: Path, prod: Render) -> None:
-    values = evaluate_module(probe, f"-var-file={out / f'terraform/{NAME}/terraform.tfvars.example'}")
+def test_terraform_module_evaluates_to_the_render(module_values: dict[str, Any], prod: Render) -> None:
     dashboards = rendered_dashboards(prod)
-    assert {name: json.loads(d["json"]) for name, d in values["dashboards"].items()} == dashboards
-    assert values["dashboards"]["qmtl-seamless-sla"]["folder"] == "QMTL"
-    assert values["rule_groups"] == rendered_groups(prod)
-    assert values["rule_labels"] == {bundle.SELECTOR_LABEL: STACK, "release": "kube-prometheus-stack"}
+    assert {name: json.loads(d["json"]) for name, d in module_values["dashboards"].items()} == dashboards
+    assert module_values["dashboards"]["qmtl-seamless-sla"]["folder"] == "QMTL"
+    assert module_values["rule_groups"] == rendered_groups(prod)
+    assert module_values["rule_labels"] == {bundle.SELECTOR_LABEL: STACK, "release": "kube-prometheus-stack"}
 
 
-def test_terraform_extra_dashboards_append_and_dashboards_replace(probe: Path) -> None:
-    extra = 'extra_dashboards={"team-latency"={folder="Team", json="{}"}}'
-    appended = evaluate_module(probe, "-var", extra)["dashboards"]
-    assert "team-latency" in appended and "qmtl-seamless-sla" in appended
-    replaced = evaluate_module(probe, "-var", extra, "-var", 'dashboards={"only"={json="{}"}}')["dashboards"]
+def test_terraform_extra_dashboards_append_and_dashboards_replace(module_values: dict[str, Any], prod: Render) -> None:
+    appended = module_values["appended"]
+    assert set(appended) == set(rendered_dashboards(prod)) | {"team-latency"}
+    replaced = module_values["replaced"]
     assert sorted(replaced) == ["only", "team-latency"]
-    assert replaced["only"]["folder"] is None
+    assert replaced["only"]["folder"] is None and replaced["team-latency"]["folder"] == "Team"
 
 
 def test_terraform_module_creates_the_same_objects_as_the_chart(out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from components import endpoints
+from components.dependencies import PROBED_KINDS
 from components.monitors import health_targets
 from scripts.render import Render
 from tests.selectors import matches
@@ -77,7 +78,8 @@ def test_kubelet_and_cadvisor_are_scraped(rendered: Render) -> None:
 
 
 def test_every_health_endpoint_is_probed_through_a_service_that_exists(rendered: Render) -> None:
-    probes = {p["metadata"]["name"]: p for p in _of(rendered, "Probe")}
+    # The stack's own components; service-* Probes check monitored services (tests/test_wiring.py).
+    probes = {p["metadata"]["name"]: p for p in _of(rendered, "Probe") if not p["metadata"]["name"].startswith("service-")}
     assert set(probes) == set(health_targets(rendered.settings))
     services = {s["metadata"]["name"]: s for s in _of(rendered, "Service")}
     for name, probe in probes.items():
@@ -95,13 +97,15 @@ def test_every_health_endpoint_is_probed_through_a_service_that_exists(rendered:
 def test_probe_job_names_match_what_the_stack_alert_expects(rendered: Render) -> None:
     # Probe objects get job="probe/<namespace>/<name>" (rules/observability-stack.yaml matches on that).
     for probe in _of(rendered, "Probe"):
-        assert "jobName" not in probe["spec"]
+        if not probe["metadata"]["name"].startswith("service-"):
+            assert "jobName" not in probe["spec"]
 
 
 def test_service_targets_are_scraped_under_their_kind(rendered: Render) -> None:
     configs = {c["spec"]["jobName"]: c["spec"] for c in _of(rendered, "ScrapeConfig")}
-    assert set(configs) == {t.kind for t in rendered.settings.service_exporters.targets}
-    for target in rendered.settings.service_exporters.targets:
+    scraped = [t for t in rendered.settings.service_exporters.targets if t.kind not in PROBED_KINDS]
+    assert set(configs) == {t.kind for t in scraped}
+    for target in scraped:
         (static,) = [s for s in configs[target.kind]["staticConfigs"] if s["labels"]["service"] == target.name]
         if target.kind == "mongodb":
             exporter = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == f"mongodb-exporter-{target.name}")
@@ -112,6 +116,8 @@ def test_service_targets_are_scraped_under_their_kind(rendered: Render) -> None:
         else:
             assert static["targets"] == [target.address]
     assert configs["rabbitmq"]["staticConfigs"][0]["targets"][0].endswith(":15692")
+    # Per-queue series (labels queue, vhost) come only from the per-object endpoint.
+    assert configs["rabbitmq"]["metricsPath"] == "/metrics/per-object"
 
 
 def test_a_mongodb_exporter_password_reaches_only_a_secret(render_stack) -> None:
@@ -125,6 +131,7 @@ def test_a_mongodb_exporter_password_reaches_only_a_secret(render_stack) -> None
 def test_no_targets_no_service_exporters(render_stack) -> None:
     render = render_stack("dev", "serviceExporters.targets=[]")
     assert not _of(render, "ScrapeConfig")
+    assert not [p for p in _of(render, "Probe") if p["metadata"]["name"].startswith("service-")]
     assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("mongodb-exporter")]
 
 

@@ -197,7 +197,7 @@ def test_narrow_cidrs_confine_egress(render_stack) -> None:
 
 
 def test_an_object_store_opens_https_from_its_user_only(render_stack) -> None:
-    bucket = "loki.objectStorage={backend: s3, bucket: logs-prod, region: eu-west-1, credentials: workloadIdentity}"
+    bucket = "loki.objectStorage={backend: s3, bucket: logs-prod, region: eu-west-1, since: 2027-01-04, credentials: workloadIdentity}"
     minio = "tempo.objectStorage={backend: s3, bucket: traces, endpoint: 'minio.storage:9000', credentials: workloadIdentity}"
     without = render_stack("prod")
     render = render_stack("prod", bucket, minio)

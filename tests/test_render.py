@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.render import SUBDIRS, LeakError, check_no_leak
-from scripts.stack_config import SECRET_PLACEHOLDER, StackConfig
+from components import build_cache
+from components.operator_crds import crd_directory, load_crds
+from scripts import manifest_yaml
+from scripts.mock_runtime import CRD, run_program_with_outputs
+from scripts.render import SUBDIRS, LeakError, check_no_leak, redact, render_files, stand_in_missing_secrets
+from scripts.stack_config import SECRET_PLACEHOLDER, StackConfig, read_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,16 +29,16 @@ def _tree(directory: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def prod_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
-    for out in (first, second):
-        result = _cli("--stack", "prod", "--out", str(out / "render"))
-        assert result.returncode == 0, result.stderr
-    return first / "render", second / "render"
+def prod_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The prod stack written by the CLI, as a user runs it."""
+    out = tmp_path_factory.mktemp("cli") / "render"
+    result = _cli("--stack", "prod", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
 
 
-def test_render_writes_the_layout(prod_twice: tuple[Path, Path]) -> None:
-    out = prod_twice[0]
+def test_render_writes_the_layout(prod_cli: Path) -> None:
+    out = prod_cli
     for sub in SUBDIRS:
         assert (out / sub).is_dir(), sub
     assert "route" in yaml.safe_load((out / "alertmanager.yaml").read_text())
@@ -48,8 +52,10 @@ def test_render_writes_the_layout(prod_twice: tuple[Path, Path]) -> None:
         assert {"apiVersion", "kind", "metadata"} <= set(document), path.name
 
 
-def test_render_is_byte_identical_run_to_run(prod_twice: tuple[Path, Path]) -> None:
-    first, second = _tree(prod_twice[0]), _tree(prod_twice[1])
+def test_render_is_byte_identical_run_to_run(prod_cli: Path, render_stack) -> None:
+    """Two runs in two interpreters (each with its own hash seed): the CLI's files and this process's render, byte for byte."""
+    first = _tree(prod_cli)
+    second = {path: text.encode() for path, text in render_stack("prod").files.items()}
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
 
@@ -96,3 +102,47 @@ def test_a_canary_secret_set_in_config_appears_nowhere(render_stack) -> None:
     canary = "canary-0b7e41d2"
     result = render_stack("prod", secrets={"grafanaAdminPassword": canary, "pagerdutyRoutingKey": canary + "-pd"})
     assert all(canary not in text for text in result.files.values())
+
+
+def test_crds_written_offline_are_what_the_full_sdk_path_registers() -> None:
+    """The offline render keeps the CRD schemas out of the SDK's wire path and memoizes their YAML; the full path
+    serializes every schema, sends it through the mock monitor and back. Both must register and write the same."""
+    config = read_stack_config("prod")
+    stand_in_missing_secrets(config)
+    args = (config.stack, config.engine_form(), config.secret_keys)
+    offline = run_program_with_outputs(*args)
+    full = run_program_with_outputs(*args, hold_back_crd_schemas=False)
+    full_crds = {r.urn: r for r in full.records if r.type == CRD}
+    assert len(full_crds) == len(load_crds(crd_directory(offline.settings.operator.image)))
+    for record in offline.records:
+        assert record.inputs == (full_crds[record.urn].inputs if record.type == CRD else record.inputs)
+    assert [r.urn for r in offline.records] == [r.urn for r in full.records]
+    offline_files = render_files(offline.records, offline.outputs)
+    assert offline_files == render_files(full.records, full.outputs)
+    for record in full_crds.values():
+        # Emitted afresh, not through the memo: the written text is the full path's object, dumped.
+        (path,) = [p for p in offline_files if p.startswith("manifests/customresourcedefinition_") and p.endswith(f"_{record.name}.yaml")]
+        assert offline_files[path] == manifest_yaml.emit(redact(record.inputs))
+
+
+def test_the_yaml_memo_tells_apart_values_that_print_differently() -> None:
+    documents = [{"a": 1}, {"a": 1.0}, {"a": "1"}, {"a": True}, {"a": None}, {"a": "x\ny"}, {"a": [1]}, {1: "a"}, {"1": "a"}]
+    assert [manifest_yaml.dump(d) for d in documents] == [manifest_yaml.emit(d) for d in documents]
+    large = {"spec": {f"field{i}": "x" * 10 for i in range(manifest_yaml.DISK_THRESHOLD // 10)}}
+    assert manifest_yaml.dump(large) == manifest_yaml.emit(large)
+
+
+def test_a_damaged_crd_cache_entry_is_parsed_again(render_stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    directory = crd_directory(render_stack("dev").settings.operator.image)
+    expected = load_crds(directory)
+    monkeypatch.setattr(build_cache, "CACHE_DIR", tmp_path)
+    load_crds.cache_clear()
+    try:
+        assert load_crds(directory) == expected  # parsed, then stored
+        (entry,) = tmp_path.glob("crds-*.marshal")
+        entry.write_bytes(b"\x00not marshal")
+        load_crds.cache_clear()
+        assert load_crds(directory) == expected
+        assert entry.read_bytes() != b"\x00not marshal"
+    finally:
+        load_crds.cache_clear()

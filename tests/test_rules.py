@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -128,7 +129,7 @@ def test_stack_self_health_alerts_exist(specs) -> None:
 
 
 def test_every_seed_slo_generates_page_and_ticket_alerts(specs) -> None:
-    slo_alerts = [r for r in alerts(specs) if "slo" in r["labels"]]
+    slo_alerts = [r for r in alerts(specs) if "slo" in r["labels"] and r["alert"].endswith("ErrorBudgetBurn")]
     slos = {r["labels"]["slo"] for r in slo_alerts}
     assert {"dvt-run-completion-latency", "dvt-pause-latency", "dvt-availability", "dvt-error-rate",
             "seamless-sla-budget", "copilot-ingestion-errors", "copilot-reporting-latency"} <= slos
@@ -138,8 +139,13 @@ def test_every_seed_slo_generates_page_and_ticket_alerts(specs) -> None:
     page = next(r for r in slo_alerts if r["labels"]["slo"] == "dvt-error-rate" and r["labels"]["severity"] == "critical")
     assert "ratio_rate1h" in page["expr"] and "ratio_rate5m" in page["expr"] and "(14.4 * 0.001)" in page["expr"]
     assert "ratio_rate6h" in page["expr"] and "ratio_rate30m" in page["expr"] and "(6 * 0.001)" in page["expr"]
-    records = {(r["record"], r["labels"]["slo"]) for r in recording_rules(specs)}
+    records = {(r["record"], r["labels"]["slo"]) for r in recording_rules(specs) if "slo" in (r.get("labels") or {})}
     assert ("slo:error_budget_remaining:ratio", "dvt-error-rate") in records
+    # Seed 003 7.2: 50% of the budget consumed before 50% of the period elapsed.
+    half = {r["labels"]["slo"]: r for r in alerts(specs) if r["alert"].endswith("ErrorBudgetHalfSpent")}
+    assert set(half) == {"dvt-run-completion-latency", "dvt-pause-latency", "dvt-availability", "dvt-error-rate"}
+    assert half["dvt-error-rate"]["expr"] == 'slo:sli_error:ratio_rate15d{slo="dvt-error-rate"} > 0.001'
+    assert ("slo:sli_error:ratio_rate15d", "dvt-error-rate") in records
 
 
 def test_lint_is_clean(specs) -> None:
@@ -187,8 +193,8 @@ def test_typo_in_a_metric_name_fails_the_lint(tmp_path: Path) -> None:
 
 
 def test_typo_in_a_label_fails_the_lint(tmp_path: Path) -> None:
-    problems = _lint_modified(tmp_path, "qmtl-core.yaml", "sum by (node_id) (increase(node_process_failure_total",
-                              "sum by (nodeid) (increase(node_process_failure_total")
+    problems = _lint_modified(tmp_path, "qmtl-core.yaml", "sum by (node_id, le) (rate(node_process_duration_ms_bucket",
+                              "sum by (nodeid, le) (rate(node_process_duration_ms_bucket")
     assert any("label 'nodeid'" in p for p in problems), problems
 
 
@@ -285,14 +291,20 @@ def _test_docs(tests_dir: Path) -> list[dict[str, Any]]:
     return [yaml.safe_load(p.read_text()) for p in sorted(tests_dir.glob("*.yaml"))]
 
 
-def test_every_alert_and_recording_rule_has_promtool_cases(specs, tmp_path: Path) -> None:
-    build(tmp_path, for_tests=True)
-    assert coverage(specs, _test_docs(tmp_path / "tests")) == []
+@pytest.fixture(scope="module")
+def built_docs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The test documents of one build (hand-written, SLO and generated cases); copy before editing."""
+    out = tmp_path_factory.mktemp("built")
+    build(out, for_tests=True)
+    return _test_docs(out / "tests")
 
 
-def test_coverage_fails_when_an_alerts_tests_are_missing(specs, tmp_path: Path) -> None:
-    build(tmp_path, for_tests=True)
-    docs = _test_docs(tmp_path / "tests")
+def test_every_alert_and_recording_rule_has_promtool_cases(specs, built_docs) -> None:
+    assert coverage(specs, built_docs) == []
+
+
+def test_coverage_fails_when_an_alerts_tests_are_missing(specs, built_docs) -> None:
+    docs = copy.deepcopy(built_docs)
     for doc in docs:
         doc["tests"] = [t for t in doc["tests"] if "ProjectionLag fires" not in t.get("name", "")]
     problems = coverage(specs, docs)
@@ -338,16 +350,145 @@ def test_generated_runbooks_match_the_rules() -> None:
     stale = [p.name for p, text in expected.items() if is_generated(p) and p.read_text() != text]
     assert stale == [], "run: python -m scripts.new_runbooks --refresh"
     hand_written = sorted(p.stem for p in expected if not is_generated(p))
-    assert hand_written == ["CrossContextCacheHit", "SeamlessBackfillStuckLease", "SeamlessConformanceFlagSpike",
-                            "SeamlessSla99thDegraded"]
+    assert hand_written == ["CrossContextCacheHit", "MetricsSourceAbsent", "SeamlessBackfillStuckLease",
+                            "SeamlessConformanceFlagSpike", "SeamlessSla99thDegraded"]
 
 
 def test_hand_written_runbooks_quote_the_current_thresholds() -> None:
     th, num, pct = thresholds.threshold, thresholds.format_number, thresholds.format_percent
     quotes = {
-        "SeamlessSla99thDegraded": f"above the {num(th('seamless_sla_p99_budget_seconds'))}s SLA",
+        "SeamlessSla99thDegraded": f"approaching the {num(th('seamless_sla_p99_budget_seconds'))}s SLA budget",
         "SeamlessBackfillStuckLease": f"stayed below {pct(th('seamless_backfill_stuck_ratio'))} for 15 minutes",
         "SeamlessConformanceFlagSpike": f"More than {num(th('seamless_conformance_flags_per_15m'))} conformance flags",
     }
     for alert, quote in quotes.items():
         assert quote in " ".join(runbook_path(alert).read_text().split()), alert
+
+
+# --- failure modes: a source that vanishes, per-run churn, children born non-zero (issue 14) ---
+
+
+def _lint_expr(expr: str) -> list[str]:
+    spec = {"t": {"groups": [{"name": "g", "rules": [{"record": "t:x:y", "expr": expr}]}]}}
+    return lint(spec)
+
+
+@pytest.mark.parametrize("expr", [
+    "sum by (world_id) (increase(world_apply_failure_total[5m]))",
+    "sum by (world_id) (rate(world_apply_run_total[15m]))",
+    'histogram_quantile(0.95, sum by (world_id, le) (rate(controlbus_apply_ack_latency_ms_bucket{phase="freeze"}[5m])))',
+])
+def test_rate_over_a_per_run_series_fails_the_lint(expr: str) -> None:
+    assert any("over a per-run series: label(s) ['run_id']" in p for p in _lint_expr(expr)), _lint_expr(expr)
+
+
+@pytest.mark.parametrize("expr", [
+    "increase(sum without (run_id) (world_apply_failure_total)[5m:1m])",
+    "rate(instance_world:world_apply_failures:sum[5m])",
+])
+def test_rate_after_the_run_label_is_aggregated_away_passes(expr: str) -> None:
+    spec = {"t": {"groups": [{"name": "g", "rules": [
+        {"record": "instance_world:world_apply_failures:sum", "expr": "sum without (run_id, stage) (world_apply_failure_total)"},
+        {"record": "t:x:y", "expr": expr}]}]}}
+    assert [p for p in lint(spec) if "per-run" in p] == []
+
+
+def test_le_outside_the_catalog_buckets_fails_the_lint() -> None:
+    problems = _lint_expr('sum(rate(dvt_signal_processing_duration_ms_bucket{le="1500"}[5m]))')
+    assert any("has no bucket le '1500'" in p and "'1000'" in p for p in problems), problems
+    assert _lint_expr('sum(rate(dvt_signal_processing_duration_ms_bucket{le=~"1000(\\\\.0+)?"}[5m]))') == []
+
+
+def test_every_alert_is_guarded_by_a_companion_or_itself(specs) -> None:
+    from components.rules.guards import COMPANION, jobs_by_alert
+
+    companions = {r["labels"]["service"] for r in alerts(specs) if r["alert"] == COMPANION}
+    jobs = jobs_by_alert(specs)
+    for rule in alerts(specs):
+        if rule["alert"] != COMPANION:
+            assert jobs[id(rule)] and jobs[id(rule)] <= companions, rule["alert"]
+    # The P1 heartbeat's source job pages as the heartbeat alert does.
+    dvt = next(r for r in alerts(specs) if r["alert"] == COMPANION and r["labels"]["service"] == "dvt-engine")
+    assert dvt["labels"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize(("kind", "alert", "drop"), [
+    ("vanish", "ProjectionLag", "vanish: ProjectionLag"),
+    ("churn", "WorldApplyFailureRateHigh", "churn: WorldApplyFailureRateHigh"),
+    ("born-non-zero", "NodeFailures", "born-non-zero: NodeFailures"),
+])
+def test_coverage_requires_the_generated_failure_mode_cases(specs, built_docs, kind: str, alert: str, drop: str) -> None:
+    docs = copy.deepcopy(built_docs)
+    for doc in docs:
+        doc["tests"] = [t for t in doc["tests"] if not t.get("name", "").startswith(drop)]
+    assert coverage(specs, docs) == [f"alert {alert} has no generated {kind} case that asserts a firing alert"]
+
+
+# The expressions of these alerts before issue 14: each one goes silent in a failure the generated
+# cases produce, so those cases must fail on them.
+OLD_EXPRESSIONS = {
+    "AdapterHeartbeatLost": ('(time() - max by (adapter) (dvt_adapter_last_heartbeat_seconds{adapter="temporal"})) > 60',
+                             "vanish: AdapterHeartbeatLost"),
+    "NodeFailures": ("sum by (node_id) (increase(node_process_failure_total[5m])) > 0", "born-non-zero: NodeFailures"),
+    "WorldApplyFailureDetected": ("sum by (world_id) (increase(world_apply_failure_total[5m])) > 0",
+                                  "churn: WorldApplyFailureDetected"),
+    "WorldApplyFailureRateHigh": ("sum by (world_id) (rate(world_apply_failure_total[15m])) / "
+                                  "sum by (world_id) (rate(world_apply_run_total[15m])) > 0.05",
+                                  "churn: WorldApplyFailureRateHigh"),
+    "ControlBusApplyAckLatencyHigh": ('histogram_quantile(0.95, sum by (world_id, le) '
+                                      '(rate(controlbus_apply_ack_latency_ms_bucket{phase="freeze"}[5m]))) > 5000',
+                                      "churn: ControlBusApplyAckLatencyHigh"),
+    "GCSchedulerStall": ("time() - max(gc_last_run_timestamp) > 600", "vanish: GCSchedulerStall"),
+}
+
+
+def test_generated_cases_fail_on_the_old_expressions(promtool: str, tmp_path: Path) -> None:
+    specs = load_all_rules(TEST_CONTEXT)
+    for rule in alerts(specs):
+        if rule["alert"] in OLD_EXPRESSIONS:
+            rule["expr"] = OLD_EXPRESSIONS[rule["alert"]][0]
+    mongodb = next(r for r in alerts(specs) if r["labels"]["service"] == "mongodb")
+    mongodb["expr"] = "max(mongodb_up) == 0"
+    write_rules(tmp_path / "rules", specs, for_tests=True)
+    groups = ("qmtl-core--qmtl-", "dvt--dvt-p1", "copilot--copilot-availability")
+    tests = [p for p in write_tests(tmp_path / "tests", tmp_path / "rules", specs=specs)
+             if p.name.startswith("guards-") and any(g in p.name for g in groups)]
+    result = subprocess.run([promtool, "test", "rules", *map(str, tests)], capture_output=True, text=True, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    failed = {line.split("name: ", 1)[1].split(" (")[0].split(":")[0] + ": " + line.split("name: ", 1)[1].split(": ")[1].split(" ")[0]
+              for line in out.splitlines() if "name: " in line}
+    for alert, (_, case) in OLD_EXPRESSIONS.items():
+        assert case in failed, (alert, sorted(failed))
+    assert "vanish: CopilotDependencyDown" in failed
+
+
+def test_every_alert_names_its_component_and_links_a_dashboard_the_stack_deploys(rendered) -> None:
+    """Seed 004 alert template: labels.component and a dashboard link on every alert."""
+    uids = {path.removeprefix("dashboards/").removesuffix(".json") for path in rendered.files if path.startswith("dashboards/")}
+    base = rendered.files["rules/dvt.yaml"]
+    assert "dashboard_url" in base
+    for path, text in rendered.files.items():
+        if not path.startswith("rules/"):
+            continue
+        for group in yaml.safe_load(text)["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                assert rule["labels"].get("component"), (path, rule["alert"])
+                url = rule["annotations"]["dashboard_url"]
+                assert url.rsplit("/d/", 1)[1] in uids, (rule["alert"], url, sorted(uids))
+
+
+def test_seed_004_core_runbooks_each_have_their_alert(specs) -> None:
+    by_alert = _by_alert(specs)
+    for alert in ("DatabaseConnectionFailures", "MemoryExhaustion", "DiskSpaceLow", "FailedQueueGrowing"):
+        assert alert in by_alert and runbook_path(alert).is_file(), alert
+
+
+def test_a_missing_dashboard_fails_with_the_rule_and_the_accepted_form(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    path = rules / "dvt.yaml"
+    path.write_text(path.read_text().replace("  dashboard: dvt-operations\n", "\n", 1))
+    with pytest.raises(RuleFileError, match=r"dvt\.yaml: groups\[1\]\.rules\[0\]\.annotations\.dashboard: got None; accepted: the uid"):
+        load_static_rules(TEST_CONTEXT, rules)

@@ -62,9 +62,24 @@ def test_blocks_and_wal_live_on_the_claimed_volume(rendered: Render) -> None:
 def test_probes_and_limits(rendered: Render) -> None:
     tempo = container(rendered, "StatefulSet", "tempo")
     assert {"name": "http", "containerPort": 3200, "protocol": "TCP"} in tempo["ports"]
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    for probe in ("readinessProbe", "startupProbe"):
         assert tempo[probe]["httpGet"] == {"path": "/ready", "port": "http"}
+    # /ready fails while the ingester is not ready; a restart would not help (same fault kind as Loki's).
+    assert tempo["livenessProbe"]["httpGet"] == {"path": "/api/status/buildinfo", "port": "http"}
     assert tempo["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
+
+
+def test_no_dead_generator_settings(rendered: Render) -> None:
+    config = _config(rendered)
+    generator = config.get("metrics_generator", {})
+    processors = config.get("overrides", {}).get("defaults", {}).get("metrics_generator", {}).get("processors", [])
+    # traces_storage is read only by the local-blocks processor (Tempo modules/generator/config.go).
+    if "traces_storage" in generator:
+        assert "local-blocks" in processors
+    # Every configured processor block belongs to an enabled processor.
+    names = {"service_graphs": "service-graphs", "span_metrics": "span-metrics", "local_blocks": "local-blocks"}
+    for block in generator.get("processor", {}):
+        assert names[block] in processors, f"metrics_generator.processor.{block} is set but {names[block]} is not enabled"
 
 
 def test_s3_for_prod_with_an_s3_compatible_endpoint(render_stack) -> None:

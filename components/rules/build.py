@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from components.rules import slo, slo_tests
-from components.rules.loader import RULES_DIR, RuleContext, dump, load_all_rules
+from components.rules import guards, slo, slo_tests
+from components.rules.loader import RULES_DIR, RuleContext, dump, load_all_rules, load_guards
 
 TESTS_DIR = RULES_DIR / "tests"
 # The context the hand-written promtool tests are written against.
@@ -31,6 +32,7 @@ TEST_CONTEXT = RuleContext(
     namespace="observability",
     runbook_base_url="https://runbooks.test.invalid/observability",
     retention_seconds={"prometheus": 7 * 86400, "loki": 3 * 86400, "tempo": 3 * 86400},
+    grafana_url="https://grafana.test.invalid",
 )
 
 
@@ -52,28 +54,48 @@ def write_rules(out: Path, specs: Mapping[str, Mapping[str, Any]], *, for_tests:
     return paths
 
 
-def write_tests(out: Path, rules_out: Path, tests_dir: Path = TESTS_DIR, slo_dir: Path | None = None) -> list[Path]:
-    """Copy the hand-written tests (rule_files re-pointed) and write the SLO tests."""
+def write_tests(out: Path, rules_out: Path, tests_dir: Path = TESTS_DIR, slo_dir: Path | None = None,
+                specs: Mapping[str, Mapping[str, Any]] | None = None) -> list[Path]:
+    """Copy the hand-written tests (rule_files re-pointed), write the SLO tests and, given the
+    rule specs, the generated vanish/churn/born-non-zero cases (``guards-<set>.test.yaml``)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    docs: list[dict[str, Any]] = []
     for src in sorted(tests_dir.glob("*.yaml")):
         data = yaml.safe_load(src.read_text(encoding="utf-8"))
         data["rule_files"] = [str(rules_out / Path(f).name) for f in data.get("rule_files", [])]
+        docs.append(data)
         p = out / src.name
         p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         paths.append(p)
     for spec_path in slo.spec_files(slo_dir):
         data = slo_tests.test_file(slo.load_slos(spec_path), str(rules_out / f"slo-{spec_path.stem}.yaml"))
+        docs.append(data)
         p = out / f"slo-{spec_path.stem}.test.yaml"
         p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         paths.append(p)
+    if specs is not None:
+        # One test file per rule group, loading only that group (and what it reads): promtool
+        # evaluates every loaded rule at every step, so this keeps the generated cases cheap.
+        guard_rules = out / "guard-rules"
+        guard_rules.mkdir(exist_ok=True)
+        companion = guard_rules / f"{guards.COMPANION_SET}.yaml"
+        # JSON is YAML to promtool and an order of magnitude faster to write than PyYAML's emitter.
+        companion.write_text(json.dumps(strip_annotations(specs[guards.COMPANION_SET])), encoding="utf-8")
+        for (set_name, group), cases in guards.guard_tests(specs, docs, load_guards()).items():
+            rules_file = guard_rules / f"{set_name}--{group}.yaml"
+            rules_file.write_text(json.dumps(strip_annotations(guards.groups_for(specs, set_name, group))), encoding="utf-8")
+            data = {"rule_files": [str(rules_file), str(companion)], "evaluation_interval": "1m", "tests": cases}
+            p = out / f"guards-{set_name}--{group}.test.yaml"
+            p.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            paths.append(p)
     return paths
 
 
 def build(out: Path, ctx: RuleContext = TEST_CONTEXT, *, for_tests: bool = False) -> tuple[list[Path], list[Path]]:
     specs = load_all_rules(ctx)
     rules = write_rules(out / "rules", specs, for_tests=for_tests)
-    tests = write_tests(out / "tests", out / "rules")
+    tests = write_tests(out / "tests", out / "rules", specs=specs)
     return rules, tests
 
 

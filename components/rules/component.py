@@ -30,7 +30,17 @@ def rule_context(settings: Settings) -> RuleContext:
             "loki": int(duration_seconds(settings.loki.retention)),
             "tempo": int(duration_seconds(settings.tempo.retention)),
         },
+        grafana_url=grafana_url(settings),
     )
+
+
+def grafana_url(settings: Settings) -> str:
+    """Where operators open Grafana: the external Grafana, the Ingress, or else the in-cluster Service."""
+    from components.grafana import api_url, root_url  # late: grafana pulls in the provider modules
+
+    if settings.grafana.external is not None:
+        return settings.grafana.external.url
+    return root_url(settings) or api_url(settings)
 
 
 class RuleSet(pulumi.ComponentResource):

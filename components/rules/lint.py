@@ -7,15 +7,23 @@ rule set, group, rule and what is wrong:
   metric in the catalog (or a series recorded by the rule set), every label
   it matches, groups by, or joins on exists on the metrics below it;
 - ``histogram_quantile`` runs over ``rate(<histogram>_bucket[..])`` keeping ``le``;
+- ``rate``/``increase`` (and their kin) and ``histogram_quantile`` never run
+  over a family with per-run labels (catalog ``churn_labels``) unless that
+  label was aggregated away first (a recording rule or a subquery);
+- every ``le`` a selector matches is one of the family's catalog buckets;
 - no label the seeds forbid (user_id, email, ...) appears anywhere;
-- every alert has a severity of the five levels, a service label, a one-line
+- every alert has a severity of the five levels, a service and a component
+  label, a dashboard link (``dashboard_url``), a one-line
   ``summary`` sentence, a ``description`` with templating, ``Impact:`` and
   ``Actions:``, and a ``runbook_url`` whose runbook exists and follows the
   seed 004 template;
-- recording rule names follow ``level:metric:operations``.
+- recording rule names follow ``level:metric:operations``, except a rule that produces a metric the
+  catalog names as the seeds give it (e.g. rabbitmq_queue_message_age_seconds, which nothing exports).
 
 ``coverage(specs, test_docs)`` lists alerts without a firing and a silent
-promtool case and recording rules without a promql_expr_test.
+promtool case, without the generated vanish case (and churn / born-non-zero
+cases where the catalog calls for them, components/rules/guards.py), and
+recording rules without a promql_expr_test.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ from typing import Any
 import promql_parser as pp
 
 from components.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
+from components.rules import guards
 from components.rules.loader import RUNBOOKS_DIR, runbook_path
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
+# Functions whose result is wrong when each run of a per-run label is a new series.
+RANGE_CHANGE_FUNCS = ("rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes")
 RUNBOOK_SECTIONS = ("## Symptoms", "## Impact", "## Diagnosis", "## Resolution", "## Escalation", "## References")
 _RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+$")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
@@ -108,6 +119,7 @@ class _Expr:
             return None
         labels = self.catalog.labels(name)
         self.label_names(names, labels, f"selector {name}")
+        self.le_bounds(name, matchers)
         return labels - {"__name__"}
 
     def call(self, node: Any) -> Labels:
@@ -126,12 +138,37 @@ class _Expr:
             self.label_names([strings[0]], None, "label_join destination")
             self.label_names(strings[2:], first, "label_join source")
             return None if first is None else first | {strings[0]}
+        if fname in RANGE_CHANGE_FUNCS or fname == "histogram_quantile":
+            self.per_run(fname, node.args[-1], vectors[-1] if vectors else None)
         if fname == "histogram_quantile":
             self.histogram_quantile(node.args[1])
             return None if first is None else first - {"le"}
         if fname in ("vector", "time", "scalar", "pi"):
             return frozenset()
         return first
+
+    def per_run(self, fname: str, arg: Any, labels: Labels) -> None:
+        """Refuse a rate-like function over a per-run family whose run label is still there."""
+        churn: set[str] = set()
+
+        def pre(n: Any) -> None:
+            if isinstance(n, pp.VectorSelector) and n.name and self.catalog.has_metric(n.name):
+                churn.update(self.catalog.family(n.name).churn_labels)
+
+        pp.walk(arg, pre)
+        kept = churn if labels is None and isinstance(arg, pp.MatrixSelector) else churn & set(labels or ())
+        if kept:
+            self.bad(f"{fname}() over a per-run series: label(s) {sorted(kept)} make every run a new series born "
+                     "with its final value; aggregate them away first (a recording rule "
+                     "`sum without (" + ", ".join(sorted(kept)) + ") (...)`, then rate() over it)")
+
+    def le_bounds(self, name: str, matchers: list[Any]) -> None:
+        """Every le a selector matches must be a bucket bound of the family (catalog ``buckets``)."""
+        for m in matchers:
+            if m.name == "le":
+                problem = self.catalog.le_problem(name, str(m.op), m.value)
+                if problem:
+                    self.bad(problem)
 
     def histogram_quantile(self, arg: Any) -> None:
         found: list[str] = []
@@ -171,6 +208,12 @@ def _alert_conventions(rule: Mapping[str, Any], where: str, base_url: str | None
         out.append(f"{where}: labels.severity is {labels.get('severity')!r}; accepted: one of {list(SEVERITIES)}")
     if not labels.get("service"):
         out.append(f"{where}: labels.service is missing; every alert names the service it is about")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", str(labels.get("component", ""))):
+        out.append(f"{where}: labels.component is {labels.get('component')!r}; every alert names its component "
+                   "(seed 004 alert template), e.g. message_bus, document_processing, vectorstore")
+    if not re.search(r"/d/[a-z0-9][a-z0-9-]*$", str(ann.get("dashboard_url", ""))):
+        out.append(f"{where}: annotations.dashboard_url {ann.get('dashboard_url')!r} must link a dashboard "
+                   "(write annotations.dashboard: <uid> in the rule file)")
     summary = ann.get("summary")
     if not isinstance(summary, str) or not _one_sentence(summary):
         out.append(f"{where}: annotations.summary {summary!r} must be one plain sentence ending with '.'")
@@ -216,8 +259,8 @@ def lint(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
                         problems.append(f"{where}: labels.{key} is a forbidden high-cardinality label")
                 if "alert" in rule:
                     problems += _alert_conventions(rule, where, base_url)
-                elif not _RECORD_NAME.match(rule.get("record", "")):
-                    problems.append(f"{where}: recording rule name must follow level:metric:operations")
+                elif not (_RECORD_NAME.match(rule.get("record", "")) or catalog.has_metric(rule.get("record", ""))):
+                    problems.append(f"{where}: recording rule name must follow level:metric:operations (or be a catalog metric it produces)")
     return problems
 
 
@@ -225,15 +268,26 @@ def coverage(specs: Mapping[str, Mapping[str, Any]], test_docs: Iterable[Mapping
     """Alerts without a firing and a silent promtool case; recording rules without an expression test."""
     firing: set[str] = set()
     silent: set[str] = set()
+    generated: dict[str, set[str]] = {}
     expr_tests: list[tuple[str, str]] = []
     for doc in test_docs:
         for test in doc.get("tests") or []:
+            name = str(test.get("name", ""))
+            kind = next((k for k, prefix in guards.CASE_PREFIX.items() if name.startswith(prefix)), None)
+            if kind is not None:
+                alert = name[len(guards.CASE_PREFIX[kind]):].strip().split(" ")[0].rstrip(":")
+                if any(c.get("exp_alerts") for c in test.get("alert_rule_test") or []):
+                    generated.setdefault(alert, set()).add(kind)
+                continue
             for case in test.get("alert_rule_test") or []:
                 (firing if case.get("exp_alerts") else silent).add(case.get("alertname", ""))
             for case in test.get("promql_expr_test") or []:
                 for sample in case.get("exp_samples") or [{"labels": ""}]:
                     expr_tests.append((str(case.get("expr", "")), str(sample.get("labels", ""))))
     problems = []
+    for alert, kinds in guards.required_cases(specs).items():
+        for kind in sorted(kinds - generated.get(alert, set())):
+            problems.append(f"alert {alert} has no generated {kind.replace('_', '-')} case that asserts a firing alert")
     for spec in specs.values():
         for group in spec["groups"]:
             for rule in group["rules"]:

@@ -8,7 +8,13 @@ with placeholders that are expanded here:
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 
-and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``.
+and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``
+and, from its ``annotations.dashboard: <dashboard uid>``, ``annotations.dashboard_url`` =
+``<Grafana URL>/d/<uid>`` (seed 004 alert template: a dashboard link on every alert).
+
+A rule may carry ``guard: {vanish: self}`` (its expression fires on its own
+when its source vanishes; see components/rules/guards.py). The key is not part
+of a PrometheusRule: ``expand_spec`` removes it and ``load_guards`` reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from components import yaml_load
 from components.rules import thresholds
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +50,12 @@ class RuleContext:
     runbook_base_url: str  # settings: rules.runbookBaseUrl
     # Seconds per store; documentation renders pass text such as '<loki retention in seconds>'.
     retention_seconds: Mapping[str, int | str] = field(default_factory=dict)
+    # Where operators open Grafana: dashboard links are <grafana_url>/d/<uid>.
+    grafana_url: str = "http://grafana"
+
+
+def dashboard_url(uid: str, base: str) -> str:
+    return f"{base.rstrip('/')}/d/{uid}"
 
 
 def runbook_path(alert: str) -> Path:
@@ -97,6 +110,11 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
         if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
             raise RuleFileError(f"{source}: groups[{gi}].rules: expected a list of rules")
         for ri, rule in enumerate(group["rules"]):
+            guard = rule.pop("guard", None)
+            if guard is not None and (not isinstance(guard, dict) or set(guard) != {"vanish"}
+                                      or guard["vanish"] != "self" or "alert" not in rule):
+                raise RuleFileError(f"{source}: groups[{gi}].rules[{ri}].guard: got {guard!r}; accepted: "
+                                    "{vanish: self} on an alert whose expression fires when its source vanishes")
             if "alert" not in rule:
                 continue
             ann = rule.setdefault("annotations", {})
@@ -107,6 +125,13 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
                     "accepted: leave it out (the loader links docs/runbooks/<alert>.md)"
                 )
             ann["runbook_url"] = url
+            uid = ann.pop("dashboard", None)
+            if not isinstance(uid, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", uid):
+                raise RuleFileError(
+                    f"{source}: groups[{gi}].rules[{ri}].annotations.dashboard: got {uid!r}; "
+                    "accepted: the uid of the dashboard an operator opens first, e.g. dvt-operations"
+                )
+            ann["dashboard_url"] = dashboard_url(uid, ctx.grafana_url)
     return spec
 
 
@@ -116,7 +141,7 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
 
 def load_rule_file(path: Path, ctx: RuleContext) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_load.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RuleFileError(f"{path}: not valid YAML: {exc}") from exc
     return expand_spec(raw, ctx, str(path))
@@ -127,15 +152,32 @@ def load_static_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR) -> dict[str
     return {p.stem: load_rule_file(p, ctx) for p in rule_files(rules_dir)}
 
 
+def load_guards(rules_dir: Path = RULES_DIR) -> dict[tuple[str, str], dict[str, Any]]:
+    """(alert name, service label) -> its ``guard`` declaration, as written in the rule files."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in rule_files(rules_dir):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for group in raw.get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "alert" in rule and rule.get("guard"):
+                    out[(rule["alert"], str((rule.get("labels") or {}).get("service", "")))] = dict(rule["guard"])
+    return out
+
+
 def load_all_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR, slo_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Hand-written rule files plus the rule groups generated from the SLO specs."""
-    from components.rules import slo  # late import: slo builds on this module
+    """Hand-written rule files, the rule groups generated from the SLO specs, and the
+    MetricsSourceAbsent companions generated from the catalog (rule set ``sources``)."""
+    from components.rules import guards, slo  # late import: both build on this module
 
     out = load_static_rules(ctx, rules_dir)
     for name, spec in slo.generate_all(ctx, slo_dir).items():
         if name in out:
             raise RuleFileError(f"{name}: an SLO rule set has the same name as rules/{name}.yaml")
         out[name] = spec
+    if guards.COMPANION_SET in out:
+        raise RuleFileError(f"{guards.COMPANION_SET}: the name is taken by the generated companion alerts")
+    out[guards.COMPANION_SET] = guards.companion_rules(out, runbook_url(guards.COMPANION, ctx.runbook_base_url),
+                                                       dashboard_url(guards.COMPANION_DASHBOARD, ctx.grafana_url))
     return out
 
 

@@ -15,12 +15,18 @@ A spec file::
           uptime:  {metric: <0/1 gauge>, matchers: 'job="x"'}
         impact: <sentence for the alert and runbook>
         actions: [<step>, ...]
+        half_budget_alert: true       # optional: also <Name>ErrorBudgetHalfSpent (below)
 
 For each SLO this generates one rule group ``slo-<name>`` with:
 - ``slo:sli_error:ratio_rate<w>`` for every window the alerts and budget need;
 - ``slo:objective:ratio`` and ``slo:error_budget_remaining:ratio`` (dashboards);
 - the multiwindow, multi-burn-rate alert of the SRE workbook: 1h&5m at 14.4x or
-  6h&30m at 6x pages (critical); 1d&2h at 3x or 3d&6h at 1x opens a ticket (warning).
+  6h&30m at 6x pages (critical); 1d&2h at 3x or 3d&6h at 1x opens a ticket (warning);
+- with ``half_budget_alert: true``, ``<Name>ErrorBudgetHalfSpent`` (warning): half
+  the 30-day budget spent within half the window (seed 003: "50% of budget
+  consumed before 50% of period elapsed"). Over a rolling window that is an
+  error ratio above the budget over the last 15 days (burn rate 1 for 15d spends
+  50% of a 30d budget).
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from typing import Any
 import promql_parser
 import yaml
 
+from components import yaml_load
 from components.catalog import Catalog, load_catalog
-from components.rules.loader import REPO_ROOT, RuleContext, runbook_url
+from components.rules.loader import REPO_ROOT, RuleContext, dashboard_url, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
 
 SLO_DIR = REPO_ROOT / "slo"
@@ -49,8 +56,10 @@ GROUP_INTERVAL = "1m"
 PAGE_FOR = "2m"
 TICKET_FOR = "15m"
 
-_SPEC_KEYS = {"service", "slos"}
-_SLO_KEYS = {"name", "description", "objective", "window", "service", "sli", "impact", "actions"}
+_SPEC_KEYS = {"service", "slos", "dashboard"}
+_SLO_KEYS = {"name", "description", "objective", "window", "service", "sli", "impact", "actions", "half_budget_alert"}
+HALF_WINDOW = "15d"
+HALF_FOR = "1h"
 _REQUIRED = ("name", "description", "objective", "window", "sli", "impact", "actions")
 _SLI_KEYS = {"latency": {"metric", "le", "matchers"}, "ratio": {"errors", "total"}, "uptime": {"metric", "matchers"}}
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -71,6 +80,12 @@ class Slo:
     impact: str
     actions: tuple[str, ...]
     source: str
+    half_budget_alert: bool = False
+    dashboard: str = ""
+
+    @property
+    def half_alert(self) -> str:
+        return self.alert.removesuffix("Burn") + "HalfSpent"
 
     @property
     def alert(self) -> str:
@@ -147,6 +162,8 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
     if unknown:
         raise _err(source, unknown[0], unknown[0], f"one of {sorted(_SPEC_KEYS)}")
     default_service = data.get("service")
+    if not isinstance(data.get("dashboard", ""), str):
+        raise _err(source, "dashboard", data.get("dashboard"), "the uid of the dashboard the SLO alerts link to")
     slos_raw = data.get("slos")
     if not isinstance(slos_raw, list) or not slos_raw:
         raise _err(source, "slos", slos_raw, "a non-empty list of SLOs")
@@ -176,7 +193,11 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
         actions = raw["actions"]
         if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
             raise _err(source, f"{where}.actions", actions, "a non-empty list of steps")
+        half = raw.get("half_budget_alert", False)
+        if not isinstance(half, bool):
+            raise _err(source, f"{where}.half_budget_alert", half, "true or false")
         out.append(Slo(
+            half_budget_alert=half, dashboard=str(data.get("dashboard") or ""),
             name=name, description=_expanded(str(raw["description"]), source, f"{where}.description"),
             objective=float(objective), window=raw["window"],
             service=service, sli=_parse_sli(raw["sli"], source, f"{where}.sli"), impact=str(raw["impact"]),
@@ -207,7 +228,18 @@ def sli_error_expr(slo: Slo, window: str) -> str:
         e, t = body["errors"], body["total"]
         return (f"sum(rate({_with(e['metric'], e['matchers'])}[{window}]))"
                 f" / sum(rate({_with(t['metric'], t['matchers'])}[{window}]))")
-    return f"1 - avg(avg_over_time({_with(body['metric'], body['matchers'])}[{window}]))"
+    # Over the recorded up-or-zero series: minutes without any sample (target gone) count as down.
+    return f'1 - avg(avg_over_time({UPTIME_RECORD}{{slo="{slo.name}"}}[{window}]))'
+
+
+UPTIME_RECORD = "slo:sli_up:max_or_zero"
+UPTIME_SEEN = "1d"
+
+
+def uptime_record_expr(slo: Slo) -> str:
+    """1 while any target is up, 0 while none is (down or gone from discovery), once seen in the last day."""
+    sel = _with(slo.sli["uptime"]["metric"], slo.sli["uptime"]["matchers"])
+    return f"max({sel}) or max(max_over_time({sel}[{UPTIME_SEEN}])) * 0"
 
 
 def record_name(window: str) -> str:
@@ -232,7 +264,7 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
         "alert": slo.alert,
         "expr": _burn_condition(slo, pairs),
         "for": for_,
-        "labels": {"severity": severity, "service": slo.service, "slo": slo.name},
+        "labels": {"severity": severity, "service": slo.service, "slo": slo.name, "component": "slo"},
         "annotations": {
             "summary": f"The {slo.name} SLO is burning its 30-day error budget too fast ({kind}).",
             "description": (
@@ -243,6 +275,29 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
                 f"Actions:\n{steps}"
             ),
             "runbook_url": runbook_url(slo.alert, ctx.runbook_base_url),
+            "dashboard_url": dashboard_url(slo.dashboard, ctx.grafana_url),
+        },
+    }
+
+
+def _half_alert(slo: Slo, ctx: RuleContext) -> dict[str, Any]:
+    steps = "\n".join(f"  {i}. {a}" for i, a in enumerate(slo.actions, 1))
+    return {
+        "alert": slo.half_alert,
+        "expr": f'{record_name(HALF_WINDOW)}{{slo="{slo.name}"}} > {format_number(slo.budget)}',
+        "for": HALF_FOR,
+        "labels": {"severity": "warning", "service": slo.service, "slo": slo.name, "component": "slo"},
+        "annotations": {
+            "summary": f"The {slo.name} SLO spent half its 30-day error budget within 15 days.",
+            "description": (
+                f"SLO: {slo.description} Objective {format_number(slo.objective)}% over {slo.window}.\n"
+                f"The error ratio over the last {HALF_WINDOW} is {{{{ $value | humanizePercentage }}}}, above the budget of "
+                f"{format_number(slo.budget)}: 50% of the budget is gone before 50% of the window elapsed.\n"
+                f"Impact: {slo.impact}\n"
+                f"Actions:\n{steps}"
+            ),
+            "runbook_url": runbook_url(slo.half_alert, ctx.runbook_base_url),
+            "dashboard_url": dashboard_url(slo.dashboard, ctx.grafana_url),
         },
     }
 
@@ -257,9 +312,11 @@ def rule_group(slo: Slo, ctx: RuleContext, catalog: Catalog | None = None) -> di
                 raise _err(slo.source, f"slos ({slo.name}).sli.latency.le", body["le"],
                            f"one of the bucket bounds of {body['metric']}: {list(buckets)}")
     labels = {"slo": slo.name, "service": slo.service}
-    rules: list[dict[str, Any]] = [
-        {"record": record_name(w), "expr": sli_error_expr(slo, w), "labels": dict(labels)} for w in SLI_WINDOWS
-    ]
+    rules: list[dict[str, Any]] = []
+    if slo.sli_kind == "uptime":
+        rules.append({"record": UPTIME_RECORD, "expr": uptime_record_expr(slo), "labels": dict(labels)})
+    windows = SLI_WINDOWS + ((HALF_WINDOW,) if slo.half_budget_alert else ())
+    rules += [{"record": record_name(w), "expr": sli_error_expr(slo, w), "labels": dict(labels)} for w in windows]
     rules.append({"record": "slo:objective:ratio", "expr": f"vector({format_number(slo.objective / 100)})",
                   "labels": dict(labels)})
     rules.append({"record": "slo:error_budget_remaining:ratio",
@@ -267,6 +324,8 @@ def rule_group(slo: Slo, ctx: RuleContext, catalog: Catalog | None = None) -> di
                   "labels": dict(labels)})
     rules.append(_alert(slo, "critical", PAGE_BURNS, PAGE_FOR, ctx))
     rules.append(_alert(slo, "warning", TICKET_BURNS, TICKET_FOR, ctx))
+    if slo.half_budget_alert:
+        rules.append(_half_alert(slo, ctx))
     return {"name": f"slo-{slo.name}", "interval": GROUP_INTERVAL, "rules": rules}
 
 
@@ -276,7 +335,7 @@ def spec_files(slo_dir: Path | None = None) -> list[Path]:
 
 def load_slos(path: Path) -> list[Slo]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SloSpecError(f"{path}: not valid YAML: {exc}") from exc
     return parse_spec(data, str(path))

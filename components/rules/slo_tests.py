@@ -11,7 +11,7 @@ from typing import Any
 
 import promql_parser
 
-from components.rules.slo import PAGE_FOR, SLI_WINDOWS, Slo, record_name
+from components.rules.slo import HALF_WINDOW, PAGE_FOR, SLI_WINDOWS, UPTIME_RECORD, Slo, record_name
 from components.rules.thresholds import format_number
 
 TOTAL_PER_MIN = 64
@@ -36,11 +36,11 @@ def _series(metric: str, labels: dict[str, str]) -> str:
     return f"{metric}{{{inner}}}"
 
 
-def _counter(per_min: int) -> str:
-    return f"0+{per_min}x{SAMPLES}"
+def _counter(per_min: int, samples: int = SAMPLES) -> str:
+    return f"0+{per_min}x{samples}"
 
 
-def input_series(slo: Slo, bad_fraction_of_64: int) -> list[dict[str, str]]:
+def input_series(slo: Slo, bad_fraction_of_64: int, samples: int = SAMPLES) -> list[dict[str, str]]:
     """Series that make ``bad_fraction_of_64`` out of every 64 events bad."""
     bad, good = bad_fraction_of_64, TOTAL_PER_MIN - bad_fraction_of_64
     kind, body = slo.sli_kind, slo.sli[slo.sli_kind]
@@ -50,8 +50,8 @@ def input_series(slo: Slo, bad_fraction_of_64: int) -> list[dict[str, str]]:
         # Python clients write le="5.0": exercise the regex that accepts both forms.
         le_text = f"{le}.0" if body["le"].is_integer() else le
         return [
-            {"series": _series(f"{body['metric']}_bucket", {**labels, "le": le_text}), "values": _counter(good)},
-            {"series": _series(f"{body['metric']}_count", labels), "values": _counter(TOTAL_PER_MIN)},
+            {"series": _series(f"{body['metric']}_bucket", {**labels, "le": le_text}), "values": _counter(good, samples)},
+            {"series": _series(f"{body['metric']}_count", labels), "values": _counter(TOTAL_PER_MIN, samples)},
         ]
     if kind == "ratio":
         err, tot = body["errors"], body["total"]
@@ -60,15 +60,15 @@ def input_series(slo: Slo, bad_fraction_of_64: int) -> list[dict[str, str]]:
             # Same counter: bad events carry the error labels, good ones another value.
             ok_labels = {**tot_labels, **{k: f"not-{v}" for k, v in err_labels.items()}}
             return [
-                {"series": _series(err["metric"], {**tot_labels, **err_labels}), "values": _counter(bad)},
-                {"series": _series(tot["metric"], ok_labels), "values": _counter(good)},
+                {"series": _series(err["metric"], {**tot_labels, **err_labels}), "values": _counter(bad, samples)},
+                {"series": _series(tot["metric"], ok_labels), "values": _counter(good, samples)},
             ]
         return [
-            {"series": _series(err["metric"], err_labels), "values": _counter(bad)},
-            {"series": _series(tot["metric"], tot_labels), "values": _counter(TOTAL_PER_MIN)},
+            {"series": _series(err["metric"], err_labels), "values": _counter(bad, samples)},
+            {"series": _series(tot["metric"], tot_labels), "values": _counter(TOTAL_PER_MIN, samples)},
         ]
     value = "0" if bad else "1"
-    return [{"series": _series(body["metric"], _labels(body["matchers"])), "values": f"{value}x{SAMPLES}"}]
+    return [{"series": _series(body["metric"], _labels(body["matchers"])), "values": f"{value}x{samples}"}]
 
 
 def _error_ratio(slo: Slo, bad: int) -> float:
@@ -81,8 +81,8 @@ def _error_ratio(slo: Slo, bad: int) -> float:
 
 def tests_for(slo: Slo) -> list[dict[str, Any]]:
     labels = {"service": slo.service, "slo": slo.name}
-    page = {"exp_labels": {**labels, "severity": "critical"}}
-    ticket = {"exp_labels": {**labels, "severity": "warning"}}
+    page = {"exp_labels": {**labels, "severity": "critical", "component": "slo"}}
+    ticket = {"exp_labels": {**labels, "severity": "warning", "component": "slo"}}
     # Uptime SLIs are all-or-nothing per sample; others burn with half the events bad.
     bad = TOTAL_PER_MIN if slo.sli_kind == "uptime" else TOTAL_PER_MIN // 2
     ratio = _error_ratio(slo, bad)
@@ -98,7 +98,41 @@ def tests_for(slo: Slo) -> list[dict[str, Any]]:
     recordings.append({"expr": f"slo:error_budget_remaining:ratio{sel}", "eval_time": "10m",
                        "exp_samples": [{"labels": _series("slo:error_budget_remaining:ratio", labels),
                                         "value": 1 - (ratio / slo.budget)}]})
+    extra: list[dict[str, Any]] = []
+    if slo.half_budget_alert:
+        half = {"exp_labels": {**labels, "severity": "warning", "component": "slo"}}
+        extra.append({
+            "name": f"{slo.name}: half the budget spent within half the window (after 1h)",
+            "interval": "1m",
+            "input_series": input_series(slo, bad, samples=90),
+            "alert_rule_test": [
+                {"eval_time": "30m", "alertname": slo.half_alert, "exp_alerts": []},
+                {"eval_time": "80m", "alertname": slo.half_alert, "exp_alerts": [half]},
+            ],
+            "promql_expr_test": [{"expr": f"{record_name(HALF_WINDOW)}{sel}", "eval_time": "10m",
+                                  "exp_samples": [{"labels": _series(record_name(HALF_WINDOW), labels), "value": ratio}]}],
+        })
+        extra.append({
+            "name": f"{slo.name}: a healthy service does not spend half its budget",
+            "interval": "1m",
+            "input_series": input_series(slo, 0, samples=90),
+            "alert_rule_test": [{"eval_time": "80m", "alertname": slo.half_alert, "exp_alerts": []}],
+        })
+    if slo.sli_kind == "uptime":
+        recordings.append({"expr": f"{UPTIME_RECORD}{sel}", "eval_time": "10m",
+                           "exp_samples": [{"labels": _series(UPTIME_RECORD, labels), "value": 0}]})
+        body = slo.sli["uptime"]
+        extra.append({
+            # No sample at all (the target left discovery) is down, not "no data".
+            "name": f"{slo.name}: a target gone from discovery burns the budget",
+            "interval": "1m",
+            "input_series": [{"series": _series(body["metric"], _labels(body["matchers"])), "values": "1x5 _x55"}],
+            "alert_rule_test": [{"eval_time": "35m", "alertname": slo.alert, "exp_alerts": [page, ticket]}],
+            "promql_expr_test": [{"expr": f"{UPTIME_RECORD}{sel}", "eval_time": "30m",
+                                  "exp_samples": [{"labels": _series(UPTIME_RECORD, labels), "value": 0}]}],
+        })
     return [
+        *extra,
         {
             "name": f"{slo.name}: burning budget pages after {PAGE_FOR}, then opens a ticket",
             "interval": "1m",

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from components import yaml_load
 
 THRESHOLDS_PATH = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yaml"
 PLACEHOLDER = re.compile(r"\{\{threshold:([A-Za-z0-9_]+)\}\}")
@@ -58,7 +58,7 @@ def parse_thresholds(data: Any, path: Path = THRESHOLDS_PATH) -> dict[str, Thres
 @lru_cache(maxsize=1)
 def thresholds() -> dict[str, Threshold]:
     """Every threshold by name."""
-    return parse_thresholds(yaml.safe_load(THRESHOLDS_PATH.read_text(encoding="utf-8")))
+    return parse_thresholds(yaml_load.safe_load(THRESHOLDS_PATH.read_text(encoding="utf-8")))
 
 
 def threshold(name: str) -> float:

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
 from pydantic import ValidationError
 
+from components import yaml_load
 from components.settings.checks import cross_field_problems
 from components.settings.errors import NAMESPACE, Problem, SettingsError
 from components.settings.messages import message
@@ -30,7 +30,7 @@ ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 
 @cache
 def _defaults_document() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(DEFAULTS_FILE.read_text())
+    document: dict[str, Any] = yaml_load.safe_load(DEFAULTS_FILE.read_text())
     return document
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from decimal import Decimal
 
 from components.settings.errors import Problem
@@ -19,10 +21,12 @@ MIB = Decimal(1024 * 1024)
 def logs_problems(settings: Settings) -> list[Problem]:
     return [
         *_loki_retention(settings),
+        *_stream_retention(settings),
         *_loki_ingestion(settings),
         *_loki_cache(settings),
         *_single_instance(settings),
         *_object_storage_credentials(settings, "loki", settings.loki.object_storage),
+        *_loki_object_storage_since(settings),
         *_object_storage_credentials(settings, "tempo", settings.tempo.object_storage),
         *_grafana(settings),
     ]
@@ -42,6 +46,28 @@ def _loki_retention(settings: Settings) -> list[Problem]:
             "loki.retention", settings.loki.retention, "accepted form: a whole number of days of at least one day (e.g. 3d, 336h), Loki's index period is 24h"
         )
     ]
+
+
+_STREAM_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def _stream_retention(settings: Settings) -> list[Problem]:
+    from components.loki_config import STREAM_LABELS  # late: loki_config builds on these checks
+
+    out = []
+    form = ('a stream selector over the stream labels, e.g. \'{service="dvt-audit"}\'; labels: '
+            + ", ".join(STREAM_LABELS))
+    for i, rule in enumerate(settings.loki.stream_retention):
+        key = f"loki.streamRetention[{i}]"
+        body = rule.selector.strip()
+        parts = body[1:-1].split(",") if body.startswith("{") and body.endswith("}") else None
+        matches = [_STREAM_MATCHER.fullmatch(p) for p in parts or []]
+        if not parts or not all(matches) or any(m.group(1) not in STREAM_LABELS for m in matches if m):
+            out.append(Problem(f"{key}.selector", rule.selector, f"accepted form: {form}"))
+        seconds = duration_seconds(rule.period)
+        if seconds < 86400 or seconds % 86400:
+            out.append(Problem(f"{key}.period", rule.period, "accepted form: a whole number of days of at least one day (e.g. 90d)"))
+    return out
 
 
 def _loki_ingestion(settings: Settings) -> list[Problem]:
@@ -119,6 +145,25 @@ def _object_storage_credentials(settings: Settings, section: str, storage: Objec
         )
         for key in missing
     ]
+
+
+# The first day of the volume's schema period (components/loki_config.py); a bucket period starts after it.
+FIRST_SCHEMA_DAY = date(2025, 1, 1)
+SINCE_FORM = (
+    "a date YYYY-MM-DD (UTC) after 2025-01-01 from which logs go to the bucket; when first set, a day after today "
+    "(Loki starts a new schema period there and keeps the volume's period for the logs before it); never change it once deployed"
+)
+
+
+def _loki_object_storage_since(settings: Settings) -> list[Problem]:
+    storage = settings.loki.object_storage
+    if storage is None:
+        return []
+    if storage.since is None:
+        return [Problem("loki.objectStorage.since", None, f"is required with loki.objectStorage; accepted form: {SINCE_FORM}")]
+    if storage.since <= FIRST_SCHEMA_DAY:
+        return [Problem("loki.objectStorage.since", storage.since.isoformat(), f"is not after the volume's period; accepted form: {SINCE_FORM}")]
+    return []
 
 
 def _grafana(settings: Settings) -> list[Problem]:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.catalog import FORBIDDEN_LABELS
 from components.endpoints import KUBELET_PORT, NODE_EXPORTER
-from components.settings.storage_backend import ObjectStorage
+from components.settings.storage_backend import LokiObjectStorage, ObjectStorage
 from components.settings.types import (
     MAX_COUNT,
     ByteSize,
@@ -202,11 +202,12 @@ class OperatorSettings(Workload):
     kubelet_service: Annotated[str, AfterValidator(_namespaced_name)]
 
 
-ServiceKind = Literal["mongodb", "rabbitmq", "qdrant"]
+ServiceKind = Literal["mongodb", "rabbitmq", "qdrant", "ollama"]
 
 
 class ServiceTarget(Section):
-    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints."""
+    """One monitored service: MongoDB through an exporter, RabbitMQ and Qdrant on their own metrics endpoints,
+    Ollama (which exports no metrics) through a blackbox probe of its API."""
 
     name: DnsLabel
     kind: ServiceKind
@@ -283,6 +284,13 @@ class LokiIngestion(Section):
     max_streams_per_user: Count
 
 
+class StreamRetention(Section):
+    # A LogQL stream selector over the stream labels, e.g. '{service="dvt-audit"}' (checked in logs_checks).
+    selector: str
+    # A whole number of days, like loki.retention.
+    period: Duration
+
+
 class LokiSettings(Workload):
     # A whole number of days: Loki deletes by 24h index period (checks.py).
     retention: Duration
@@ -290,7 +298,9 @@ class LokiSettings(Workload):
     ingestion: LokiIngestion
     # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
     chunk_cache_mb: Annotated[int, BeforeValidator(whole_number(0, MAX_COUNT))]
-    object_storage: ObjectStorage | None = None
+    object_storage: LokiObjectStorage | None = None
+    # Streams kept longer (or shorter) than `retention`: Loki's per-stream retention.
+    stream_retention: tuple[StreamRetention, ...] = ()
 
 
 class AlloySettings(Workload):

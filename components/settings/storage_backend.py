@@ -8,6 +8,7 @@ grants them to the pod's ServiceAccount (IRSA, GKE Workload Identity).
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
@@ -60,6 +61,17 @@ class ObjectStorage(Section):
     credentials: Literal["secret", "workloadIdentity"] = "secret"
     # e.g. eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account for workloadIdentity.
     service_account_annotations: dict[Annotated[str, AfterValidator(_annotation_key)], str] = Field(default_factory=dict)
+
+
+class LokiObjectStorage(ObjectStorage):
+    """Loki's bucket. ``since`` starts a new schema period on that day (UTC); the volume's period before it stays.
+
+    Required: Loki reads each day's logs with the period that covers that day, so logs
+    already on the volume stay readable (and retention still deletes them) only while
+    their period is kept. Upstream: a new period must start on a future date.
+    """
+
+    since: date | None = None
 
 
 # Secret config keys each backend needs when credentials come from Pulumi secrets.

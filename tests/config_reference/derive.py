@@ -30,6 +30,7 @@ LOKI_DOC = "docs/sources/shared/configuration.md"
 TEMPO_DOC = "docs/sources/tempo/configuration/manifest.md"
 ALLOY_DOCS = "docs/sources/reference/components"
 ALLOY_CONFIG_BLOCKS = "docs/sources/reference/config-blocks"
+ALLOY_STDLIB = "docs/sources/reference/stdlib"
 ALLOY_SHARED = "docs/sources/shared"
 
 
@@ -230,6 +231,17 @@ def _arguments(lines: list[str]) -> dict[str, str]:
     return arguments
 
 
+def _required(lines: list[str]) -> list[str]:
+    """The arguments whose Required column says yes."""
+    names = []
+    for header, rows in _tables(lines):
+        if header[:2] != ["name", "type"] or "required" not in header:
+            continue
+        column = header.index("required")
+        names += [_code(row[0]) for row in rows if len(row) > column and row[column].strip("`* ").lower() == "yes"]
+    return names
+
+
 def _sections(lines: list[str]) -> list[tuple[int, str, list[str]]]:
     """(level, slug, lines up to the next heading of the same or a higher level)."""
     headings = [(i, len(m.group(1)), m.group(2)) for i, line in enumerate(lines) if (m := _HEADING.match(line))]
@@ -249,10 +261,14 @@ def _alloy_component(text: str) -> dict[str, Any]:
     for _, slug, body in sections:
         by_slug.setdefault(slug, body)
     links = {m.group(1).strip("`"): m.group(2) for line in lines if (m := _LINK_DEF.match(line.strip()))}
-    component: dict[str, Any] = {"arguments": _arguments(by_slug.get("arguments", [])), "blocks": {}, "exports": {}}
+    arguments = by_slug.get("arguments", [])
+    component: dict[str, Any] = {"arguments": _arguments(arguments), "blocks": {}, "exports": {}, "required": {}, "required_blocks": []}
+    if _required(arguments):
+        component["required"][""] = _required(arguments)
     for header, rows in _tables(by_slug.get("blocks", [])):
         if not header or header[0] not in ("block", "hierarchy", "name"):
             continue
+        required_column = header.index("required") if "required" in header else None
         for row in rows:
             parts = [part.strip() for part in row[0].split(">")]
             path = [_code(part) for part in parts]
@@ -261,7 +277,12 @@ def _alloy_component(text: str) -> dict[str, Any]:
             link = re.search(r"\]\[([^\]]+)\]", parts[-1])
             anchor = links.get(link.group(1), _slug(link.group(1))) if link else _slug(path[-1])
             body = by_slug.get(anchor) or by_slug.get(_slug(path[-1]), [])
-            component["blocks"][" > ".join(path)] = _arguments(body)
+            key = " > ".join(path)
+            component["blocks"][key] = _arguments(body)
+            if _required(body):
+                component["required"][key] = _required(body)
+            if required_column is not None and len(row) > required_column and row[required_column].strip("`* ").lower() == "yes":
+                component["required_blocks"].append(key)
     component["exports"] = _arguments(by_slug.get("exported-fields", []))
     return component
 
@@ -277,11 +298,26 @@ def derive_alloy(checkout: Path, tag: str) -> dict[str, Any]:
         return dict(sorted(found.items()))
 
     return {
-        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": f"{ALLOY_DOCS}, {ALLOY_CONFIG_BLOCKS}"},
+        "source": {"repo": "grafana/alloy", "tag": tag, "commit": commit_of(checkout, tag), "path": f"{ALLOY_DOCS}, {ALLOY_CONFIG_BLOCKS}, {ALLOY_STDLIB}"},
         "components": read(ALLOY_DOCS, dotted=True),
         # Unlabelled top-level blocks (logging, tracing, http, ...).
         "config_blocks": read(ALLOY_CONFIG_BLOCKS, dotted=False),
+        "stdlib": _stdlib(checkout, tag),
     }
+
+
+def _stdlib(checkout: Path, tag: str) -> list[str]:
+    """The standard library's functions: one page per namespace, one "## name" heading per function,
+    or a page named after its single function (coalesce, json_path). Constants are values, not functions."""
+    names = []
+    for path in git_ls(checkout, tag, ALLOY_STDLIB):
+        stem = Path(path).stem
+        if not path.endswith(".md") or stem.startswith("_") or stem == "constants":
+            continue
+        found = [m.group(1) for line in git_show(checkout, tag, path).splitlines() if (m := re.match(r"^## ([A-Za-z_][A-Za-z0-9_.]*)\s*$", line))]
+        functions = [name if "." in name else f"{stem}.{name}" for name in found if name not in ("Examples", "Example")]
+        names += functions or [stem]
+    return sorted(names)
 
 
 DERIVE = {"loki": derive_loki, "tempo": derive_tempo, "alloy": derive_alloy}
