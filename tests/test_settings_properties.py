@@ -100,7 +100,6 @@ def mutations(draw: st.DrawFn) -> tuple[str, str, str]:
 @pytest.fixture(scope="module")
 def with_secrets() -> Iterator[None]:
     """Every run reads its stack file with every secret set (as Pulumi secrets) to a known value."""
-    original = render_script.read_stack_config
 
     def read(stack: str) -> Any:
         config = read_stack_config(stack)
@@ -108,11 +107,9 @@ def with_secrets() -> Iterator[None]:
             add_secret(config, key, value)
         return config
 
-    render_script.read_stack_config = read  # type: ignore[assignment]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render_script, "read_stack_config", read)
         yield
-    finally:
-        render_script.read_stack_config = original
 
 
 def _run(argv: list[str]) -> tuple[int, str, float]:

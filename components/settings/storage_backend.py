@@ -27,6 +27,24 @@ def _bucket(value: str) -> str:
     return value
 
 
+REGION_FORM = "a cloud region: lower-case letters, digits and '-' (e.g. eu-west-1)"
+_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z", re.ASCII)
+ANNOTATION_KEY_FORM = "a Kubernetes annotation key such as eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account"
+_ANNOTATION_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
+
+
+def _region(value: str | None) -> str | None:
+    if value is not None and not _REGION_RE.match(value):
+        raise ValueError(f"not a region; accepted form: {REGION_FORM}")
+    return value
+
+
+def _annotation_key(value: str) -> str:
+    if not _ANNOTATION_KEY_RE.match(value):
+        raise ValueError(f"not an annotation key; accepted form: {ANNOTATION_KEY_FORM}")
+    return value
+
+
 def _endpoint(value: str | None) -> str | None:
     if value is not None and not _ENDPOINT_RE.match(value):
         raise ValueError(f"not an endpoint; accepted form: {ENDPOINT_FORM}")
@@ -37,12 +55,12 @@ class ObjectStorage(Section):
     backend: Literal["s3", "gcs"]
     bucket: Annotated[str, AfterValidator(_bucket)]
     # S3 only: region, and an endpoint for S3-compatible stores (MinIO, Ceph).
-    region: str | None = None
+    region: Annotated[str | None, AfterValidator(_region)] = None
     endpoint: Annotated[str | None, AfterValidator(_endpoint)] = None
     insecure: bool = False
     credentials: Literal["secret", "workloadIdentity"] = "secret"
     # e.g. eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account for workloadIdentity.
-    service_account_annotations: dict[str, str] = Field(default_factory=dict)
+    service_account_annotations: dict[Annotated[str, AfterValidator(_annotation_key)], str] = Field(default_factory=dict)
 
 
 class LokiObjectStorage(ObjectStorage):
