@@ -32,7 +32,7 @@ from components.settings.secrets import SECRET_KEYS
 from scripts.render import main
 from scripts.stack_config import add_secret, read_stack_config
 
-EXAMPLES = int(os.environ.get("SETTINGS_PROPERTY_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("SETTINGS_PROPERTY_EXAMPLES", "10"))
 STACKS = ("dev", "staging", "prod")
 # A refusal parses settings only; on the shared 2-core CI runner that is well under this.
 REFUSAL_SECONDS = 10
