@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.settings.types import Section
 
@@ -63,6 +63,24 @@ class ObjectStorage(Section):
     service_account_annotations: dict[Annotated[str, AfterValidator(_annotation_key)], str] = Field(default_factory=dict)
 
 
+DAY_FORM = "a date YYYY-MM-DD (UTC), e.g. 2026-12-15"
+
+
+def _day(value: object) -> date:
+    # YAML reads 2026-12-15 as a date; the Pulumi CLI passes it as text.
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"not a date; accepted form: {DAY_FORM}")
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+
+
 class LokiObjectStorage(ObjectStorage):
     """Loki's bucket. ``since`` starts a new schema period on that day (UTC); the volume's period before it stays.
 
@@ -71,7 +89,7 @@ class LokiObjectStorage(ObjectStorage):
     their period is kept. Upstream: a new period must start on a future date.
     """
 
-    since: date | None = None
+    since: Day | None = None
 
 
 # Secret config keys each backend needs when credentials come from Pulumi secrets.
