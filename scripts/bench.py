@@ -104,9 +104,10 @@ class RenderCost:
 def floor_modules(stack: str, directory: Path) -> Path:
     """Write the modules a render of ``stack`` imports (project's own excluded) to a JSON file; return its path."""
     listed = subprocess.run(
-        [sys.executable, "-m", "scripts.import_floor", "list", "--stack", stack],
-        cwd=REPO, env=_bench_env(), capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "scripts.import_floor", "list", "--stack", stack], cwd=REPO, env=_bench_env(), capture_output=True, text=True
     )
+    if listed.returncode != 0:
+        raise RuntimeError(f"listing the import floor of stack {stack} failed: {listed.stderr[-2000:]}")
     path = directory / f"floor-{stack}.json"
     path.write_text(listed.stdout)
     return path
