@@ -14,7 +14,7 @@ from components import data_flows, endpoints
 from components.object_storage import s3_endpoint
 from components.settings import Settings
 from components.settings.logs_checks import FIRST_SCHEMA_DAY, results_cache_mb
-from components.settings.units import duration_seconds
+from components.settings.units import duration_seconds, go_duration
 
 DATA_DIR = "/var/loki"
 CONFIG_DIR = "/etc/loki"
@@ -32,7 +32,8 @@ STREAM_LABELS = data_flows.STREAM_LABELS
 def hours(duration: str) -> str:
     """A settings duration written in whole hours, the form Loki and Tempo print back."""
     seconds = duration_seconds(duration)
-    return f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else f"{int(seconds)}s"
+    # Otherwise the exact Go form (1h500ms): both read durations with time.ParseDuration or its superset.
+    return f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else go_duration(duration)
 
 
 def _object_store(settings: Settings) -> str:

@@ -104,9 +104,10 @@ class RenderCost:
 def floor_modules(stack: str, directory: Path) -> Path:
     """Write the modules a render of ``stack`` imports (project's own excluded) to a JSON file; return its path."""
     listed = subprocess.run(
-        [sys.executable, "-m", "scripts.import_floor", "list", "--stack", stack],
-        cwd=REPO, env=_bench_env(), capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "scripts.import_floor", "list", "--stack", stack], cwd=REPO, env=_bench_env(), capture_output=True, text=True
     )
+    if listed.returncode != 0:
+        raise RuntimeError(f"listing the import floor of stack {stack} failed: {listed.stderr[-2000:]}")
     path = directory / f"floor-{stack}.json"
     path.write_text(listed.stdout)
     return path
@@ -356,9 +357,21 @@ def make_test_line(timed: MakeTest | None) -> str:
     return f"`make test` on an existing virtualenv: {timed.total:.0f}s wall ({phases}); pytest: {timed.summary}; load average {timed.load:.1f}, {_machine()}."
 
 
+def latency_table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| stack | detection latency | floor (scrape + eval + group_wait) | CPU requested | memory requested |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lat = r.latency
+        detection = f"{lat.measured:.1f}s | {lat.floor:.0f}s ({lat.scrape} + {lat.evaluation} + {lat.group_wait})" if lat else "not run | -"
+        lines.append(f"| {r.stack} | {detection} | {float(r.cpu):.2f} | {gib(r.memory)} |")
+    return lines
+
+
 def summary(rows: list[Row], timed: MakeTest | None) -> str:
-    """The README's block: the render ratios and the test time."""
-    return "\n".join([*render_table(rows), "", make_test_line(timed)])
+    """The README's block: render against its floor, the test time, detection latency and requests."""
+    return "\n".join([*render_table(rows), "", make_test_line(timed), "", *latency_table(rows)])
 
 
 README_START = "<!-- bench:start (written by make bench) -->"
@@ -388,13 +401,8 @@ def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None
         "",
         "## Detection latency and requested resources",
         "",
-        "| stack | detection latency | floor (scrape + eval + group_wait) | CPU requested | memory requested |",
-        "|---|---|---|---|---|",
+        *latency_table(rows),
     ]
-    for r in rows:
-        lat = r.latency
-        detection = f"{lat.measured:.1f}s | {lat.floor:.0f}s ({lat.scrape} + {lat.evaluation} + {lat.group_wait})" if lat else "not run | -"
-        lines.append(f"| {r.stack} | {detection} | {float(r.cpu):.2f} | {gib(r.memory)} |")
     if compressed is not None:
         lines += [
             "",

@@ -26,8 +26,10 @@ The promotion workflow previews before its approval gate and deploys after it:
     python -m scripts.promote ... --up --expect-changes changes.json     # after: refused if the plan changed
 
 ``--expect-changes`` previews again and refuses the ``up`` unless the change
-summary (creates, updates, replaces, deletes) is the approved one: what is
-applied is what the reviewer saw, or nothing.
+summary's creates, deletes and replacements are the approved ones: nothing is
+added, removed or replaced that the reviewer did not see. (In-place update
+counts are not compared: the read-only preview and the deploy's own preview
+may count them differently, see ``IN_PLACE_OPS``.)
 """
 
 from __future__ import annotations
@@ -303,7 +305,7 @@ class Promotion:
         if changes_out is not None:
             changes_out.write_text(json.dumps(changes, sort_keys=True) + "\n", encoding="utf-8")
         if up:
-            if expect_changes is not None and _nonzero(changes) != _nonzero(expect_changes):
+            if expect_changes is not None and structural(changes) != structural(expect_changes):
                 raise PromotionRefusedError(
                     f"refusing to deploy {self.target}: the preview now shows {changes_text(changes)}, but the approved preview "
                     f"showed {changes_text(expect_changes)}; the stack changed since then. Run the promotion again and review the new preview."
@@ -313,8 +315,15 @@ class Promotion:
         return changes
 
 
-def _nonzero(changes: Mapping[str, int]) -> dict[str, int]:
-    return {op: n for op, n in changes.items() if n}
+# Operations that leave every object in place. Their counts may differ between the approved preview
+# (read-only identity: pulumi-kubernetes falls back to a client-side preview when a server-side dry
+# run is forbidden) and the deploy's own preview (server-side dry run): only these are not compared.
+IN_PLACE_OPS = frozenset({"same", "update", "read", "refresh"})
+
+
+def structural(changes: Mapping[str, int]) -> dict[str, int]:
+    """The counts that create, delete or replace objects (create, delete, replace, import, ...)."""
+    return {op: n for op, n in changes.items() if n and op not in IN_PLACE_OPS}
 
 
 def read_changes(value: str) -> ChangeSummary:

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_overrides(config, args.overrides)
         result = render(config)
         write(result, args.out)
-    except (SettingsError, OverrideError, StackFileError, FileNotFoundError, FileExistsError, NotADirectoryError, LeakError) as error:
+    except (SettingsError, OverrideError, StackFileError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, LeakError) as error:
         print(f"render failed: {error}", file=sys.stderr)
         return 2
     manifests = sum(1 for path in result.files if path.startswith("manifests/"))

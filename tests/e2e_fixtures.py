@@ -19,7 +19,20 @@ from scripts.render import Render
 
 # Pushes land every second; two pushes and a scrape or two make a rate().
 LOAD_INTERVAL = 1.0
-LOAD_WARMUP = 4.0
+# The longest a stack may take to see that (it usually takes two or three seconds).
+LOAD_WARMUP_TIMEOUT = 30.0
+# Every pushed group scraped with two different push times: each pushed counter has a rate().
+RATES_COMPUTABLE = "min(changes(push_time_seconds[1m])) >= 1"
+# When each live stack's load became visible to rate() (monotonic seconds), by id of the stack.
+_WARM_SINCE: dict[int, float] = {}
+
+
+def observe_under_load(stack: LocalStack, seconds: float) -> None:
+    """Return once ``stack`` has been under rate-visible load for ``seconds``: a fixed observation window that
+    costs nothing when earlier tests on the stack already spent it."""
+    remaining = _WARM_SINCE[id(stack)] + seconds - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +53,8 @@ def loaded_stack(render: Render) -> Iterator[LocalStack]:
     with LocalStack(render.files, E2E, settings.namespace, free_ports()) as stack:
         generator = build(settings.environment, settings.namespace)
         with PushLoop(generator, stack.pushgateway_url, LOAD_INTERVAL) as loop:
-            time.sleep(LOAD_WARMUP)
+            stack.wait_for_series(RATES_COMPUTABLE, LOAD_WARMUP_TIMEOUT)
+            _WARM_SINCE[id(stack)] = time.monotonic()
             yield stack
         assert not loop.errors, f"load generator push failures: {loop.errors[:3]}"
 

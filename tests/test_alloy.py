@@ -15,26 +15,11 @@ from components.loki_config import STREAM_LABELS
 from scripts.render import Render
 from tests import go_template
 from tests.alloy_parser import AlloySyntaxError, Block, Call, Concat, all_attributes, parse, references
+from tests.config_reference import image_version, reference
 from tests.k8s_objects import container, find, mounted_file, mounted_yaml, pod
 
 # seed 004 / DESIGN.md: 100%, 50%, 10%, errors always kept.
 SAMPLING_PERCENT = {"dev": 100, "staging": 50, "prod": 10}
-# The exports of every component the stack uses (Alloy reference docs).
-EXPORTS = {
-    "discovery.kubernetes": {"targets"},
-    "discovery.relabel": {"output", "rules"},
-    "loki.source.kubernetes": set(),
-    "loki.process": {"receiver"},
-    "loki.write": {"receiver"},
-    "otelcol.receiver.otlp": set(),
-    "otelcol.exporter.loadbalancing": {"input"},
-    "otelcol.processor.tail_sampling": {"input"},
-    "otelcol.processor.memory_limiter": {"input"},
-    "otelcol.processor.transform": {"input"},
-    "otelcol.processor.batch": {"input"},
-    "otelcol.exporter.otlp": {"input"},
-}
-CONFIG_BLOCKS = {"logging"}
 
 
 def _text(render: Render) -> str:
@@ -53,15 +38,17 @@ def _component(blocks: list[Block], name: str, label: str | None = None) -> Bloc
 
 
 def test_the_file_parses_and_every_reference_resolves(rendered: Render) -> None:
+    """Each reference names a declared component and one of its exports in the deployed Alloy release's
+    reference (tests/config_reference/alloy-*.yaml; test_alloy_reference.py checks the rest of it)."""
+    components = reference("alloy", image_version(rendered.settings.alloy.image))["components"]
     blocks = _blocks(rendered)
     declared = {(b.name, b.label) for b in blocks}
     assert len(declared) == len(blocks), "a component is declared twice"
     for block in blocks:
-        assert block.name in EXPORTS or block.name in CONFIG_BLOCKS, f"unknown component {block.name}"
-        for reference in (r for value in all_attributes(block) for r in references(value)):
-            component, label, export = reference.rsplit(".", 2)
-            assert (component, label) in declared, f"{block.name} {block.label} refers to undeclared {reference}"
-            assert export in EXPORTS[component], f"{component} has no export {export}"
+        for name in (r for value in all_attributes(block) for r in references(value)):
+            component, label, export = name.rsplit(".", 2)
+            assert (component, label) in declared, f"{block.name} {block.label} refers to undeclared {name}"
+            assert export in components[component]["exports"], f"{component} has no export {export}"
 
 
 def test_the_reader_refuses_unbalanced_text() -> None:

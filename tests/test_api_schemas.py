@@ -19,7 +19,7 @@ OPERATOR = "quay.io/prometheus-operator/prometheus-operator:v0.85.0"
 VARIANT = (
     "prod",
     "grafana.ingress={enabled: true, host: grafana.example.com, className: nginx, tlsSecretName: grafana-tls}",
-    "loki.objectStorage={backend: s3, bucket: logs-1, region: eu-west-1, credentials: workloadIdentity}",
+    "loki.objectStorage={backend: s3, bucket: logs-1, region: eu-west-1, credentials: workloadIdentity, since: 2027-01-04}",
     "tempo.objectStorage={backend: gcs, bucket: traces-1, credentials: workloadIdentity}",
 )
 

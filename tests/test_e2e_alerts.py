@@ -23,8 +23,9 @@ import pytest
 from components.alertmanager_config import PAGERDUTY, receivers_and_routes
 from components.rules.thresholds import threshold
 from scripts.inject_sla_violation import Violation, default_duration, push_violation
-from scripts.localstack import Delivery, LocalStack, LocalStackError
+from scripts.localstack import E2E, Delivery, LocalStack, LocalStackError, duration_seconds
 from scripts.render import Render
+from tests.e2e_fixtures import observe_under_load
 
 DELIVERY_TIMEOUT = 45.0
 TRIGGER_JOB = "e2e-trigger"
@@ -91,7 +92,8 @@ STACKS = {"dev": ("live_stack", "dev_render"), "prod": ("prod_live_stack", "prod
 def test_healthy_load_fires_nothing(fixtures: tuple[str, str], request: pytest.FixtureRequest) -> None:
     """Under synthetic load alone, after several evaluations past every (compressed) `for`, no alert is pending or firing."""
     stack: LocalStack = request.getfixturevalue(fixtures[0])
-    time.sleep(3)
+    # Past every compressed `for` plus three evaluations, all of them under load that rate() sees.
+    observe_under_load(stack, duration_seconds(E2E.for_ or "0s") + 3 * duration_seconds(E2E.evaluation_interval))
     active = sorted({(a["labels"]["alertname"], a["state"]) for a in stack.api("/api/v1/alerts")["alerts"]})
     assert not active, f"alerts active under healthy synthetic load: {active}"
 

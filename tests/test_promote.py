@@ -312,6 +312,16 @@ def test_up_applies_the_approved_plan(root: Path, monkeypatch: pytest.MonkeyPatc
     assert deployer.calls[0] == ("preview", "staging") and deployer.calls[1] == ("up", "staging", "promote c0ffee from dev")
 
 
+def test_in_place_update_counts_may_differ_but_creates_deletes_and_replaces_may_not(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(promote, "head_commit", lambda _root: ("c0ffee", False))
+    approved = json.dumps({"same": 140, "update": 1, "replace": 1})
+    deployer = RecordingDeployer({"same": 138, "update": 3, "replace": 1})  # server-side dry run counts more updates
+    assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", approved, deployer=deployer) == 0
+    deployer = RecordingDeployer({"same": 140, "update": 1, "replace": 2})
+    assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", approved, deployer=deployer) == 1
+    assert [call[0] for call in deployer.calls] == ["preview"]
+
+
 def test_a_malformed_change_summary_is_refused_before_anything_runs(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     deployer = RecordingDeployer()
     assert run_main(root, "--source", "dev", "--target", "staging", "--up", "--expect-changes", "{not json", deployer=deployer) == 1

@@ -32,7 +32,7 @@ from components.settings.secrets import SECRET_KEYS
 from scripts.render import main
 from scripts.stack_config import add_secret, read_stack_config
 
-EXAMPLES = int(os.environ.get("SETTINGS_PROPERTY_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("SETTINGS_PROPERTY_EXAMPLES", "10"))
 STACKS = ("dev", "staging", "prod")
 # A refusal parses settings only; on the shared 2-core CI runner that is well under this.
 REFUSAL_SECONDS = 10
@@ -100,7 +100,6 @@ def mutations(draw: st.DrawFn) -> tuple[str, str, str]:
 @pytest.fixture(scope="module")
 def with_secrets() -> Iterator[None]:
     """Every run reads its stack file with every secret set (as Pulumi secrets) to a known value."""
-    original = render_script.read_stack_config
 
     def read(stack: str) -> Any:
         config = read_stack_config(stack)
@@ -108,11 +107,9 @@ def with_secrets() -> Iterator[None]:
             add_secret(config, key, value)
         return config
 
-    render_script.read_stack_config = read  # type: ignore[assignment]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render_script, "read_stack_config", read)
         yield
-    finally:
-        render_script.read_stack_config = original
 
 
 def _run(argv: list[str]) -> tuple[int, str, float]:

@@ -223,6 +223,35 @@ def test_a_value_the_stack_cannot_use_is_refused(stack: str, overrides: list[str
     assert words in _line(_problems(stack, *overrides), f"observability:{key}")
 
 
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ("grafana.ingress.tlsSecretName=Grafana_TLS", "grafana.ingress.tlsSecretName", "'Grafana_TLS'"),
+        ("grafana.ingress.className=Nginx Public", "grafana.ingress.className", "Kubernetes object name"),
+        ("loki.objectStorage={backend: s3, bucket: logs, region: EU West}", "loki.objectStorage.region", "cloud region"),
+        (
+            "tempo.objectStorage={backend: gcs, bucket: traces, credentials: workloadIdentity, serviceAccountAnnotations: {'bad key!': x}}",
+            "tempo.objectStorage.serviceAccountAnnotations.bad key!",
+            "annotation key",
+        ),
+    ],
+)
+def test_object_names_follow_kubernetes_rules(override: str, key: str, words: str) -> None:
+    assert words in _line(_problems("dev", override), f"observability:{key}")
+
+
+def test_object_names_kubernetes_accepts_are_taken() -> None:
+    config = read_stack_config("dev")
+    apply_overrides(config, ["grafana.ingress={enabled: true, host: grafana.example.com, className: nginx.public, tlsSecretName: grafana.example.com-tls}"])
+    load_settings(config.engine_form(), "dev", config.secret_keys)
+
+
+def test_retention_is_written_exactly_in_the_go_form() -> None:
+    from components.loki_config import hours
+
+    assert [hours(value) for value in ("72h", "3d", "90m", "1h500ms")] == ["72h", "72h", "1h30m", "1h500ms"]
+
+
 def test_an_explicit_named_override_runs_a_stack_as_another_environment() -> None:
     config = read_stack_config("prod")
     apply_overrides(config, ["environment=staging", "environmentOverride=prod", "alerting.paging=false"])
@@ -370,3 +399,15 @@ def test_every_quantity_form_kubernetes_accepts_is_taken(field: str, value: str)
     import json
 
     load_settings({"observability:environment": "dev", "observability:prometheus": json.dumps({section: nested})}, "dev")
+
+
+def test_group_wait_may_be_zero_as_alertmanager_allows(render_stack: RenderStack, tmp_path: Path) -> None:
+    render = render_stack("dev", "alerting.groupWait=0s")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render.files["alertmanager.yaml"])
+    assert yaml.safe_load(render.files["alertmanager.yaml"])["route"]["group_wait"] == "0s"
+    result = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Alertmanager itself refuses a zero group_interval or repeat_interval.
+    for key in ("groupInterval", "repeatInterval"):
+        assert "longer than zero" in _line(_problems("dev", f"alerting.{key}=0s"), f"observability:alerting.{key}")

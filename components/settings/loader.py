@@ -176,7 +176,8 @@ def _validated(merged: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[Set
         except ValidationError as error:
             items = error.errors()
         for item in items:
-            key = ".".join(str(part) for part in item["loc"])
+            # A mapping key's own error is located at "<key>.[key]": name the key once.
+            key = ".".join(str(part) for part in item["loc"] if part != "[key]")
             if key not in stood_in:
                 problems.append(Problem(key, item.get("input"), message(item)))
                 stood_in.append(key)

@@ -12,7 +12,7 @@ from typing import Any
 HIDDEN = "<hidden: looks like a secret>"
 # Key names that hold credentials (any part of a dotted key, any case).
 _SECRET_KEY_RE = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|webhook|api[-_]?key|routing[-_]?key|private[-_]?key|credential|auth(?!ority)|bearer|cookie", re.I
+    r"pass(word|wd|phrase)?|secret(?![-_]?name)|token|webhook|api[-_]?key|routing[-_]?key|private[-_]?key|credential|auth(?!ority)|bearer|cookie", re.I
 )
 # Values that carry credentials whatever their key: URLs with user info or a known hook host,
 # key material, and long runs of token characters with letters and digits mixed.

@@ -23,11 +23,13 @@ from components.settings.types import (
     Count,
     Duration,
     Image,
+    ObjectName,
     Percent,
     Resources,
     Section,
     Storage,
     Workload,
+    ZeroOrDuration,
     decimal_number,
     whole_number,
 )
@@ -175,7 +177,9 @@ class AlertingSettings(Section):
     """Alertmanager routing: severities to receivers (DESIGN.md), grouping and timing."""
 
     group_by: tuple[MetricLabel, ...]
-    group_wait: Duration
+    # 0s sends a group's first notification at once; Alertmanager refuses a zero
+    # group_interval or repeat_interval (config.go), so those stay above zero.
+    group_wait: ZeroOrDuration
     group_interval: Duration
     repeat_interval: Duration
     # critical and emergency page through PagerDuty; never in dev (checks.py).
@@ -320,9 +324,9 @@ class TempoSettings(Workload):
 class GrafanaIngress(Section):
     enabled: bool = False
     host: Host | None = None
-    class_name: str | None = None
+    class_name: ObjectName | None = None
     # A kubernetes.io/tls Secret for the host; None serves plain HTTP behind the ingress.
-    tls_secret_name: DnsLabel | None = None
+    tls_secret_name: ObjectName | None = None
 
 
 class ExternalGrafana(Section):

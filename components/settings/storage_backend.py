@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.settings.types import Section
 
@@ -27,6 +27,24 @@ def _bucket(value: str) -> str:
     return value
 
 
+REGION_FORM = "a cloud region: lower-case letters, digits and '-' (e.g. eu-west-1)"
+_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z", re.ASCII)
+ANNOTATION_KEY_FORM = "a Kubernetes annotation key such as eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account"
+_ANNOTATION_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
+
+
+def _region(value: str | None) -> str | None:
+    if value is not None and not _REGION_RE.match(value):
+        raise ValueError(f"not a region; accepted form: {REGION_FORM}")
+    return value
+
+
+def _annotation_key(value: str) -> str:
+    if not _ANNOTATION_KEY_RE.match(value):
+        raise ValueError(f"not an annotation key; accepted form: {ANNOTATION_KEY_FORM}")
+    return value
+
+
 def _endpoint(value: str | None) -> str | None:
     if value is not None and not _ENDPOINT_RE.match(value):
         raise ValueError(f"not an endpoint; accepted form: {ENDPOINT_FORM}")
@@ -37,12 +55,30 @@ class ObjectStorage(Section):
     backend: Literal["s3", "gcs"]
     bucket: Annotated[str, AfterValidator(_bucket)]
     # S3 only: region, and an endpoint for S3-compatible stores (MinIO, Ceph).
-    region: str | None = None
+    region: Annotated[str | None, AfterValidator(_region)] = None
     endpoint: Annotated[str | None, AfterValidator(_endpoint)] = None
     insecure: bool = False
     credentials: Literal["secret", "workloadIdentity"] = "secret"
     # e.g. eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account for workloadIdentity.
-    service_account_annotations: dict[str, str] = Field(default_factory=dict)
+    service_account_annotations: dict[Annotated[str, AfterValidator(_annotation_key)], str] = Field(default_factory=dict)
+
+
+DAY_FORM = "a date YYYY-MM-DD (UTC), e.g. 2026-12-15"
+
+
+def _day(value: object) -> date:
+    # YAML reads 2026-12-15 as a date; the Pulumi CLI passes it as text.
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"not a date; accepted form: {DAY_FORM}")
+
+
+Day = Annotated[date, BeforeValidator(_day)]
 
 
 class LokiObjectStorage(ObjectStorage):
@@ -53,7 +89,7 @@ class LokiObjectStorage(ObjectStorage):
     their period is kept. Upstream: a new period must start on a future date.
     """
 
-    since: date | None = None
+    since: Day | None = None
 
 
 # Secret config keys each backend needs when credentials come from Pulumi secrets.

@@ -104,6 +104,8 @@ def _storage_class(value: Any) -> Any:
 
 
 Duration = Annotated[str, BeforeValidator(_checked(units.duration_seconds))]
+# Where the receiving program takes zero as "at once" (Alertmanager's group_wait).
+ZeroOrDuration = Annotated[str, BeforeValidator(_checked(units.zero_or_duration_seconds))]
 Quantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_checked(units.quantity_bytes))]
 Cpu = Annotated[str, BeforeValidator(_as_text), AfterValidator(_checked(units.cpu_cores))]
 ByteSize = Annotated[str, BeforeValidator(_checked(units.byte_size_bytes))]
@@ -112,6 +114,16 @@ Image = Annotated[str, AfterValidator(_image)]
 Count = Annotated[int, BeforeValidator(whole_number(1, MAX_COUNT))]
 Replicas = Annotated[int, BeforeValidator(whole_number(1, MAX_REPLICAS, " (each replica claims its own volume and resources)"))]
 StorageClassName = Annotated[str, BeforeValidator(_storage_class)]
+
+
+def _object_name(value: Any) -> Any:
+    if not isinstance(value, str) or not _SUBDOMAIN_RE.match(value):
+        raise ValueError(f"not a Kubernetes object name; accepted form: {STORAGE_CLASS_FORM.split(': ', 1)[1]}")
+    return value
+
+
+# Names of Secrets, IngressClasses and most other objects (k8s.io/apimachinery IsDNS1123Subdomain).
+ObjectName = Annotated[str, BeforeValidator(_object_name)]
 
 
 class Section(BaseModel):

@@ -30,6 +30,7 @@ BYTE_SIZE_FORM = (
     "(all powers of 1024, as Prometheus reads them; e.g. 18GB, 4GiB, 1.5TB)"
 )
 PERCENT_FORM = "a percentage from 0 to 100, written 10% or 10"
+ZERO_OR_DURATION_FORM = f"0s, or {DURATION_FORM}"
 GO_DURATION_FORM = "h, m, s and ms only (a Go duration, e.g. 120h for 5d)"
 
 _DURATION_UNITS_MS: dict[str, int] = {
@@ -58,22 +59,31 @@ def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
-def duration_ms(text: str) -> int:
+def duration_ms(text: str, *, allow_zero: bool = False) -> int:
     """Whole milliseconds in a Prometheus-style duration such as ``7d`` or ``1h30m``.
 
-    Raises ValueError (with the accepted form) for another form, zero, or more than
-    Go's int64-nanosecond limit (prometheus/common model.ParseDuration, time.ParseDuration).
+    Raises ValueError (with the accepted form) for another form, zero (unless ``allow_zero``:
+    ``0`` or ``0s``), or more than Go's int64-nanosecond limit (prometheus/common
+    model.ParseDuration, time.ParseDuration).
     """
     value = _text(text)
     match = _DURATION_RE.match(value) if value is not None else None
+    if allow_zero and value == "0":
+        return 0
+    form = ZERO_OR_DURATION_FORM if allow_zero else DURATION_FORM
     if not match or not any(match.groups()):
-        raise ValueError(f"not a duration; accepted form: {DURATION_FORM}")
+        raise ValueError(f"not a duration; accepted form: {form}")
     total = sum(int(amount) * _DURATION_UNITS_MS[unit] for unit, amount in zip(_DURATION_UNITS_MS, match.groups(), strict=True) if amount)
-    if total <= 0:
+    if total <= 0 and not allow_zero:
         raise ValueError(f"a duration must be longer than zero; accepted form: {DURATION_FORM}")
     if total * 1_000_000 > MAX_DURATION_NS:
         raise ValueError(f"out of range; accepted form: {DURATION_FORM}")
     return total
+
+
+def zero_or_duration_seconds(text: str) -> Decimal:
+    """Seconds in a duration that may be zero (``0s``), such as Alertmanager's group_wait."""
+    return Decimal(duration_ms(text, allow_zero=True)) / 1000
 
 
 def duration_seconds(text: str) -> Decimal:
