@@ -115,9 +115,14 @@ def _mutate_first(model: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 
 def test_a_typo_in_a_metric_name_fails_the_lint(render_stack: RenderStack) -> None:
+    from components.rules.build import TEST_CONTEXT
+    from components.rules.loader import load_all_rules
+
     model = _by_uid(_models(render_stack, "dev"), "qmtl-dagmanager-gateway")
-    assert lint_dashboard(model) == []
-    problems = lint_dashboard(_mutate_first(model, "diff_requests_total", "diff_requets_total"))
+    # The World apply panels read the WorldService sums recorded by the rules.
+    recorded = recorded_series(load_all_rules(TEST_CONTEXT).values())
+    assert lint_dashboard(model, recorded=recorded) == []
+    problems = lint_dashboard(_mutate_first(model, "diff_requests_total", "diff_requets_total"), recorded=recorded)
     assert len(problems) == 1
     assert "'diff_requets_total' is not in the metric catalog" in str(problems[0])
     assert "panel 'Diff failure rate' target A" in str(problems[0])
