@@ -79,6 +79,8 @@ class PushLoop:
     def __init__(self, generator: LoadGenerator, url: str, interval: float) -> None:
         self.generator, self.url, self.interval = generator, url, interval
         self.errors: list[OSError] = []
+        # CPU seconds the loop's thread has spent (ticks, encoding, pushes): its cost inside the calling process.
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="load-generator", daemon=True)
 
@@ -89,6 +91,7 @@ class PushLoop:
                 push(self.generator, self.url)
             except OSError as error:  # the gateway may be restarting; keep going, keep the evidence
                 self.errors.append(error)
+            self.cpu_seconds = time.thread_time()
             if self._stop.wait(self.interval):
                 return
 

@@ -10,19 +10,24 @@ webhook sink that records which receiver each notification reached. The
 ``e2e`` profile compresses time on these copies only (short ``for``,
 intervals and group wait); the rendered files and the promtool tests keep
 the real values. Every process runs in its own process group and is
-stopped, with its children, when the stack closes or the run is interrupted.
+stopped, with its children, when the stack closes or the run is interrupted;
+on Linux it also dies with the process that started it, even when that one is
+killed outright (SIGKILL) and cannot clean up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -329,6 +334,40 @@ class WebhookSink:
 
 # --- processes -----------------------------------------------------------------------------------
 
+# prctl(2) option, from <linux/prctl.h>: deliver a signal to this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the thread that forked it exits (Linux); None elsewhere.
+
+    prctl(2): the "parent" of PR_SET_PDEATHSIG is the creating *thread*, so start components from a thread that
+    lives as long as they should (the main thread; pytest-xdist runs tests there). Resolved before the fork, so
+    the child only makes the call. A parent that died between fork and prctl is caught by comparing parent pids.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    prctl = libc.prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far, from /proc/<pid>/stat (fields 14 and 15, in clock
+    ticks; proc(5)); 0.0 where /proc is unavailable or the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 
 @dataclass
 class Component:
@@ -337,11 +376,14 @@ class Component:
     port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    # CPU seconds of the stopped runs of this component (restarts), for cpu_seconds().
+    cpu_spent: float = 0.0
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             # A new session: the component and anything it spawns form one process group we can signal.
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, preexec_fn=die_with_parent())
 
     def stop(self) -> None:
         p = self.process
@@ -350,6 +392,7 @@ class Component:
         self.process = None
         if p.poll() is not None:
             return
+        self.cpu_spent += process_cpu_seconds(p.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGTERM)
         try:
@@ -361,6 +404,10 @@ class Component:
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) this component has used across its runs, up to now."""
+        return self.cpu_spent + (process_cpu_seconds(self.process.pid) if self.running() and self.process else 0.0)
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -432,6 +479,15 @@ class LocalStack:
         self.close()
 
     def start(self) -> None:
+        """Launch every component, then wait until each is ready and Prometheus has scraped them all."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Write the configs and spawn every component without waiting for any; ``wait_ready`` completes the start.
+
+        Spawns from the calling thread, which must outlive the components (see ``die_with_parent``).
+        """
         binaries = require_binaries()
         check_ports(self.ports)
         if self.workdir is None:
@@ -466,8 +522,14 @@ class LocalStack:
                 *self.prometheus_rendered.flags,
             ], p.prometheus, work / "prometheus.log"),
         }
+        # All at once: no component needs another to start (Prometheus retries Alertmanager and its targets).
+        for component in self.components.values():
+            component.start()
+
+    def wait_ready(self) -> None:
+        """Block until every launched component answers ready and Prometheus has scraped each target once."""
         for name in self.components:
-            self.start_component(name)
+            self.wait_component(name)
         self.wait_scraped()
 
     def wait_scraped(self) -> None:
@@ -476,8 +538,12 @@ class LocalStack:
         wait_until(lambda: {r["metric"].get("job") for r in self.query("up == 1")} >= jobs, self.ready_timeout, f"first scrape of {sorted(jobs)}")
 
     def start_component(self, name: str) -> None:
+        self.components[name].start()
+        self.wait_component(name)
+
+    def wait_component(self, name: str) -> None:
+        """Block until a started component answers ready; ComponentExitedError (with its log) if it exited."""
         component = self.components[name]
-        component.start()
         url = f"http://{HOST}:{component.port}{endpoints.PROMETHEUS.ready_path}"  # all three serve /-/ready
 
         def ready() -> bool:
@@ -498,6 +564,20 @@ class LocalStack:
         self.start_component(name)
         if name == "prometheus":
             self.wait_scraped()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the stack's binaries have used so far."""
+        return sum(c.cpu_seconds() for c in self.components.values())
+
+    def quiet_window(self, evaluations: int) -> float:
+        """Seconds of observation that prove no rule fires: the longest ``for`` among the alerting rules this stack
+        loaded (after the profile compressed them) plus ``evaluations`` of its slowest rule group's intervals."""
+        longest_for, interval = 0.0, duration_seconds(self.profile.evaluation_interval)
+        for path in self.config.rule_files:
+            for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
+                interval = max(interval, duration_seconds(str(group.get("interval") or self.profile.evaluation_interval)))
+                longest_for = max([longest_for, *(duration_seconds(str(r["for"])) for r in group.get("rules") or [] if "alert" in r and r.get("for"))])
+        return longest_for + evaluations * interval
 
     def close(self) -> None:
         for component in reversed(list(self.components.values())):
@@ -558,6 +638,22 @@ class LocalStack:
 
         wait_until(check, timeout, f"data for {promql}")
         return found
+
+
+def start_all(stacks: list[LocalStack]) -> None:
+    """Start several stacks side by side: spawn every one, then wait for each, so their start-up waits overlap.
+
+    On any error every stack of the list is closed and the error raised.
+    """
+    try:
+        for stack in stacks:
+            stack.launch()
+        for stack in stacks:
+            stack.wait_ready()
+    except BaseException:
+        for stack in stacks:
+            stack.close()
+        raise
 
 
 # --- make demo -----------------------------------------------------------------------------------

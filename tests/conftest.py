@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from functools import cache
 
 import pytest
@@ -47,19 +47,21 @@ def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Rende
     return render_stack(request.param)
 
 # Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
-from tests.e2e_fixtures import dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
+from tests.e2e_fixtures import LIVE_STACKS, dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
+from tests.live_stacks import NAME as LIVE_STACKS_PLUGIN  # noqa: E402
+from tests.live_stacks import LiveStacks, live_stacks  # noqa: E402
+from tests.xdist_groups import NAME as XDIST_GROUPS_PLUGIN  # noqa: E402
+from tests.xdist_groups import XdistGroups  # noqa: E402
 
-# Session fixtures that start real binaries: every test needing one runs on the same xdist worker, so each starts once.
-LIVE_FIXTURES = ("live_stack", "prod_live_stack", "storage_stack")
+# Pytester runs small pytest sessions in a temporary directory (tests/test_live_stacks.py).
+pytest_plugins = ["pytester"]
 
 
-def _named_fixtures(item: pytest.Item) -> set[str]:
-    """Fixtures a test requests, including those a parameter names for ``request.getfixturevalue``."""
-    names = set(getattr(item, "fixturenames", ()))
-    callspec = getattr(item, "callspec", None)
-    for value in (callspec.params.values() if callspec else ()):
-        names.update(v for v in (value if isinstance(value, tuple | list) else (value,)) if isinstance(v, str))
-    return names
+def pytest_configure(config: pytest.Config) -> None:
+    # The live stacks start with the first test that needs them and stop after the last one (tests/live_stacks.py).
+    config.pluginmanager.register(LiveStacks(LIVE_STACKS), LIVE_STACKS_PLUGIN)
+    # The xdist_group markers below reach pytest-xdist's scheduler on this pytest (tests/xdist_groups.py).
+    config.pluginmanager.register(XdistGroups(), XDIST_GROUPS_PLUGIN)
 
 
 def _module_fixture_scope(item: pytest.Item) -> bool:
@@ -69,27 +71,30 @@ def _module_fixture_scope(item: pytest.Item) -> bool:
     return any(defs and defs[-1].scope in ("module", "class", "package") for defs in definitions.values())
 
 
-def xdist_group(item: pytest.Item) -> str | None:
-    """The worker group of a test: the live stacks it uses, else its module when a module fixture is shared, else none."""
-    live = sorted(_named_fixtures(item) & set(LIVE_FIXTURES))
-    if live:
-        return "+".join(live)
-    if _module_fixture_scope(item):
-        return item.nodeid.split("::", 1)[0]
-    return None
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
     """Group tests for pytest-xdist (``--dist loadgroup``), and order them.
 
-    On parallel workers the end-to-end tests go first: they mostly wait on real binaries, and those waits
-    then overlap the other workers' CPU-bound tests instead of being the run's tail. Run serially they go
-    last, so their local stacks (session fixtures) do not evaluate rules in the background meanwhile.
+    Groups, before xdist reads them: the tests of each connected set of live stacks form one group, so each
+    stack starts on one worker only; else a test that uses a module fixture goes with its module.
+
+    Order (a stable sort, after pytest's own reordering by higher-scoped parameters): on parallel workers the
+    end-to-end tests go first, those of the live stacks foremost: they mostly wait on real binaries, and those
+    waits then overlap the other workers' CPU-bound tests instead of being the run's tail. Run serially they go
+    last, the live stacks' tests at the very end. Each stack's tests are adjacent, so that each stack starts
+    once and stops as soon as its last test has run.
     """
+    live = live_stacks(config)
+    groups = live.groups(items)
     for item in items:
-        group = xdist_group(item)
+        group = groups.get(item.nodeid) or (item.nodeid.split("::", 1)[0] if _module_fixture_scope(item) else None)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+    yield
     parallel = bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_e2e_") != parallel)
+
+    def rank(item: pytest.Item) -> tuple[bool, bool, tuple[int, int]]:
+        e2e, needs_stack = item.nodeid.startswith("tests/test_e2e_"), bool(live.needs(item))
+        return ((not e2e, not needs_stack) if parallel else (e2e, needs_stack)) + (live.order_key(item),)
+
+    items.sort(key=rank)

@@ -7,6 +7,9 @@ case is pushed. The receiver an alert must reach is the one the design gives
 its severity in that environment (components/alertmanager_config.py: dev
 pages nobody, prod pages on critical), and `amtool config routes test`, on
 the stack's routing tree, must agree for the labels Alertmanager delivered.
+
+The dev and prod stacks run side by side for this module (one start-up, one
+observation window and one incident wait serve both).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from components.rules.thresholds import threshold
 from scripts.inject_sla_violation import Violation, default_duration, push_violation
 from scripts.localstack import E2E, Delivery, LocalStack, LocalStackError, duration_seconds
 from scripts.render import Render
-from tests.e2e_fixtures import observe_under_load
+from tests.e2e_fixtures import loaded_stacks, observe_under_load
 
 DELIVERY_TIMEOUT = 45.0
 TRIGGER_JOB = "e2e-trigger"
+# Evaluations past the longest `for` that must pass in silence under healthy load.
+QUIET_EVALUATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -86,49 +91,71 @@ class Incident:
 
 # Stack name -> (live stack fixture, render fixture).
 STACKS = {"dev": ("live_stack", "dev_render"), "prod": ("prod_live_stack", "prod_render")}
+# Every test here holds both stacks, so both start together with the first one.
+pytestmark = pytest.mark.live_stacks(*(fixture for fixture, _ in STACKS.values()))
 
 
 @pytest.mark.parametrize("fixtures", list(STACKS.values()), ids=list(STACKS))
 def test_healthy_load_fires_nothing(fixtures: tuple[str, str], request: pytest.FixtureRequest) -> None:
     """Under synthetic load alone, after several evaluations past every (compressed) `for`, no alert is pending or firing."""
     stack: LocalStack = request.getfixturevalue(fixtures[0])
-    # Past every compressed `for` plus three evaluations, all of them under load that rate() sees.
-    observe_under_load(stack, duration_seconds(E2E.for_ or "0s") + 3 * duration_seconds(E2E.evaluation_interval))
+    # Past the longest `for` the stack loaded plus three evaluations, all of them under load that rate() sees.
+    observe_under_load(stack, stack.quiet_window(QUIET_EVALUATIONS))
     active = sorted({(a["labels"]["alertname"], a["state"]) for a in stack.api("/api/v1/alerts")["alerts"]})
     assert not active, f"alerts active under healthy synthetic load: {active}"
 
 
-@pytest.fixture(scope="module", params=list(STACKS.values()), ids=list(STACKS))
-def incident(request: pytest.FixtureRequest) -> Iterator[Incident]:
-    """Trigger every case at once (one wait instead of one per alert), then collect what reached the sink."""
-    live_stack: LocalStack = request.getfixturevalue(request.param[0])
-    render: Render = request.getfixturevalue(request.param[1])
-    firing = live_stack.firing()
-    quiet = {c.alert: c.alert not in firing for c in CASES}
+def _delete_trigger(stack: LocalStack) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{stack.pushgateway_url}/metrics/job/{TRIGGER_JOB}", method="DELETE"), timeout=5)
+
+
+@pytest.fixture(scope="module")
+def incidents(request: pytest.FixtureRequest) -> Iterator[dict[str, Incident]]:
+    """Trigger every case on every stack at once (one wait instead of one per alert and stack), then collect what
+    reached each stack's sink."""
+    stacks = loaded_stacks(request, *(fixture for fixture, _ in STACKS.values()))
+    live = {name: stacks[fixture] for name, (fixture, _) in STACKS.items()}
+    renders: dict[str, Render] = {name: request.getfixturevalue(render) for name, (_, render) in STACKS.items()}
+    quiet = {name: {c.alert: c.alert not in stack.firing() for c in CASES} for name, stack in live.items()}
     started = time.time()
     stop = threading.Event()
     violation = Violation("seam-node-1", default_duration(), stuck_lease="lease-stuck",
                           conformance_flags=int(threshold("seamless_conformance_flags_per_15m")))
-    pusher = threading.Thread(target=push_violation, args=(live_stack.pushgateway_url, violation, stop, 1.0), daemon=True)
-    pusher.start()
-    _push_text(live_stack, "".join(c.exposition() for c in CASES if c.exposition))
-    deliveries: dict[str, list[Delivery]] = {}
-    errors: dict[str, str] = {}
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    pushers = [threading.Thread(target=push_violation, args=(stack.pushgateway_url, violation, stop, 1.0), daemon=True) for stack in live.values()]
     try:
-        for case in CASES:
-            try:
-                live_stack.sink.wait_for(case.alert, max(1.0, deadline - time.monotonic()), since=started)
-            except LocalStackError as error:
-                errors[case.alert] = str(error)
-        time.sleep(2)  # let routes with `continue` deliver to their other receivers too
-        for case in CASES:
-            deliveries[case.alert] = [d for d in live_stack.sink.deliveries if case.alert in d.alertnames and d.received_at >= started]
-        yield Incident(live_stack, render, quiet, deliveries, errors)
+        for pusher in pushers:
+            pusher.start()
+        for stack in live.values():
+            _push_text(stack, "".join(c.exposition() for c in CASES if c.exposition))
+        errors: dict[str, dict[str, str]] = {name: {} for name in live}
+        deadline = time.monotonic() + DELIVERY_TIMEOUT
+        for name, stack in live.items():
+            for case in CASES:
+                try:
+                    stack.sink.wait_for(case.alert, max(1.0, deadline - time.monotonic()), since=started)
+                except LocalStackError as error:
+                    errors[name][case.alert] = str(error)
+        # Let routes with `continue` deliver to their other receivers too, so a wrong extra receiver is seen:
+        # a later batch of the group, or an alert firing one evaluation later.
+        time.sleep(duration_seconds(E2E.group_interval or "0s") + duration_seconds(E2E.evaluation_interval))
+        yield {
+            name: Incident(stack, renders[name], quiet[name],
+                           {c.alert: [d for d in stack.sink.deliveries if c.alert in d.alertnames and d.received_at >= started] for c in CASES},
+                           errors[name])
+            for name, stack in live.items()
+        }
     finally:
         stop.set()
-        pusher.join(10)
-        urllib.request.urlopen(urllib.request.Request(f"{live_stack.pushgateway_url}/metrics/job/{TRIGGER_JOB}", method="DELETE"), timeout=5)
+        for pusher in pushers:
+            if pusher.ident is not None:  # started
+                pusher.join(10)
+        for stack in live.values():
+            _delete_trigger(stack)
+
+
+@pytest.fixture(params=list(STACKS))
+def incident(request: pytest.FixtureRequest, incidents: dict[str, Incident]) -> Incident:
+    return incidents[request.param]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.alert for c in CASES])

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,6 +48,18 @@ def alive(pid: int) -> bool:
     # A zombie awaiting its parent is gone for our purposes.
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+REPO = Path(__file__).resolve().parent.parent
+# A process that holds a local stack and never closes it: it prints its components' pids, then waits to be killed.
+HOLDER = """
+import time
+from scripts.localstack import E2E, LocalStack, free_ports
+stack = LocalStack({}, E2E, ports=free_ports(), require_routes=False)
+stack.__enter__()
+print(" ".join(str(c.process.pid) for c in stack.components.values() if c.process), flush=True)
+time.sleep(300)
+"""
 
 
 def test_demo_ports_are_not_the_default_ports() -> None:
@@ -156,3 +172,23 @@ def test_receivers_without_integrations_are_known_as_silent(tmp_path) -> None:
     assert written.silent_receivers == {"null"}
     assert written.receivers == ["slack", "pagerduty", "null"]
     assert written.group_wait == 1.0
+
+
+def test_components_die_with_a_holder_killed_outright() -> None:
+    """SIGKILL leaves the holder no chance to close its stack (as when pytest-xdist's worker is killed): the
+    binaries must still go, not run on as orphans."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        assert holder.stdout is not None
+        pids = [int(pid) for pid in holder.stdout.readline().split()]
+        assert len(pids) == 3 and all(alive(p) for p in pids), pids
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        wait_until(lambda: not any(alive(p) for p in pids), 10, "the components of a killed holder to exit")
+    finally:
+        holder.kill()
+        holder.wait()
+        for pid in pids:  # on failure, do not leave them running
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
