@@ -5,7 +5,8 @@ The local Prometheus takes its flags from the rendered Prometheus resource
 remote-written the way Tempo's metrics generator does (protobuf, snappy, to the
 path Tempo's rendered config names) and read back through /api/v1/query and
 /api/v1/query_exemplars. With either setting removed from the render the same
-write is refused or its exemplar is lost.
+write is refused or its exemplar is lost. The three Prometheus instances start
+side by side, once for the module.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from scripts.local_flags import rendered_resource
-from scripts.localstack import E2E, LocalStack, free_ports
+from scripts.localstack import E2E, LocalStack, free_ports, start_all
 from scripts.remote_write import TRACE_ID_LABEL, Exemplar, Series, decode_request, push, write_request
 from scripts.render import Render
 from tests.k8s_objects import mounted_yaml
@@ -65,9 +66,24 @@ def _exemplars(stack: LocalStack, at: float) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def rendered_stack(prod_render: Render) -> Iterator[LocalStack]:
-    with _stack(dict(prod_render.files), prod_render) as stack:
-        yield stack
+def stacks(prod_render: Render) -> Iterator[dict[str, LocalStack]]:
+    """The prod render as it is, and without each of the two settings remote write needs, running side by side."""
+    out = {
+        "rendered": _stack(dict(prod_render.files), prod_render),
+        "without receiver": _stack(_without(prod_render, "enableRemoteWriteReceiver"), prod_render),
+        "without exemplars": _stack(_without(prod_render, "enableFeatures"), prod_render),
+    }
+    start_all(list(out.values()))
+    try:
+        yield out
+    finally:
+        for stack in out.values():
+            stack.close()
+
+
+@pytest.fixture(scope="module")
+def rendered_stack(stacks: dict[str, LocalStack]) -> LocalStack:
+    return stacks["rendered"]
 
 
 def test_the_local_prometheus_runs_with_the_rendered_flags(rendered_stack: LocalStack) -> None:
@@ -94,21 +110,22 @@ def test_a_remote_written_sample_and_its_exemplar_read_back(rendered_stack: Loca
     assert float(exemplar["value"]) == 42.0
 
 
-def test_without_the_receiver_in_the_render_the_write_is_refused(prod_render: Render) -> None:
-    with _stack(_without(prod_render, "enableRemoteWriteReceiver"), prod_render) as stack:
-        assert "--web.enable-remote-write-receiver" not in stack.components["prometheus"].argv
-        status, _ = _write(stack, _write_path(prod_render))
-        # Prometheus: "remote write receiver needs to be enabled with --web.enable-remote-write-receiver".
-        assert status == 404
-        assert stack.query(f'{METRIC}{{service="checkout"}}') == []
+def test_without_the_receiver_in_the_render_the_write_is_refused(stacks: dict[str, LocalStack], prod_render: Render) -> None:
+    stack = stacks["without receiver"]
+    assert "--web.enable-remote-write-receiver" not in stack.components["prometheus"].argv
+    status, _ = _write(stack, _write_path(prod_render))
+    # Prometheus: "remote write receiver needs to be enabled with --web.enable-remote-write-receiver".
+    assert status == 404
+    assert stack.query(f'{METRIC}{{service="checkout"}}') == []
 
 
-def test_without_exemplar_storage_in_the_render_the_exemplar_is_lost(prod_render: Render) -> None:
-    with _stack(_without(prod_render, "enableFeatures"), prod_render) as stack:
-        status, at = _write(stack, _write_path(prod_render))
-        assert status in (200, 204), status
-        stack.wait_for_series(f'{METRIC}{{service="checkout"}}', 10)
-        assert _exemplars(stack, at) == []
+def test_without_exemplar_storage_in_the_render_the_exemplar_is_lost(stacks: dict[str, LocalStack], prod_render: Render) -> None:
+    stack = stacks["without exemplars"]
+    assert "exemplar-storage" not in stack.api("/api/v1/status/flags").get("enable-feature", "")
+    status, at = _write(stack, _write_path(prod_render))
+    assert status in (200, 204), status
+    stack.wait_for_series(f'{METRIC}{{service="checkout"}}', 10)
+    assert _exemplars(stack, at) == []
 
 
 def test_the_body_is_the_specified_message() -> None:
