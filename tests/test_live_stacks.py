@@ -115,22 +115,13 @@ def test_each_stack_starts_once_on_one_worker_and_stops_after_its_last_test(pyte
     assert len({pid for pid, name in launches if name in "ab"}) == 1
 
 
-def test_the_stacks_a_test_needs_start_together(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # b only by the marker: both are spawned before either is waited for.
-    events = run(pytester, monkeypatch, "-p", "no:xdist", "-k", "a_marked_with_b", order=True, passed=1)
-    assert [e[1:] for e in events] == [["launch", "a"], ["launch", "b"], ["ready", "a"], ["ready", "b"],
-                                       ["test", "test_a_marked_with_b"], ["close", "a"], ["close", "b"]]
-
-
-def test_serially_each_stack_starts_once(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    events = run(pytester, monkeypatch, "-p", "no:xdist", order=True)
-    check_lifetimes(events)
-    assert sorted(e[2] for e in events if e[1] == "launch") == ["a", "b", "c"]
-
-
-def test_a_stack_needed_again_after_it_stopped_starts_again(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # In file order b stops before test_none_1 and is needed again by test_a_and_b.
+def test_a_stack_needed_again_after_it_stopped_starts_again_with_the_others_its_test_needs(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In file order (no sorting) b stops before test_none_1 and is needed again by test_a_and_b; both stop before
+    # test_none_2, and test_a_marked_with_b (b only by the marker) starts them again, side by side.
     events = run(pytester, monkeypatch, "-p", "no:xdist", order=False)
     check_lifetimes(events)
     launches = [e[2] for e in events if e[1] == "launch"]
     assert launches.count("b") == 3 and launches.count("a") == 2 and launches.count("c") == 1
+    marked = [e[1:] for e in events].index(["test", "test_a_marked_with_b"])
+    assert [e[1:] for e in events][marked - 4:marked] == [["launch", "a"], ["launch", "b"], ["ready", "a"], ["ready", "b"]]
