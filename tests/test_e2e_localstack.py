@@ -21,7 +21,9 @@ from scripts.localstack import (
     LocalStack,
     LocalStackError,
     Ports,
+    Profile,
     compress_rules,
+    duration_seconds,
     free_ports,
     rewrite_alertmanager,
     wait_until,
@@ -192,3 +194,21 @@ def test_components_die_with_a_holder_killed_outright() -> None:
         for pid in pids:  # on failure, do not leave them running
             if alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def test_the_quiet_window_covers_the_longest_for_the_stack_loads(tmp_path: Path) -> None:
+    """The silence a stack must show: its longest (compressed) `for` plus whole evaluations, read from the rule
+    files it loads, so it follows the profile and the render together."""
+    rules = {"groups": [
+        {"name": "slow", "rules": [{"alert": "A", "expr": "up == 0", "for": "15m"}, {"alert": "B", "expr": "up == 0", "for": "0m"}]},
+        {"name": "fast", "interval": "30s", "rules": [{"record": "r", "expr": "up"}]},
+    ]}
+    files = {"rules/r.yaml": yaml.safe_dump(rules)}
+    compressed = LocalStack(files, E2E, ports=free_ports(), require_routes=False)
+    compressed.config = write_configs(files, tmp_path / "e2e", compressed.ports, E2E, "observability", require_routes=False)
+    # E2E: every non-zero `for` becomes the profile's, every group interval its evaluation interval.
+    assert compressed.quiet_window(3) == duration_seconds(E2E.for_ or "0s") + 3 * duration_seconds(E2E.evaluation_interval) == 5.0
+    real = Profile("real", scrape_interval="30s", evaluation_interval="30s")
+    kept = LocalStack(files, real, ports=free_ports(), require_routes=False)
+    kept.config = write_configs(files, tmp_path / "real", kept.ports, real, "observability", require_routes=False)
+    assert kept.quiet_window(3) == 15 * 60 + 3 * 30
