@@ -424,7 +424,7 @@ def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None
         "- the render keeps CRD schemas out of the SDK's serialization, reuses parsed CRDs and their YAML from `build/cache`",
         "  (keyed by content), and skips the collector and interpreter teardown of a one-shot process; its output is",
         "  byte-identical to the full path, which a test proves.",
-        "- `make test` phases are read off the Makefile's `==>` lines; pytest runs on every core (pytest-xdist).",
+        "- `make test` phases are read off the Makefile's `==>` lines; pytest runs on two pytest-xdist workers per core (the Makefile's `PYTEST_WORKERS`).",
         "- detection latency runs the stack's rendered rules and routes on the local stack with the stack's own scrape and",
         "  evaluation intervals and group wait, `for` set to zero, from the push that makes SeamlessSla99thDegraded true",
         "  to the webhook delivery. It can be below the floor, which adds each interval in full; the phase of the next",
