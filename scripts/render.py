@@ -62,10 +62,23 @@ class Render:
     _manifests: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def manifests(self) -> list[dict[str, Any]]:
-        # Parsed once and shared (the CRDs make the manifests megabytes): deep-copy one before changing it.
+        """Each manifest file parsed, in path order. Shared with every render that wrote the same text (the CRDs,
+        megabytes, are the same in nearly every render, and so are most objects across overrides): deep-copy one
+        before changing it."""
         if self._manifests is None:
-            self._manifests = [yaml.load(text, Loader=_LOADER) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
+            self._manifests = [_parsed(text) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
         return list(self._manifests)
+
+
+_PARSED: dict[str, Any] = {}
+
+
+def _parsed(text: str) -> Any:
+    """``text`` parsed as YAML, once per distinct text in this process."""
+    document = _PARSED.get(text)
+    if document is None:
+        document = _PARSED[text] = yaml.load(text, Loader=_LOADER)
+    return document
 
 
 def redact(value: Any) -> Any:
