@@ -32,7 +32,7 @@ from components.settings import Settings, SettingsError, load_settings
 from components.settings.secrets import MissingSecret
 from scripts import manifest_yaml
 from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
-from scripts.render_grafana import provisioned_files
+from scripts.render_grafana import dashboard_file, provisioned_files
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, StackFileError, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -153,7 +153,7 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
             uid = model.get("uid") or record.name
-            files[f"dashboards/{uid}.json"] = _json(model)
+            files[f"dashboards/{uid}.json"] = dashboard_file(inputs["configJson"])
             # Where it goes (folder, overwrite), beside the folders and datasources.
             placement = {key: value for key, value in inputs.items() if key != "configJson"}
             files[f"grafana/dashboard-{uid}.json"] = _json(placement | {"uid": uid, "title": model.get("title")})
