@@ -10,11 +10,16 @@ ones that work.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib.util
+import io
 import re
+import runpy
 import shlex
-import subprocess
 import sys
+import warnings
+from functools import cache
 from pathlib import Path
 
 from components.settings.model import KubernetesSettings
@@ -121,12 +126,39 @@ def test_the_cli_model_rejects_what_the_cli_rejects() -> None:
     assert cli_problems(["pulumi", "stack", "select", "--create", "dev"]) == []
 
 
+@cache
+def _usage(module: str) -> str:
+    """``python -m MODULE --help`` as the interpreter runs it (the module's ``__main__`` block), in this process.
+
+    The test is about the flags existing, so the help texts are gathered here rather than in one interpreter
+    start per command line (each start imports the Pulumi SDKs). Restores what a ``__main__`` block changes
+    (scripts.render's turns the cyclic collector off, then exits before anything else)."""
+    gc_enabled, argv = gc.isenabled(), sys.argv
+    sys.argv = [module, "--help"]
+    out = io.StringIO()
+    try:
+        # runpy warns that the module is already imported (the tests imported it): expected here.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        assert done.code in (0, None), f"python -m {module} --help exited with {done.code}"
+    else:
+        raise AssertionError(f"python -m {module} --help did not exit")
+    finally:
+        sys.argv = argv
+        if gc_enabled:
+            gc.enable()
+    return out.getvalue()
+
+
 def test_every_script_flag_in_the_guides_exists() -> None:
     for name, text in DOCS.items():
         for line in _command_lines(text, "python"):
             argv = _argv(line)
             module = argv[argv.index("-m") + 1]
-            usage = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+            usage = _usage(module)
+            assert "usage: " in usage, f"{name}: {line}"
             flags = [w.split("=", 1)[0] for w in argv if w.startswith("--")]
             assert [f for f in flags if f not in usage] == [], f"{name}: {line}"
 
