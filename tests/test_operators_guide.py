@@ -14,6 +14,7 @@ import contextlib
 import gc
 import importlib.util
 import io
+import os
 import re
 import runpy
 import shlex
@@ -21,6 +22,7 @@ import sys
 import warnings
 from functools import cache
 from pathlib import Path
+from unittest import mock
 
 from components.settings.model import KubernetesSettings
 from components.settings.secrets import SECRET_KEYS
@@ -132,13 +134,17 @@ def _usage(module: str) -> str:
 
     The test is about the flags existing, so the help texts are gathered here rather than in one interpreter
     start per command line (each start imports the Pulumi SDKs). Restores what a ``__main__`` block changes
-    (scripts.render's turns the cyclic collector off, then exits before anything else)."""
+    (scripts.render's turns the cyclic collector off and ends with ``os._exit``, which here must not end pytest)."""
+
+    def exit_now(code: int) -> None:
+        raise SystemExit(code)
+
     gc_enabled, argv = gc.isenabled(), sys.argv
     sys.argv = [module, "--help"]
     out = io.StringIO()
     try:
         # runpy warns that the module is already imported (the tests imported it): expected here.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out), mock.patch.object(os, "_exit", exit_now):
             warnings.simplefilter("ignore", RuntimeWarning)
             runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as done:
