@@ -10,19 +10,12 @@ ones that work.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib.util
-import io
-import os
 import re
-import runpy
 import shlex
+import subprocess
 import sys
-import warnings
-from functools import cache
 from pathlib import Path
-from unittest import mock
 
 from components.settings.model import KubernetesSettings
 from components.settings.secrets import SECRET_KEYS
@@ -128,45 +121,36 @@ def test_the_cli_model_rejects_what_the_cli_rejects() -> None:
     assert cli_problems(["pulumi", "stack", "select", "--create", "dev"]) == []
 
 
-@cache
-def _usage(module: str) -> str:
-    """``python -m MODULE --help`` as the interpreter runs it (the module's ``__main__`` block), in this process.
+def _usages(modules: set[str]) -> dict[str, str]:
+    """``python -m MODULE --help`` output per module, each run as the guide types it.
 
-    The test is about the flags existing, so the help texts are gathered here rather than in one interpreter
-    start per command line (each start imports the Pulumi SDKs). Restores what a ``__main__`` block changes
-    (scripts.render's turns the cyclic collector off and ends with ``os._exit``, which here must not end pytest)."""
-
-    def exit_now(code: int) -> None:
-        raise SystemExit(code)
-
-    gc_enabled, argv = gc.isenabled(), sys.argv
-    sys.argv = [module, "--help"]
-    out = io.StringIO()
+    One interpreter per module rather than per command line (the guide names scripts.promote seven times and
+    each start imports the Pulumi SDKs), all started before the first is waited for."""
+    running = {
+        module: subprocess.Popen([sys.executable, "-m", module, "--help"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for module in sorted(modules)
+    }
+    usages = {}
     try:
-        # runpy warns that the module is already imported (the tests imported it): expected here.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), mock.patch.object(os, "_exit", exit_now):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as done:
-        assert done.code in (0, None), f"python -m {module} --help exited with {done.code}"
-    else:
-        raise AssertionError(f"python -m {module} --help did not exit")
+        for module, process in running.items():
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, f"python -m {module} --help exited with {process.returncode}: {err}"
+            usages[module] = out
     finally:
-        sys.argv = argv
-        if gc_enabled:
-            gc.enable()
-    return out.getvalue()
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return usages
 
 
 def test_every_script_flag_in_the_guides_exists() -> None:
-    for name, text in DOCS.items():
-        for line in _command_lines(text, "python"):
-            argv = _argv(line)
-            module = argv[argv.index("-m") + 1]
-            usage = _usage(module)
-            assert "usage: " in usage, f"{name}: {line}"
-            flags = [w.split("=", 1)[0] for w in argv if w.startswith("--")]
-            assert [f for f in flags if f not in usage] == [], f"{name}: {line}"
+    commands = [(name, line, _argv(line)) for name, text in DOCS.items() for line in _command_lines(text, "python")]
+    usages = _usages({argv[argv.index("-m") + 1] for _, _, argv in commands})
+    for name, line, argv in commands:
+        usage = usages[argv[argv.index("-m") + 1]]
+        flags = [w.split("=", 1)[0] for w in argv if w.startswith("--")]
+        assert [f for f in flags if f not in usage] == [], f"{name}: {line}"
 
 
 # --- the procedures -----------------------------------------------------------
