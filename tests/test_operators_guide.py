@@ -17,10 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from components.settings.model import KubernetesSettings
 from components.settings.secrets import SECRET_KEYS
 from policy.policies import POLICIES
+from scripts import adopt_claims
 from scripts.adopt_claims import adoptions
+from tests.conftest import RenderStack
 from tests.pulumi_cli_model import SHELL_STOP, cli_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +182,7 @@ def test_replacing_a_protected_resource_takes_it_out_of_pulumi_s_hands_first() -
     assert "deploy, and protect it again" not in TEXT
 
 
-def test_adoption_imports_carry_the_parent_and_provider_the_program_uses() -> None:
+def test_adoption_imports_carry_the_parent_and_provider_the_program_uses(render_stack: RenderStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `pulumi import` without --parent records a URN the program never registers."""
     commands = [_argv(line) for text in DOCS.values() for line in _command_lines(text, "pulumi")]
     imports = [argv for argv in commands if argv[:2] == ["pulumi", "import"] and len(argv) > 2]
@@ -186,7 +190,8 @@ def test_adoption_imports_carry_the_parent_and_provider_the_program_uses() -> No
     for argv in imports:
         assert "--parent" in argv and "--provider" in argv, " ".join(argv)
     assert "python -m scripts.adopt_claims --stack" in TEXT and "scripts.adopt_claims --stack" in DOCS["data-safety.md"]
-    # What the script prints passes the CLI model too.
+    # What the script prints passes the CLI model too (from the session's render of the same committed stack file).
+    monkeypatch.setattr(adopt_claims, "render", lambda config: render_stack(config.stack))
     adoption = adoptions("dev")[0]
     assert cli_problems(adoption.argv("dev")) == []
 
