@@ -8,9 +8,10 @@
 the generated ``slo-*``); ``tests/`` holds the cases of ``rules/tests/*.test.yaml``,
 the generated SLO cases and the generated failure-mode cases, each in a file that
 loads only the rule groups its cases need (``tests/groups/<set>--<group>.yaml``,
-copied from ``rules/``; see ``write_tests``). Unit tests run against copies
-without annotations (``--for-tests``): promtool compares annotations verbatim,
-and the templates are checked by ``promtool check rules`` on the full files instead.
+copied from ``rules/``; see ``write_tests``). The unit tests run against those
+copies, without annotations: promtool compares annotations verbatim, and the
+templates are checked by ``promtool check rules`` on the full files instead.
+``--for-tests`` strips them from ``rules/`` too.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class _CaseWriter:
             path = self.out / GROUPS_DIR / f"{set_name}--{group['name']}.yaml"
             path.parent.mkdir(exist_ok=True)
             # JSON is YAML to promtool and an order of magnitude faster to write than PyYAML's emitter.
-            path.write_text(json.dumps({"groups": [group]}), encoding="utf-8")
+            path.write_text(json.dumps(strip_annotations({"groups": [group]})), encoding="utf-8")
             self._group_files[key] = path
         return self._group_files[key]
 
@@ -180,7 +181,7 @@ def build(out: Path, ctx: RuleContext = TEST_CONTEXT, *, for_tests: bool = False
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--for-tests", action="store_true", help="strip annotations (what the unit tests run on)")
+    parser.add_argument("--for-tests", action="store_true", help="strip annotations from rules/ as well (the tests/ copies never have them)")
     args = parser.parse_args(argv)
     rules, tests = build(args.out, for_tests=args.for_tests)
     print(f"wrote {len(rules)} rule files and {len(tests)} test files under {args.out}")
