@@ -65,8 +65,8 @@ def accepts(matcher: Matcher, value: str) -> bool:
     if matcher.op in ("=", "!="):
         return (value == matcher.value) == (matcher.op == "=")
     compiled = _regex(matcher.value)
-    if compiled is None:
-        return True  # cannot tell: keep
+    if compiled is None or not value.isascii():
+        return True  # cannot tell (RE2 folds case and classes over Unicode): keep
     return (compiled.fullmatch(value) is not None) == (matcher.op == "=~")
 
 
