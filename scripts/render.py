@@ -32,7 +32,7 @@ from components.settings import Settings, SettingsError, load_settings
 from components.settings.secrets import MissingSecret
 from scripts import manifest_yaml
 from scripts.mock_runtime import Registered, is_secret, run_program_with_outputs
-from scripts.render_grafana import provisioned_files
+from scripts.render_grafana import dashboard_file, provisioned_files
 from scripts.stack_config import SECRET_PLACEHOLDER, OverrideError, StackConfig, StackFileError, add_secret, apply_overrides, read_stack_config
 
 SUBDIRS = ("manifests", "rules", "dashboards", "grafana")
@@ -62,10 +62,23 @@ class Render:
     _manifests: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def manifests(self) -> list[dict[str, Any]]:
-        # Parsed once and shared (the CRDs make the manifests megabytes): deep-copy one before changing it.
+        """Each manifest file parsed, in path order. Shared with every render that wrote the same text (the CRDs,
+        megabytes, are the same in nearly every render, and so are most objects across overrides): deep-copy one
+        before changing it."""
         if self._manifests is None:
-            self._manifests = [yaml.load(text, Loader=_LOADER) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
+            self._manifests = [_parsed(text) for path, text in sorted(self.files.items()) if path.startswith("manifests/")]
         return list(self._manifests)
+
+
+_PARSED: dict[str, Any] = {}
+
+
+def _parsed(text: str) -> Any:
+    """``text`` parsed as YAML, once per distinct text in this process."""
+    document = _PARSED.get(text)
+    if document is None:
+        document = _PARSED[text] = yaml.load(text, Loader=_LOADER)
+    return document
 
 
 def redact(value: Any) -> Any:
@@ -140,7 +153,7 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
         elif record.type == DASHBOARD:
             model = json.loads(inputs["configJson"])
             uid = model.get("uid") or record.name
-            files[f"dashboards/{uid}.json"] = _json(model)
+            files[f"dashboards/{uid}.json"] = dashboard_file(inputs["configJson"])
             # Where it goes (folder, overwrite), beside the folders and datasources.
             placement = {key: value for key, value in inputs.items() if key != "configJson"}
             files[f"grafana/dashboard-{uid}.json"] = _json(placement | {"uid": uid, "title": model.get("title")})

@@ -93,14 +93,19 @@ def diff_dirs(work: Path, stack: str) -> str:
 
 
 def diff_stack(base: Path, head: Path, stack: str, work: Path, python: str) -> StackDiff:
-    base_result = render(base, stack, work / "base" / stack, python)
+    """Render the head, then (only when the head renders) the base, and diff them.
+
+    A head that fails is reported with its error and no diff, so the base is not rendered for it:
+    that render would cost as much as the head's and show nowhere (``base_error`` stays None)."""
     head_result = render(head, stack, work / "head" / stack, python)
-    diff = diff_dirs(work, stack) if head_result.ok else ""
+    if not head_result.ok:
+        return StackDiff(stack=stack, diff="", base_error=None, head_error=head_result.log)
+    base_result = render(base, stack, work / "base" / stack, python)
     return StackDiff(
         stack=stack,
-        diff=diff,
+        diff=diff_dirs(work, stack),
         base_error=None if base_result.ok else base_result.log,
-        head_error=None if head_result.ok else head_result.log,
+        head_error=None,
     )
 
 

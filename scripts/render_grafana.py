@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 import yaml
@@ -38,6 +39,14 @@ def grafana_expand(value: Any, env: Mapping[str, str] | None = None) -> Any:
 
 def _json(document: Any) -> str:
     return json.dumps(document, sort_keys=True, indent=2) + "\n"
+
+
+@cache
+def dashboard_file(model_text: str) -> str:
+    """The dashboards/*.json text of a dashboard whose JSON model is ``model_text``, once per distinct model in
+    the process: the same dashboards come back in nearly every render, and indented JSON is written by the
+    json module's pure-Python encoder."""
+    return _json(json.loads(model_text))
 
 
 def provisioned_files(records: Iterable[Registered]) -> dict[str, str]:
@@ -69,7 +78,7 @@ def provisioned_files(records: Iterable[Registered]) -> dict[str, str]:
         model = json.loads(maps[config_map]["data"][key])
         directory = path.rsplit("/", 1)[0]
         placement = {"uid": model["uid"], "title": model.get("title"), "folder": folder_of_directory.get(directory)}
-        files[f"dashboards/{model['uid']}.json"] = _json(model)
+        files[f"dashboards/{model['uid']}.json"] = dashboard_file(maps[config_map]["data"][key])
         files[f"grafana/dashboard-{model['uid']}.json"] = _json(placement | {"provisionedFrom": f"configmap/{config_map}"})
     return files
 

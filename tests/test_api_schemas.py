@@ -24,8 +24,16 @@ VARIANT = (
 )
 
 
+_OBJECTS: dict[int, tuple[Render, list[dict[str, Any]]]] = {}
+
+
 def _objects(render: Render) -> list[dict[str, Any]]:
-    return kubernetes_objects(render)
+    """kubernetes_objects(render), once per render (renders are cached for the session; the CRDs make it megabytes).
+    Shared: _one() deep-copies before a test changes an object."""
+    cached = _OBJECTS.get(id(render))
+    if cached is None or cached[0] is not render:
+        cached = _OBJECTS[id(render)] = (render, kubernetes_objects(render))
+    return cached[1]
 
 
 def _one(render: Render, kind: str, name: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterErro
 from components.settings import SettingsError, load_settings
 from components.settings.pulumi_config import settings_from_pulumi
 from components.stack import build_stack
-from scripts.mock_runtime import PROJECT, Registered, _EchoMocks, _RecordingMonitor, cluster_with_uid
+from scripts.mock_runtime import PROJECT, Registered, _EchoMocks, _HeldBack, _RecordingMonitor, cluster_with_uid
 from scripts.render import Render, stand_in_missing_secrets
 from scripts.stack_config import read_stack_config
 
@@ -32,7 +32,10 @@ def _run(stack: str, live_uid: str | None, unset_id: bool = False) -> tuple[Base
     if unset_id:
         config.values["observability:kubernetes"] = {"context": config.values["observability:kubernetes"]["context"]}
     stand_in_missing_secrets(config)
-    monitor = _RecordingMonitor(_EchoMocks(cluster_with_uid(live_uid)))
+    # CRD schemas kept off the SDK's wire path, as in the offline render (tests/test_render.py proves both paths
+    # register the same): they are megabytes, and which cluster is deployed to does not depend on them.
+    held_back = _HeldBack()
+    monitor = _RecordingMonitor(_EchoMocks(cluster_with_uid(live_uid)), held_back)
     pulumi.runtime.set_all_config(config.engine_form(), sorted(config.secret_keys))
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
@@ -41,6 +44,7 @@ def _run(stack: str, live_uid: str | None, unset_id: bool = False) -> tuple[Base
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(held_back.transformation)
         build_stack(settings)
 
     try:

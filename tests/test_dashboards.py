@@ -20,6 +20,7 @@ from components.dashboards import SIDECAR_FOLDER_ANNOTATION, SIDECAR_LABEL, Dash
 from components.grafana_access import FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID, GrafanaAccess
 from components.rules.thresholds import threshold
 from components.settings import Settings
+from dashboards import lint
 from dashboards.lint import check_logql, check_promql, lint_dashboard, recorded_series
 from dashboards.registry import build_dashboards
 from scripts.mock_runtime import run_program
@@ -303,16 +304,30 @@ def _write(render: Render, out: Path) -> Path:
     return out
 
 
-def test_the_lint_cli_passes_a_render_and_fails_on_a_typo(rendered: Render, tmp_path: Path) -> None:
+def _lint_cli(out: Path, as_typed: bool, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``python -m dashboards.lint OUT``: typed into a new interpreter, or its main()
+    in this process (the same code path: the module's ``__main__`` block only passes main's status to sys.exit)."""
+    if as_typed:
+        done = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout, done.stderr
+    capsys.readouterr()
+    code = lint.main([str(out)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_lint_cli_passes_a_render_and_fails_on_a_typo(rendered: Render, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The command as typed for one stack; the other stacks differ only in the render they read.
+    as_typed = rendered.stack == STACKS[0]
     out = _write(rendered, tmp_path / "render")
-    clean = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert clean.returncode == 0, clean.stderr
-    assert "18 dashboards, 0 problems" in clean.stdout
+    code, stdout, stderr = _lint_cli(out, as_typed, capsys)
+    assert code == 0, stderr
+    assert "18 dashboards, 0 problems" in stdout
     path = out / "dashboards" / "dvt-operations.json"
     path.write_text(path.read_text().replace("dvt_projection_lag_events", "dvt_projection_lag_event", 1))
-    typo = subprocess.run([sys.executable, "-m", "dashboards.lint", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert typo.returncode == 1
-    assert "dvt-operations: panel 'Projection lag (events)' target A: metric 'dvt_projection_lag_event' is not in the metric catalog" in typo.stderr
+    code, stdout, stderr = _lint_cli(out, as_typed, capsys)
+    assert code == 1
+    assert "dvt-operations: panel 'Projection lag (events)' target A: metric 'dvt_projection_lag_event' is not in the metric catalog" in stderr
 
 
 def test_layout_is_valid_grafana(render_stack: RenderStack) -> None:

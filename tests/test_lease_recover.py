@@ -80,8 +80,18 @@ def test_a_dropped_connection_is_reported_as_unknown(capsys: pytest.CaptureFixtu
 def test_ctrl_c_reports_every_lease(tmp_path: Path) -> None:
     """Interrupted mid-way: what was done is already printed, the lease in flight is unknown, the rest not attempted."""
     with Coordinator({"first": "a1", "slow": "b2", "third": "c3"}, slow_keys={"slow": 5.0}) as coordinator:
-        process = subprocess.Popen([sys.executable, str(SCRIPT), "--coordinator-url", coordinator.url, "first:a1", "slow:b2", "third:c3"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        # As from a terminal: a shell starts background jobs (a backgrounded `make test`) with SIGINT ignored, the
+        # child inherits that, and Python installs no KeyboardInterrupt handler for an ignored signal. A handled
+        # signal is reset to the default at exec, so handling it here while the child starts gives it Ctrl-C back.
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            process = subprocess.Popen([sys.executable, str(SCRIPT), "--coordinator-url", coordinator.url, "first:a1", "slow:b2", "third:c3"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        finally:
+            if ignored:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         deadline = time.monotonic() + 30
         while not any(r.path.endswith("/slow/fail") for r in coordinator.received) and time.monotonic() < deadline:
             time.sleep(0.05)

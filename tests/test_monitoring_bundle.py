@@ -25,6 +25,8 @@ from scripts.render import Render
 
 NAME = bundle.NAME
 STACK = "prod"
+# libyaml's parser (the same safe constructor): the chart's objects and the rules are hundreds of kB of YAML.
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def tree(directory: Path) -> dict[str, bytes]:
@@ -44,7 +46,7 @@ def out(prod: Render, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def rendered_groups(render: Render) -> list[dict[str, Any]]:
-    return [g for path, text in sorted(render.files.items()) if path.startswith("rules/") for g in yaml.safe_load(text)["groups"]]
+    return [g for path, text in sorted(render.files.items()) if path.startswith("rules/") for g in yaml.load(text, Loader=LOADER)["groups"]]
 
 
 def rendered_dashboards(render: Render) -> dict[str, Any]:
@@ -143,11 +145,11 @@ def chart_dir(out: Path) -> Path:
 def helm_render(out: Path, values: dict[str, Any], namespace: str = "default") -> list[dict[str, Any]]:
     with Chart.load(chart_dir(out)) as chart:
         manifests = chart.render(values, name="obs", namespace=namespace)
-    return [doc for path, text in sorted(manifests.items()) if path.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc]
+    return [doc for path, text in sorted(manifests.items()) if path.endswith(".yaml") for doc in yaml.load_all(text, Loader=LOADER) if doc]
 
 
 def sample(out: Path) -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load((chart_dir(out) / "values-sample.yaml").read_text())
+    values: dict[str, Any] = yaml.load((chart_dir(out) / "values-sample.yaml").read_text(), Loader=LOADER)
     return values
 
 
@@ -182,7 +184,7 @@ def test_helm_extra_dashboards_append_and_dashboards_replace(out: Path) -> None:
     appended = helm_render(out, {"grafanaDashboards": {"extraDashboards": [extra]}})
     names = [d["metadata"]["name"] for d in appended if d["kind"] == "ConfigMap"]
     assert "obs-team-latency" in names and "obs-qmtl-seamless-sla" in names
-    assert len(names) == len(yaml.safe_load((chart_dir(out) / "values.yaml").read_text())["grafanaDashboards"]["dashboards"]) + 1
+    assert len(names) == len(yaml.load((chart_dir(out) / "values.yaml").read_text(), Loader=LOADER)["grafanaDashboards"]["dashboards"]) + 1
     replaced = helm_render(out, {"grafanaDashboards": {"dashboards": [extra]}})
     assert [d["metadata"]["name"] for d in replaced if d["kind"] == "ConfigMap"] == ["obs-team-latency"]
     assert [d["metadata"]["namespace"] for d in replaced] == ["default", "default"]  # release namespace when unset
@@ -211,7 +213,7 @@ def deep_merge(base: Any, override: Any) -> Any:
 def test_values_sample_validates_against_the_schema(out: Path) -> None:
     schema = json.loads((chart_dir(out) / "values.schema.json").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
-    defaults = yaml.safe_load((chart_dir(out) / "values.yaml").read_text())
+    defaults = yaml.load((chart_dir(out) / "values.yaml").read_text(), Loader=LOADER)
     jsonschema.validate(sample(out), schema, cls=jsonschema.Draft7Validator)
     jsonschema.validate(defaults, schema, cls=jsonschema.Draft7Validator)
     jsonschema.validate(deep_merge(defaults, sample(out)), schema, cls=jsonschema.Draft7Validator)

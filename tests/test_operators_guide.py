@@ -17,10 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from components.settings.model import KubernetesSettings
 from components.settings.secrets import SECRET_KEYS
 from policy.policies import POLICIES
+from scripts import adopt_claims
 from scripts.adopt_claims import adoptions
+from tests.conftest import RenderStack
 from tests.pulumi_cli_model import SHELL_STOP, cli_problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,14 +125,36 @@ def test_the_cli_model_rejects_what_the_cli_rejects() -> None:
     assert cli_problems(["pulumi", "stack", "select", "--create", "dev"]) == []
 
 
+def _usages(modules: set[str]) -> dict[str, str]:
+    """``python -m MODULE --help`` output per module, each run as the guide types it.
+
+    One interpreter per module rather than per command line (the guide names scripts.promote seven times and
+    each start imports the Pulumi SDKs), all started before the first is waited for."""
+    running = {
+        module: subprocess.Popen([sys.executable, "-m", module, "--help"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for module in sorted(modules)
+    }
+    usages = {}
+    try:
+        for module, process in running.items():
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, f"python -m {module} --help exited with {process.returncode}: {err}"
+            usages[module] = out
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return usages
+
+
 def test_every_script_flag_in_the_guides_exists() -> None:
-    for name, text in DOCS.items():
-        for line in _command_lines(text, "python"):
-            argv = _argv(line)
-            module = argv[argv.index("-m") + 1]
-            usage = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-            flags = [w.split("=", 1)[0] for w in argv if w.startswith("--")]
-            assert [f for f in flags if f not in usage] == [], f"{name}: {line}"
+    commands = [(name, line, _argv(line)) for name, text in DOCS.items() for line in _command_lines(text, "python")]
+    usages = _usages({argv[argv.index("-m") + 1] for _, _, argv in commands})
+    for name, line, argv in commands:
+        usage = usages[argv[argv.index("-m") + 1]]
+        flags = [w.split("=", 1)[0] for w in argv if w.startswith("--")]
+        assert [f for f in flags if f not in usage] == [], f"{name}: {line}"
 
 
 # --- the procedures -----------------------------------------------------------
@@ -156,7 +182,7 @@ def test_replacing_a_protected_resource_takes_it_out_of_pulumi_s_hands_first() -
     assert "deploy, and protect it again" not in TEXT
 
 
-def test_adoption_imports_carry_the_parent_and_provider_the_program_uses() -> None:
+def test_adoption_imports_carry_the_parent_and_provider_the_program_uses(render_stack: RenderStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `pulumi import` without --parent records a URN the program never registers."""
     commands = [_argv(line) for text in DOCS.values() for line in _command_lines(text, "pulumi")]
     imports = [argv for argv in commands if argv[:2] == ["pulumi", "import"] and len(argv) > 2]
@@ -164,7 +190,8 @@ def test_adoption_imports_carry_the_parent_and_provider_the_program_uses() -> No
     for argv in imports:
         assert "--parent" in argv and "--provider" in argv, " ".join(argv)
     assert "python -m scripts.adopt_claims --stack" in TEXT and "scripts.adopt_claims --stack" in DOCS["data-safety.md"]
-    # What the script prints passes the CLI model too.
+    # What the script prints passes the CLI model too (from the session's render of the same committed stack file).
+    monkeypatch.setattr(adopt_claims, "render", lambda config: render_stack(config.stack))
     adoption = adoptions("dev")[0]
     assert cli_problems(adoption.argv("dev")) == []
 

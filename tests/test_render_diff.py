@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,45 @@ def checkout(dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return dest
+
+
+def tree_digest(directory: Path) -> str:
+    """A hash of every file's path and bytes under ``directory``, bytecode caches left out (a render writes them)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(directory)}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def renders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[Path, str]]]:
+    """The (checkout, stack) of every render the diff asks for; each distinct tree is rendered once.
+
+    A render is a pure function of the checkout's files, the stack and the interpreter, so a tree identical to
+    one rendered earlier in this module gets a copy of that real render's output. Only within this module's
+    run: nothing persists, so a changed tree is always rendered for real."""
+    real = render_diff.render
+    done: dict[tuple[str, str, str], tuple[render_diff.RenderResult, Path]] = {}
+    store = tmp_path_factory.mktemp("renders")
+    asked: list[tuple[Path, str]] = []
+
+    def render_once(tree: Path, stack: str, out_dir: Path, python: str) -> render_diff.RenderResult:
+        asked.append((tree, stack))
+        key = (tree_digest(tree), stack, python)
+        if key in done:
+            result, kept = done[key]
+            shutil.copytree(kept, out_dir, dirs_exist_ok=True)
+            return render_diff.RenderResult(result.ok, out_dir, result.log)
+        result = real(tree, stack, out_dir, python)
+        kept = store / str(len(done))
+        shutil.copytree(out_dir, kept)
+        done[key] = (result, kept)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render_diff, "render", render_once)
+        yield asked
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +95,17 @@ def test_a_config_change_shows_in_its_stack_only(base: Path, tmp_path: Path) -> 
     assert "+        - --persistence.interval=5m\n" in text
 
 
-def test_a_head_that_does_not_render_fails_and_says_why(base: Path, tmp_path: Path) -> None:
+def test_a_head_that_does_not_render_fails_and_says_why(base: Path, tmp_path: Path, renders: list[tuple[Path, str]]) -> None:
     head = checkout(tmp_path / "head")
     (head / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {"observability:prometheus": {"retention": "soon"}}}))
     out = tmp_path / "diff.md"
+    renders.clear()
     assert main(["--base", str(base), "--head", str(head), "--out", str(out), "--stack", "prod"]) == 1
     text = out.read_text()
     assert "**prod: render failed at head**" in text
     assert "observability:prometheus.retention" in text
+    # The report shows no diff for a failed head, so the base was not rendered for it.
+    assert renders == [(head.resolve(), "prod")]
 
 
 def test_a_base_without_the_renderer_diffs_against_nothing(tmp_path: Path) -> None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from components.rules import thresholds
-from components.rules.build import TEST_CONTEXT, build, write_rules, write_tests
+from components import yaml_load
+from components.rules import deps, guards, slo_tests, thresholds
+from components.rules.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
 from components.rules.lint import coverage, lint
 from components.rules.loader import (
     RULES_DIR,
@@ -20,10 +24,12 @@ from components.rules.loader import (
     RuleFileError,
     alerts,
     load_all_rules,
+    load_guards,
     load_static_rules,
     recording_rules,
     runbook_path,
 )
+from components.rules.slo import load_slos, spec_files
 
 
 @pytest.fixture(scope="module")
@@ -270,9 +276,16 @@ def test_promtool_check_rules_on_every_rendered_stack(promtool: str, rendered, t
 
 
 @pytest.fixture(scope="module")
-def built_tests(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    _, tests = build(tmp_path_factory.mktemp("promtool"), for_tests=True)
-    return tests
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build of the rules and their tests (``rules/``, ``tests/``); copy before editing."""
+    out = tmp_path_factory.mktemp("promtool")
+    build(out, for_tests=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def built_tests(built: Path) -> list[Path]:
+    return sorted((built / "tests").glob("*.test.yaml"))
 
 
 def test_promtool_unit_tests_pass_for_every_rule(promtool: str, built_tests: list[Path]) -> None:
@@ -290,6 +303,66 @@ def test_generated_failure_mode_cases_pass(promtool: str, built_tests: list[Path
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- each case loads only the rule groups it reads (issue 17) ---
+
+
+def _source_cases(specs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every case as its source writes it: the hand-written files, the SLO and the failure-mode generators."""
+    docs = [yaml.safe_load(p.read_text()) for p in sorted(TESTS_DIR.glob("*.yaml"))]
+    docs += [slo_tests.test_file(load_slos(p), "unused") for p in spec_files()]
+    generated = guards.guard_tests(specs, docs, load_guards())
+    return [c for d in docs for c in d["tests"]] + [c for cases in generated.values() for c in cases]
+
+
+def test_every_case_is_built_once_and_unchanged(specs, built_tests: list[Path]) -> None:
+    want = Counter(json.dumps(c, sort_keys=True) for c in _source_cases(specs))
+    got = Counter(json.dumps(c, sort_keys=True) for p in built_tests for c in yaml_load.safe_load(p.read_text())["tests"])
+    assert len(want) > 250 and got == want
+
+
+def test_no_test_file_loads_the_groups_of_two_slos(built_tests: list[Path]) -> None:
+    """Every SLO group records the same series names under its own ``slo`` label: a case about one
+    SLO loads that SLO's group only (a name-only resolution loaded all 18 for every SLO case)."""
+    slo_files = 0
+    for path in built_tests:
+        files = yaml_load.safe_load(path.read_text())["rule_files"]
+        loaded = [g["name"] for f in files for g in yaml_load.safe_load(Path(f).read_text())["groups"]]
+        assert len([g for g in loaded if g.startswith("slo-")]) <= 1, (path.name, loaded)
+        slo_files += any(g.startswith("slo-") for g in loaded)
+    assert slo_files >= 18
+
+
+def _asserted_reads(doc: dict[str, Any], pool: deps.Pool) -> set[int]:
+    """The loaded groups the positive assertions of a test file read through: the groups recording
+    what its firing alerts' rules and its expected samples' expressions read, transitively."""
+    firing = {t["alertname"] for case in doc["tests"] for t in case.get("alert_rule_test") or [] if t.get("exp_alerts")}
+    exprs = [str(r["expr"]) for g in pool.groups for r in g["rules"] if r.get("alert") in firing]
+    exprs += [str(t["expr"]) for case in doc["tests"] for t in case.get("promql_expr_test") or [] if t.get("exp_samples")]
+    return set(pool.closure(set().union(*(pool.producers(e) for e in exprs))))
+
+
+def test_a_case_fails_without_a_group_it_reads(promtool: str, built_tests: list[Path], tmp_path: Path) -> None:
+    """Besides the groups holding its alerts, a file loads the groups recording what they read: leave
+    out one that a firing alert or an expected sample reads through, and the file fails."""
+    variants = []
+    for path in built_tests:
+        doc = json.loads(path.read_text())
+        groups = [json.loads(Path(f).read_text())["groups"][0] for f in doc["rule_files"]]
+        pool = deps.Pool(groups)
+        roots = {i for case in doc["tests"] for i in pool.case_roots(case)}
+        for i in sorted(_asserted_reads(doc, pool) - roots):
+            variant = tmp_path / f"{path.name.removesuffix('.test.yaml')}--without-{groups[i]['name']}.test.yaml"
+            variant.write_text(json.dumps({**doc, "rule_files": [f for j, f in enumerate(doc["rule_files"]) if j != i]}))
+            variants.append(variant)
+    names = {v.name.rsplit("--without-", 1)[1] for v in variants}
+    assert len(variants) >= 4 and {"dvt-records.test.yaml", "qmtl-worldservice-records.test.yaml",
+                                   "copilot-queue-age.test.yaml"} <= names, names
+    result = subprocess.run([promtool, "test", "rules", *map(str, variants)], capture_output=True, text=True, check=False)
+    tested = re.findall(r"Unit Testing:\s+(\S+)", result.stdout)
+    passed = re.findall(r"Unit Testing:\s+(\S+)\n\s+SUCCESS", result.stdout)
+    assert len(tested) == len(variants) and passed == [], result.stdout
+
+
 def test_promtool_unit_tests_catch_a_changed_threshold(promtool: str, tmp_path: Path) -> None:
     """The tests pin the seed numbers: a rule whose threshold moved fails them."""
     specs = load_all_rules(TEST_CONTEXT)
@@ -297,8 +370,9 @@ def test_promtool_unit_tests_catch_a_changed_threshold(promtool: str, tmp_path: 
     rule["expr"] = rule["expr"].replace("> 100", "> 200")
     write_rules(tmp_path / "rules", specs, for_tests=True)
     tests = write_tests(tmp_path / "tests", tmp_path / "rules")
-    dvt = next(t for t in tests if t.name == "dvt.test.yaml")
-    result = subprocess.run([promtool, "test", "rules", str(dvt)], capture_output=True, text=True, check=False)
+    dvt = [str(t) for t in tests if t.name.startswith("dvt--")]
+    assert len(dvt) > 1
+    result = subprocess.run([promtool, "test", "rules", *dvt], capture_output=True, text=True, check=False)
     assert result.returncode != 0 and "ProjectionLag" in result.stdout + result.stderr
 
 
@@ -307,11 +381,9 @@ def _test_docs(tests_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def built_docs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def built_docs(built: Path) -> list[dict[str, Any]]:
     """The test documents of one build (hand-written, SLO and generated cases); copy before editing."""
-    out = tmp_path_factory.mktemp("built")
-    build(out, for_tests=True)
-    return _test_docs(out / "tests")
+    return _test_docs(built / "tests")
 
 
 def test_every_alert_and_recording_rule_has_promtool_cases(specs, built_docs) -> None:
@@ -327,9 +399,12 @@ def test_coverage_fails_when_an_alerts_tests_are_missing(specs, built_docs) -> N
                         "alert ProjectionLag has no promtool case where it stays silent (exp_alerts: [])"]
 
 
-def test_coverage_fails_when_a_test_file_is_missing(specs, tmp_path: Path) -> None:
-    build(tmp_path, for_tests=True)
-    (tmp_path / "tests" / "qmtl-seamless.test.yaml").unlink()
+def test_coverage_fails_when_a_test_file_is_missing(specs, built: Path, tmp_path: Path) -> None:
+    shutil.copytree(built / "tests", tmp_path / "tests")
+    seamless = list((tmp_path / "tests").glob("qmtl-seamless--*.test.yaml"))
+    assert seamless
+    for path in seamless:
+        path.unlink()
     problems = coverage(specs, _test_docs(tmp_path / "tests"))
     assert "alert SeamlessBackfillStuckLease has no promtool case where it fires (exp_alerts non-empty)" in problems
 

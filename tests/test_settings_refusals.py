@@ -140,6 +140,7 @@ def typed(render_stack: RenderStack) -> Render:
     )
 
 
+@functools.cache  # parsed once (the files are hundreds of kilobytes); shared, so read it without changing it
 def _crd_schema(plural: str) -> dict[str, Any]:
     crd = yaml.load((CRDS / f"monitoring.coreos.com_{plural}.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

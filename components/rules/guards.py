@@ -514,9 +514,8 @@ def guard_tests(specs: Mapping[str, Mapping[str, Any]], test_docs: Sequence[Mapp
                 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(rule set, group) -> the generated vanish / churn / born-non-zero cases of its alerts.
 
-    Cases are keyed by group so each test file loads only that group (plus the
-    groups recording what it reads, see ``groups_for``): promtool evaluates
-    every loaded rule at every step of every case.
+    Cases are keyed by group: their alerts are looked up in that group and the
+    companion set only (``build.write_tests`` loads, per case, the groups it needs).
     """
     catalog = catalog or load_catalog()
     recorded = _recording_exprs(specs)
@@ -555,23 +554,6 @@ def guard_tests(specs: Mapping[str, Mapping[str, Any]], test_docs: Sequence[Mapp
                     cases.append(c)
         out[key] = cases
     return out
-
-
-def groups_for(specs: Mapping[str, Mapping[str, Any]], set_name: str, group_name: str) -> dict[str, Any]:
-    """A rule spec with one group plus every group (of any set) recording a series it reads."""
-    all_groups = [g for s in specs.values() for g in s["groups"]]
-    wanted = [g for g in specs[set_name]["groups"] if g["name"] == group_name]
-    names = {g["name"] for g in wanted}
-    pending = list(wanted)
-    while pending:
-        group = pending.pop()
-        read = {sel.name for r in group["rules"] for sel in selectors(str(r["expr"]))}
-        for other in all_groups:
-            if other["name"] not in names and any(r.get("record") in read for r in other["rules"]):
-                names.add(other["name"])
-                wanted.append(other)
-                pending.append(other)
-    return {"groups": wanted}
 
 
 def required_cases(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None) -> dict[str, set[str]]:
