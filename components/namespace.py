@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import PART_OF, STACK_LABEL
+from components.kit.labels import PART_OF, STACK_LABEL
 from components.settings import Settings
 
 

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import pulumi
 
-from components.alertmanager import Alertmanager
-from components.alloy import Alloy
 from components.cluster import use_stack_cluster
-from components.dashboards import Dashboards
-from components.exporters import Exporters
-from components.grafana import Grafana
-from components.loki import Loki
-from components.monitors import Monitors
+from components.grafana.dashboards import Dashboards
+from components.grafana.grafana import Grafana
+from components.logs.alloy import Alloy
+from components.logs.loki import Loki
+from components.metrics.alertmanager import Alertmanager
+from components.metrics.exporters import Exporters
+from components.metrics.operator import PrometheusOperator
+from components.metrics.operator_crds import after_crds
+from components.metrics.prometheus import Prometheus
+from components.metrics.pushgateway import Pushgateway
+from components.metrics.service_exporters import ServiceExporters
 from components.namespace import stack_namespace
-from components.network_policies import NetworkPolicies
-from components.operator import PrometheusOperator
-from components.operator_crds import after_crds
-from components.prometheus import Prometheus
-from components.pushgateway import Pushgateway
 from components.rules.component import RuleSet
-from components.service_exporters import ServiceExporters
 from components.settings import Settings
-from components.tempo import Tempo
+from components.traces.tempo import Tempo
+from components.wiring.monitors import Monitors
+from components.wiring.network_policies import NetworkPolicies
 
 
 def build_stack(settings: Settings) -> None:

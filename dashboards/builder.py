@@ -2,7 +2,7 @@
 
 Definitions say what to show; this module owns how Grafana wants it written:
 grid positions, panel ids, datasource references, threshold steps, variable
-and annotation shapes. Every datasource UID comes from components.grafana_access,
+and annotation shapes. Every datasource UID comes from components.grafana.access,
 so a panel cannot point at a datasource the stack does not create.
 
     Dashboard(uid="dvt-operations", title="DVT Operations", folder="dvt", rows=[
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
-from components.grafana_access import FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.grafana.access import FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 # Grafana 12 writes this schema version; dashboards are stored as written.
 SCHEMA_VERSION = 41
@@ -399,7 +399,7 @@ BUILTIN_ANNOTATION: dict[str, Any] = {
 class Dashboard:
     uid: str
     title: str
-    folder: str  # key of components.grafana_access.FOLDERS
+    folder: str  # key of components.grafana.access.FOLDERS
     rows: Sequence[Row]
     description: str = ""
     tags: tuple[str, ...] = ()

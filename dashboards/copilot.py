@@ -8,7 +8,7 @@ Containers are assumed to be named after their service (Resource Usage).
 
 from __future__ import annotations
 
-from components.dependencies import AVAILABILITY_SERIES
+from components.metrics.service_availability import AVAILABILITY_SERIES
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
@@ -90,7 +90,7 @@ def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Con
 
 
 def system_health(ctx: Context) -> Dashboard:
-    # The same series the CopilotDependencyDown alerts read (one source: components/service_exporters.py).
+    # The same series the CopilotDependencyDown alerts read (one source: components/metrics/service_exporters.py).
     up = {name: f"min({AVAILABILITY_SERIES[kind]})" for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"),
                                                                         ("Ollama", "ollama"))}
     return _dashboard("copilot-system-health", "System Health", "Overall system status: service health, SLO indicators, errors, resources.", [

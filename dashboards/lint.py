@@ -3,14 +3,14 @@
     python -m dashboards.lint DIR        # DIR from `python -m scripts.render`: checks DIR/dashboards/*.json
 
 Checks, per panel target, variable query and annotation:
-- the datasource UID is one the stack creates (components.grafana_access) and matches the query language;
+- the datasource UID is one the stack creates (components.grafana.access) and matches the query language;
 - PromQL parses (promql-parser) once Grafana's macros and variables are substituted;
 - every metric it names is in the metric catalog (or recorded by a rule of the same stack),
   a ``__name__`` regex matches at least one catalog metric, and every label it matches on
   is a label that metric carries;
 - no ``rate``/``increase``/... over a per-run family (catalog ``churn_labels``);
 - every ``le`` a histogram bucket selector matches is one of the catalog's buckets of that family;
-- no label the seeds forbid (components.catalog.FORBIDDEN_LABELS) appears in a matcher,
+- no label the seeds forbid (components.rules.catalog.FORBIDDEN_LABELS) appears in a matcher,
   grouping, vector matching, label_replace/label_join or a Loki stream selector;
 - every template variable used (``$x``, ``${x}``, ``${x:fmt}``, ``[[x]]``) is defined on the dashboard;
 - LogQL targets go to Loki and select streams by the labels the log pipeline writes; TraceQL targets go to Tempo.
@@ -29,10 +29,10 @@ from typing import Any
 import promql_parser
 import yaml
 
-from components.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
-from components.grafana_access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
-from components.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
-from components.rules.lint import RANGE_CHANGE_FUNCS
+from components.grafana.access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.logs.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
+from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
+from components.rules.tooling.lint import RANGE_CHANGE_FUNCS
 
 # libyaml's parser when PyYAML has it (the same safe constructor): a render's rules are some 200 kB of YAML.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

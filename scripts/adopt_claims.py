@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass
 
 from components.cluster import PROBE
-from scripts.mock_runtime import PROJECT, Registered
-from scripts.render import render
-from scripts.stack_config import read_stack_config
+from tooling.mock_runtime import PROJECT, Registered
+from tooling.render import render
+from tooling.stack_config import read_stack_config
 
 CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"

@@ -6,7 +6,7 @@ Built-in kinds are validated with the OpenAPI schemas that ``kubernetes-validate
 ships, in strict mode (a field the API does not define is an error), once per
 supported Kubernetes minor version (``SUPPORTED_KUBERNETES``). Custom resources
 (``monitoring.coreos.com``) are validated against the ``openAPIV3Schema`` of the
-vendored CRD of the pinned operator release (``components/crds/``) with the API
+vendored CRD of the pinned operator release (``components/metrics/crds/``) with the API
 server's rules for structural schemas: a field the schema does not define, where
 ``x-kubernetes-preserve-unknown-fields`` is not set, is *pruned* silently on
 create and update (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#field-pruning),
@@ -34,10 +34,10 @@ import referencing
 from jsonschema.protocols import Validator
 from kubernetes_validate import utils as kv_utils
 
-from components.operator_crds import crd_directory, load_crds
-from scripts.mock_runtime import is_secret
-from scripts.render import Render, render
-from scripts.stack_config import SECRET_PLACEHOLDER, apply_overrides, read_stack_config
+from components.metrics.operator_crds import crd_directory, load_crds
+from tooling.mock_runtime import is_secret
+from tooling.render import Render, render
+from tooling.stack_config import SECRET_PLACEHOLDER, apply_overrides, read_stack_config
 
 # Minor versions the stack supports. The oldest is the one kube-state-metrics v2.16 (the pinned exporter,
 # whose client-go is v0.33) is built for; the newest is the newest schema kubernetes-validate 1.37.0 ships.

@@ -35,13 +35,14 @@ from typing import Any
 
 import yaml
 
+from components import paths
 from components.settings.units import cpu_cores, quantity_bytes
-from scripts.inject_sla_violation import SeamlessMetrics, Violation, default_duration
-from scripts.localstack import ALERTMANAGER_FILE, E2E, LocalStack, Profile, duration_seconds, free_ports
-from scripts.render import Render, render
-from scripts.stack_config import read_stack_config
+from tooling.localstack import ALERTMANAGER_FILE, E2E, LocalStack, Profile, duration_seconds, free_ports
+from tooling.render import Render, render
+from tooling.sla_violation import SeamlessMetrics, Violation, default_duration
+from tooling.stack_config import read_stack_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = paths.REPO_ROOT
 ALERT = "SeamlessSla99thDegraded"
 ALERT_LABELS = {"alertname": ALERT, "severity": "warning", "service": "qmtl-seamless"}
 POD_KINDS = {"Deployment": 1, "StatefulSet": 1, "DaemonSet": 1}

@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from scripts.render import render, write
-from scripts.stack_config import REPO_ROOT, read_stack_config
+from tooling.render import render, write
+from tooling.stack_config import REPO_ROOT, read_stack_config
 
 SKIPS_FILE = REPO_ROOT / "security" / "checkov-skips.yaml"
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"

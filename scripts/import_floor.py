@@ -19,7 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from components import paths
+
+REPO = paths.REPO_ROOT
 
 
 def _is_project_module(module: object) -> bool:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real Prometheus-side binaries the tests use, from Debian packages, when missing,
-# and Go, whose text/template runs the Alloy pipeline's templates in the tests (tests/gotemplate/).
+# and Go, whose text/template runs the Alloy pipeline's templates in the tests (tests/support/gotemplate/).
 set -euo pipefail
 needed=()
 command -v promtool >/dev/null || needed+=(prometheus)

@@ -28,8 +28,8 @@ from prometheus_client.core import Metric as ClientMetric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
-from components.catalog import load_catalog
-from scripts.synthetic import LoadGenerator, catalog_families
+from components.rules.catalog import load_catalog
+from tooling.synthetic import LoadGenerator, catalog_families
 
 
 def build(environment: str = "dev", namespace: str = "observability", *, include_live: bool = False) -> LoadGenerator:

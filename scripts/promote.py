@@ -49,8 +49,8 @@ from components.settings import load_settings
 from components.settings.errors import NAMESPACE
 from components.settings.receivers import required_secrets
 from components.settings.secrets import how_to_set
-from scripts.render import render
-from scripts.stack_config import REPO_ROOT, StackConfig, read_stack_config
+from tooling.render import render
+from tooling.stack_config import REPO_ROOT, StackConfig, read_stack_config
 
 # Settings fields that name the stack (and its cluster) rather than configure it.
 IDENTITY_FIELDS = {"stack", "environment", "secretsSet", "kubernetes"}

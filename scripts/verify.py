@@ -43,10 +43,10 @@ from typing import Any
 import httpx
 import yaml
 
-from components import endpoints
-from components.catalog import CATALOG_PATH, load_catalog
-from scripts.localstack import duration_seconds
-from scripts.synthetic import presence_series
+from components.rules.catalog import CATALOG_PATH, load_catalog
+from components.wiring import endpoints
+from tooling.localstack import duration_seconds
+from tooling.synthetic import presence_series
 
 DEFAULT_PROMETHEUS = f"http://127.0.0.1:{endpoints.PROMETHEUS.port}"
 DEFAULT_ALERTMANAGER = f"http://127.0.0.1:{endpoints.ALERTMANAGER.port}"
@@ -289,8 +289,8 @@ def http_url(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     # Imported here: the render pulls in the Pulumi SDKs, which the report functions do not need.
     from components.settings import SettingsError
-    from scripts.render import LeakError, render
-    from scripts.stack_config import OverrideError, read_stack_config
+    from tooling.render import LeakError, render
+    from tooling.stack_config import OverrideError, read_stack_config
 
     doc = __doc__ or ""
     p = argparse.ArgumentParser(prog="python -m scripts.verify", description=doc.split("\n\n")[0], epilog=doc.split("\n\n", 1)[1],

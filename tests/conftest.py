@@ -9,9 +9,9 @@ from functools import cache
 
 import pytest
 
-from components import build_cache
-from scripts.render import Render, render
-from scripts.stack_config import add_secret, apply_overrides, read_stack_config
+from components.kit import build_cache
+from tooling.render import Render, render
+from tooling.stack_config import add_secret, apply_overrides, read_stack_config
 
 STACKS = ("dev", "staging", "prod")
 
@@ -48,20 +48,20 @@ def rendered(request: pytest.FixtureRequest, render_stack: RenderStack) -> Rende
     return render_stack(request.param)
 
 # Local stacks of real Prometheus/Alertmanager/Pushgateway binaries for the end-to-end tests.
-from tests.e2e_fixtures import LIVE_STACKS, dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
-from tests.live_stacks import NAME as LIVE_STACKS_PLUGIN  # noqa: E402
-from tests.live_stacks import LiveStacks, live_stacks  # noqa: E402
-from tests.xdist_groups import NAME as XDIST_GROUPS_PLUGIN  # noqa: E402
-from tests.xdist_groups import XdistGroups  # noqa: E402
+from tests.support.e2e_fixtures import LIVE_STACKS, dev_render, live_stack, prod_live_stack, prod_render, storage_stack  # noqa: E402, F401
+from tests.support.live_stacks import NAME as LIVE_STACKS_PLUGIN  # noqa: E402
+from tests.support.live_stacks import LiveStacks, live_stacks  # noqa: E402
+from tests.support.xdist_groups import NAME as XDIST_GROUPS_PLUGIN  # noqa: E402
+from tests.support.xdist_groups import XdistGroups  # noqa: E402
 
-# Pytester runs small pytest sessions in a temporary directory (tests/test_live_stacks.py).
+# Pytester runs small pytest sessions in a temporary directory (tests/e2e/test_live_stacks.py).
 pytest_plugins = ["pytester"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The live stacks start with the first test that needs them and stop after the last one (tests/live_stacks.py).
+    # The live stacks start with the first test that needs them and stop after the last one (tests/support/live_stacks.py).
     config.pluginmanager.register(LiveStacks(LIVE_STACKS), LIVE_STACKS_PLUGIN)
-    # The xdist_group markers below reach pytest-xdist's scheduler on this pytest (tests/xdist_groups.py).
+    # The xdist_group markers below reach pytest-xdist's scheduler on this pytest (tests/support/xdist_groups.py).
     config.pluginmanager.register(XdistGroups(), XDIST_GROUPS_PLUGIN)
 
 
@@ -78,7 +78,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     A test process keeps large, long-lived graphs (imported modules, collected items, cached renders and their
     parsed manifests) and makes little cyclic garbage. With the default thresholds (700, 10, 10) the collector
     took about a third of the render-heavy modules' CPU re-walking those graphs; frozen after collection and
-    with rarer young collections it takes about a tenth of that (measured: tests/test_grafana.py, test_loki.py
+    with rarer young collections it takes about a tenth of that (measured: tests/components/grafana/test_grafana.py, test_loki.py
     and test_network_policies.py, 30.5 s -> 23.1 s CPU together, peak memory 206 -> 228 MB)."""
     gc.collect()
     gc.freeze()
@@ -108,7 +108,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     parallel = bool(getattr(config.option, "numprocesses", None)) or hasattr(config, "workerinput")
 
     def rank(item: pytest.Item) -> tuple[bool, bool, tuple[int, int]]:
-        e2e, needs_stack = item.nodeid.startswith("tests/test_e2e_"), bool(live.needs(item))
+        e2e, needs_stack = item.nodeid.startswith("tests/e2e/test_e2e_"), bool(live.needs(item))
         return ((not e2e, not needs_stack) if parallel else (e2e, needs_stack)) + (live.order_key(item),)
 
     items.sort(key=rank)

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import stack_selector, standard_labels
+from components.kit.labels import stack_selector, standard_labels
 from components.rules.loader import RuleContext, load_all_rules
 from components.settings import Settings
 from components.settings.units import duration_seconds
@@ -36,7 +36,7 @@ def rule_context(settings: Settings) -> RuleContext:
 
 def grafana_url(settings: Settings) -> str:
     """Where operators open Grafana: the external Grafana, the Ingress, or else the in-cluster Service."""
-    from components.grafana import api_url, root_url  # late: grafana pulls in the provider modules
+    from components.grafana.grafana import api_url, root_url  # late: grafana pulls in the provider modules
 
     if settings.grafana.external is not None:
         return settings.grafana.external.url

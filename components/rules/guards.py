@@ -44,7 +44,7 @@ from typing import Any
 
 import promql_parser as pp
 
-from components.catalog import ANY_JOB, Catalog, Metric, load_catalog
+from components.rules.catalog import ANY_JOB, Catalog, Metric, load_catalog
 
 COMPANION = "MetricsSourceAbsent"
 COMPANION_SET = "sources"

@@ -27,12 +27,13 @@ from typing import Any
 
 import yaml
 
-from components import yaml_load
+from components import paths
+from components.kit import yaml_load
 from components.rules import thresholds
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RULES_DIR = REPO_ROOT / "rules"
-RUNBOOKS_DIR = REPO_ROOT / "docs" / "runbooks"
+REPO_ROOT = paths.REPO_ROOT
+RULES_DIR = paths.RULES_DIR
+RUNBOOKS_DIR = paths.RUNBOOKS_DIR
 NOT_RULE_FILES = {"thresholds.yaml"}
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_]+)(?::([A-Za-z0-9_]+))?\}\}")

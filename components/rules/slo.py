@@ -39,12 +39,13 @@ from typing import Any
 import promql_parser
 import yaml
 
-from components import yaml_load
-from components.catalog import Catalog, load_catalog
-from components.rules.loader import REPO_ROOT, RuleContext, dashboard_url, runbook_url
+from components import paths
+from components.kit import yaml_load
+from components.rules.catalog import Catalog, load_catalog
+from components.rules.loader import RuleContext, dashboard_url, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
 
-SLO_DIR = REPO_ROOT / "slo"
+SLO_DIR = paths.SLO_DIR
 WINDOWS = {"30d": 30 * 24 * 3600}
 # (long window, short window, burn rate) pairs, SRE workbook table for 30 days.
 PAGE_BURNS = (("1h", "5m", 14.4), ("6h", "30m", 6.0))

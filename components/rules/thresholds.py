@@ -21,9 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from components import yaml_load
+from components import paths
+from components.kit import yaml_load
 
-THRESHOLDS_PATH = Path(__file__).resolve().parents[2] / "rules" / "thresholds.yaml"
+THRESHOLDS_PATH = paths.THRESHOLDS_FILE
 PLACEHOLDER = re.compile(r"\{\{threshold:([A-Za-z0-9_]+)\}\}")
 
 

@@ -11,12 +11,12 @@ import difflib
 import json
 from collections.abc import Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from components import yaml_load
+from components import paths
+from components.kit import yaml_load
 from components.settings.checks import cross_field_problems
 from components.settings.errors import NAMESPACE, Problem, SettingsError
 from components.settings.messages import message
@@ -24,7 +24,7 @@ from components.settings.model import Environment, Settings
 from components.settings.receivers import missing_secret_problems
 from components.settings.secrets import SECRET_KEYS, secret_problems
 
-DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+DEFAULTS_FILE = paths.SETTINGS_DEFAULTS
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 
 

@@ -52,7 +52,7 @@ _STREAM_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?
 
 
 def _stream_retention(settings: Settings) -> list[Problem]:
-    from components.loki_config import STREAM_LABELS  # late: loki_config builds on these checks
+    from components.logs.loki_config import STREAM_LABELS  # late: loki_config builds on these checks
 
     out = []
     form = ('a stream selector over the stream labels, e.g. \'{service="dvt-audit"}\'; labels: '
@@ -147,7 +147,7 @@ def _object_storage_credentials(settings: Settings, section: str, storage: Objec
     ]
 
 
-# The first day of the volume's schema period (components/loki_config.py); a bucket period starts after it.
+# The first day of the volume's schema period (components/logs/loki_config.py); a bucket period starts after it.
 FIRST_SCHEMA_DAY = date(2025, 1, 1)
 SINCE_FORM = (
     "a date YYYY-MM-DD (UTC) after 2025-01-01 from which logs go to the bucket; when first set, a day after today "

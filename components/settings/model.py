@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.catalog import FORBIDDEN_LABELS
-from components.endpoints import KUBELET_PORT, NODE_EXPORTER
+from components.rules.catalog import FORBIDDEN_LABELS
 from components.settings.storage_backend import LokiObjectStorage, ObjectStorage
 from components.settings.types import (
     MAX_COUNT,
@@ -33,6 +32,7 @@ from components.settings.types import (
     decimal_number,
     whole_number,
 )
+from components.wiring.endpoints import KUBELET_PORT, NODE_EXPORTER
 
 Environment = Literal["dev", "staging", "prod"]
 DNS_LABEL_FORM = "a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
@@ -211,7 +211,7 @@ class ServiceTarget(Section):
 
     name: DnsLabel
     kind: ServiceKind
-    # host or host:port; the port defaults to the kind's (components/endpoints.py).
+    # host or host:port; the port defaults to the kind's (components/wiring/endpoints.py).
     address: Annotated[str, AfterValidator(_host_optional_port)]
 
 

@@ -6,7 +6,7 @@ from components.settings.errors import Problem
 from components.settings.model import Settings
 from components.settings.secrets import missing_secret
 
-# The credentials Alertmanager's receivers read (components/alertmanager_config.py).
+# The credentials Alertmanager's receivers read (components/metrics/alertmanager_config.py).
 RECEIVER_SECRET_KEYS = ("slackWebhookUrl", "smtpPassword", "pagerdutyRoutingKey", "pagerdutyEscalationRoutingKey")
 
 

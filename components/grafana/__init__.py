@@ -1,0 +1,1 @@
+"""Grafana: the workload, access (UIDs, folders, provider), datasources, provisioning and the dashboards component."""

@@ -1,0 +1,1 @@
+"""The logs signal: Loki and Grafana Alloy, with their configuration generators."""

@@ -1,0 +1,240 @@
+"""Alloy's pipeline, generated from settings.
+
+Logs: pods on this node, tailed through the Kubernetes API (no hostPath, no
+root), JSON parsed, ``level`` normalised into a bounded label, ``service``
+from the pod's labels, ``environment`` constant: the only three stream labels.
+
+Traces: applications send OTLP to any Alloy pod; a load-balancing hop routes
+every span of one trace to the same pod by trace ID, where tail sampling
+keeps every trace with an error and the environment's share of the rest
+(seed 004), then sends them on to Tempo.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from components.logs.alloy_syntax import Block, Expr, document, export
+from components.settings import Settings
+from components.settings.units import quantity_bytes
+from components.wiring import endpoints
+
+CONFIG_DIR = "/etc/alloy"
+CONFIG_FILE = "config.alloy"
+DATA_DIR = "/var/lib/alloy/data"
+HEADLESS_SERVICE = f"{endpoints.ALLOY_SERVICE}-headless"
+# Second OTLP listener: spans arrive here already routed by trace ID.
+SAMPLING_PORT = 4319
+NODE_NAME_ENV = "NODE_NAME"
+# Seed 004 writes levels in upper case and queries level="ERROR"; anything else becomes UNKNOWN
+# so a typo in one service's logger cannot add label values.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
+LEVEL_ALIASES = {"WARN": "WARNING"}
+UNKNOWN_LEVEL = "UNKNOWN"
+ERROR_STATUS = "ERROR"
+DECISION_WAIT = "10s"
+# The OpenTelemetry resource attribute naming a deployment's environment: the current semantic
+# conventions write deployment.environment.name, older SDKs deployment.environment. Alloy fills
+# whichever one a trace lacks from the other, so Tempo's span-metric dimension and Grafana's
+# trace-to-logs filter (both keyed on one name) see every trace.
+ENVIRONMENT_ATTRIBUTES = ("deployment.environment.name", "deployment.environment")
+MIB = 1024 * 1024
+# Memory guard of tail sampling, sized to Alloy's container (its memory limit):
+# the memory limiter refuses spans above LIMITER_SHARE of it (GC at the hard limit, data
+# refused from hard - spike), and the sampler holds at most as many traces as fit in
+# SAMPLING_BUFFER_SHARE of it at TRACE_BYTES each (an estimate of an average buffered trace:
+# tens of spans of about half a KiB). Upstream's default of 50000 traces does not fit 256Mi.
+LIMITER_SHARE = Decimal("0.8")
+SPIKE_SHARE = Decimal("0.2")
+SAMPLING_BUFFER_SHARE = Decimal("0.5")
+TRACE_BYTES = 16 * 1024
+LIMITER_CHECK_INTERVAL = "1s"
+
+
+def meta_label(pod_label: str) -> str:
+    """The discovery meta label of a pod label (app.kubernetes.io/name -> __meta_kubernetes_pod_label_app_kubernetes_io_name)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", pod_label)
+
+
+def level_template() -> str:
+    """The level, upper-cased, if it is a known one (or an alias); UNKNOWN otherwise, also when there is none.
+
+    stage.template sets .Value only when the source was extracted; ``ToUpper`` of a missing
+    value fails the template and the stage then writes nothing (Alloy
+    loki/process/stages/template.go), so a line without a level (or not JSON) would get no
+    label. ``with`` reads .Value only when it is there.
+    """
+    known = " ".join(f'"{level}"' for level in LOG_LEVELS)
+    aliases = "".join(f'{{{{ else if eq $l "{alias}" }}}}{level}' for alias, level in LEVEL_ALIASES.items())
+    return (
+        f'{{{{ $l := "" }}}}{{{{ with .Value }}}}{{{{ $l = ToUpper . }}}}{{{{ end }}}}'
+        f"{{{{ if eq $l {known} }}}}{{{{ $l }}}}{aliases}{{{{ else }}}}{UNKNOWN_LEVEL}{{{{ end }}}}"
+    )
+
+
+def environment_statements() -> list[str]:
+    """OTTL (resource context): fill each environment attribute a trace lacks from the other one."""
+    statements = []
+    for target in ENVIRONMENT_ATTRIBUTES:
+        for source in ENVIRONMENT_ATTRIBUTES:
+            if source != target:
+                statements.append(
+                    f'set(attributes["{target}"], attributes["{source}"]) where attributes["{target}"] == nil and attributes["{source}"] != nil'
+                )
+    return statements
+
+
+@dataclass(frozen=True)
+class SamplingMemory:
+    """Tail sampling's memory guard for one Alloy container: limiter limits (MiB) and the trace buffer."""
+
+    limit_mib: int
+    spike_limit_mib: int
+    num_traces: int
+
+
+def sampling_memory(settings: Settings) -> SamplingMemory:
+    """Sized from alloy.resources.limits.memory (see LIMITER_SHARE, SAMPLING_BUFFER_SHARE, TRACE_BYTES)."""
+    limit = quantity_bytes(settings.alloy.resources.limits.memory)
+    return SamplingMemory(
+        limit_mib=int(limit * LIMITER_SHARE / MIB),
+        spike_limit_mib=int(limit * SPIKE_SHARE / MIB),
+        num_traces=int(limit * SAMPLING_BUFFER_SHARE / TRACE_BYTES),
+    )
+
+
+def sampling_percentage(settings: Settings) -> int | float:
+    percent = settings.tempo.sampling * 100
+    return int(percent) if percent == percent.to_integral_value() else float(percent)
+
+
+def _log_blocks(settings: Settings) -> list[Block]:
+    write = Block(
+        "loki.write",
+        "loki",
+        {"external_labels": {"environment": settings.environment}},
+        [Block("endpoint", attributes={"url": endpoints.loki_url(settings.namespace) + "/loki/api/v1/push"})],
+    )
+    process = Block(
+        "loki.process",
+        "pods",
+        {"forward_to": [export(write, "receiver")]},
+        [
+            Block("stage.json", attributes={"expressions": {"level": "level"}}),
+            Block("stage.template", attributes={"source": "level", "template": level_template()}),
+            Block("stage.labels", attributes={"values": {"level": ""}}),
+            # Whatever else a target carried stays out of the stream labels.
+            Block("stage.label_keep", attributes={"values": ["service", "level"]}),
+        ],
+    )
+    discovery = Block(
+        "discovery.kubernetes",
+        "pods",
+        {"role": "pod"},
+        [Block("selectors", attributes={"role": "pod", "field": Expr(f'"spec.nodeName=" + sys.env("{NODE_NAME_ENV}")')})],
+    )
+    sources = [meta_label(label) for label in settings.alloy.service_labels] + ["__meta_kubernetes_pod_container_name"]
+    relabel = Block(
+        "discovery.relabel",
+        "pods",
+        {"targets": export(discovery, "targets")},
+        [
+            Block("rule", attributes={"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Unknown", "action": "drop"}),
+            # The first non-empty of the configured pod labels, else the container's name.
+            Block(
+                "rule",
+                attributes={"source_labels": sources, "separator": ";", "regex": ";*([^;]+).*", "replacement": "$1", "target_label": "service"},
+            ),
+        ],
+    )
+    source = Block(
+        "loki.source.kubernetes",
+        "pods",
+        {"targets": export(relabel, "output"), "forward_to": [export(process, "receiver")]},
+    )
+    return [discovery, relabel, source, process, write]
+
+
+def _trace_blocks(settings: Settings) -> list[Block]:
+    insecure = Block("tls", attributes={"insecure": True})
+    tempo = Block(
+        "otelcol.exporter.otlp",
+        "tempo",
+        blocks=[Block("client", attributes={"endpoint": f"{endpoints.TEMPO_SERVICE}.{settings.namespace}.svc:{endpoints.OTLP_GRPC_PORT}"}, blocks=[insecure])],
+    )
+    batch = Block("otelcol.processor.batch", "traces", blocks=[Block("output", attributes={"traces": [export(tempo, "input")]})])
+    memory = sampling_memory(settings)
+    sampling = Block(
+        "otelcol.processor.tail_sampling",
+        "per_environment",
+        # Bounded: at most num_traces traces wait for their decision (the oldest are decided early beyond it).
+        {"decision_wait": DECISION_WAIT, "num_traces": memory.num_traces},
+        [
+            # Policies are OR-ed: a trace with an error is kept whatever the percentage.
+            Block(
+                "policy",
+                attributes={"name": "errors-always", "type": "status_code"},
+                blocks=[Block("status_code", attributes={"status_codes": [ERROR_STATUS]})],
+            ),
+            Block(
+                "policy",
+                attributes={"name": "environment-share", "type": "probabilistic"},
+                blocks=[Block("probabilistic", attributes={"sampling_percentage": sampling_percentage(settings)})],
+            ),
+            Block("output", attributes={"traces": [export(batch, "input")]}),
+        ],
+    )
+    # In front of the sampler: above its limit it refuses spans (the sending Alloy retries) instead of
+    # letting the buffer grow until the container is OOM-killed with every buffered trace.
+    limiter = Block(
+        "otelcol.processor.memory_limiter",
+        "sampling",
+        {"check_interval": LIMITER_CHECK_INTERVAL, "limit": f"{memory.limit_mib}MiB", "spike_limit": f"{memory.spike_limit_mib}MiB"},
+        [Block("output", attributes={"traces": [export(sampling, "input")]})],
+    )
+    routed = Block(
+        "otelcol.receiver.otlp",
+        "routed",
+        blocks=[
+            Block("grpc", attributes={"endpoint": f"0.0.0.0:{SAMPLING_PORT}"}),
+            Block("output", attributes={"traces": [export(limiter, "input")]}),
+        ],
+    )
+    balancer = Block(
+        "otelcol.exporter.loadbalancing",
+        "by_trace",
+        {"routing_key": "traceID"},
+        [
+            Block(
+                "resolver",
+                blocks=[Block("dns", attributes={"hostname": f"{HEADLESS_SERVICE}.{settings.namespace}.svc", "port": str(SAMPLING_PORT)})],
+            ),
+            Block("protocol", blocks=[Block("otlp", blocks=[Block("client", blocks=[insecure])])]),
+        ],
+    )
+    environment = Block(
+        "otelcol.processor.transform",
+        "environment",
+        {"error_mode": "ignore"},
+        [
+            Block("trace_statements", attributes={"context": "resource", "statements": environment_statements()}),
+            Block("output", attributes={"traces": [export(balancer, "input")]}),
+        ],
+    )
+    receiver = Block(
+        "otelcol.receiver.otlp",
+        "apps",
+        blocks=[
+            Block("grpc", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"}),
+            Block("http", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_HTTP_PORT}"}),
+            Block("output", attributes={"traces": [export(environment, "input")]}),
+        ],
+    )
+    return [receiver, environment, balancer, routed, limiter, sampling, batch, tempo]
+
+
+def alloy_config(settings: Settings) -> str:
+    logging = Block("logging", attributes={"level": "info", "format": "logfmt"})
+    return document([logging, *_log_blocks(settings), *_trace_blocks(settings)])

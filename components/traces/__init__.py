@@ -1,0 +1,1 @@
+"""The traces signal: Tempo and its configuration generator."""

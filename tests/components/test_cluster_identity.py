@@ -1,0 +1,110 @@
+"""Each stack names its cluster; the program refuses any other before a single change.
+
+The refusal is tested under Pulumi mocks with a cluster whose kube-system
+namespace has another UID: the program must fail with a message naming the key
+and the fix, and the engine must have been handed no custom resource but the
+probe provider (every other one waits for the check).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as runtime_settings
+
+from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterError
+from components.settings import SettingsError, load_settings
+from components.settings.pulumi_config import settings_from_pulumi
+from components.stack import build_stack
+from tooling.mock_runtime import PROJECT, Registered, _EchoMocks, _HeldBack, _RecordingMonitor, cluster_with_uid
+from tooling.render import Render, stand_in_missing_secrets
+from tooling.stack_config import read_stack_config
+
+OTHER_CLUSTER = "0b5e4c1a-9d4e-4f7a-8c53-2f6a1d2e3b4c"
+STACKS = ("dev", "staging", "prod")
+
+
+def _run(stack: str, live_uid: str | None, unset_id: bool = False) -> tuple[BaseException | None, list[Registered]]:
+    """The whole program under mocks against a cluster whose kube-system UID is ``live_uid``."""
+    config = read_stack_config(stack)
+    if unset_id:
+        config.values["observability:kubernetes"] = {"context": config.values["observability:kubernetes"]["context"]}
+    stand_in_missing_secrets(config)
+    # CRD schemas kept off the SDK's wire path, as in the offline render (tests/tooling/test_render.py proves both paths
+    # register the same): they are megabytes, and which cluster is deployed to does not depend on them.
+    held_back = _HeldBack()
+    monitor = _RecordingMonitor(_EchoMocks(cluster_with_uid(live_uid)), held_back)
+    pulumi.runtime.set_all_config(config.engine_form(), sorted(config.secret_keys))
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+    settings = settings_from_pulumi()
+    failure: BaseException | None = None
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(held_back.transformation)
+        build_stack(settings)
+
+    try:
+        program()
+    except Exception as error:  # the test inspects it
+        failure = error
+    return failure, monitor.records
+
+
+def _cluster_id(stack: str) -> Any:
+    return read_stack_config(stack).values["observability:kubernetes"]["clusterId"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_names_its_cluster(stack: str) -> None:
+    values = read_stack_config(stack).values["observability:kubernetes"]
+    assert values["context"] and values["clusterId"]
+    assert len({_cluster_id(s) for s in STACKS}) == len(STACKS), "two stacks claim the same cluster"
+
+
+def test_every_kubernetes_resource_uses_the_stack_s_provider(rendered: Render) -> None:
+    providers = {r.name: r for r in rendered.records if r.type == "pulumi:providers:kubernetes"}
+    assert set(providers) == {PROBE, PROVIDER}
+    cluster = providers[PROVIDER]
+    assert cluster.inputs["context"] == rendered.settings.kubernetes.context
+    # pulumi-kubernetes replaces nothing on a kubeconfig change while this stays the same.
+    assert cluster.inputs["clusterIdentifier"] == rendered.settings.kubernetes.cluster_id
+    resources = [r for r in rendered.records if r.custom and r.type.startswith("kubernetes:")]
+    assert resources
+    wrong = [r.urn for r in resources if not r.provider.startswith(cluster.urn + "::")]
+    assert wrong == [], "a Kubernetes resource would use the ambient default provider"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_stack_pointed_at_another_cluster_is_refused_before_any_change(stack: str) -> None:
+    failure, records = _run(stack, OTHER_CLUSTER)
+    assert isinstance(failure, WrongClusterError)
+    message = str(failure)
+    assert CLUSTER_ID_KEY in message and _cluster_id(stack) in message and OTHER_CLUSTER in message
+    assert f"pulumi config set --path kubernetes.context NAME --stack {stack}" in message
+    handed_over = [r for r in records if r.custom]
+    assert [(r.type, r.name) for r in handed_over] == [("pulumi:providers:kubernetes", PROBE)]
+
+
+def test_the_right_cluster_is_deployed_to() -> None:
+    failure, records = _run("staging", _cluster_id("staging"))
+    assert failure is None
+    assert any(r.type == "kubernetes:apps/v1:Deployment" for r in records)
+
+
+def test_a_stack_that_names_no_cluster_is_refused_with_the_command_that_names_it() -> None:
+    failure, records = _run("dev", OTHER_CLUSTER, unset_id=True)
+    assert isinstance(failure, WrongClusterError)
+    assert f"{CLUSTER_ID_KEY} is not set" in str(failure)
+    assert f"pulumi config set --path kubernetes.clusterId {OTHER_CLUSTER} --stack dev" in str(failure)
+    assert [r.name for r in records if r.custom] == [PROBE]
+
+
+def test_a_malformed_cluster_id_is_refused_with_its_key_and_form() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({"observability:kubernetes": '{"clusterId": "prod-cluster"}'}, "prod")
+    assert "observability:kubernetes.clusterId = 'prod-cluster'" in str(error.value)
+    assert "kube-system" in str(error.value)

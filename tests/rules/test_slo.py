@@ -1,0 +1,76 @@
+"""SLO specs: validation errors name file, field, value and accepted form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.rules import slo
+from components.rules.tooling.build import TEST_CONTEXT
+
+
+def _spec(**overrides: Any) -> dict[str, Any]:
+    entry = {"name": "demo-errors", "description": "d.", "objective": 99.5, "window": "30d",
+             "sli": {"ratio": {"errors": {"metric": "diff_failures_total"}, "total": {"metric": "diff_requests_total"}}},
+             "impact": "i", "actions": ["a"]}
+    entry.update(overrides)
+    return {"service": "demo", "slos": [entry]}
+
+
+def _write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    ({"objective": 120}, r"demo\.yaml: slos\[0\] \(demo-errors\)\.objective: got 120; accepted: a percentage between 0 and 100"),
+    ({"objective": "high"}, r"\.objective: got 'high'"),
+    ({"window": "7d"}, r"slos\[0\] \(demo-errors\)\.window: got '7d'; accepted: one of \['30d'\]"),
+    ({"target": 1}, r"slos\[0\]\.target: got 'target'; accepted: one of \["),
+    ({"name": "Demo Errors"}, r"slos\[0\]\.name: got 'Demo Errors'; accepted: kebab-case"),
+    ({"sli": {"latency": {"metric": "x", "le": -1}}}, r"\.sli\.latency\.le: got -1; accepted: a positive number"),
+    ({"sli": {"ratio": {"errors": {"metric": "a", "matchers": "status=failed"}, "total": {"metric": "b"}}}},
+     r"\.sli\.ratio\.errors\.matchers: got 'status=failed'; accepted: PromQL label matchers"),
+    ({"sli": {"quantile": {}}}, r"\.sli: got .*accepted: exactly one of latency"),
+])
+def test_bad_spec_names_file_field_value_and_form(tmp_path: Path, override: dict[str, Any], pattern: str) -> None:
+    path = _write(tmp_path, _spec(**override))
+    with pytest.raises(slo.SloSpecError, match=pattern) as err:
+        slo.load_slos(path)
+    assert str(path) in str(err.value)
+
+
+def test_latency_bound_must_be_a_bucket(tmp_path: Path) -> None:
+    _write(tmp_path, _spec(sli={"latency": {"metric": "dvt_run_completion_duration_seconds", "le": 4}}))
+    with pytest.raises(slo.SloSpecError, match=r"\.sli\.latency\.le: got 4.0; accepted: one of the bucket bounds"):
+        slo.generate_all(TEST_CONTEXT, tmp_path)
+
+
+def test_duplicate_names_across_files_are_rejected(tmp_path: Path) -> None:
+    _write(tmp_path, _spec())
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(_spec()))
+    with pytest.raises(slo.SloSpecError, match="a name not already used in"):
+        slo.all_slos(tmp_path)
+
+
+def test_burn_rate_windows_follow_the_workbook() -> None:
+    assert slo.PAGE_BURNS == (("1h", "5m", 14.4), ("6h", "30m", 6.0))
+    assert slo.TICKET_BURNS == (("1d", "2h", 3.0), ("3d", "6h", 1.0))
+
+
+def test_latency_sli_accepts_go_and_python_bucket_labels() -> None:
+    spec = slo.parse_spec(_spec(sli={"latency": {"metric": "dvt_run_completion_duration_seconds", "le": 5}}), "x")[0]
+    assert 'le=~"5(\\\\.0+)?"' in slo.sli_error_expr(spec, "5m")
+    assert spec.budget == 0.005
+
+
+def test_latency_bound_can_be_a_threshold(tmp_path: Path) -> None:
+    spec = _spec(sli={"latency": {"metric": "seamless_sla_deadline_seconds", "le": "{{threshold:seamless_sla_p99_budget_seconds}}"}})
+    assert slo.parse_spec(spec, "x")[0].sli["latency"]["le"] == 240.0
+    spec = _spec(sli={"latency": {"metric": "seamless_sla_deadline_seconds", "le": "{{threshold:nope}}"}})
+    with pytest.raises(slo.SloSpecError, match=r"x: slos\[0\] \(demo-errors\)\.sli\.latency\.le: .*no threshold named 'nope'"):
+        slo.parse_spec(spec, "x")
