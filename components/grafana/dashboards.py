@@ -52,7 +52,7 @@ class Dashboards(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, provider=access.provider, depends_on=[access.folders[dashboard.folder]]),
                 )
             if access is None or settings.dashboards.config_maps:
-                labels = standard_labels(NAME, settings, role="dashboards")
+                labels = standard_labels(NAME, settings.context, role="dashboards")
                 if settings.dashboards.config_maps:
                     labels |= {SIDECAR_LABEL: "1"}
                 k8s.core.v1.ConfigMap(

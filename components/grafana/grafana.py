@@ -135,10 +135,10 @@ class Grafana(pulumi.ComponentResource):
 
     def _deploy(self, settings: Settings, password: pulumi.Output[str]) -> list[pulumi.Resource]:
         config = settings.grafana
-        labels = standard_labels(NAME, settings, role="dashboards", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="dashboards", image=config.image)
         metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings)
+        selector = selector_labels(NAME, settings.context)
         endpoint = endpoints.GRAFANA
 
         account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
@@ -149,7 +149,7 @@ class Grafana(pulumi.ComponentResource):
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = volumes.claim(f"{NAME}-data", settings, config.storage, labels=labels, parent=self)
+        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=labels, parent=self)
         mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}]
         volumes_: list[dict[str, Any]] = [
             {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},

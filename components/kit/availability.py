@@ -13,13 +13,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.settings import Settings
+from components.kit.context import StackContext
 
 NODE_KEY = "kubernetes.io/hostname"
 ZONE_KEY = "topology.kubernetes.io/zone"
 
 
-def spread(selector: Mapping[str, str], replicas: int, settings: Settings) -> dict[str, Any]:
+def spread(selector: Mapping[str, str], replicas: int, context: StackContext) -> dict[str, Any]:
     """Pod-spec fields (also valid in a Prometheus or Alertmanager spec) that keep replicas apart.
 
     Nodes: pod anti-affinity, so ``required`` means never two replicas on one node.
@@ -27,7 +27,7 @@ def spread(selector: Mapping[str, str], replicas: int, settings: Settings) -> di
     """
     if replicas < 2:
         return {}
-    availability = settings.availability
+    availability = context.availability
     fields: dict[str, Any] = {}
     term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": NODE_KEY}
     if availability.node_spread == "required":
@@ -48,7 +48,7 @@ def spread(selector: Mapping[str, str], replicas: int, settings: Settings) -> di
 
 def disruption_budget(
     name: str,
-    settings: Settings,
+    context: StackContext,
     *,
     replicas: int,
     selector: Mapping[str, str],
@@ -60,9 +60,9 @@ def disruption_budget(
         return None
     return k8s.policy.v1.PodDisruptionBudget(
         name,
-        metadata={"name": name, "namespace": settings.namespace, "labels": dict(labels)},
+        metadata={"name": name, "namespace": context.namespace, "labels": dict(labels)},
         spec={
-            "maxUnavailable": settings.availability.max_unavailable,
+            "maxUnavailable": context.availability.max_unavailable,
             "selector": {"matchLabels": dict(selector)},
             # A pod that is not ready serves nothing: let a drain evict it rather than hang.
             "unhealthyPodEvictionPolicy": "AlwaysAllow",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.settings import Settings
+from components.kit.context import StackContext
 
 PART_OF = "observability-stack"
 MANAGED_BY = "pulumi"
@@ -15,28 +15,28 @@ def image_tag(image: str) -> str:
     return image.split("@", 1)[0].rsplit(":", 1)[1]
 
 
-def selector_labels(component: str, settings: Settings) -> dict[str, str]:
+def selector_labels(component: str, context: StackContext) -> dict[str, str]:
     """The immutable subset used in Deployment/StatefulSet selectors and Services."""
     return {
         "app.kubernetes.io/name": component,
-        "app.kubernetes.io/instance": f"{component}-{settings.stack}",
+        "app.kubernetes.io/instance": f"{component}-{context.stack}",
     }
 
 
-def standard_labels(component: str, settings: Settings, *, role: str, image: str | None = None) -> dict[str, str]:
+def standard_labels(component: str, context: StackContext, *, role: str, image: str | None = None) -> dict[str, str]:
     labels = {
-        **selector_labels(component, settings),
+        **selector_labels(component, context),
         "app.kubernetes.io/component": role,
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
-        "environment": settings.environment,
-        STACK_LABEL: settings.stack,
+        "environment": context.environment,
+        STACK_LABEL: context.stack,
     }
     if image is not None:
         labels["app.kubernetes.io/version"] = image_tag(image)
     return labels
 
 
-def stack_selector(settings: Settings) -> dict[str, str]:
+def stack_selector(context: StackContext) -> dict[str, str]:
     """Labels a PrometheusRule, ServiceMonitor or PodMonitor needs to be selected by this stack's Prometheus."""
-    return {STACK_LABEL: settings.stack}
+    return {STACK_LABEL: context.stack}

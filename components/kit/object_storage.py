@@ -14,8 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.settings.secrets import secret_value
-from components.settings.storage_backend import CREDENTIAL_SECRETS, ObjectStorage
+from components.kit.context import ObjectStore
 
 GCS_KEY_DIR = "/var/run/secrets/gcs"
 GCS_KEY_FILE = "key.json"
@@ -31,19 +30,28 @@ class Credentials:
     mounts: tuple[Mapping[str, Any], ...] = ()
 
 
-def s3_endpoint(storage: ObjectStorage) -> str:
+def s3_endpoint(storage: ObjectStore) -> str:
     """The S3 endpoint: the configured one, or AWS's regional endpoint."""
     if storage.endpoint:
         return storage.endpoint
     return f"s3.{storage.region}.amazonaws.com"
 
 
-def credentials(storage: ObjectStorage | None, *, name: str, metadata: Mapping[str, Any], parent: pulumi.Resource) -> Credentials:
-    """Create the credentials Secret ``name`` when the settings ask for secret credentials."""
+def credentials(
+    storage: ObjectStore | None,
+    secrets: Mapping[str, pulumi.Output[str] | None],
+    *,
+    name: str,
+    metadata: Mapping[str, Any],
+    parent: pulumi.Resource,
+) -> Credentials:
+    """Create the credentials Secret ``name`` when the settings ask for secret credentials.
+
+    ``secrets`` maps each credential's secret config key (objectStorageAccessKeyId, ...) to its value.
+    """
     if storage is None or storage.credentials != "secret":
         return Credentials()
-    keys = CREDENTIAL_SECRETS[storage.backend]
-    values = {key: secret_value(key) for key in keys}
+    values = dict(secrets)
     # S3 clients read AWS_* variables; GCS clients read the key file.
     data = {_S3_ENV.get(key, GCS_KEY_FILE): value for key, value in values.items()}
     k8s.core.v1.Secret(

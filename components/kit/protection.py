@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pulumi
 
-from components.settings import Settings
+from components.kit.context import StackContext
 
 
-def stateful_options(settings: Settings, parent: pulumi.Resource, **kwargs: object) -> pulumi.ResourceOptions:
+def stateful_options(context: StackContext, parent: pulumi.Resource, **kwargs: object) -> pulumi.ResourceOptions:
     """Volumes, StatefulSets and stateful custom resources: protect and keep on delete in protected stacks."""
-    protect = settings.protect_stateful
+    protect = context.protect_stateful
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect, **kwargs)  # type: ignore[arg-type]

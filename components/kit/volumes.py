@@ -18,10 +18,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kit.context import StackContext, StorageRequest
 from components.kit.protection import stateful_options
-from components.settings import Settings
-from components.settings.errors import NAMESPACE
-from components.settings.types import Storage
 
 # Fields whose change would replace a StatefulSet or make the operator recreate it.
 STATEFULSET_TEMPLATES = "spec.volumeClaimTemplates"
@@ -34,14 +32,6 @@ STORAGE_CLASS_PROCEDURE = "docs/data-safety.md#changing-a-storage-class"
 
 class StorageClassChangeError(pulumi.RunError):
     """The settings name another storage class than an existing claim has; shown without a traceback."""
-
-
-def storage_class_key(settings: Settings, storage: Storage) -> str:
-    """The config key of ``storage``'s class, e.g. observability:prometheus.storage.storageClass."""
-    for name, field in type(settings).model_fields.items():
-        if getattr(getattr(settings, name), "storage", None) is storage:
-            return f"{NAMESPACE}:{field.alias or name}.storage.storageClass"
-    return f"{NAMESPACE}:storage.storageClass"
 
 
 def storage_class_problem(key: str, claim_name: str, wanted: str | None, live: str | None) -> str | None:
@@ -67,7 +57,7 @@ def _checked_class(key: str, claim_name: str, wanted: str | None, spec: Any) -> 
     return live or NO_CLASS
 
 
-def claim_spec(storage: Storage) -> dict[str, Any]:
+def claim_spec(storage: StorageRequest) -> dict[str, Any]:
     """The spec of a ReadWriteOnce claim, also used in volume claim templates."""
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}}
     if storage.storage_class:
@@ -77,23 +67,24 @@ def claim_spec(storage: Storage) -> dict[str, Any]:
 
 def claim(
     name: str,
-    settings: Settings,
-    storage: Storage,
+    context: StackContext,
+    storage: StorageRequest,
+    storage_key: str,
     *,
     labels: Mapping[str, str],
     parent: pulumi.Resource,
     annotations: Mapping[str, str] | None = None,
 ) -> k8s.core.v1.PersistentVolumeClaim:
     """A claim owned by the stack: protected in protected stacks, resized in place."""
-    metadata: dict[str, Any] = {"name": name, "namespace": settings.namespace, "labels": dict(labels)}
+    metadata: dict[str, Any] = {"name": name, "namespace": context.namespace, "labels": dict(labels)}
     if annotations:
         metadata["annotations"] = dict(annotations)
     volume = k8s.core.v1.PersistentVolumeClaim(
-        name, metadata=metadata, spec=claim_spec(storage), opts=stateful_options(settings, parent, ignore_changes=[CLAIM_CLASS])
+        name, metadata=metadata, spec=claim_spec(storage), opts=stateful_options(context, parent, ignore_changes=[CLAIM_CLASS])
     )
     # The class the claim really has (with the change ignored, the existing claim's): a stack output,
     # so a different class in the settings fails preview and up with the key and the procedure.
-    key = storage_class_key(settings, storage)
+    key = f"{storage_key}.storageClass"
     pulumi.export(f"storageClass/{name}", volume.spec.apply(lambda spec: _checked_class(key, name, storage.storage_class, spec)))
     return volume
 
@@ -104,8 +95,9 @@ def statefulset_claim_name(template: str, statefulset: str, ordinal: int) -> str
 
 
 def replica_claims(
-    settings: Settings,
-    storage: Storage,
+    context: StackContext,
+    storage: StorageRequest,
+    storage_key: str,
     *,
     template: str,
     statefulset: str,
@@ -122,8 +114,9 @@ def replica_claims(
     return [
         claim(
             statefulset_claim_name(template, statefulset, ordinal),
-            settings,
+            context,
             storage,
+            storage_key,
             labels=labels,
             parent=parent,
             # Bound only when the StatefulSet's pod arrives, which comes after this claim.

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.settings.types import Resources
+from components.kit.context import ResourceAmounts
 from components.wiring.endpoints import Endpoint
 
 NOBODY = 65534
@@ -68,7 +68,7 @@ class Port:
 class ContainerSpec:
     name: str
     image: str
-    resources: Resources
+    resources: ResourceAmounts
     probes: Probes
     ports: tuple[Port, ...] = ()
     args: tuple[str, ...] = ()

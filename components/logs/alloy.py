@@ -37,10 +37,10 @@ class Alloy(pulumi.ComponentResource):
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:logs:Alloy", NAME, None, opts)
         config = settings.alloy
-        labels = standard_labels(NAME, settings, role="telemetry-collector", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="telemetry-collector", image=config.image)
         metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings)
+        selector = selector_labels(NAME, settings.context)
         endpoint = endpoints.ALLOY
         text = alloy_config(settings)
 

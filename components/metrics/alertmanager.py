@@ -49,7 +49,7 @@ class Alertmanager(pulumi.ComponentResource):
         super().__init__("observability:metrics:Alertmanager", NAME, None, opts)
         config = settings.alertmanager
         namespace = settings.namespace
-        labels = standard_labels(NAME, settings, role="alert-router", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="alert-router", image=config.image)
         metadata = {"name": NAME, "namespace": namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -90,13 +90,14 @@ class Alertmanager(pulumi.ComponentResource):
             "configSecret": CONFIG_SECRET,
             "secrets": [RECEIVERS_SECRET],
             # Only this stack's AlertmanagerConfig objects (none today) may add routes.
-            "alertmanagerConfigSelector": {"matchLabels": dict(stack_selector(settings))},
+            "alertmanagerConfigSelector": {"matchLabels": dict(stack_selector(settings.context))},
             "alertmanagerConfigNamespaceSelector": namespace_selector(settings),
         }
-        spec.update(spread(POD_SELECTOR, config.replicas, settings))
+        spec.update(spread(POD_SELECTOR, config.replicas, settings.context))
         # Each replica's claim is the stack's, so a larger size grows it in place (docs/data-safety.md).
         claims = replica_claims(
-            settings, config.storage, template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
+            settings.context, config.storage, settings.storage_key(config.storage),
+            template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
         )
         self.resource = k8s.apiextensions.CustomResource(
             NAME,
@@ -105,7 +106,7 @@ class Alertmanager(pulumi.ComponentResource):
             metadata=metadata,
             spec=spec,
             opts=stateful_options(
-                settings, self, depends_on=[account, config_secret, receivers_secret, *claims], ignore_changes=[KEEP_VOLUME_SIZE]
+                settings.context, self, depends_on=[account, config_secret, receivers_secret, *claims], ignore_changes=[KEEP_VOLUME_SIZE]
             ),
         )
         endpoint = endpoints.ALERTMANAGER
@@ -118,5 +119,5 @@ class Alertmanager(pulumi.ComponentResource):
             },
             opts=child,
         )
-        disruption_budget(NAME, settings, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
+        disruption_budget(NAME, settings.context, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
         self.register_outputs({"service": self.service.metadata["name"]})

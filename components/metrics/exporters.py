@@ -74,7 +74,7 @@ def _service(name: str, settings: Settings, labels: dict[str, str], ports: list[
         name,
         metadata={"name": name, "namespace": settings.namespace, "labels": labels},
         spec={
-            "selector": selector_labels(name, settings),
+            "selector": selector_labels(name, settings.context),
             "ports": [{"name": e.port_name, "port": e.port, "targetPort": e.port_name} for e in ports],
         },
         opts=pulumi.ResourceOptions(parent=parent),
@@ -100,7 +100,7 @@ class Exporters(pulumi.ComponentResource):
 
     def _node_exporter(self, settings: Settings) -> None:
         config = settings.node_exporter
-        labels = standard_labels(NODE_EXPORTER, settings, role="node-metrics", image=config.image)
+        labels = standard_labels(NODE_EXPORTER, settings.context, role="node-metrics", image=config.image)
         account = _account(NODE_EXPORTER, settings, labels, self)
         endpoint = endpoints.node_exporter(config.port)
         host = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
@@ -127,7 +127,7 @@ class Exporters(pulumi.ComponentResource):
             NODE_EXPORTER,
             metadata={"name": NODE_EXPORTER, "namespace": settings.namespace, "labels": labels},
             spec={
-                "selector": {"matchLabels": selector_labels(NODE_EXPORTER, settings)},
+                "selector": {"matchLabels": selector_labels(NODE_EXPORTER, settings.context)},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                 "template": pod_template(
                     labels=labels,
@@ -155,7 +155,7 @@ class Exporters(pulumi.ComponentResource):
     def _kube_state_metrics(self, settings: Settings) -> None:
         config = settings.kube_state_metrics
         namespace = settings.namespace
-        labels = standard_labels(KUBE_STATE_METRICS, settings, role="cluster-state-metrics", image=config.image)
+        labels = standard_labels(KUBE_STATE_METRICS, settings.context, role="cluster-state-metrics", image=config.image)
         account = _account(KUBE_STATE_METRICS, settings, labels, self)
         cluster_access(
             f"{KUBE_STATE_METRICS}-{namespace}",
@@ -180,7 +180,7 @@ class Exporters(pulumi.ComponentResource):
             metadata={"name": KUBE_STATE_METRICS, "namespace": namespace, "labels": labels},
             spec={
                 "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(KUBE_STATE_METRICS, settings)},
+                "selector": {"matchLabels": selector_labels(KUBE_STATE_METRICS, settings.context)},
                 "template": pod_template(
                     labels=labels,
                     spec=pod_spec(containers=[exporter], service_account_name=KUBE_STATE_METRICS, automount_service_account_token=True),
@@ -192,7 +192,7 @@ class Exporters(pulumi.ComponentResource):
 
     def _blackbox_exporter(self, settings: Settings) -> None:
         config = settings.blackbox_exporter
-        labels = standard_labels(BLACKBOX_EXPORTER, settings, role="health-prober", image=config.image)
+        labels = standard_labels(BLACKBOX_EXPORTER, settings.context, role="health-prober", image=config.image)
         account = _account(BLACKBOX_EXPORTER, settings, labels, self)
         text = yaml.safe_dump(blackbox_config(), sort_keys=True)
         config_map = k8s.core.v1.ConfigMap(
@@ -216,7 +216,7 @@ class Exporters(pulumi.ComponentResource):
             metadata={"name": BLACKBOX_EXPORTER, "namespace": settings.namespace, "labels": labels},
             spec={
                 "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(BLACKBOX_EXPORTER, settings)},
+                "selector": {"matchLabels": selector_labels(BLACKBOX_EXPORTER, settings.context)},
                 "template": pod_template(
                     # A config change rolls the pods: the exporter reads its modules at start.
                     labels=labels,

@@ -79,7 +79,7 @@ class PrometheusOperator(pulumi.ComponentResource):
         super().__init__("observability:metrics:PrometheusOperator", NAME, None, opts)
         config = settings.operator
         namespace = settings.namespace
-        labels = standard_labels(NAME, settings, role="operator", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="operator", image=config.image)
         metadata = {"name": NAME, "namespace": namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
         self.crds = list(register_crds(settings, self))
@@ -145,7 +145,7 @@ class PrometheusOperator(pulumi.ComponentResource):
             metadata=metadata,
             spec={
                 "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(NAME, settings)},
+                "selector": {"matchLabels": selector_labels(NAME, settings.context)},
                 "template": pod_template(
                     labels=labels,
                     spec=pod_spec(containers=[operator], service_account_name=NAME, automount_service_account_token=True),
@@ -158,7 +158,7 @@ class PrometheusOperator(pulumi.ComponentResource):
             NAME,
             metadata=metadata,
             spec={
-                "selector": selector_labels(NAME, settings),
+                "selector": selector_labels(NAME, settings.context),
                 "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
             },
             opts=child,

@@ -115,7 +115,7 @@ def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiex
                 spec=document["spec"],
                 # Kept in the cluster when the stack stops managing it (operator.install: false hands the
                 # CRDs to an operator already running there): deleting one deletes every object of its kind.
-                opts=pulumi.ResourceOptions.merge(stateful_options(settings, parent), pulumi.ResourceOptions(retain_on_delete=True)),
+                opts=pulumi.ResourceOptions.merge(stateful_options(settings.context, parent), pulumi.ResourceOptions(retain_on_delete=True)),
             )
         )
     return crds

@@ -38,7 +38,7 @@ def namespace_selector(settings: Settings) -> dict[str, Any]:
 
 
 def object_selector(settings: Settings) -> dict[str, Any]:
-    return {"matchLabels": dict(stack_selector(settings))}
+    return {"matchLabels": dict(stack_selector(settings.context))}
 
 
 def forbidden_label_drop() -> dict[str, Any]:
@@ -74,7 +74,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
         "replicas": config.replicas,
         "serviceAccountName": NAME,
         "automountServiceAccountToken": True,
-        "podMetadata": {"labels": standard_labels(NAME, settings, role="metrics-store", image=config.image)},
+        "podMetadata": {"labels": standard_labels(NAME, settings.context, role="metrics-store", image=config.image)},
         "resources": config.resources.as_kubernetes(),
         "securityContext": pod_security_context(),
         "retention": config.retention,
@@ -108,7 +108,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
             ]
         },
     }
-    spec.update(spread(POD_SELECTOR, config.replicas, settings))
+    spec.update(spread(POD_SELECTOR, config.replicas, settings.context))
     # What the flows into Prometheus need: Tempo's remote write (the receiver) and its exemplars (the feature flag).
     return data_flows.apply(spec, data_flows.requirements(settings, data_flows.PROMETHEUS))
 
@@ -120,7 +120,7 @@ class Prometheus(pulumi.ComponentResource):
         super().__init__("observability:metrics:Prometheus", NAME, None, opts)
         config = settings.prometheus
         namespace = settings.namespace
-        labels = standard_labels(NAME, settings, role="metrics-store", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="metrics-store", image=config.image)
         metadata = {"name": NAME, "namespace": namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -150,7 +150,8 @@ class Prometheus(pulumi.ComponentResource):
             )
 
         claims = replica_claims(
-            settings, config.storage, template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
+            settings.context, config.storage, settings.storage_key(config.storage),
+            template=VOLUME, statefulset=STATEFULSET, replicas=config.replicas, labels=labels, parent=self
         )
         self.resource = k8s.apiextensions.CustomResource(
             NAME,
@@ -158,7 +159,7 @@ class Prometheus(pulumi.ComponentResource):
             kind="Prometheus",
             metadata=metadata,
             spec=prometheus_spec(settings, alertmanager_service),
-            opts=stateful_options(settings, self, depends_on=[account, *claims], ignore_changes=[KEEP_VOLUME_SIZE]),
+            opts=stateful_options(settings.context, self, depends_on=[account, *claims], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
         endpoint = endpoints.PROMETHEUS
         self.service = k8s.core.v1.Service(
@@ -170,5 +171,5 @@ class Prometheus(pulumi.ComponentResource):
             },
             opts=child,
         )
-        disruption_budget(NAME, settings, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
+        disruption_budget(NAME, settings.context, replicas=config.replicas, selector=POD_SELECTOR, labels=labels, parent=self)
         self.register_outputs({"service": self.service.metadata["name"]})

@@ -24,14 +24,14 @@ class Pushgateway(pulumi.ComponentResource):
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:Pushgateway", NAME, None, opts)
         config = settings.pushgateway
-        labels = standard_labels(NAME, settings, role="metrics-push", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="metrics-push", image=config.image)
         metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
 
         account = k8s.core.v1.ServiceAccount(
             NAME, metadata=metadata, automount_service_account_token=False, opts=child
         )
-        claim = volumes.claim(f"{NAME}-data", settings, config.storage, labels=labels, parent=self)
+        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=labels, parent=self)
         endpoint = endpoints.PUSHGATEWAY
         gateway = ContainerSpec(
             name=NAME,
@@ -54,26 +54,26 @@ class Pushgateway(pulumi.ComponentResource):
                 "replicas": config.replicas,
                 # One writer per persistence file: the old pod lets go of the volume first.
                 "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector_labels(NAME, settings)},
+                "selector": {"matchLabels": selector_labels(NAME, settings.context)},
                 "template": pod_template(
                     labels=labels,
                     spec=pod_spec(
                         containers=[gateway],
                         service_account_name=NAME,
                         volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}}],
-                        extra=spread(selector_labels(NAME, settings), config.replicas, settings),
+                        extra=spread(selector_labels(NAME, settings.context), config.replicas, settings.context),
                     ),
                 ),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account, claim]),
         )
         # Settings hold the Pushgateway at one replica; the budget appears if that ever changes.
-        disruption_budget(NAME, settings, replicas=config.replicas, selector=selector_labels(NAME, settings), labels=labels, parent=self)
+        disruption_budget(NAME, settings.context, replicas=config.replicas, selector=selector_labels(NAME, settings.context), labels=labels, parent=self)
         self.service = k8s.core.v1.Service(
             NAME,
             metadata=metadata,
             spec={
-                "selector": selector_labels(NAME, settings),
+                "selector": selector_labels(NAME, settings.context),
                 "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
             },
             opts=child,

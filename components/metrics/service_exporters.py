@@ -89,7 +89,7 @@ class ServiceExporters(pulumi.ComponentResource):
         credentials = None
         if mongodb and exporters.mongodb_username:
             password = secret_value("mongodbExporterPassword")
-            labels = standard_labels(MONGODB_EXPORTER, settings, role="service-exporter")
+            labels = standard_labels(MONGODB_EXPORTER, settings.context, role="service-exporter")
             credentials = k8s.core.v1.Secret(
                 MONGODB_EXPORTER,
                 metadata={"name": MONGODB_EXPORTER, "namespace": settings.namespace, "labels": labels},
@@ -107,7 +107,7 @@ class ServiceExporters(pulumi.ComponentResource):
                 metadata={
                     "name": f"service-{name}",
                     "namespace": settings.namespace,
-                    "labels": {**standard_labels(f"service-{name}", settings, role="service-monitor"), **stack_selector(settings)},
+                    "labels": {**standard_labels(f"service-{name}", settings.context, role="service-monitor"), **stack_selector(settings.context)},
                 },
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self),
@@ -120,7 +120,7 @@ class ServiceExporters(pulumi.ComponentResource):
                 metadata={
                     "name": f"service-{kind}",
                     "namespace": settings.namespace,
-                    "labels": {**standard_labels(f"service-{kind}", settings, role="service-monitor"), **stack_selector(settings)},
+                    "labels": {**standard_labels(f"service-{kind}", settings.context, role="service-monitor"), **stack_selector(settings.context)},
                 },
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self),
@@ -132,7 +132,7 @@ class ServiceExporters(pulumi.ComponentResource):
         name = exporter_name(target)
         # One app name for every MongoDB exporter (NetworkPolicies, monitors); the instance tells targets apart.
         selector = {"app.kubernetes.io/name": MONGODB_EXPORTER, "app.kubernetes.io/instance": f"{name}-{settings.stack}"}
-        labels = {**standard_labels(MONGODB_EXPORTER, settings, role="service-exporter", image=config.image), **selector, "service": target.name}
+        labels = {**standard_labels(MONGODB_EXPORTER, settings.context, role="service-exporter", image=config.image), **selector, "service": target.name}
         metadata = {"name": name, "namespace": settings.namespace, "labels": labels}
         account = k8s.core.v1.ServiceAccount(name, metadata=metadata, automount_service_account_token=False, opts=pulumi.ResourceOptions(parent=self))
         endpoint = endpoints.MONGODB_EXPORTER

@@ -50,7 +50,7 @@ class RuleSet(pulumi.ComponentResource):
 
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:rules:RuleSet", NAME, None, opts)
-        labels = {**standard_labels(NAME, settings, role="alerting-rules"), **stack_selector(settings)}
+        labels = {**standard_labels(NAME, settings.context, role="alerting-rules"), **stack_selector(settings.context)}
         child = pulumi.ResourceOptions(parent=self)
         self.rules = {}
         specs: dict[str, dict[str, Any]] = load_all_rules(rule_context(settings))

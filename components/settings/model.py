@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from components.kit.context import StackContext
 from components.rules.catalog import FORBIDDEN_LABELS
+from components.settings.errors import NAMESPACE
 from components.settings.storage_backend import LokiObjectStorage, ObjectStorage
 from components.settings.types import (
     MAX_COUNT,
@@ -448,6 +450,18 @@ class Settings(Section):
     rules: RulesSettings
     # Names of the secret config keys that are set (values never live here).
     secrets_set: frozenset[str] = Field(default=frozenset())
+
+    @property
+    def context(self) -> StackContext:
+        """The stack-wide facts every component receives beside its own section."""
+        return StackContext(self.stack, self.environment, self.namespace, self.protect_stateful, self.availability)
+
+    def storage_key(self, storage: Storage) -> str:
+        """The config key of ``storage``, e.g. observability:prometheus.storage (named in refusals)."""
+        for name, field in type(self).model_fields.items():
+            if getattr(getattr(self, name), "storage", None) is storage:
+                return f"{NAMESPACE}:{field.alias or name}.storage"
+        return f"{NAMESPACE}:storage"
 
 
 __all__ = ["ByteSize", "Environment", "Image", "Resources", "Settings", "Storage"]

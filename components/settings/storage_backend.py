@@ -11,8 +11,10 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
+import pulumi
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from components.settings.secrets import secret_value
 from components.settings.types import Section
 
 BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
@@ -97,3 +99,10 @@ CREDENTIAL_SECRETS: dict[str, tuple[str, ...]] = {
     "s3": ("objectStorageAccessKeyId", "objectStorageSecretAccessKey"),
     "gcs": ("objectStorageGcsServiceAccountKey",),
 }
+
+
+def credential_secrets(storage: ObjectStorage | None) -> dict[str, pulumi.Output[str] | None]:
+    """Each credential secret ``storage`` needs, key -> its Pulumi secret value; empty unless credentials are "secret"."""
+    if storage is None or storage.credentials != "secret":
+        return {}
+    return {key: secret_value(key) for key in CREDENTIAL_SECRETS[storage.backend]}

@@ -14,6 +14,7 @@ from components.kit.protection import stateful_options
 from components.kit.volumes import STATEFULSET_TEMPLATES, claim_spec, replica_claims
 from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 from components.settings import Settings
+from components.settings.storage_backend import credential_secrets
 from components.traces.tempo_config import CONFIG_DIR, CONFIG_FILE, DATA_DIR, tempo_config
 from components.wiring import endpoints
 
@@ -31,10 +32,10 @@ class Tempo(pulumi.ComponentResource):
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:traces:Tempo", NAME, None, opts)
         config = settings.tempo
-        labels = standard_labels(NAME, settings, role="traces-store", image=config.image)
+        labels = standard_labels(NAME, settings.context, role="traces-store", image=config.image)
         metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
         child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings)
+        selector = selector_labels(NAME, settings.context)
         endpoint = endpoints.TEMPO
         text = config_text(settings)
 
@@ -42,7 +43,7 @@ class Tempo(pulumi.ComponentResource):
         account_metadata = {**metadata, "annotations": dict(storage.service_account_annotations)} if storage else metadata
         account = k8s.core.v1.ServiceAccount(NAME, metadata=account_metadata, automount_service_account_token=False, opts=child)
         config_map = k8s.core.v1.ConfigMap(f"{NAME}-config", metadata={**metadata, "name": f"{NAME}-config"}, data={CONFIG_FILE: text}, opts=child)
-        creds = credentials(storage, name=f"{NAME}-object-storage", metadata=metadata, parent=self)
+        creds = credentials(storage, credential_secrets(storage), name=f"{NAME}-object-storage", metadata=metadata, parent=self)
 
         ports = (
             Port(endpoint.port_name, endpoint.port),
@@ -76,7 +77,8 @@ class Tempo(pulumi.ComponentResource):
         )
         # Each replica's claim is the stack's own, so a larger size grows it in place (docs/data-safety.md).
         claims = replica_claims(
-            settings, config.storage, template="data", statefulset=NAME, replicas=config.replicas, labels=selector, parent=self
+            settings.context, config.storage, settings.storage_key(config.storage),
+            template="data", statefulset=NAME, replicas=config.replicas, labels=selector, parent=self
         )
         k8s.apps.v1.StatefulSet(
             NAME,
@@ -101,7 +103,7 @@ class Tempo(pulumi.ComponentResource):
                 "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": selector}, "spec": claim_spec(config.storage)}],
             },
             opts=stateful_options(
-                settings, self, depends_on=[account, config_map, headless, *claims], ignore_changes=[STATEFULSET_TEMPLATES]
+                settings.context, self, depends_on=[account, config_map, headless, *claims], ignore_changes=[STATEFULSET_TEMPLATES]
             ),
         )
         self.service = k8s.core.v1.Service(

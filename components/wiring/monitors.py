@@ -125,7 +125,7 @@ class Monitors(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def metadata(name: str) -> dict[str, Any]:
-            labels = {**standard_labels(name, settings, role="monitor"), **stack_selector(settings)}
+            labels = {**standard_labels(name, settings.context, role="monitor"), **stack_selector(settings.context)}
             return {"name": name, "namespace": settings.namespace, "labels": labels}
 
         for item in scraped(settings):

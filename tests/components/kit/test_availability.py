@@ -24,7 +24,7 @@ def _error(stack: str, *overrides: str) -> str:
 
 
 def test_prod_keeps_replicas_on_separate_nodes_and_spreads_zones() -> None:
-    fields = spread(SELECTOR, 3, _settings("prod"))
+    fields = spread(SELECTOR, 3, _settings("prod").context)
     term = fields["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert term == {"labelSelector": {"matchLabels": SELECTOR}, "topologyKey": NODE_KEY}
     (zone,) = fields["topologySpreadConstraints"]
@@ -33,22 +33,22 @@ def test_prod_keeps_replicas_on_separate_nodes_and_spreads_zones() -> None:
 
 
 def test_dev_only_prefers_separate_nodes() -> None:
-    fields = spread(SELECTOR, 2, _settings("dev"))
+    fields = spread(SELECTOR, 2, _settings("dev").context)
     preferred = fields["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
     assert preferred["podAffinityTerm"]["topologyKey"] == NODE_KEY
     assert "topologySpreadConstraints" not in fields
 
 
 def test_a_single_replica_gets_no_spreading_rules() -> None:
-    assert spread(SELECTOR, 1, _settings("prod")) == {}
+    assert spread(SELECTOR, 1, _settings("prod").context) == {}
 
 
 def test_spreading_can_be_switched_off() -> None:
-    assert spread(SELECTOR, 3, _settings("prod", "availability.nodeSpread=off", "availability.zoneSpread=off")) == {}
+    assert spread(SELECTOR, 3, _settings("prod", "availability.nodeSpread=off", "availability.zoneSpread=off").context) == {}
 
 
 def test_zone_spread_can_be_required() -> None:
-    fields = spread(SELECTOR, 3, _settings("prod", "availability.zoneSpread=required"))
+    fields = spread(SELECTOR, 3, _settings("prod", "availability.zoneSpread=required").context)
     assert fields["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
 
 

@@ -104,7 +104,7 @@ def test_cardinality_is_bounded_and_forbidden_labels_are_dropped(rendered: Rende
 def test_selectors_are_exactly_the_stack_labels_in_the_stack_namespace(rendered: Render) -> None:
     spec = _one(rendered, "Prometheus")["spec"]
     for selector_key, namespace_key in SELECTED_KINDS.values():
-        assert spec[selector_key] == {"matchLabels": stack_selector(rendered.settings)}
+        assert spec[selector_key] == {"matchLabels": stack_selector(rendered.settings.context)}
         assert spec[namespace_key] == {"matchLabels": {"kubernetes.io/metadata.name": rendered.settings.namespace}}
 
 
@@ -118,14 +118,14 @@ def test_every_rule_and_monitor_in_the_render_is_selected(rendered: Render) -> N
 @pytest.mark.parametrize("kind", sorted(SELECTED_KINDS))
 def test_an_object_without_the_stack_label_or_elsewhere_is_not_selected(rendered: Render, kind: str) -> None:
     prometheus = _one(rendered, "Prometheus")
-    labels = {**stack_selector(rendered.settings), "app.kubernetes.io/name": "x"}
+    labels = {**stack_selector(rendered.settings.context), "app.kubernetes.io/name": "x"}
     ours: dict = {"kind": kind, "metadata": {"name": "x", "namespace": rendered.settings.namespace, "labels": labels}}
     assert selected(prometheus, rendered, ours)
     unlabelled = copy.deepcopy(ours)
-    del unlabelled["metadata"]["labels"][next(iter(stack_selector(rendered.settings)))]
+    del unlabelled["metadata"]["labels"][next(iter(stack_selector(rendered.settings.context)))]
     assert not selected(prometheus, rendered, unlabelled)
     other_stack = copy.deepcopy(ours)
-    other_stack["metadata"]["labels"].update({k: v + "-other" for k, v in stack_selector(rendered.settings).items()})
+    other_stack["metadata"]["labels"].update({k: v + "-other" for k, v in stack_selector(rendered.settings.context).items()})
     assert not selected(prometheus, rendered, other_stack)
     elsewhere = copy.deepcopy(ours)
     elsewhere["metadata"]["namespace"] = "default"
