@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components.settings import SettingsError
+from components.settings.errors import SettingsError
 from components.settings.pulumi_config import settings_from_pulumi
 from program import build
 

@@ -15,7 +15,8 @@ import pytest
 from pulumi.runtime import settings as runtime_settings
 
 from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterError
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.settings.pulumi_config import settings_from_pulumi
 from program import build as build_program
 from tooling.mock_runtime import PROJECT, Registered, _EchoMocks, _HeldBack, _RecordingMonitor, cluster_with_uid
