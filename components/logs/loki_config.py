@@ -26,8 +26,8 @@ CONFIG_FILE = "loki.yaml"
 SCHEMA_FROM = FIRST_SCHEMA_DAY.isoformat()
 INDEX_PERIOD = "24h"
 # Only these become stream labels (seed 004); everything else stays in the line. Written with
-# the Alloy -> Loki flow (components/wiring/flows.py), which also sets Loki's label-name limit.
-STREAM_LABELS = data_flows.STREAM_LABELS
+# the Alloy -> Loki flow (components/wiring/endpoints.py, flows.py), which also sets Loki's label-name limit.
+STREAM_LABELS = endpoints.STREAM_LABELS
 
 
 def hours(duration: str) -> str:

@@ -11,6 +11,7 @@ from components.settings.model import Settings
 from components.settings.secrets import how_to_set
 from components.settings.storage_backend import CREDENTIAL_SECRETS, ObjectStorage
 from components.settings.units import duration_seconds, quantity_bytes
+from components.wiring.endpoints import STREAM_LABELS
 
 DAY_SECONDS = Decimal(86400)
 # The in-process chunk cache and the results cache (half its size) share the container's memory.
@@ -52,8 +53,6 @@ _STREAM_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?
 
 
 def _stream_retention(settings: Settings) -> list[Problem]:
-    from components.logs.loki_config import STREAM_LABELS  # late: loki_config builds on these checks
-
     out = []
     form = ('a stream selector over the stream labels, e.g. \'{service="dvt-audit"}\'; labels: '
             + ", ".join(STREAM_LABELS))
