@@ -12,7 +12,7 @@ from typing import Any
 
 from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
-from components.settings.logs_checks import FIRST_SCHEMA_DAY, results_cache_mb
+from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.units import duration_seconds, go_duration
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
