@@ -40,7 +40,7 @@ def build_stack(settings: Settings) -> None:
     # The config documents read other sections too (data flows, Prometheus replicas, sampling).
     Loki(settings.loki, settings.context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
     Tempo(settings.tempo, settings.context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
-    Alloy(settings.alloy, settings.context, alloy_config(settings), in_namespace)
+    Alloy(settings.alloy, settings.context, alloy_config(settings), opts=in_namespace)
     alertmanager = Alertmanager(settings, in_namespace)
     Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
     Exporters(settings, in_namespace)

@@ -38,7 +38,7 @@ DATA_DIR = "/var/lib/grafana"
 ADMIN_USER = "admin"
 ADMIN_SECRET = f"{NAME}-admin"
 ADMIN_DIR = "/etc/grafana/admin"
-HTTP = Port(endpoints.GRAFANA.port_name, endpoints.GRAFANA.port)
+HTTP = Port.of(endpoints.GRAFANA)
 
 
 def root_url(settings: Settings) -> str | None:

@@ -26,7 +26,7 @@ from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_t
 from components.wiring.endpoints import Endpoint
 
 DATA_VOLUME = "data"
-# On shutdown the ingester flushes what it holds in memory; a busy store needs time for it.
+# How long a stopping store may take before it is killed.
 TERMINATION_GRACE_SECONDS = 300
 
 
@@ -128,7 +128,7 @@ class StatefulStore(pulumi.ComponentResource):
 
 
 def _container(facts: StoreFacts, section: StoreSection, creds: Credentials) -> ContainerSpec:
-    """The one container: Grafana's single binary running every module (-target=all) from the mounted config."""
+    """The one container: the single binary running every module (-target=all) with the mounted config."""
     return ContainerSpec(
         name=facts.name,
         image=section.image,

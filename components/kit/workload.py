@@ -63,6 +63,11 @@ class Port:
     port: int
     protocol: str = "TCP"
 
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> Port:
+        """The container port serving ``endpoint``, under the endpoint's port name."""
+        return cls(endpoint.port_name, endpoint.port)
+
 
 @dataclass(frozen=True)
 class ContainerSpec:

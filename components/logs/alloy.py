@@ -24,9 +24,7 @@ NAME = endpoints.ALLOY_SERVICE
 ALLOY_UID = NOBODY
 # Read-only access to pods and their logs: discovery and tailing, nothing else.
 RBAC_RULES = [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
-
-
-HTTP = Port(endpoints.ALLOY.port_name, endpoints.ALLOY.port)
+HTTP = Port.of(endpoints.ALLOY)
 OTLP_GRPC = Port("otlp-grpc", endpoints.OTLP_GRPC_PORT)
 OTLP_HTTP = Port("otlp-http", endpoints.OTLP_HTTP_PORT)
 # Spans routed by trace ID from every Alloy: each trace reaches the one pod that samples it.
@@ -42,7 +40,7 @@ class Alloy(pulumi.ComponentResource):
     service: k8s.core.v1.Service
 
     def __init__(self, section: AlloySettings, context: StackContext, config: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        """``config`` is Alloy's pipeline (components/logs/alloy_config.py), which also reads the Loki and Tempo settings."""
+        """``config`` is Alloy's pipeline (components/logs/alloy_config.py: Loki's and Tempo's addresses, Tempo's sampling)."""
         super().__init__("observability:logs:Alloy", NAME, None, opts)
         meta = ComponentMeta.of(NAME, context, role="telemetry-collector", image=section.image)
         labels = dict(meta.labels)

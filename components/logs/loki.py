@@ -17,7 +17,7 @@ from components.wiring import endpoints
 
 NAME = endpoints.LOKI_SERVICE
 LOKI_UID = 10001  # the image's loki user
-HTTP = Port(endpoints.LOKI.port_name, endpoints.LOKI.port)
+HTTP = Port.of(endpoints.LOKI)
 STORE = StoreFacts(
     name=NAME,
     role="logs-store",

@@ -18,7 +18,7 @@ from components.wiring import endpoints
 NAME = endpoints.TEMPO_SERVICE
 TEMPO_UID = 10001  # the image's tempo user
 PORTS = (
-    Port(endpoints.TEMPO.port_name, endpoints.TEMPO.port),
+    Port.of(endpoints.TEMPO),
     Port("grpc", endpoints.TEMPO_GRPC_PORT),
     Port("otlp-grpc", endpoints.OTLP_GRPC_PORT),
     Port("otlp-http", endpoints.OTLP_HTTP_PORT),
