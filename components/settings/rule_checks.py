@@ -47,7 +47,8 @@ def shortest_rule_window() -> tuple[Decimal, str] | None:
     """
     import promql_parser
 
-    from components.rules.loader import RuleContext, load_all_rules  # the rules read settings' types
+    from components.rules.loader import RuleContext  # the rules read settings' types
+    from components.rules.ruleset import load_all_rules
 
     specs = load_all_rules(RuleContext(namespace="observability", runbook_base_url="https://example.invalid", retention_seconds=_ANY_RETENTION))
     shortest: tuple[Decimal, str] | None = None
