@@ -50,6 +50,20 @@ class StackContext:
     availability: AvailabilityPolicy
 
 
+class HttpEndpoint(Protocol):
+    """A named port serving HTTP and the paths that answer readiness and liveness (an Endpoint of
+    components/wiring/endpoints.py)."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def port_name(self) -> str: ...
+    @property
+    def ready_path(self) -> str: ...
+    @property
+    def liveness_path(self) -> str: ...
+
+
 class ResourceAmounts(Protocol):
     """A container's requests and limits, as the Kubernetes ``resources`` field."""
 

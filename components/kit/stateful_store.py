@@ -17,13 +17,12 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.kit.config_file import ConfigFile, config_checksum, config_map, config_volume
-from components.kit.context import StackContext, StoreSection
+from components.kit.context import HttpEndpoint, StackContext, StoreSection
 from components.kit.object_storage import Credentials, credentials
 from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.protection import stateful_options
 from components.kit.volumes import STATEFULSET_TEMPLATES, claim_spec, replica_claims
 from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
-from components.wiring.endpoints import Endpoint
 
 DATA_VOLUME = "data"
 # How long a stopping store may take before it is killed.
@@ -43,7 +42,7 @@ class StoreFacts:
 
     name: str
     role: str
-    endpoint: Endpoint
+    endpoint: HttpEndpoint
     ports: tuple[Port, ...]
     headless_ports: tuple[Port, ...]
     config: ConfigFile
