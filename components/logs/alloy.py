@@ -15,7 +15,7 @@ from components.kit.context import StackContext
 from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 from components.logs.alloy_config import CONFIG, DATA_DIR, HEADLESS_SERVICE, NODE_NAME_ENV, SAMPLING_PORT
-from components.settings.model import AlloySettings
+from components.settings.logs import AlloySettings
 from components.wiring import endpoints
 
 NAME = endpoints.ALLOY_SERVICE

@@ -11,7 +11,7 @@ from components.kit.context import StackContext
 from components.kit.stateful_store import StatefulStore, StoreFacts
 from components.kit.workload import Port
 from components.logs.loki_config import CONFIG, DATA_DIR
-from components.settings.model import LokiSettings
+from components.settings.logs import LokiSettings
 from components.settings.storage_backend import credential_secrets
 from components.wiring import endpoints
 

@@ -10,8 +10,8 @@ import pulumi
 from components.kit.context import StackContext
 from components.kit.stateful_store import StatefulStore, StoreFacts
 from components.kit.workload import Port
-from components.settings.model import TempoSettings
 from components.settings.storage_backend import credential_secrets
+from components.settings.traces import TempoSettings
 from components.traces.tempo_config import CONFIG, DATA_DIR
 from components.wiring import endpoints
 
