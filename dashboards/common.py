@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from components.rules import slo
 from components.rules.loader import runbook_url
 from components.settings import Settings
 from components.settings.units import duration_seconds
-from dashboards.builder import Annotation, Link, Steps, Variable, below
+from dashboards.builder import Annotation, Dashboard, Link, Panel, Row, Steps, Variable, below, gauge, prom
 
 # Error budget gauges: red once exhausted, yellow below half (seed 003: alert
 # when half the budget is gone before half the period).
@@ -27,7 +29,7 @@ class Context:
     tempo_retention_seconds: float
     runbook_base_url: str
 
-    def runbooks(self, alerts: dict[str, str]) -> dict[str, tuple[Link, ...]]:
+    def runbooks(self, alerts: Mapping[str, str]) -> dict[str, tuple[Link, ...]]:
         """Panel title -> a link to the runbook of the alert the panel mirrors (seed 004: runbook links on panels)."""
         return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in alerts.items()}
 
@@ -49,6 +51,14 @@ def budget_query(name: str) -> str:
     """Remaining 30-day error budget of one SLO, from the SLO's recording rule."""
     slo_alert(name)  # the SLO must exist
     return f'slo:error_budget_remaining:ratio{{slo="{name}"}}'
+
+
+def budget_gauge(ctx: Context, slo: str, title: str, description: str) -> Panel:
+    """The share of the SLO's 30-day error budget still unspent, linking the runbook of its burn-rate alert."""
+    return gauge(
+        title, [prom(budget_query(slo), "budget left", instant=True)], unit="percentunit", min=0, max=1, steps=BUDGET_STEPS,
+        description=description, links=ctx.runbooks({title: slo_alert(slo)})[title],
+    )
 
 
 def context(settings: Settings) -> Context:
@@ -114,3 +124,28 @@ def deploy_annotation(system: str) -> Annotation:
 def standard_annotations(system: str, service_regex: str, deployment_matchers: str) -> tuple[Annotation, ...]:
     """Alerts of the system's services, rollouts of the Deployments the matchers select, CI/CD deployments."""
     return (alerts_annotation(service_regex), rollout_annotation(deployment_matchers), deploy_annotation(system))
+
+
+@dataclass(frozen=True)
+class System:
+    """The dashboards of one system: its Grafana folder and the annotations each of them shows.
+
+    ``folder`` doubles as the tag CI/CD posts the system's deployments with.
+    """
+
+    folder: str
+    services: str  # regex of the service label of the system's alerts
+    deployments: str  # matchers of the system's Deployments
+
+    def dashboard(self, ctx: Context, uid: str, title: str, description: str, rows: Sequence[Row], *, alerts: Mapping[str, str] | None = None,
+                  services: str | None = None, tags: tuple[str, ...] = (), variables: Sequence[Variable] = (), **options: Any) -> Dashboard:
+        """A dashboard of the system; each panel titled in ``alerts`` links the runbook of that alert (seed 004).
+
+        ``services`` narrows the alerts annotation to some of the system's services;
+        ``options`` are further Dashboard fields (time_from, refresh, links).
+        """
+        return Dashboard(
+            uid=uid, title=title, folder=self.folder, description=description, rows=rows, tags=tags, variables=variables,
+            annotations=standard_annotations(self.folder, services or self.services, self.deployments),
+            panel_links=ctx.runbooks(alerts or {}), **options,
+        )

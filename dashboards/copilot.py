@@ -8,11 +8,12 @@ Containers are assumed to be named after their service (Resource Usage).
 
 from __future__ import annotations
 
+from typing import Any
+
 from components.metrics.service_availability import AVAILABILITY_SERIES
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
-    Annotation,
     Dashboard,
     Panel,
     Row,
@@ -29,14 +30,13 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import BUDGET_STEPS, Context, standard_annotations
+from dashboards.common import BUDGET_STEPS, Context, System
 
-FOLDER = "copilot"
 SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
 WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
 SEL = 'environment="$environment", service=~"$service"'
 SERVICE_REGEX = "ingestion|parsing|chunking|embedding|summarization|reporting|orchestrator|mongodb|rabbitmq|qdrant|ollama"
-DEPLOYMENTS = f"copilot.*|{SERVICE_REGEX}"
+COPILOT = System(folder="copilot", services=SERVICE_REGEX, deployments=f'deployment=~"copilot.*|{SERVICE_REGEX}"')
 FAILED_QUEUES = 'queue=~".+[.]failed"'
 # cAdvisor also reports the pod cgroup (container="") and the pause container; only the service containers count.
 CONTAINERS = 'container=~"$service", container!="", container!="POD"'
@@ -62,10 +62,6 @@ def _variables(ctx: Context, *extra: Variable) -> tuple[Variable, ...]:
     )
 
 
-def _annotations() -> tuple[Annotation, ...]:
-    return standard_annotations("copilot", SERVICE_REGEX, f'deployment=~"{DEPLOYMENTS}"')
-
-
 def _logs_row(title: str = "Logs", query: str = '{environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}') -> Row:
     """Seed 004 required element: a logs row linking to Loki (Explore view)."""
     return Row(title, [logs("Errors and critical logs", query, links=[
@@ -82,11 +78,10 @@ def _error_ratio_by_service(window: str = "$__rate_interval") -> str:
             f" / sum by (service) (rate({family('messages_processed_total')}[{window}]))")
 
 
-def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable,
-               tags: tuple[str, ...] = (), time_from: str = "now-6h", alerts: dict[str, str] | None = None) -> Dashboard:
-    """A Copilot dashboard; ``alerts`` maps panel titles to the alert whose runbook they link."""
-    return Dashboard(uid=uid, title=title, folder=FOLDER, description=description, rows=rows, variables=_variables(ctx, *extra),
-                     annotations=_annotations(), tags=tags, time_from=time_from, panel_links=ctx.runbooks(alerts or {}))
+def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable, tags: tuple[str, ...] = (),
+               alerts: dict[str, str] | None = None, **options: Any) -> Dashboard:
+    """A Copilot dashboard with the environment and service variables (then ``extra``); the rest as in System.dashboard."""
+    return COPILOT.dashboard(ctx, uid, title, description, rows, alerts=alerts, tags=tags, variables=_variables(ctx, *extra), **options)
 
 
 def system_health(ctx: Context) -> Dashboard:
