@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -92,38 +93,13 @@ def label_var(name: str, label: str, metric: str, key: str | None = None, *, mul
     return Variable(name, label, query=f"label_values({metric}, {key or name})", multi=multi, include_all=include_all)
 
 
-def alerts_annotation(service_regex: str) -> Annotation:
-    """Firing Prometheus alerts of one system, from the ALERTS series of the stack's rules."""
-    return Annotation(
-        name="Alerts firing",
-        expr=f'ALERTS{{alertstate="firing", service=~"{service_regex}"}}',
-        color="red",
-        title="{{alertname}}",
-        text="{{severity}} alert for {{service}}",
-        label_keys="severity,service",
-    )
+# A label placeholder in an annotation's text, e.g. {{severity}}.
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def rollout_annotation(matchers: str) -> Annotation:
-    """A Deployment whose spec changed (kube-state-metrics), i.e. a rollout started."""
-    return Annotation(
-        name="Rollouts",
-        expr=f"changes(kube_deployment_metadata_generation{{{matchers}}}[5m]) > 0",
-        color="purple",
-        title="Rollout of {{deployment}}",
-        text="{{namespace}}/{{deployment}} spec changed",
-        label_keys="namespace,deployment",
-    )
-
-
-def deploy_annotation(system: str) -> Annotation:
-    """Deployment events that CI/CD posts to Grafana's annotation API with tags deployment and the system."""
-    return Annotation(name="Deployments (CI/CD)", tags=("deployment", system), color="blue")
-
-
-def standard_annotations(system: str, service_regex: str, deployment_matchers: str) -> tuple[Annotation, ...]:
-    """Alerts of the system's services, rollouts of the Deployments the matchers select, CI/CD deployments."""
-    return (alerts_annotation(service_regex), rollout_annotation(deployment_matchers), deploy_annotation(system))
+def query_annotation(name: str, expr: str, color: str, title: str, text: str) -> Annotation:
+    """A PromQL annotation, tagged with the labels its text shows (in the order it shows them)."""
+    return Annotation(name=name, expr=expr, color=color, title=title, text=text, label_keys=",".join(_PLACEHOLDER.findall(text)))
 
 
 @dataclass(frozen=True)
@@ -146,6 +122,17 @@ class System:
         """
         return Dashboard(
             uid=uid, title=title, folder=self.folder, description=description, rows=rows, tags=tags, variables=variables,
-            annotations=standard_annotations(self.folder, services or self.services, self.deployments),
-            panel_links=ctx.runbooks(alerts or {}), **options,
+            annotations=self.annotations(services or self.services), panel_links=ctx.runbooks(alerts or {}), **options,
+        )
+
+    def annotations(self, services: str) -> tuple[Annotation, ...]:
+        """Alerts firing for ``services``, rollouts of the system's Deployments, deployments CI/CD posts."""
+        alerts = f'ALERTS{{alertstate="firing", service=~"{services}"}}'
+        # kube-state-metrics: a Deployment whose spec changed, i.e. a rollout started.
+        rollouts = f"changes(kube_deployment_metadata_generation{{{self.deployments}}}[5m]) > 0"
+        return (
+            query_annotation("Alerts firing", alerts, "red", "{{alertname}}", "{{severity}} alert for {{service}}"),
+            query_annotation("Rollouts", rollouts, "purple", "Rollout of {{deployment}}", "{{namespace}}/{{deployment}} spec changed"),
+            # Events CI/CD posts to Grafana's annotation API, tagged deployment and the system.
+            Annotation(name="Deployments (CI/CD)", tags=("deployment", self.folder), color="blue"),
         )
