@@ -84,10 +84,13 @@ def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Con
     return COPILOT.dashboard(ctx, uid, title, description, rows, alerts=alerts, tags=tags, variables=_variables(ctx, *extra), **options)
 
 
+def _up(kind: str) -> str:
+    """Whether every target of ``kind`` answers: the series its CopilotDependencyDown alert reads (components/metrics/service_availability.py)."""
+    return f"min({AVAILABILITY_SERIES[kind]})"
+
+
 def system_health(ctx: Context) -> Dashboard:
-    # The same series the CopilotDependencyDown alerts read (one source: components/metrics/service_exporters.py).
-    up = {name: f"min({AVAILABILITY_SERIES[kind]})" for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"),
-                                                                        ("Ollama", "ollama"))}
+    up = {name: _up(kind) for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"), ("Ollama", "ollama"))}
     return _dashboard("copilot-system-health", "System Health", "Overall system status: service health, SLO indicators, errors, resources.", [
         Row("Dependencies", [
             stat(f"{name} up", [prom(expr, name)], steps=below(1), options={"colorMode": "background", "textMode": "value"},
@@ -194,7 +197,7 @@ def mongodb_status(ctx: Context) -> Dashboard:
     coll = 'database=~"$database", collection=~"$collection"'
     return _dashboard("copilot-mongodb", "MongoDB Status", "MongoDB: availability, connection pool, operations, query times, collection stats.", [
         Row("Health", [
-            stat("MongoDB up", [prom("min(mongodb_up)", "up")], steps=below(1)),
+            stat("MongoDB up", [prom(_up("mongodb"), "up")], steps=below(1)),
             stat("Connections in use", [prom('sum(mongodb_ss_connections{conn_type="current"})', "current")]),
             stat("Connections available", [prom('sum(mongodb_ss_connections{conn_type="available"})', "available")]),
             stat("Operations / s", [prom("sum(rate(mongodb_ss_opcounters[$__rate_interval]))", "ops")], unit="ops"),
