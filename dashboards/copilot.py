@@ -15,7 +15,6 @@ from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
     Dashboard,
-    Panel,
     Row,
     Variable,
     above,
@@ -40,7 +39,8 @@ COPILOT = System(folder="copilot", services=SERVICE_REGEX, deployments=f'deploym
 FAILED_QUEUES = 'queue=~".+[.]failed"'
 # cAdvisor also reports the pod cgroup (container="") and the pause container; only the service containers count.
 CONTAINERS = 'container=~"$service", container!="", container!="POD"'
-STREAM = '{environment="$environment", service=~"$service"}'
+STREAM = f"{{{SEL}}}"
+ERROR_STREAM = f'{{{SEL}, level=~"ERROR|CRITICAL"}}'
 # In a link Grafana substitutes only unencoded variables: the selection as a regex alternation.
 EXPLORE_STREAM = '{environment="${environment}", service=~"${service:pipe}"}'
 
@@ -62,7 +62,7 @@ def _variables(ctx: Context, *extra: Variable) -> tuple[Variable, ...]:
     )
 
 
-def _logs_row(title: str = "Logs", query: str = '{environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}') -> Row:
+def _logs_row(title: str = "Logs", query: str = ERROR_STREAM) -> Row:
     """Seed 004 required element: a logs row linking to Loki (Explore view)."""
     return Row(title, [logs("Errors and critical logs", query, links=[
         explore_link("Open in Explore (Loki)", EXPLORE_STREAM, variables=("${environment}", "${service:pipe}")),
@@ -371,15 +371,9 @@ def logs_overview(ctx: Context) -> Dashboard:
     search = f'{STREAM} |= "$search"'
     return _dashboard("copilot-logs-overview", "Logs Overview", "Log aggregation: error counts, log volume and a search interface over Loki.", [
         Row("Volume", [
-            Panel("Errors by service", "timeseries", (
-                logql('sum by (service) (count_over_time({environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}[$__auto]))', "{{service}}"),
-            ), unit="short"),
-            Panel("Log lines by level", "timeseries", (
-                logql(f"sum by (level) (count_over_time({STREAM}[$__auto]))", "{{level}}"),
-            ), unit="short", stack=True),
-            Panel("Log bytes by service", "timeseries", (
-                logql(f"sum by (service) (bytes_over_time({STREAM}[$__auto]))", "{{service}}"),
-            ), unit="bytes", width=24),
+            timeseries("Errors by service", [logql(f"sum by (service) (count_over_time({ERROR_STREAM}[$__auto]))", "{{service}}")], unit="short"),
+            timeseries("Log lines by level", [logql(f"sum by (level) (count_over_time({STREAM}[$__auto]))", "{{level}}")], unit="short", stack=True),
+            timeseries("Log bytes by service", [logql(f"sum by (service) (bytes_over_time({STREAM}[$__auto]))", "{{service}}")], unit="bytes", width=24),
         ]),
         Row("Search", [
             logs("Search results", search, links=[explore_link("Open the search in Explore", f'{EXPLORE_STREAM} |= "${{search}}"',
