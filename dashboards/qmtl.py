@@ -49,12 +49,13 @@ DOWNGRADE_LOGS = ('{service=~"qmtl.*"} |= "seamless.domain_gate.downgrade" | jso
                   ' | line_format "{{.reason}} dataset_fingerprint={{.dataset_fingerprint}} as_of={{.as_of}}"')
 
 
-def _seamless_logs(title: str, logger: str) -> Row:
+def _seamless_logs(logger: str) -> Row:
+    """The collapsed logs of one Seamless logger (titled after it) and the spans of the SLA phases."""
     expr = f'{{service=~"qmtl.*"}} |= "{logger}"'
     return Row(
         "Logs and traces",
         [
-            logs(title, expr, links=[explore_link(f"Open {logger} logs in Explore", expr)]),
+            logs(f"{logger} logs", expr, links=[explore_link(f"Open {logger} logs in Explore", expr)]),
             traces("seamless.pipeline spans with an SLA phase", '{ name = "seamless.pipeline" && span.sla.phase != nil }'),
         ],
         collapsed=True,
@@ -162,7 +163,7 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                 ],
                 collapsed=True,
             ),
-            _seamless_logs("seamless.sla logs", "seamless.sla"),
+            _seamless_logs("seamless.sla"),
         ],
     )
 
@@ -238,7 +239,7 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
                     ),
                 ],
             ),
-            _seamless_logs("seamless.backfill logs", "seamless.backfill"),
+            _seamless_logs("seamless.backfill"),
         ],
     )
 
