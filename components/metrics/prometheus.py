@@ -110,7 +110,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
     }
     spec.update(spread(POD_SELECTOR, config.replicas, settings.context))
     # What the flows into Prometheus need: Tempo's remote write (the receiver) and its exemplars (the feature flag).
-    return data_flows.apply(spec, data_flows.requirements(settings, data_flows.PROMETHEUS))
+    return data_flows.apply(spec, data_flows.requirements(settings, endpoints.PROMETHEUS_NAME))
 
 
 class Prometheus(pulumi.ComponentResource):

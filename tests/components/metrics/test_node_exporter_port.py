@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import SettingsError, load_settings
-from components.wiring import network_policies as np
+from components.wiring.endpoints import PROMETHEUS_NAME
 from tests.components.wiring.test_network_policies import NODE_IP, _pods, _policies
 from tests.conftest import RenderStack
 from tests.support.k8s_objects import container, find, pod
@@ -49,7 +49,7 @@ def test_the_daemonset_probes_service_and_monitor_follow_the_port(moved: Render)
 
 def test_prometheus_may_reach_the_new_port_and_not_the_old_one(moved: Render) -> None:
     policies = _policies(moved)
-    prometheus = _pods(moved)[np.PROMETHEUS]
+    prometheus = _pods(moved)[PROMETHEUS_NAME]
     assert allowed(policies, prometheus, Host(NODE_IP), PORT)
     assert not allowed(policies, prometheus, Host(NODE_IP), 9100)
 
