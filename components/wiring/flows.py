@@ -34,21 +34,7 @@ from typing import Any, Literal
 
 from components.settings import Settings
 from components.wiring import endpoints
-from components.wiring.endpoints import (
-    ALERTMANAGER_NAME,
-    ALLOY_NAME,
-    BLACKBOX_EXPORTER_NAME,
-    GRAFANA_NAME,
-    KUBE_STATE_METRICS_NAME,
-    LOKI_NAME,
-    MONGODB_EXPORTER_NAME,
-    NODE_EXPORTER_NAME,
-    OPERATOR_NAME,
-    PROMETHEUS_NAME,
-    PUSHGATEWAY_NAME,
-    TEMPO_NAME,
-    Endpoint,
-)
+from components.wiring.endpoints import Endpoint
 
 # Prometheus feature flag that keeps exemplars (off by default in Prometheus 3;
 # https://prometheus.io/docs/prometheus/latest/feature_flags/#exemplars-storage).
@@ -60,7 +46,7 @@ ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
 STREAM_LABELS = ("service", "environment", "level")
 
 # Components that call the Kubernetes API (discovery, state, reconciling).
-API_CLIENTS = (PROMETHEUS_NAME, OPERATOR_NAME, KUBE_STATE_METRICS_NAME, ALLOY_NAME)
+API_CLIENTS = (endpoints.PROMETHEUS_NAME, endpoints.OPERATOR_NAME, endpoints.KUBE_STATE_METRICS_NAME, endpoints.ALLOY_NAME)
 
 TCP = "TCP"
 UDP = "UDP"
@@ -202,28 +188,28 @@ def table(settings: Settings) -> list[Flow]:
     external Grafana, no operator): its policy then selects no pods.
     """
     network = settings.network
-    prometheus, blackbox, mongodb = Pods(PROMETHEUS_NAME), Pods(BLACKBOX_EXPORTER_NAME), Pods(MONGODB_EXPORTER_NAME)
-    alertmanager, alloy = Pods(ALERTMANAGER_NAME), Pods(ALLOY_NAME)
+    prometheus, blackbox, mongodb = Pods(endpoints.PROMETHEUS_NAME), Pods(endpoints.BLACKBOX_EXPORTER_NAME), Pods(endpoints.MONGODB_EXPORTER_NAME)
+    alertmanager, alloy = Pods(endpoints.ALERTMANAGER_NAME), Pods(endpoints.ALLOY_NAME)
     nodes = Cidrs(network.node_cidrs, "the nodes")
     monitored = Namespaces(network.monitored_namespaces)
     node_exporter = endpoints.node_exporter(settings.node_exporter.port)
     gossip = endpoints.ALERTMANAGER_CLUSTER_PORT
     api_server = Cidrs(network.api_server_cidrs, "the API server")
     return [
-        _scrape(PROMETHEUS_NAME, endpoints.PROMETHEUS),
-        _scrape(ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
-        _scrape(PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY, honor_labels=True),
-        _scrape(OPERATOR_NAME, endpoints.OPERATOR),
-        _scrape(KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY),
-        _scrape(BLACKBOX_EXPORTER_NAME, endpoints.BLACKBOX_EXPORTER),
+        _scrape(endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS),
+        _scrape(endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
+        _scrape(endpoints.PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY, honor_labels=True),
+        _scrape(endpoints.OPERATOR_NAME, endpoints.OPERATOR),
+        _scrape(endpoints.KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY),
+        _scrape(endpoints.BLACKBOX_EXPORTER_NAME, endpoints.BLACKBOX_EXPORTER),
         # Through their Services, by the service exporters' ScrapeConfigs (components/metrics/service_exporters.py).
-        Flow("scrape", prometheus, mongodb, tcp(endpoints.MONGODB_EXPORTER.port), f"Prometheus scrapes {MONGODB_EXPORTER_NAME}"),
-        _scrape(GRAFANA_NAME, endpoints.GRAFANA),
-        _scrape(LOKI_NAME, endpoints.LOKI),
-        _scrape(TEMPO_NAME, endpoints.TEMPO),
-        _scrape(ALLOY_NAME, endpoints.ALLOY),
+        Flow("scrape", prometheus, mongodb, tcp(endpoints.MONGODB_EXPORTER.port), f"Prometheus scrapes {endpoints.MONGODB_EXPORTER_NAME}"),
+        _scrape(endpoints.GRAFANA_NAME, endpoints.GRAFANA),
+        _scrape(endpoints.LOKI_NAME, endpoints.LOKI),
+        _scrape(endpoints.TEMPO_NAME, endpoints.TEMPO),
+        _scrape(endpoints.ALLOY_NAME, endpoints.ALLOY),
         Flow("scrape", prometheus, nodes, tcp(node_exporter.port), "Prometheus scrapes node-exporter on the host network",
-             monitor=Scrape(NODE_EXPORTER_NAME, (node_exporter,))),
+             monitor=Scrape(endpoints.NODE_EXPORTER_NAME, (node_exporter,))),
         # Through the kubelet's Service (components/wiring/monitors.py, kubelet_monitor_spec).
         Flow("scrape", prometheus, nodes, tcp(endpoints.KUBELET_PORT), "Prometheus scrapes the kubelet and cAdvisor"),
         # By the service exporters' ScrapeConfigs.
@@ -232,20 +218,20 @@ def table(settings: Settings) -> list[Flow]:
         Flow("probe", blackbox, monitored, (), "the blackbox exporter probes the monitored systems"),
         Flow("read", mongodb, monitored, (), "the MongoDB exporters read the monitored MongoDB servers"),
         Flow("push", monitored, alloy, tcp(endpoints.OTLP_GRPC_PORT, endpoints.OTLP_HTTP_PORT), "the monitored systems send traces over OTLP"),
-        Flow("push", monitored, Pods(PUSHGATEWAY_NAME), tcp(endpoints.PUSHGATEWAY.port), "batch jobs push their metrics"),
+        Flow("push", monitored, Pods(endpoints.PUSHGATEWAY_NAME), tcp(endpoints.PUSHGATEWAY.port), "batch jobs push their metrics"),
         Flow("peer", alloy, alloy, tcp(endpoints.ALLOY_SAMPLING_PORT), "Alloy routes each trace's spans to one instance for tail sampling"),
-        Flow("ingress", Namespaces(network.ingress_namespaces), Pods(GRAFANA_NAME), tcp(endpoints.GRAFANA.port),
+        Flow("ingress", Namespaces(network.ingress_namespaces), Pods(endpoints.GRAFANA_NAME), tcp(endpoints.GRAFANA.port),
              "users reach Grafana through the ingress controller"),
         Flow("peer", alertmanager, alertmanager, ((gossip, TCP), (gossip, UDP)), "Alertmanager replicas gossip silences and notification state"),
         Flow("notify", alertmanager, Cidrs(network.receiver_cidrs, "alert receivers"), tcp(endpoints.HTTPS_PORT, endpoints.SMTP_SUBMISSION_PORT),
              "Alertmanager notifies Slack, PagerDuty and e-mail"),
-        _probe(PROMETHEUS_NAME, endpoints.PROMETHEUS),
-        _probe(ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
-        _probe(PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY),
-        _probe(GRAFANA_NAME, endpoints.GRAFANA),
-        _probe(LOKI_NAME, endpoints.LOKI),
-        _probe(TEMPO_NAME, endpoints.TEMPO),
-        _probe(ALLOY_NAME, endpoints.ALLOY),
+        _probe(endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS),
+        _probe(endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
+        _probe(endpoints.PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY),
+        _probe(endpoints.GRAFANA_NAME, endpoints.GRAFANA),
+        _probe(endpoints.LOKI_NAME, endpoints.LOKI),
+        _probe(endpoints.TEMPO_NAME, endpoints.TEMPO),
+        _probe(endpoints.ALLOY_NAME, endpoints.ALLOY),
         *(flow.row() for flow in data_flows(settings)),
         *_object_storage(settings),
         *(Flow("api", Pods(client), api_server, tcp(*endpoints.API_SERVER_PORTS), f"{client} calls the Kubernetes API") for client in API_CLIENTS),
@@ -253,12 +239,12 @@ def table(settings: Settings) -> list[Flow]:
 
 
 def _scrape(target: str, *served: Endpoint, honor_labels: bool = False) -> Flow:
-    return Flow("scrape", Pods(PROMETHEUS_NAME), Pods(target), tcp(*(e.port for e in served)), f"Prometheus scrapes {target}",
+    return Flow("scrape", Pods(endpoints.PROMETHEUS_NAME), Pods(target), tcp(*(e.port for e in served)), f"Prometheus scrapes {target}",
                 monitor=Scrape(target, served, honor_labels))
 
 
 def _probe(target: str, endpoint: Endpoint) -> Flow:
-    return Flow("probe", Pods(BLACKBOX_EXPORTER_NAME), Pods(target), tcp(endpoint.port), f"the blackbox exporter probes {target}'s health endpoint",
+    return Flow("probe", Pods(endpoints.BLACKBOX_EXPORTER_NAME), Pods(target), tcp(endpoint.port), f"the blackbox exporter probes {target}'s health endpoint",
                 monitor=HealthProbe(target, endpoint))
 
 
@@ -266,7 +252,7 @@ def _object_storage(settings: Settings) -> list[Flow]:
     """Loki and Tempo reach their bucket (and, with workload identity, the cloud's token service) over HTTPS."""
     rows = []
     store = Cidrs(settings.network.object_storage_cidrs, "the object store")
-    for component, storage in ((LOKI_NAME, settings.loki.object_storage), (TEMPO_NAME, settings.tempo.object_storage)):
+    for component, storage in ((endpoints.LOKI_NAME, settings.loki.object_storage), (endpoints.TEMPO_NAME, settings.tempo.object_storage)):
         if storage is None:
             continue
         ports = {endpoints.HTTPS_PORT}
@@ -284,13 +270,13 @@ def data_flows(settings: Settings) -> list[DataFlow]:
     if settings.tempo.metrics_generator.enabled:
         rows += [
             DataFlow(
-                "tempo-remote-write", TEMPO_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
+                "tempo-remote-write", endpoints.TEMPO_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
                 # Off by default: Prometheus answers 404 "remote write receiver needs to be enabled".
                 (Requirement(("enableRemoteWriteReceiver",), True),),
                 "Tempo's metrics generator remote-writes service-graph and span metrics (the service map, traces to metrics)",
             ),
             DataFlow(
-                "tempo-exemplars", TEMPO_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
+                "tempo-exemplars", endpoints.TEMPO_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
                 # Without the feature Prometheus accepts the samples and drops their exemplars.
                 (Requirement(("enableFeatures",), EXEMPLAR_STORAGE, "contains"),),
                 "span metrics carry exemplars (trace IDs) that the Prometheus datasource links to Tempo",
@@ -298,39 +284,39 @@ def data_flows(settings: Settings) -> list[DataFlow]:
         ]
     rows += [
         DataFlow(
-            "alloy-loki-push", ALLOY_NAME, LOKI_NAME, endpoints.LOKI.port, LOKI_PUSH_PATH,
+            "alloy-loki-push", endpoints.ALLOY_NAME, endpoints.LOKI_NAME, endpoints.LOKI.port, LOKI_PUSH_PATH,
             # Loki refuses a stream with more label names than this limit.
             (Requirement(("limits_config", "max_label_names_per_series"), len(STREAM_LABELS), "at_least"),),
             "Alloy ships pod logs with the stream labels " + ", ".join(STREAM_LABELS),
         ),
         DataFlow(
-            "alloy-tempo-otlp", ALLOY_NAME, TEMPO_NAME, endpoints.OTLP_GRPC_PORT, "(OTLP gRPC)",
+            "alloy-tempo-otlp", endpoints.ALLOY_NAME, endpoints.TEMPO_NAME, endpoints.OTLP_GRPC_PORT, "(OTLP gRPC)",
             (Requirement(("distributor", "receivers", "otlp", "protocols", "grpc", "endpoint"), f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"),),
             "Alloy forwards the sampled traces to Tempo over OTLP gRPC",
         ),
         DataFlow(
-            "prometheus-alertmanager", PROMETHEUS_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, ALERTMANAGER_ALERTS_PATH,
+            "prometheus-alertmanager", endpoints.PROMETHEUS_NAME, endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, ALERTMANAGER_ALERTS_PATH,
             (),
             "Prometheus sends firing alerts (Alertmanager API v2)",
         ),
         DataFlow(
-            "grafana-prometheus", GRAFANA_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "/api/v1/",
+            "grafana-prometheus", endpoints.GRAFANA_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "/api/v1/",
             (),
             f"Grafana queries its Prometheus datasource ({endpoints.PROMETHEUS_UID}) and its exemplars",
         ),
         DataFlow(
-            "grafana-loki", GRAFANA_NAME, LOKI_NAME, endpoints.LOKI.port, "/loki/api/v1/",
+            "grafana-loki", endpoints.GRAFANA_NAME, endpoints.LOKI_NAME, endpoints.LOKI.port, "/loki/api/v1/",
             (),
             f"Grafana queries its Loki datasource ({endpoints.LOKI_UID})",
         ),
         DataFlow(
-            "grafana-tempo", GRAFANA_NAME, TEMPO_NAME, endpoints.TEMPO.port, "/api/",
+            "grafana-tempo", endpoints.GRAFANA_NAME, endpoints.TEMPO_NAME, endpoints.TEMPO.port, "/api/",
             # Grafana's Tempo datasource streams search results over HTTP (Tempo 2.6+ needs it switched on).
             (Requirement(("stream_over_http_enabled",), True),),
             f"Grafana queries its Tempo datasource ({endpoints.TEMPO_UID})",
         ),
         DataFlow(
-            "grafana-alertmanager", GRAFANA_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, "/api/v2/",
+            "grafana-alertmanager", endpoints.GRAFANA_NAME, endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, "/api/v2/",
             (),
             f"Grafana reads alerts and silences from its Alertmanager datasource ({endpoints.ALERTMANAGER_UID})",
         ),

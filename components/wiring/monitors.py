@@ -120,34 +120,21 @@ class Monitors(pulumi.ComponentResource):
         super().__init__("observability:metrics:Monitors", "monitors", None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def metadata(name: str) -> dict[str, Any]:
+        def monitor(kind: str, name: str, spec: dict[str, Any]) -> None:
+            """One monitoring.coreos.com/v1 object, named <kind>-<target> (e.g. podmonitor-loki)."""
             labels = {**standard_labels(name, settings.context, role="monitor"), **stack_selector(settings.context)}
-            return {"name": name, "namespace": settings.namespace, "labels": labels}
+            k8s.apiextensions.CustomResource(
+                f"{kind.lower()}-{name}",
+                api_version="monitoring.coreos.com/v1",
+                kind=kind,
+                metadata={"name": name, "namespace": settings.namespace, "labels": labels},
+                spec=spec,
+                opts=child,
+            )
 
         for item in scraped(settings):
-            k8s.apiextensions.CustomResource(
-                f"podmonitor-{item.target}",
-                api_version="monitoring.coreos.com/v1",
-                kind="PodMonitor",
-                metadata=metadata(item.target),
-                spec=pod_monitor_spec(item),
-                opts=child,
-            )
-        k8s.apiextensions.CustomResource(
-            f"servicemonitor-{endpoints.KUBELET_NAME}",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=metadata(endpoints.KUBELET_NAME),
-            spec=kubelet_monitor_spec(settings),
-            opts=child,
-        )
+            monitor("PodMonitor", item.target, pod_monitor_spec(item))
+        monitor("ServiceMonitor", endpoints.KUBELET_NAME, kubelet_monitor_spec(settings))
         for component, url in health_targets(settings).items():
-            k8s.apiextensions.CustomResource(
-                f"probe-{component}",
-                api_version="monitoring.coreos.com/v1",
-                kind="Probe",
-                metadata=metadata(component),
-                spec=probe_spec(settings, component, url),
-                opts=child,
-            )
+            monitor("Probe", component, probe_spec(settings, component, url))
         self.register_outputs({})

@@ -7,20 +7,6 @@ from urllib.parse import urlparse
 from components.kit.labels import NAME_LABEL
 from components.metrics.service_availability import PROBED_KINDS
 from components.wiring import endpoints
-from components.wiring.endpoints import (
-    ALERTMANAGER_NAME,
-    ALLOY_NAME,
-    BLACKBOX_EXPORTER_NAME,
-    GRAFANA_NAME,
-    KUBE_STATE_METRICS_NAME,
-    LOKI_NAME,
-    MONGODB_EXPORTER_NAME,
-    NODE_EXPORTER_NAME,
-    OPERATOR_NAME,
-    PROMETHEUS_NAME,
-    PUSHGATEWAY_NAME,
-    TEMPO_NAME,
-)
 from components.wiring.monitors import health_targets
 from tests.support.selectors import matches
 from tests.support.workload_rules import pod_specs
@@ -28,8 +14,8 @@ from tooling.render import Render
 
 # The components other helpers add: their monitors exist regardless (keyed off components/wiring/endpoints.py).
 ALWAYS_MONITORED = {
-    PROMETHEUS_NAME, ALERTMANAGER_NAME, PUSHGATEWAY_NAME, LOKI_NAME, TEMPO_NAME, ALLOY_NAME, GRAFANA_NAME,
-    NODE_EXPORTER_NAME, KUBE_STATE_METRICS_NAME, BLACKBOX_EXPORTER_NAME,
+    endpoints.PROMETHEUS_NAME, endpoints.ALERTMANAGER_NAME, endpoints.PUSHGATEWAY_NAME, endpoints.LOKI_NAME, endpoints.TEMPO_NAME,
+    endpoints.ALLOY_NAME, endpoints.GRAFANA_NAME, endpoints.NODE_EXPORTER_NAME, endpoints.KUBE_STATE_METRICS_NAME, endpoints.BLACKBOX_EXPORTER_NAME,
 }
 
 
@@ -68,13 +54,15 @@ def test_every_component_has_a_monitor_that_selects_its_pods_on_a_port_they_have
 def test_monitors_exist_for_every_component_before_it_lands(rendered: Render) -> None:
     names = {m["metadata"]["name"] for m in _of(rendered, "PodMonitor")}
     assert names >= ALWAYS_MONITORED
-    assert OPERATOR_NAME in names
+    assert endpoints.OPERATOR_NAME in names
 
 
 def test_pushgateway_keeps_the_pushed_job_and_instance(rendered: Render) -> None:
-    (monitor,) = [m for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] == PUSHGATEWAY_NAME]
+    (monitor,) = [m for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] == endpoints.PUSHGATEWAY_NAME]
     assert [e["honorLabels"] for e in monitor["spec"]["podMetricsEndpoints"]] == [True]
-    others = [e["honorLabels"] for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] != PUSHGATEWAY_NAME for e in m["spec"]["podMetricsEndpoints"]]
+    others = [
+        e["honorLabels"] for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] != endpoints.PUSHGATEWAY_NAME for e in m["spec"]["podMetricsEndpoints"]
+    ]
     assert not any(others)
 
 
@@ -88,7 +76,7 @@ def test_kubelet_and_cadvisor_are_scraped(rendered: Render) -> None:
     (kubelet,) = _of(rendered, "ServiceMonitor")
     assert {e["path"] for e in kubelet["spec"]["endpoints"]} == {"/metrics", "/metrics/cadvisor"}
     assert kubelet["spec"]["namespaceSelector"] == {"matchNames": [rendered.settings.operator.kubelet_service.split("/")[0]]}
-    operator = next((m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == OPERATOR_NAME), None)
+    operator = next((m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == endpoints.OPERATOR_NAME), None)
     assert operator is not None
     assert f"--kubelet-service={rendered.settings.operator.kubelet_service}" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -124,10 +112,11 @@ def test_service_targets_are_scraped_under_their_kind(rendered: Render) -> None:
     for target in scraped:
         (static,) = [s for s in configs[target.kind]["staticConfigs"] if s["labels"]["service"] == target.name]
         if target.kind == "mongodb":
-            exporter = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == f"{MONGODB_EXPORTER_NAME}-{target.name}")
+            name = f"{endpoints.MONGODB_EXPORTER_NAME}-{target.name}"
+            exporter = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == name)
             container = exporter["spec"]["template"]["spec"]["containers"][0]
             assert container["ports"][0]["containerPort"] == 9216
-            assert static["targets"] == [f"{MONGODB_EXPORTER_NAME}-{target.name}.{rendered.settings.namespace}.svc:9216"]
+            assert static["targets"] == [f"{endpoints.MONGODB_EXPORTER_NAME}-{target.name}.{rendered.settings.namespace}.svc:9216"]
             assert container["resources"]["limits"] == {"cpu": "250m", "memory": "256Mi"}
         else:
             assert static["targets"] == [target.address]
@@ -140,19 +129,19 @@ def test_a_mongodb_exporter_password_reaches_only_a_secret(render_stack) -> None
     canary = "canary-mongo-3c9e"
     render = render_stack("dev", "serviceExporters.mongodbUsername=exporter", secrets={"mongodbExporterPassword": canary})
     assert all(canary not in text for text in render.files.values())
-    exporter = next(m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(f"{MONGODB_EXPORTER_NAME}-"))
-    assert exporter["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": MONGODB_EXPORTER_NAME}}]
+    exporter = next(m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(f"{endpoints.MONGODB_EXPORTER_NAME}-"))
+    assert exporter["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": endpoints.MONGODB_EXPORTER_NAME}}]
 
 
 def test_no_targets_no_service_exporters(render_stack) -> None:
     render = render_stack("dev", "serviceExporters.targets=[]")
     assert not _of(render, "ScrapeConfig")
     assert not [p for p in _of(render, "Probe") if p["metadata"]["name"].startswith("service-")]
-    assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(MONGODB_EXPORTER_NAME)]
+    assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(endpoints.MONGODB_EXPORTER_NAME)]
 
 
 def test_kube_state_metrics_reads_no_secrets(rendered: Render) -> None:
-    (role,) = [m for m in _of(rendered, "ClusterRole") if m["metadata"]["name"].startswith(KUBE_STATE_METRICS_NAME)]
+    (role,) = [m for m in _of(rendered, "ClusterRole") if m["metadata"]["name"].startswith(endpoints.KUBE_STATE_METRICS_NAME)]
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert "secrets" not in resources and "configmaps" not in resources
     assert {v for rule in role["rules"] for v in rule["verbs"]} == {"list", "watch"}
