@@ -22,8 +22,9 @@ from components.wiring import endpoints
 from components.wiring.flows import HealthProbe, Scrape, table
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-# The order monitors are registered in: the rendered resource list follows it, so it stays as it
-# was; a target not named here follows these, in table order.
+# The order monitors are registered in. The table is in NetworkPolicy rule order; the render's
+# resource list (resources.json) follows registration order, kept here as it was before the table.
+# A target not named here follows these, in table order.
 REGISTRATION_ORDER = (
     endpoints.PROMETHEUS_NAME,
     endpoints.ALERTMANAGER_NAME,
