@@ -5,10 +5,12 @@ from __future__ import annotations
 import pulumi
 
 from components.cluster import use_stack_cluster
-from components.grafana.dashboards import Dashboards
+from components.grafana.dashboards import Dashboards, DashboardSource
 from components.grafana.grafana import Grafana
 from components.logs.alloy import Alloy
+from components.logs.alloy_config import alloy_config
 from components.logs.loki import Loki
+from components.logs.loki_config import loki_config
 from components.metrics.alertmanager import Alertmanager
 from components.metrics.exporters import Exporters
 from components.metrics.operator import PrometheusOperator
@@ -20,11 +22,13 @@ from components.namespace import stack_namespace
 from components.rules.component import RuleSet
 from components.settings import Settings
 from components.traces.tempo import Tempo
+from components.traces.tempo_config import tempo_config
 from components.wiring.monitors import Monitors
 from components.wiring.network_policies import NetworkPolicies
 
 
-def build_stack(settings: Settings) -> None:
+def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
+    """Register every component of the stack; ``dashboards`` builds the dashboard models it provisions."""
     # First: every resource after this waits for the cluster identity check and uses the stack's provider.
     use_stack_cluster(settings)
     namespace = stack_namespace(settings)
@@ -34,9 +38,10 @@ def build_stack(settings: Settings) -> None:
         after_crds(PrometheusOperator(settings, in_namespace).crds)
     NetworkPolicies(settings, in_namespace)
     Pushgateway(settings, in_namespace)
-    Loki(settings, in_namespace)
-    Tempo(settings, in_namespace)
-    Alloy(settings, in_namespace)
+    # The config documents read other sections too (data flows, Prometheus replicas, sampling).
+    Loki(settings.loki, settings.context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
+    Tempo(settings.tempo, settings.context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
+    Alloy(settings.alloy, settings.context, alloy_config(settings), opts=in_namespace)
     alertmanager = Alertmanager(settings, in_namespace)
     Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
     Exporters(settings, in_namespace)
@@ -44,8 +49,9 @@ def build_stack(settings: Settings) -> None:
     Monitors(settings, in_namespace)
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
-    grafana = Grafana(settings, in_namespace)
-    Dashboards(settings, grafana.access, in_namespace)
+    models = dashboards(settings)
+    grafana = Grafana(settings, models, in_namespace)
+    Dashboards(settings, models, grafana.access, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)

@@ -12,6 +12,7 @@ anything else that creates Grafana objects receive; with provisioning it is None
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -21,14 +22,14 @@ import pulumiverse_grafana as grafana
 
 from components.grafana import provisioning
 from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
+from components.grafana.dashboards import DashboardModel
 from components.grafana.datasources import create_datasources, datasource_specs
 from components.kit import volumes
-from components.kit.labels import selector_labels, standard_labels
+from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 from components.settings import Settings
 from components.settings.secrets import secret_value
 from components.wiring import endpoints
-from dashboards.registry import build_dashboards
 
 NAME = endpoints.GRAFANA_SERVICE
 # A high UID (not the image's 472) so it maps to no user on the node; the image runs
@@ -38,6 +39,7 @@ DATA_DIR = "/var/lib/grafana"
 ADMIN_USER = "admin"
 ADMIN_SECRET = f"{NAME}-admin"
 ADMIN_DIR = "/etc/grafana/admin"
+HTTP = Port.of(endpoints.GRAFANA)
 
 
 def root_url(settings: Settings) -> str | None:
@@ -53,8 +55,8 @@ def delivered_by_api(settings: Settings) -> bool:
     return settings.grafana.external is not None or settings.grafana.api_url is not None
 
 
-def dashboard_files(settings: Settings) -> list[provisioning.DashboardFile]:
-    return [provisioning.DashboardFile(d.uid, d.folder) for d in build_dashboards(settings)]
+def dashboard_files(dashboards: Sequence[DashboardModel]) -> list[provisioning.DashboardFile]:
+    return [provisioning.DashboardFile(d.uid, d.folder) for d in dashboards]
 
 
 def api_url(settings: Settings) -> str:
@@ -104,8 +106,9 @@ class Grafana(pulumi.ComponentResource):
     # A secret Output; None when an external Grafana is managed.
     admin_password: pulumi.Output[str] | None = None
 
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, settings: Settings, dashboards: Sequence[DashboardModel], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:grafana:Grafana", NAME, None, opts)
+        self._dashboards = dashboards  # laid out as files when Grafana provisions them itself
         ready: list[pulumi.Resource] = []
         auth: pulumi.Output[str]
         self.url = api_url(settings)
@@ -135,21 +138,18 @@ class Grafana(pulumi.ComponentResource):
 
     def _deploy(self, settings: Settings, password: pulumi.Output[str]) -> list[pulumi.Resource]:
         config = settings.grafana
-        labels = standard_labels(NAME, settings.context, role="dashboards", image=config.image)
-        metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
-        child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings.context)
+        meta = ComponentMeta.of(NAME, settings.context, role="dashboards", image=config.image)
         endpoint = endpoints.GRAFANA
 
-        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
+        account = service_account(meta, self)
         secret = k8s.core.v1.Secret(
             ADMIN_SECRET,
-            metadata={**metadata, "name": ADMIN_SECRET},
+            metadata=meta.metadata(ADMIN_SECRET),
             type="Opaque",
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=labels, parent=self)
+        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=meta.labels, parent=self)
         mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}]
         volumes_: list[dict[str, Any]] = [
             {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
@@ -158,14 +158,14 @@ class Grafana(pulumi.ComponentResource):
         annotations: dict[str, str] = {}
         provisioned: list[pulumi.Resource] = []
         if not delivered_by_api(settings):
-            provisioned, annotations = self._provisioning(settings, metadata, mounts, volumes_)
+            provisioned, annotations = self._provisioning(settings, meta, mounts, volumes_)
         server = ContainerSpec(
             name=NAME,
             image=config.image,
             resources=config.resources,
             # Database migrations run before /api/health answers.
             probes=Probes.http(endpoint, slow_start=True),
-            ports=(Port(endpoint.port_name, endpoint.port),),
+            ports=(HTTP,),
             env=_env(settings),
             volume_mounts=tuple(mounts),
             scratch_dirs=("/tmp",),
@@ -173,14 +173,14 @@ class Grafana(pulumi.ComponentResource):
         )
         deployment = k8s.apps.v1.Deployment(
             NAME,
-            metadata=metadata,
+            metadata=meta.metadata(),
             spec={
                 "replicas": config.replicas,
                 # One writer of the SQLite database: the old pod lets go of the volume first.
                 "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector},
+                "selector": {"matchLabels": dict(meta.selector)},
                 "template": pod_template(
-                    labels=labels,
+                    labels=meta.labels,
                     annotations=annotations,
                     spec=pod_spec(
                         containers=[server],
@@ -193,12 +193,7 @@ class Grafana(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account, secret, claim, *provisioned]),
         )
-        service = k8s.core.v1.Service(
-            NAME,
-            metadata=metadata,
-            spec={"selector": selector, "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}]},
-            opts=child,
-        )
+        service_ = service(meta, (HTTP,), self)
         ingress = config.ingress
         if ingress.enabled:
             rule = {
@@ -210,11 +205,11 @@ class Grafana(pulumi.ComponentResource):
                 spec["ingressClassName"] = ingress.class_name
             if ingress.tls_secret_name:
                 spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
-            k8s.networking.v1.Ingress(NAME, metadata=metadata, spec=spec, opts=child)
-        return [deployment, service]
+            k8s.networking.v1.Ingress(NAME, metadata=meta.metadata(), spec=spec, opts=pulumi.ResourceOptions(parent=self))
+        return [deployment, service_]
 
     def _provisioning(
-        self, settings: Settings, metadata: dict[str, Any], mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
+        self, settings: Settings, meta: ComponentMeta, mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
     ) -> tuple[list[pulumi.Resource], dict[str, str]]:
         """The datasource and dashboard-provider files as ConfigMaps, mounted where Grafana reads them,
         and the dashboards (ConfigMaps of components/grafana/dashboards.py) laid out one directory per folder."""
@@ -223,13 +218,13 @@ class Grafana(pulumi.ComponentResource):
         maps = [
             k8s.core.v1.ConfigMap(
                 provisioning.DATASOURCES_CONFIG_MAP,
-                metadata={**metadata, "name": provisioning.DATASOURCES_CONFIG_MAP},
+                metadata=meta.metadata(provisioning.DATASOURCES_CONFIG_MAP),
                 data={provisioning.DATASOURCES_FILE: datasources},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
                 provisioning.PROVIDERS_CONFIG_MAP,
-                metadata={**metadata, "name": provisioning.PROVIDERS_CONFIG_MAP},
+                metadata=meta.metadata(provisioning.PROVIDERS_CONFIG_MAP),
                 data={provisioning.PROVIDERS_FILE: provisioning.providers_file()},
                 opts=child,
             ),
@@ -241,6 +236,6 @@ class Grafana(pulumi.ComponentResource):
             volumes_.append({"name": name, "configMap": {"name": config_map}})
             mounts.append({"name": name, "mountPath": path, "readOnly": True})
         # A projected volume follows its ConfigMaps' changes (no subPath), so dashboards update in place.
-        volumes_.append(provisioning.dashboards_volume(dashboard_files(settings)))
+        volumes_.append(provisioning.dashboards_volume(dashboard_files(self._dashboards)))
         mounts.append({"name": "dashboards", "mountPath": provisioning.DASHBOARDS_DIR, "readOnly": True})
         return maps, {provisioning.CHECKSUM_ANNOTATION: provisioning.checksum(datasources)}

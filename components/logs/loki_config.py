@@ -10,24 +10,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
-from components.settings.logs_checks import FIRST_SCHEMA_DAY, results_cache_mb
+from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.units import duration_seconds, go_duration
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
 
 DATA_DIR = "/var/loki"
-CONFIG_DIR = "/etc/loki"
-CONFIG_FILE = "loki.yaml"
+CONFIG = ConfigFile("/etc/loki", "loki.yaml")
 # The first day of the volume's schema period. Never change it: data written under a period
 # is read back with that period's settings. Moving to a bucket adds a second period from
 # loki.objectStorage.since and keeps this one (see _schema_periods).
 SCHEMA_FROM = FIRST_SCHEMA_DAY.isoformat()
 INDEX_PERIOD = "24h"
 # Only these become stream labels (seed 004); everything else stays in the line. Written with
-# the Alloy -> Loki flow (components/wiring/flows.py), which also sets Loki's label-name limit.
-STREAM_LABELS = data_flows.STREAM_LABELS
+# the Alloy -> Loki flow (components/wiring/endpoints.py, flows.py), which also sets Loki's label-name limit.
+STREAM_LABELS = endpoints.STREAM_LABELS
 
 
 def hours(duration: str) -> str:

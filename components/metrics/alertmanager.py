@@ -19,7 +19,7 @@ from components.kit.workload import pod_security_context
 from components.metrics.alertmanager_config import RECEIVERS_SECRET, alertmanager_config
 from components.metrics.prometheus import KEEP_VOLUME_SIZE, namespace_selector, volume_claim_template
 from components.settings import Settings
-from components.settings.receivers import RECEIVER_SECRET_KEYS, required_secrets
+from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
 from components.settings.secrets import secret_value
 from components.settings.units import go_duration
 from components.wiring import endpoints

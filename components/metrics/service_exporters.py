@@ -20,8 +20,7 @@ from components.kit.labels import stack_selector, standard_labels
 from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
 from components.metrics.exporters import BLACKBOX_EXPORTER, HTTP_MODULE
 from components.metrics.service_availability import PROBED_KINDS
-from components.settings import Settings
-from components.settings.model import ServiceTarget
+from components.settings import ServiceTarget, Settings
 from components.settings.secrets import secret_value
 from components.wiring import endpoints
 

@@ -117,6 +117,10 @@ TEMPO_UID = "tempo"
 ALERTMANAGER_UID = "alertmanager"
 DATASOURCE_UIDS = (PROMETHEUS_UID, LOKI_UID, TEMPO_UID, ALERTMANAGER_UID)
 
+# The stream labels Alloy puts on every log line, and the only ones (seed 004): what Loki's limits
+# must admit (components/wiring/flows.py) and what a stream selector in settings may name.
+STREAM_LABELS = ("service", "environment", "level")
+
 
 def service_url(service: str, namespace: str, port: int) -> str:
     """In-cluster HTTP base URL of a Service in the stack's namespace."""

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from components.settings import Settings
 from components.wiring import endpoints
-from components.wiring.endpoints import Endpoint
+from components.wiring.endpoints import STREAM_LABELS, Endpoint
 
 # Prometheus feature flag that keeps exemplars (off by default in Prometheus 3;
 # https://prometheus.io/docs/prometheus/latest/feature_flags/#exemplars-storage).
@@ -42,8 +42,6 @@ EXEMPLAR_STORAGE = "exemplar-storage"
 REMOTE_WRITE_PATH = "/api/v1/write"
 LOKI_PUSH_PATH = "/loki/api/v1/push"
 ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
-# The stream labels Alloy puts on every log line, and the only ones (seed 004): what Loki's limits must admit.
-STREAM_LABELS = ("service", "environment", "level")
 
 # Components that call the Kubernetes API (discovery, state, reconciling).
 API_CLIENTS = (endpoints.PROMETHEUS_NAME, endpoints.OPERATOR_NAME, endpoints.KUBE_STATE_METRICS_NAME, endpoints.ALLOY_NAME)

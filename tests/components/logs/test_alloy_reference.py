@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import load_settings
+from components.settings.loader import load_settings
 from components.wiring import endpoints
 from tests.support.alloy_parser import parse
 from tests.support.config_reference import image_version, reference

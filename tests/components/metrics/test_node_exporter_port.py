@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.wiring import endpoints
 from components.wiring.endpoints import PROMETHEUS_NAME
 from tests.components.wiring.test_network_policies import NODE_IP, _pods, _policies

@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 import pytest
 
 from components.kit.labels import NAME_LABEL
-from components.settings import Settings, load_settings
+from components.settings import Settings
+from components.settings.loader import load_settings
 from components.wiring import endpoints, flows, monitors, network_policies
 from components.wiring.endpoints import ALLOY_NAME, BLACKBOX_EXPORTER_NAME, LOKI_NAME, PROMETHEUS_NAME, PUSHGATEWAY_NAME, Endpoint
 from components.wiring.flows import Cidrs, Flow, HealthProbe, Namespaces, Peer, Pods, Scrape, table, tcp
