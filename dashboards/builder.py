@@ -2,7 +2,7 @@
 
 Definitions say what to show; this module owns how Grafana wants it written:
 grid positions, panel ids, datasource references, threshold steps, variable
-and annotation shapes. Every datasource UID comes from components.grafana.access,
+and annotation shapes. Every datasource UID comes from components.wiring.endpoints,
 so a panel cannot point at a datasource the stack does not create.
 
     Dashboard(uid="dvt-operations", title="DVT Operations", folder="dvt", rows=[
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
-from components.grafana.access import FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.grafana.access import FOLDERS
+from components.wiring.endpoints import LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 # Grafana 12 writes this schema version; dashboards are stored as written.
 SCHEMA_VERSION = 41

@@ -3,7 +3,7 @@
     python -m dashboards.lint DIR        # DIR from `python -m scripts.render`: checks DIR/dashboards/*.json
 
 Checks, per panel target, variable query and annotation:
-- the datasource UID is one the stack creates (components.grafana.access) and matches the query language;
+- the datasource UID is one the stack creates (components.wiring.endpoints) and matches the query language;
 - PromQL parses (promql-parser) once Grafana's macros and variables are substituted;
 - every metric it names is in the metric catalog (or recorded by a rule of the same stack),
   a ``__name__`` regex matches at least one catalog metric, and every label it matches on
@@ -29,10 +29,10 @@ from typing import Any
 import promql_parser
 import yaml
 
-from components.grafana.access import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.logs.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
 from components.rules.tooling.lint import RANGE_CHANGE_FUNCS
+from components.wiring.endpoints import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 # libyaml's parser when PyYAML has it (the same safe constructor): a render's rules are some 200 kB of YAML.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

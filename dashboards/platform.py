@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.rules.thresholds import threshold
+from components.wiring import endpoints
 from dashboards.builder import (
     Dashboard,
     Row,
@@ -20,7 +21,11 @@ from dashboards.common import Context, System, label_var
 
 STACK_SERVICES = "prometheus|alertmanager|loki|tempo|observability-stack"
 # Log streams of the stack's own pods (service comes from app.kubernetes.io/name).
-STACK_PODS = "prometheus|alertmanager|prometheus-operator|pushgateway|loki|tempo|alloy|grafana|node-exporter|kube-state-metrics|blackbox-exporter"
+STACK_PODS = "|".join((
+    endpoints.PROMETHEUS_NAME, endpoints.ALERTMANAGER_NAME, endpoints.OPERATOR_NAME, endpoints.PUSHGATEWAY_NAME, endpoints.LOKI_NAME,
+    endpoints.TEMPO_NAME, endpoints.ALLOY_NAME, endpoints.GRAFANA_NAME, endpoints.NODE_EXPORTER_NAME, endpoints.KUBE_STATE_METRICS_NAME,
+    endpoints.BLACKBOX_EXPORTER_NAME,
+))
 COMPONENTS = ("prometheus", "loki", "tempo")
 
 

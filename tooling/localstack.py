@@ -218,9 +218,9 @@ def prometheus_config(
         "rule_files": [str(p) for p in rule_files],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{ports.alertmanager}"]}]}]},
         "scrape_configs": [
-            {"job_name": "pushgateway", "honor_labels": True, "static_configs": static(ports.pushgateway), **limits},
-            {"job_name": "prometheus", "static_configs": static(ports.prometheus), **limits},
-            {"job_name": "alertmanager", "static_configs": static(ports.alertmanager), **limits},
+            {"job_name": endpoints.PUSHGATEWAY_NAME, "honor_labels": True, "static_configs": static(ports.pushgateway), **limits},
+            {"job_name": endpoints.PROMETHEUS_NAME, "static_configs": static(ports.prometheus), **limits},
+            {"job_name": endpoints.ALERTMANAGER_NAME, "static_configs": static(ports.alertmanager), **limits},
         ],
     }
 
@@ -534,7 +534,7 @@ class LocalStack:
 
     def wait_scraped(self) -> None:
         """Block until Prometheus has scraped every local target once (its scrape manager starts a few seconds late)."""
-        jobs = {"pushgateway", "prometheus", "alertmanager"}
+        jobs = {endpoints.PUSHGATEWAY_NAME, endpoints.PROMETHEUS_NAME, endpoints.ALERTMANAGER_NAME}
         wait_until(lambda: {r["metric"].get("job") for r in self.query("up == 1")} >= jobs, self.ready_timeout, f"first scrape of {sorted(jobs)}")
 
     def start_component(self, name: str) -> None:

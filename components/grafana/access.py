@@ -1,7 +1,7 @@
 """What dashboards and datasources need to reach Grafana: stable UIDs, the folders, the provider.
 
-The UIDs are written once here and used by datasources, dashboard targets and
-links between datasources, so a link can never point at a UID that does not exist.
+The datasource UIDs are written once (components/wiring/endpoints.py) and used by datasources,
+dashboard targets and links between datasources, so a link can never point at a UID that does not exist.
 
 A stack's own Grafana holds one stack's objects and keeps the plain UIDs. An
 external Grafana (``grafana.external``) may be shared by several stacks (dev and
@@ -22,11 +22,7 @@ from urllib.parse import quote, unquote
 
 import pulumi
 
-PROMETHEUS_UID = "prometheus"
-LOKI_UID = "loki"
-TEMPO_UID = "tempo"
-ALERTMANAGER_UID = "alertmanager"
-DATASOURCE_UIDS = (PROMETHEUS_UID, LOKI_UID, TEMPO_UID, ALERTMANAGER_UID)
+from components.wiring.endpoints import DATASOURCE_UIDS
 
 # Folder key -> (folder UID, title): one folder per monitored system and one for the stack itself.
 FOLDERS: dict[str, tuple[str, str]] = {

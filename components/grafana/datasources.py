@@ -3,7 +3,7 @@
 Prometheus exemplars open the trace in Tempo; a Loki derived field turns a
 ``trace_id`` in a log line into a Tempo link; Tempo links a span to its logs
 in Loki and reads its service map and span metrics from Prometheus. Every link
-names a UID from ``grafana_access``, so no link can point at a datasource that
+names a UID from ``components.wiring.endpoints``, so no link can point at a datasource that
 does not exist.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumiverse_grafana as grafana
 
-from components.grafana.access import ALERTMANAGER_UID, LOKI_UID, PROMETHEUS_UID, TEMPO_UID, GrafanaScope, grafana_scope
+from components.grafana.access import GrafanaScope, grafana_scope
 from components.settings import Settings
 from components.settings.units import go_duration
 from components.wiring import endpoints
@@ -31,10 +31,6 @@ SPAN_TO_LOG_LABELS = ({"key": "service.name", "value": "service"}, {"key": "depl
 LOG_WINDOW = ("-5m", "5m")
 
 
-# Base UIDs in the order datasource_specs builds them.
-BASE_UIDS = (PROMETHEUS_UID, LOKI_UID, TEMPO_UID, ALERTMANAGER_UID)
-
-
 @dataclass(frozen=True)
 class DatasourceSpec:
     uid: str
@@ -47,7 +43,7 @@ class DatasourceSpec:
 
 def _prometheus(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=scope.uid(PROMETHEUS_UID),
+        uid=scope.uid(endpoints.PROMETHEUS_UID),
         name=scope.title("Prometheus"),
         type="prometheus",
         url=endpoints.prometheus_url(settings.namespace),
@@ -57,14 +53,14 @@ def _prometheus(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
             "prometheusType": "Prometheus",
             # Grafana reads it with time.ParseDuration unless it is a single d/w/M/y amount: the Go form fits both.
             "timeInterval": go_duration(settings.prometheus.scrape_interval),
-            "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": scope.uid(TEMPO_UID)} for label in EXEMPLAR_TRACE_LABELS],
+            "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": scope.uid(endpoints.TEMPO_UID)} for label in EXEMPLAR_TRACE_LABELS],
         },
     )
 
 
 def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=scope.uid(LOKI_UID),
+        uid=scope.uid(endpoints.LOKI_UID),
         name=scope.title("Loki"),
         type="loki",
         url=endpoints.loki_url(settings.namespace),
@@ -76,7 +72,7 @@ def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
                     "matcherRegex": TRACE_ID_REGEX,
                     # Through the API (not a provisioning file) the variable is written with one '$'.
                     "url": "${__value.raw}",
-                    "datasourceUid": scope.uid(TEMPO_UID),
+                    "datasourceUid": scope.uid(endpoints.TEMPO_UID),
                     "urlDisplayLabel": "Open trace in Tempo",
                 }
             ],
@@ -87,13 +83,13 @@ def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
 def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     tags = [dict(tag) for tag in SPAN_TO_LOG_LABELS]
     return DatasourceSpec(
-        uid=scope.uid(TEMPO_UID),
+        uid=scope.uid(endpoints.TEMPO_UID),
         name=scope.title("Tempo"),
         type="tempo",
         url=endpoints.tempo_url(settings.namespace),
         json_data={
             "tracesToLogsV2": {
-                "datasourceUid": scope.uid(LOKI_UID),
+                "datasourceUid": scope.uid(endpoints.LOKI_UID),
                 "spanStartTimeShift": LOG_WINDOW[0],
                 "spanEndTimeShift": LOG_WINDOW[1],
                 "filterByTraceID": True,
@@ -101,15 +97,15 @@ def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
                 "tags": tags,
             },
             "tracesToMetrics": {
-                "datasourceUid": scope.uid(PROMETHEUS_UID),
+                "datasourceUid": scope.uid(endpoints.PROMETHEUS_UID),
                 "spanStartTimeShift": LOG_WINDOW[0],
                 "spanEndTimeShift": LOG_WINDOW[1],
                 "tags": [{"key": "service.name", "value": "service"}],
                 "queries": [{"name": "Span rate", "query": "sum(rate(traces_spanmetrics_calls_total{$__tags}[5m]))"}],
             },
-            "serviceMap": {"datasourceUid": scope.uid(PROMETHEUS_UID)},
+            "serviceMap": {"datasourceUid": scope.uid(endpoints.PROMETHEUS_UID)},
             "nodeGraph": {"enabled": True},
-            "lokiSearch": {"datasourceUid": scope.uid(LOKI_UID)},
+            "lokiSearch": {"datasourceUid": scope.uid(endpoints.LOKI_UID)},
             "search": {"hide": False},
         },
     )
@@ -117,7 +113,7 @@ def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
 
 def _alertmanager(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     return DatasourceSpec(
-        uid=scope.uid(ALERTMANAGER_UID),
+        uid=scope.uid(endpoints.ALERTMANAGER_UID),
         name=scope.title("Alertmanager"),
         type="alertmanager",
         url=endpoints.alertmanager_url(settings.namespace),
@@ -147,5 +143,6 @@ def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list
             private_data_source_connect_network_id=network,
             opts=opts,
         )
-        for base, spec in zip(BASE_UIDS, datasource_specs(settings), strict=True)
+        # datasource_specs builds them in the order of the UIDs.
+        for base, spec in zip(endpoints.DATASOURCE_UIDS, datasource_specs(settings), strict=True)
     ]

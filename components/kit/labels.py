@@ -9,6 +9,8 @@ MANAGED_BY = "pulumi"
 # Prometheus selects rules and monitors by this label, valued with the stack
 # name, so it picks up exactly what this stack creates and nothing else.
 STACK_LABEL = "observability.stack/instance"
+# Names a component's pods: Services, workloads, NetworkPolicies and monitors select on it.
+NAME_LABEL = "app.kubernetes.io/name"
 
 
 def image_tag(image: str) -> str:
@@ -18,7 +20,7 @@ def image_tag(image: str) -> str:
 def selector_labels(component: str, context: StackContext) -> dict[str, str]:
     """The immutable subset used in Deployment/StatefulSet selectors and Services."""
     return {
-        "app.kubernetes.io/name": component,
+        NAME_LABEL: component,
         "app.kubernetes.io/instance": f"{component}-{context.stack}",
     }
 

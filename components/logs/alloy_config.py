@@ -26,7 +26,7 @@ CONFIG = ConfigFile("/etc/alloy", "config.alloy")
 DATA_DIR = "/var/lib/alloy/data"
 HEADLESS_SERVICE = f"{endpoints.ALLOY_SERVICE}-headless"
 # Second OTLP listener: spans arrive here already routed by trace ID.
-SAMPLING_PORT = 4319
+SAMPLING_PORT = endpoints.ALLOY_SAMPLING_PORT
 NODE_NAME_ENV = "NODE_NAME"
 # Seed 004 writes levels in upper case and queries level="ERROR"; anything else becomes UNKNOWN
 # so a typo in one service's logger cannot add label values.

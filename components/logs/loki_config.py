@@ -158,4 +158,4 @@ def loki_config(settings: Settings) -> dict[str, Any]:
         "analytics": {"reporting_enabled": False},
     }
     # What the flows into Loki need (the label-name limit for Alloy's stream labels).
-    return data_flows.apply(config, data_flows.requirements(settings, data_flows.LOKI))
+    return data_flows.apply(config, data_flows.requirements(settings, endpoints.LOKI_NAME))

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.kit.availability import disruption_budget, spread
-from components.kit.labels import image_tag, stack_selector, standard_labels
+from components.kit.labels import NAME_LABEL, image_tag, stack_selector, standard_labels
 from components.kit.protection import stateful_options
 from components.kit.volumes import replica_claims
 from components.kit.workload import pod_security_context
@@ -24,17 +24,17 @@ from components.settings.secrets import secret_value
 from components.settings.units import go_duration
 from components.wiring import endpoints
 
-NAME = "alertmanager"
-SERVICE = "alertmanager"
+NAME = endpoints.ALERTMANAGER_RESOURCE
+SERVICE = endpoints.ALERTMANAGER_NAME
 CONFIG_SECRET = "alertmanager-config"
 CONFIG_KEY = "alertmanager.yaml"
 # scripts/render.py writes the Secret carrying this label to DIR/alertmanager.yaml.
 CONFIG_LABEL = "observability.stack/alertmanager-config"
 # Labels the operator puts on the pods of this Alertmanager resource.
-POD_SELECTOR = {"app.kubernetes.io/name": "alertmanager", "alertmanager": NAME}
+POD_SELECTOR = {NAME_LABEL: endpoints.ALERTMANAGER_NAME, "alertmanager": NAME}
 VOLUME = "alertmanager-data"
 # The operator names the StatefulSet of an Alertmanager resource alertmanager-<name>.
-STATEFULSET = f"alertmanager-{NAME}"
+STATEFULSET = endpoints.ALERTMANAGER_STATEFULSET
 
 
 def config_text(settings: Settings) -> str:

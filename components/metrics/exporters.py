@@ -18,9 +18,9 @@ from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_
 from components.settings import Settings
 from components.wiring import endpoints
 
-NODE_EXPORTER = "node-exporter"
-KUBE_STATE_METRICS = "kube-state-metrics"
-BLACKBOX_EXPORTER = "blackbox-exporter"
+NODE_EXPORTER = endpoints.NODE_EXPORTER_NAME
+KUBE_STATE_METRICS = endpoints.KUBE_STATE_METRICS_NAME
+BLACKBOX_EXPORTER = endpoints.BLACKBOX_EXPORTER_NAME
 # The blackbox module every health probe uses.
 HTTP_MODULE = "http_2xx"
 # What kube-state-metrics reports on. Secrets and configmaps are left out: it never needs to read them.

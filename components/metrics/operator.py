@@ -18,7 +18,7 @@ from components.metrics.operator_crds import register_crds
 from components.settings import Settings
 from components.wiring import endpoints
 
-NAME = "prometheus-operator"
+NAME = endpoints.OPERATOR_NAME
 # What reconciling the objects it owns takes: read, watch, write, clean up. No bind/escalate.
 RECONCILE = ("get", "list", "watch", "create", "update", "patch", "delete")
 MONITORING_RESOURCES = (

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.availability import disruption_budget, spread
-from components.kit.labels import image_tag, stack_selector, standard_labels
+from components.kit.labels import NAME_LABEL, image_tag, stack_selector, standard_labels
 from components.kit.protection import stateful_options
 from components.kit.rbac import cluster_access, namespace_access, rule
 from components.kit.volumes import replica_claims
@@ -24,12 +24,12 @@ from components.settings import Settings
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
 
-NAME = "prometheus"
-SERVICE = "prometheus"
+NAME = endpoints.PROMETHEUS_RESOURCE
+SERVICE = endpoints.PROMETHEUS_NAME
 # The scrape class every monitor gets unless it names another (none other exists).
 SCRAPE_CLASS = "bounded"
 # Labels the operator puts on the pods of this Prometheus resource.
-POD_SELECTOR = {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": NAME}
+POD_SELECTOR = {NAME_LABEL: endpoints.PROMETHEUS_NAME, "operator.prometheus.io/name": NAME}
 
 
 def namespace_selector(settings: Settings) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def forbidden_label_drop() -> dict[str, Any]:
 KEEP_VOLUME_SIZE = "spec.storage.volumeClaimTemplate.spec.resources"
 VOLUME = "prometheus-data"
 # The operator names the StatefulSet of a Prometheus resource prometheus-<name>.
-STATEFULSET = f"prometheus-{NAME}"
+STATEFULSET = endpoints.PROMETHEUS_STATEFULSET
 
 
 def volume_claim_template(name: str, storage: Any) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def prometheus_spec(settings: Settings, alertmanager_service: str) -> dict[str, 
     }
     spec.update(spread(POD_SELECTOR, config.replicas, settings.context))
     # What the flows into Prometheus need: Tempo's remote write (the receiver) and its exemplars (the feature flag).
-    return data_flows.apply(spec, data_flows.requirements(settings, data_flows.PROMETHEUS))
+    return data_flows.apply(spec, data_flows.requirements(settings, endpoints.PROMETHEUS_NAME))
 
 
 class Prometheus(pulumi.ComponentResource):

@@ -13,7 +13,7 @@ from components.settings import Settings
 from components.settings.units import go_duration
 from components.wiring import endpoints
 
-NAME = "pushgateway"
+NAME = endpoints.PUSHGATEWAY_NAME
 DATA_DIR = "/data"
 PERSISTENCE_FILE = f"{DATA_DIR}/pushgateway.state"
 

@@ -24,7 +24,7 @@ from components.settings import ServiceTarget, Settings
 from components.settings.secrets import secret_value
 from components.wiring import endpoints
 
-MONGODB_EXPORTER = "mongodb-exporter"
+MONGODB_EXPORTER = endpoints.MONGODB_EXPORTER_NAME
 # Where each kind serves metrics (or, for Ollama, its API) when the target's address names no port.
 DEFAULT_PORT = {"mongodb": 27017, "rabbitmq": endpoints.RABBITMQ_PROMETHEUS.port, "qdrant": endpoints.QDRANT.port, "ollama": endpoints.OLLAMA.port}
 

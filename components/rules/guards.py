@@ -45,6 +45,7 @@ from typing import Any
 import promql_parser as pp
 
 from components.rules.catalog import ANY_JOB, Catalog, Metric, load_catalog
+from components.wiring import endpoints
 
 COMPANION = "MetricsSourceAbsent"
 COMPANION_SET = "sources"
@@ -52,7 +53,7 @@ COMPANION_FOR = "2m"
 COMPANION_DASHBOARD = "platform-stack-health"
 # A job seen within this window and not up now is a source that went away.
 SEEN_WINDOW = "1d"
-DEFAULT_JOB = "prometheus"  # per-target series (up) read without a job matcher come from Prometheus itself
+DEFAULT_JOB = endpoints.PROMETHEUS_NAME  # per-target series (up) read without a job matcher come from Prometheus itself
 SEVERITY_ORDER = ("info", "warning", "error", "critical", "emergency")
 VANISH_MODES = ("self",)
 CASE_PREFIX = {"vanish": "vanish:", "churn": "churn:", "born_non_zero": "born-non-zero:"}

@@ -88,4 +88,4 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
         config["metrics_generator"] = _metrics_generator(settings)
         config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
     # What the flows into Tempo need (the OTLP listener Alloy sends to, HTTP streaming for Grafana).
-    return data_flows.apply(config, data_flows.requirements(settings, data_flows.TEMPO))
+    return data_flows.apply(config, data_flows.requirements(settings, endpoints.TEMPO_NAME))

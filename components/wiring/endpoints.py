@@ -1,4 +1,8 @@
-"""Ports and health paths of every component: the one source for probes, Services, monitors and blackbox targets."""
+"""Ports, health paths and names of every component, and the Grafana datasource UIDs.
+
+The one place these are written: probes, Services, workloads, monitors, NetworkPolicies,
+datasources and the tests all read them from here.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +56,8 @@ OLLAMA = Endpoint(11434, "http", "/", "/")
 
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
+# Alloy instances route each trace's spans to one of them over OTLP gRPC on this port (tail sampling).
+ALLOY_SAMPLING_PORT = 4319
 
 # Ports outside the stack's own components, for NetworkPolicies.
 ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
@@ -67,14 +73,49 @@ SMTP_SUBMISSION_PORT = 587  # e-mail receiver (STARTTLS)
 LOKI_GRPC_PORT = 9095
 TEMPO_GRPC_PORT = 9095
 
+# The app.kubernetes.io/name of each component's pods: NetworkPolicies and monitors select on it,
+# and it is the job label of the component's metrics. The component's workload, ServiceAccount
+# and own Service carry it too. The operator sets prometheus and alertmanager on the pods of
+# every Prometheus and Alertmanager resource.
+PROMETHEUS_NAME = "prometheus"
+ALERTMANAGER_NAME = "alertmanager"
+PUSHGATEWAY_NAME = "pushgateway"
+OPERATOR_NAME = "prometheus-operator"
+NODE_EXPORTER_NAME = "node-exporter"
+KUBE_STATE_METRICS_NAME = "kube-state-metrics"
+BLACKBOX_EXPORTER_NAME = "blackbox-exporter"
+MONGODB_EXPORTER_NAME = "mongodb-exporter"
+GRAFANA_NAME = "grafana"
+LOKI_NAME = "loki"
+TEMPO_NAME = "tempo"
+ALLOY_NAME = "alloy"
+# The kubelet's Service, which the operator keeps (--kubelet-service), carries this app.kubernetes.io/name.
+KUBELET_NAME = "kubelet"
+
+# The Prometheus and Alertmanager resources are named after their component; the operator names
+# the StatefulSet of each <kind>-<name> and its pods <statefulset>-<ordinal>.
+PROMETHEUS_RESOURCE = PROMETHEUS_NAME
+ALERTMANAGER_RESOURCE = ALERTMANAGER_NAME
+PROMETHEUS_STATEFULSET = f"prometheus-{PROMETHEUS_RESOURCE}"
+ALERTMANAGER_STATEFULSET = f"alertmanager-{ALERTMANAGER_RESOURCE}"
+
 # Service names other components address. The operator makes `prometheus-operated` and
-# `alertmanager-operated` for the Prometheus and Alertmanager resources of the stack.
+# `alertmanager-operated` (headless: one DNS name per replica) for the Prometheus and Alertmanager
+# resources of the stack; every other component's Service carries the component's name.
 PROMETHEUS_SERVICE = "prometheus-operated"
 ALERTMANAGER_SERVICE = "alertmanager-operated"
-LOKI_SERVICE = "loki"
-TEMPO_SERVICE = "tempo"
-ALLOY_SERVICE = "alloy"
-GRAFANA_SERVICE = "grafana"
+LOKI_SERVICE = LOKI_NAME
+TEMPO_SERVICE = TEMPO_NAME
+ALLOY_SERVICE = ALLOY_NAME
+GRAFANA_SERVICE = GRAFANA_NAME
+
+# Grafana datasource UIDs: datasources, dashboard targets and the links between datasources use
+# them (on a shared Grafana each carries the stack's name: components/grafana/access.py).
+PROMETHEUS_UID = "prometheus"
+LOKI_UID = "loki"
+TEMPO_UID = "tempo"
+ALERTMANAGER_UID = "alertmanager"
+DATASOURCE_UIDS = (PROMETHEUS_UID, LOKI_UID, TEMPO_UID, ALERTMANAGER_UID)
 
 # The stream labels Alloy puts on every log line, and the only ones (seed 004): what Loki's limits
 # must admit (components/wiring/flows.py) and what a stream selector in settings may name.
@@ -90,13 +131,9 @@ def prometheus_url(namespace: str) -> str:
     return service_url(PROMETHEUS_SERVICE, namespace, PROMETHEUS.port)
 
 
-# The Prometheus custom resource's name; the operator names its pods prometheus-<name>-<ordinal>.
-PROMETHEUS_RESOURCE = "prometheus"
-
-
 def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
     """One URL per Prometheus replica, so a remote writer feeds every replica of an HA pair."""
-    return [f"http://prometheus-{PROMETHEUS_RESOURCE}-{ordinal}.{PROMETHEUS_SERVICE}.{namespace}.svc:{PROMETHEUS.port}" for ordinal in range(replicas)]
+    return [f"http://{PROMETHEUS_STATEFULSET}-{ordinal}.{PROMETHEUS_SERVICE}.{namespace}.svc:{PROMETHEUS.port}" for ordinal in range(replicas)]
 
 
 def alertmanager_url(namespace: str) -> str:

@@ -1,77 +1,74 @@
-"""What Prometheus scrapes and probes: a PodMonitor per component, the kubelet and cAdvisor, and a
-blackbox Probe of every component's health endpoint.
+"""What Prometheus scrapes and probes: a PodMonitor per scrape row of the flow table, the kubelet and
+cAdvisor, and a blackbox Probe per probe row (a component's health endpoint).
 
-Keyed off components/wiring/endpoints.py, so a component's monitor exists even before
-the component lands; pods are selected by `app.kubernetes.io/name` alone (the
-operator replaces `app.kubernetes.io/instance` on the pods it makes). PodMonitors
-rather than ServiceMonitors: several components have a second, headless Service
-with the same labels, which would scrape every pod twice.
+Derived from components/wiring/flows.py, so a component's monitor exists even before the
+component lands; pods are selected by `app.kubernetes.io/name` alone (the operator replaces
+`app.kubernetes.io/instance` on the pods it makes). PodMonitors rather than ServiceMonitors:
+several components have a second, headless Service with the same labels, which would scrape
+every pod twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kit.labels import stack_selector, standard_labels
-from components.metrics.alertmanager import SERVICE as ALERTMANAGER_SERVICE
-from components.metrics.exporters import BLACKBOX_EXPORTER, HTTP_MODULE, KUBE_STATE_METRICS, NODE_EXPORTER
-from components.metrics.operator import NAME as OPERATOR
-from components.metrics.prometheus import SERVICE as PROMETHEUS_SERVICE
-from components.metrics.pushgateway import NAME as PUSHGATEWAY
+from components.kit.labels import NAME_LABEL, stack_selector, standard_labels
+from components.metrics.exporters import HTTP_MODULE
 from components.settings import Settings
 from components.wiring import endpoints
+from components.wiring.flows import HealthProbe, Scrape, table
 
-NAME_LABEL = "app.kubernetes.io/name"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# The order monitors are registered in. The table is in NetworkPolicy rule order; the render's
+# resource list (resources.json) follows registration order, kept here as it was before the table.
+# A target not named here follows these, in table order.
+REGISTRATION_ORDER = (
+    endpoints.PROMETHEUS_NAME,
+    endpoints.ALERTMANAGER_NAME,
+    endpoints.PUSHGATEWAY_NAME,
+    endpoints.LOKI_NAME,
+    endpoints.TEMPO_NAME,
+    endpoints.ALLOY_NAME,
+    endpoints.NODE_EXPORTER_NAME,
+    endpoints.KUBE_STATE_METRICS_NAME,
+    endpoints.BLACKBOX_EXPORTER_NAME,
+    endpoints.GRAFANA_NAME,
+    endpoints.OPERATOR_NAME,
+)
+
+Monitor = TypeVar("Monitor", Scrape, HealthProbe)
 
 
-@dataclass(frozen=True)
-class Scraped:
-    component: str  # app.kubernetes.io/name of its pods; also the job label
-    endpoints: tuple[endpoints.Endpoint, ...]
-    # Pushed series carry their own job and instance: keep them (Pushgateway).
-    honor_labels: bool = False
+def runs(settings: Settings, component: str) -> bool:
+    """Whether this stack runs ``component``: not an external Grafana, nor an operator it does not install."""
+    if component == endpoints.GRAFANA_NAME:
+        return settings.grafana.external is None
+    if component == endpoints.OPERATOR_NAME:
+        return settings.operator.install
+    return True
 
 
-def scraped(settings: Settings) -> list[Scraped]:
-    found = [
-        Scraped("prometheus", (endpoints.PROMETHEUS,)),
-        Scraped("alertmanager", (endpoints.ALERTMANAGER,)),
-        Scraped(PUSHGATEWAY, (endpoints.PUSHGATEWAY,), honor_labels=True),
-        Scraped("loki", (endpoints.LOKI,)),
-        Scraped("tempo", (endpoints.TEMPO,)),
-        Scraped("alloy", (endpoints.ALLOY,)),
-        Scraped(NODE_EXPORTER, (endpoints.node_exporter(settings.node_exporter.port),)),
-        Scraped(KUBE_STATE_METRICS, (endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY)),
-        Scraped(BLACKBOX_EXPORTER, (endpoints.BLACKBOX_EXPORTER,)),
-    ]
-    if settings.grafana.external is None:
-        found.append(Scraped("grafana", (endpoints.GRAFANA,)))
-    if settings.operator.install:
-        found.append(Scraped(OPERATOR, (endpoints.OPERATOR,)))
-    return found
+def _monitored(settings: Settings, kind: type[Monitor]) -> list[Monitor]:
+    """The table's monitors of one kind whose component this stack runs, in registration order."""
+    found = [flow.monitor for flow in table(settings) if isinstance(flow.monitor, kind) and runs(settings, flow.monitor.target)]
+    return sorted(found, key=lambda monitor: _rank(monitor.target))
+
+
+def _rank(target: str) -> int:
+    return REGISTRATION_ORDER.index(target) if target in REGISTRATION_ORDER else len(REGISTRATION_ORDER)
+
+
+def scraped(settings: Settings) -> list[Scrape]:
+    """Every target a PodMonitor scrapes: the table's scrape rows of components the stack runs."""
+    return _monitored(settings, Scrape)
 
 
 def health_targets(settings: Settings) -> dict[str, str]:
-    """Component -> the URL of its health endpoint, through its Service."""
-    services = {
-        "prometheus": (PROMETHEUS_SERVICE, endpoints.PROMETHEUS),
-        "alertmanager": (ALERTMANAGER_SERVICE, endpoints.ALERTMANAGER),
-        PUSHGATEWAY: (PUSHGATEWAY, endpoints.PUSHGATEWAY),
-        "loki": (endpoints.LOKI_SERVICE, endpoints.LOKI),
-        "tempo": (endpoints.TEMPO_SERVICE, endpoints.TEMPO),
-        "alloy": (endpoints.ALLOY_SERVICE, endpoints.ALLOY),
-    }
-    if settings.grafana.external is None:
-        services["grafana"] = (endpoints.GRAFANA_SERVICE, endpoints.GRAFANA)
-    return {
-        component: f"http://{service}.{settings.namespace}.svc:{endpoint.port}{endpoint.healthy_path}"
-        for component, (service, endpoint) in services.items()
-    }
+    """Component -> the URL of its health endpoint, through its Service: the table's probe rows of components the stack runs."""
+    return {probe.target: probe.url(settings.namespace) for probe in _monitored(settings, HealthProbe)}
 
 
 def _job(name: str) -> list[dict[str, Any]]:
@@ -79,11 +76,11 @@ def _job(name: str) -> list[dict[str, Any]]:
     return [{"action": "replace", "targetLabel": "job", "replacement": name}]
 
 
-def pod_monitor_spec(item: Scraped) -> dict[str, Any]:
+def pod_monitor_spec(item: Scrape) -> dict[str, Any]:
     return {
-        "selector": {"matchLabels": {NAME_LABEL: item.component}},
+        "selector": {"matchLabels": {NAME_LABEL: item.target}},
         "podMetricsEndpoints": [
-            {"port": e.port_name, "path": e.metrics_path, "honorLabels": item.honor_labels, "relabelings": _job(item.component)}
+            {"port": e.port_name, "path": e.metrics_path, "honorLabels": item.honor_labels, "relabelings": _job(item.target)}
             for e in item.endpoints
         ],
     }
@@ -102,10 +99,10 @@ def kubelet_monitor_spec(settings: Settings) -> dict[str, Any]:
     }
     return {
         "namespaceSelector": {"matchNames": [namespace]},
-        "selector": {"matchLabels": {NAME_LABEL: "kubelet"}},
+        "selector": {"matchLabels": {NAME_LABEL: endpoints.KUBELET_NAME}},
         "jobLabel": NAME_LABEL,
         "endpoints": [
-            {**common, "path": "/metrics", "relabelings": _job("kubelet")},
+            {**common, "path": "/metrics", "relabelings": _job(endpoints.KUBELET_NAME)},
             {**common, "path": "/metrics/cadvisor", "relabelings": _job("cadvisor")},
         ],
     }
@@ -113,7 +110,7 @@ def kubelet_monitor_spec(settings: Settings) -> dict[str, Any]:
 
 def probe_spec(settings: Settings, component: str, url: str) -> dict[str, Any]:
     return {
-        "prober": {"url": f"{BLACKBOX_EXPORTER}.{settings.namespace}.svc:{endpoints.BLACKBOX_EXPORTER.port}", "path": "/probe"},
+        "prober": {"url": f"{endpoints.BLACKBOX_EXPORTER_NAME}.{settings.namespace}.svc:{endpoints.BLACKBOX_EXPORTER.port}", "path": "/probe"},
         "module": HTTP_MODULE,
         "targets": {"staticConfig": {"static": [url], "labels": {"component": component}}},
     }
@@ -124,34 +121,21 @@ class Monitors(pulumi.ComponentResource):
         super().__init__("observability:metrics:Monitors", "monitors", None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def metadata(name: str) -> dict[str, Any]:
+        def monitor(kind: str, name: str, spec: dict[str, Any]) -> None:
+            """One monitoring.coreos.com/v1 object, named <kind>-<target> (e.g. podmonitor-loki)."""
             labels = {**standard_labels(name, settings.context, role="monitor"), **stack_selector(settings.context)}
-            return {"name": name, "namespace": settings.namespace, "labels": labels}
+            k8s.apiextensions.CustomResource(
+                f"{kind.lower()}-{name}",
+                api_version="monitoring.coreos.com/v1",
+                kind=kind,
+                metadata={"name": name, "namespace": settings.namespace, "labels": labels},
+                spec=spec,
+                opts=child,
+            )
 
         for item in scraped(settings):
-            k8s.apiextensions.CustomResource(
-                f"podmonitor-{item.component}",
-                api_version="monitoring.coreos.com/v1",
-                kind="PodMonitor",
-                metadata=metadata(item.component),
-                spec=pod_monitor_spec(item),
-                opts=child,
-            )
-        k8s.apiextensions.CustomResource(
-            "servicemonitor-kubelet",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=metadata("kubelet"),
-            spec=kubelet_monitor_spec(settings),
-            opts=child,
-        )
+            monitor("PodMonitor", item.target, pod_monitor_spec(item))
+        monitor("ServiceMonitor", endpoints.KUBELET_NAME, kubelet_monitor_spec(settings))
         for component, url in health_targets(settings).items():
-            k8s.apiextensions.CustomResource(
-                f"probe-{component}",
-                api_version="monitoring.coreos.com/v1",
-                kind="Probe",
-                metadata=metadata(component),
-                spec=probe_spec(settings, component, url),
-                opts=child,
-            )
+            monitor("Probe", component, probe_spec(settings, component, url))
         self.register_outputs({})

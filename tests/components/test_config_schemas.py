@@ -15,6 +15,7 @@ from components.logs.loki_config import loki_config
 from components.settings import Settings
 from components.settings.loader import load_settings
 from components.traces.tempo_config import tempo_config
+from components.wiring import endpoints
 from tests.support.config_reference import check_keys, image_version, reference
 from tests.support.k8s_objects import mounted_yaml
 from tooling.render import Render
@@ -39,11 +40,11 @@ def _errors(name: str, document: dict[str, Any], settings: Settings) -> list[str
 
 
 def _loki(render: Render) -> dict[str, Any]:
-    return mounted_yaml(render, "StatefulSet", "loki", "/etc/loki/loki.yaml")
+    return mounted_yaml(render, "StatefulSet", endpoints.LOKI_NAME, "/etc/loki/loki.yaml")
 
 
 def _tempo(render: Render) -> dict[str, Any]:
-    return mounted_yaml(render, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    return mounted_yaml(render, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
 
 
 @pytest.mark.parametrize("name", ["loki", "tempo"])

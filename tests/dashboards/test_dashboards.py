@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from components import paths
-from components.grafana.access import FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID, GrafanaAccess
+from components.grafana.access import FOLDERS, GrafanaAccess
 from components.grafana.dashboards import SIDECAR_FOLDER_ANNOTATION, SIDECAR_LABEL, Dashboards
 from components.rules.catalog import load_catalog
 from components.rules.thresholds import threshold
 from components.settings import Settings
+from components.wiring.endpoints import LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from dashboards import lint
 from dashboards.lint import check_logql, check_promql, lint_dashboard, recorded_series
 from dashboards.registry import build_dashboards

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from components.wiring import endpoints
 from tests.support.k8s_objects import mounted_yaml
 from tooling.local_flags import rendered_resource
 from tooling.localstack import E2E, LocalStack, free_ports, start_all
@@ -32,7 +33,7 @@ LABELS = {"__name__": METRIC, "service": "checkout", "span_name": "GET /cart", "
 
 def _write_path(render: Render) -> str:
     """The path Tempo's rendered metrics generator remote-writes to."""
-    tempo = mounted_yaml(render, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    tempo = mounted_yaml(render, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
     paths = {urlparse(w["url"]).path for w in tempo["metrics_generator"]["storage"]["remote_write"]}
     (path,) = paths
     return str(path)

@@ -10,13 +10,14 @@ from urllib.parse import unquote
 import pytest
 
 from components.grafana import provisioning
-from components.grafana.access import DATASOURCE_UIDS, FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
+from components.grafana.access import FOLDERS
 from components.grafana.grafana import api_url, delivered_by_api
 from components.logs.loki_config import STREAM_LABELS
 from components.settings.errors import SettingsError
 from components.settings.grafana_checks import in_cluster_host
 from components.settings.loader import load_settings
 from components.wiring import endpoints
+from components.wiring.endpoints import ALERTMANAGER_UID, DATASOURCE_UIDS, GRAFANA_NAME, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from tests.support.k8s_objects import container, find, has, pod
 from tooling.mock_runtime import is_secret
 from tooling.render import Render
@@ -47,10 +48,10 @@ def test_every_datasource_exists_with_its_stable_uid(rendered: Render) -> None:
     datasources = _datasources(rendered)
     assert set(datasources) == set(DATASOURCE_UIDS)
     assert {uid: d["type"] for uid, d in datasources.items()} == {
-        "prometheus": "prometheus",
-        "loki": "loki",
-        "tempo": "tempo",
-        "alertmanager": "alertmanager",
+        PROMETHEUS_UID: "prometheus",
+        LOKI_UID: "loki",
+        TEMPO_UID: "tempo",
+        ALERTMANAGER_UID: "alertmanager",
     }
     assert [uid for uid, d in datasources.items() if d.get("isDefault")] == [PROMETHEUS_UID]
 
@@ -91,12 +92,12 @@ def test_the_derived_field_finds_trace_ids_in_json_and_logfmt_lines(rendered: Re
 def test_datasource_urls_reach_the_services(rendered: Render) -> None:
     namespace = rendered.settings.namespace
     datasources = _datasources(rendered)
-    for uid, service, port in ((LOKI_UID, "loki", 3100), (TEMPO_UID, "tempo", 3200)):
+    for uid, service, port in ((LOKI_UID, endpoints.LOKI_SERVICE, 3100), (TEMPO_UID, endpoints.TEMPO_SERVICE, 3200)):
         assert datasources[uid]["url"] == f"http://{service}.{namespace}.svc:{port}"
         assert port in [p["port"] for p in find(rendered, "Service", service)["spec"]["ports"]]
     # Made by the Prometheus Operator for the stack's Prometheus and Alertmanager resources.
     assert datasources[PROMETHEUS_UID]["url"] == f"http://{endpoints.PROMETHEUS_SERVICE}.{namespace}.svc:9090"
-    assert datasources["alertmanager"]["url"] == f"http://{endpoints.ALERTMANAGER_SERVICE}.{namespace}.svc:9093"
+    assert datasources[ALERTMANAGER_UID]["url"] == f"http://{endpoints.ALERTMANAGER_SERVICE}.{namespace}.svc:9093"
 
 
 def test_one_folder_per_monitored_system(rendered: Render) -> None:
@@ -106,31 +107,31 @@ def test_one_folder_per_monitored_system(rendered: Render) -> None:
 
 
 def test_deployment_probes_limits_and_volume(rendered: Render) -> None:
-    server = container(rendered, "Deployment", "grafana")
+    server = container(rendered, "Deployment", GRAFANA_NAME)
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert server[probe]["httpGet"] == {"path": "/api/health", "port": "http"}
     assert server["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}]
     # DESIGN.md: Grafana 1 CPU / 1 GiB.
     assert server["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
-    deployment = find(rendered, "Deployment", "grafana")
+    deployment = find(rendered, "Deployment", GRAFANA_NAME)
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     data = next(m for m in server["volumeMounts"] if m["mountPath"] == "/var/lib/grafana")
-    volume = next(v for v in pod(rendered, "Deployment", "grafana")["volumes"] if v["name"] == data["name"])
+    volume = next(v for v in pod(rendered, "Deployment", GRAFANA_NAME)["volumes"] if v["name"] == data["name"])
     claim = find(rendered, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
     assert claim["spec"]["resources"]["requests"]["storage"] == rendered.settings.grafana.storage.size
-    assert find(rendered, "Service", "grafana")["spec"]["ports"][0]["port"] == 3000
-    assert not has(rendered, "Ingress", "grafana")
+    assert find(rendered, "Service", endpoints.GRAFANA_SERVICE)["spec"]["ports"][0]["port"] == 3000
+    assert not has(rendered, "Ingress", GRAFANA_NAME)
 
 
 def test_admin_password_comes_from_a_secret(rendered: Render) -> None:
-    server = container(rendered, "Deployment", "grafana")
+    server = container(rendered, "Deployment", GRAFANA_NAME)
     env = {e["name"]: e for e in server["env"]}
     # Read from the mounted Secret, never from the environment.
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     path = env["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"]
     mount = next(m for m in server["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
-    volume = next(v for v in pod(rendered, "Deployment", "grafana")["volumes"] if v["name"] == mount["name"])
+    volume = next(v for v in pod(rendered, "Deployment", GRAFANA_NAME)["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "grafana-admin" and mount["readOnly"] is True
     assert path.rsplit("/", 1)[1] == "admin-password"
     assert find(rendered, "Secret", "grafana-admin")["stringData"] == "[secret]"
@@ -146,13 +147,13 @@ def test_a_configured_password_is_used_and_never_written(render_stack) -> None:
 
 def test_ingress_sets_host_tls_and_root_url(render_stack) -> None:
     render = render_stack("prod", "grafana.ingress={enabled: true, host: grafana.example.com, className: nginx, tlsSecretName: grafana-tls}")
-    ingress = find(render, "Ingress", "grafana")
+    ingress = find(render, "Ingress", GRAFANA_NAME)
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert ingress["spec"]["tls"] == [{"hosts": ["grafana.example.com"], "secretName": "grafana-tls"}]
     [rule] = ingress["spec"]["rules"]
     assert rule["host"] == "grafana.example.com"
-    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "grafana", "port": {"name": "http"}}
-    env = {e["name"]: e.get("value") for e in container(render, "Deployment", "grafana")["env"]}
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": endpoints.GRAFANA_SERVICE, "port": {"name": "http"}}
+    env = {e["name"]: e.get("value") for e in container(render, "Deployment", GRAFANA_NAME)["env"]}
     assert env["GF_SERVER_ROOT_URL"] == "https://grafana.example.com/"
 
 
@@ -163,7 +164,7 @@ def test_external_grafana_gets_the_objects_but_no_deployment(render_stack) -> No
         secrets={"grafanaAuth": "glsa_token_never_in_output"},
     )
     for kind in ("Deployment", "Service", "Secret", "PersistentVolumeClaim"):
-        assert not has(render, kind, "grafana") and not has(render, kind, "grafana-admin") and not has(render, kind, "grafana-data")
+        assert not has(render, kind, GRAFANA_NAME) and not has(render, kind, "grafana-admin") and not has(render, kind, "grafana-data")
     datasources = _datasources(render)
     # In an external (possibly shared) Grafana every UID carries the stack's name.
     assert set(datasources) == {f"{uid}-prod" for uid in DATASOURCE_UIDS}
@@ -182,8 +183,8 @@ def test_by_default_grafana_provisions_its_objects_and_nothing_calls_its_api(ren
     assert not delivered_by_api(rendered.settings)
     assert [r.urn for r in rendered.records if r.type.startswith(("grafana:", "pulumi:providers:grafana"))] == []
     # What Grafana reads: the provisioning files, mounted where the image looks for them.
-    spec = pod(rendered, "Deployment", "grafana")
-    mounts = {m["mountPath"]: m["name"] for m in container(rendered, "Deployment", "grafana")["volumeMounts"]}
+    spec = pod(rendered, "Deployment", GRAFANA_NAME)
+    mounts = {m["mountPath"]: m["name"] for m in container(rendered, "Deployment", GRAFANA_NAME)["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes[mounts[provisioning.DATASOURCES_DIR]]["configMap"]["name"] == provisioning.DATASOURCES_CONFIG_MAP
     assert volumes[mounts[provisioning.PROVIDERS_DIR]]["configMap"]["name"] == provisioning.PROVIDERS_CONFIG_MAP
@@ -201,7 +202,7 @@ def test_a_datasource_change_restarts_grafana(render_stack) -> None:
 
 
 def pod_template_annotations(render: Render) -> dict[str, str]:
-    annotations: dict[str, str] = find(render, "Deployment", "grafana")["spec"]["template"]["metadata"]["annotations"]
+    annotations: dict[str, str] = find(render, "Deployment", GRAFANA_NAME)["spec"]["template"]["metadata"]["annotations"]
     return annotations
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from components.kit.availability import NODE_KEY, ZONE_KEY, spread
+from components.kit.labels import NAME_LABEL
 from components.settings.errors import SettingsError
 from components.settings.loader import load_settings
+from components.wiring.endpoints import ALERTMANAGER_NAME
 from tooling.stack_config import apply_overrides, read_stack_config
 
-SELECTOR = {"app.kubernetes.io/name": "alertmanager"}
+SELECTOR = {NAME_LABEL: ALERTMANAGER_NAME}
 
 
 def _settings(stack: str, *overrides: str):

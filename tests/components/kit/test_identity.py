@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.wiring.network_policies import API_CLIENTS, NAME_LABEL
+from components.kit.labels import NAME_LABEL
+from components.wiring.flows import API_CLIENTS
 from tests.support.workload_rules import pod_specs
 from tooling.render import Render
 

@@ -12,6 +12,7 @@ import pytest
 from components.logs.alloy_config import ENVIRONMENT_ATTRIBUTES, LOG_LEVELS, SAMPLING_PORT, UNKNOWN_LEVEL
 from components.logs.loki_config import STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS
+from components.wiring import endpoints
 from tests.support import go_template
 from tests.support.alloy_parser import AlloySyntaxError, Block, Call, Concat, all_attributes, parse, references
 from tests.support.config_reference import image_version, reference
@@ -23,8 +24,8 @@ SAMPLING_PERCENT = {"dev": 100, "staging": 50, "prod": 10}
 
 
 def _text(render: Render) -> str:
-    alloy = container(render, "DaemonSet", "alloy")
-    return mounted_file(render, "DaemonSet", "alloy", alloy["args"][1])
+    alloy = container(render, "DaemonSet", endpoints.ALLOY_NAME)
+    return mounted_file(render, "DaemonSet", endpoints.ALLOY_NAME, alloy["args"][1])
 
 
 def _blocks(render: Render) -> list[Block]:
@@ -85,7 +86,7 @@ def test_spans_of_one_trace_meet_in_one_sampler(rendered: Render) -> None:
     assert namespace == rendered.settings.namespace
     headless = find(rendered, "Service", service_name)
     assert headless["spec"]["clusterIP"] == "None"
-    assert headless["spec"]["selector"] == find(rendered, "DaemonSet", "alloy")["spec"]["selector"]["matchLabels"]
+    assert headless["spec"]["selector"] == find(rendered, "DaemonSet", endpoints.ALLOY_NAME)["spec"]["selector"]["matchLabels"]
     assert [p["port"] for p in headless["spec"]["ports"]] == [int(dns["port"])] == [SAMPLING_PORT]
     routed = _component(blocks, "otelcol.receiver.otlp", "routed")
     assert routed.child("grpc").attributes["endpoint"] == f"0.0.0.0:{SAMPLING_PORT}"
@@ -99,7 +100,7 @@ def test_applications_reach_otlp_on_4317_and_4318(rendered: Render) -> None:
     receiver = _component(_blocks(rendered), "otelcol.receiver.otlp", "apps")
     assert receiver.child("grpc").attributes["endpoint"] == "0.0.0.0:4317"
     assert receiver.child("http").attributes["endpoint"] == "0.0.0.0:4318"
-    ports = {p["name"]: p["port"] for p in find(rendered, "Service", "alloy")["spec"]["ports"]}
+    ports = {p["name"]: p["port"] for p in find(rendered, "Service", endpoints.ALLOY_SERVICE)["spec"]["ports"]}
     assert ports["otlp-grpc"] == 4317 and ports["otlp-http"] == 4318
 
 
@@ -109,7 +110,7 @@ def test_traces_go_to_tempo_otlp(rendered: Render) -> None:
     service, namespace = host.split(".")[:2]
     assert namespace == rendered.settings.namespace
     assert int(port) in {p["port"] for p in find(rendered, "Service", service)["spec"]["ports"] if p["name"] == "otlp-grpc"}
-    tempo_config = mounted_file(rendered, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    tempo_config = mounted_file(rendered, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
     assert f"0.0.0.0:{port}" in tempo_config
 
 
@@ -148,7 +149,7 @@ def test_service_comes_from_the_pod_labels(rendered: Render) -> None:
     field = discovery.child("selectors").attributes["field"]
     assert isinstance(field, Concat) and field.parts[0] == "spec.nodeName="
     assert field.parts[1] == Call("sys.env", ("NODE_NAME",))
-    node_env = next(e for e in container(rendered, "DaemonSet", "alloy")["env"] if e["name"] == "NODE_NAME")
+    node_env = next(e for e in container(rendered, "DaemonSet", endpoints.ALLOY_NAME)["env"] if e["name"] == "NODE_NAME")
     assert node_env["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     rule = next(r for r in _component(blocks, "discovery.relabel").children("rule") if r.attributes.get("target_label") == "service")
     assert rule.attributes["source_labels"][:2] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_app"]
@@ -161,19 +162,19 @@ def test_rbac_reads_pods_and_their_logs_only(rendered: Render) -> None:
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
     binding = find(rendered, "ClusterRoleBinding", f"alloy-{rendered.settings.namespace}")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "alloy", "namespace": rendered.settings.namespace}]
-    assert pod(rendered, "DaemonSet", "alloy")["serviceAccountName"] == "alloy"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": endpoints.ALLOY_NAME, "namespace": rendered.settings.namespace}]
+    assert pod(rendered, "DaemonSet", endpoints.ALLOY_NAME)["serviceAccountName"] == endpoints.ALLOY_NAME
 
 
 def test_daemonset_probes_limits_and_no_host_access(rendered: Render) -> None:
-    alloy = container(rendered, "DaemonSet", "alloy")
+    alloy = container(rendered, "DaemonSet", endpoints.ALLOY_NAME)
     for probe in ("readinessProbe", "livenessProbe"):
         assert alloy[probe]["httpGet"] == {"path": "/-/ready", "port": "http"}
     assert {"name": "http", "containerPort": 12345, "protocol": "TCP"} in alloy["ports"]
     assert "--server.http.listen-addr=0.0.0.0:12345" in alloy["args"]
     # DESIGN.md: log shipper 0.5 CPU / 256 MiB.
     assert alloy["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
-    spec = pod(rendered, "DaemonSet", "alloy")
+    spec = pod(rendered, "DaemonSet", endpoints.ALLOY_NAME)
     assert not any("hostPath" in volume for volume in spec["volumes"])
     assert not spec.get("hostNetwork") and not spec.get("hostPID")
     assert alloy["securityContext"]["runAsNonRoot"] is True
@@ -235,7 +236,7 @@ def test_tail_sampling_has_a_memory_guard(rendered: Render) -> None:
     # Nothing reaches the sampler except through the limiter.
     feeding = [b for b in blocks if any(sampler_input in references(v) for v in all_attributes(b))]
     assert [(b.name, b.label) for b in feeding] == [(limiter.name, limiter.label)]
-    limit_bytes = _quantity(container(rendered, "DaemonSet", "alloy")["resources"]["limits"]["memory"])
+    limit_bytes = _quantity(container(rendered, "DaemonSet", endpoints.ALLOY_NAME)["resources"]["limits"]["memory"])
     limit = _mib(limiter.attributes["limit"])
     spike = _mib(limiter.attributes["spike_limit"])
     assert 0 < spike < limit < limit_bytes
@@ -279,7 +280,7 @@ def test_both_environment_attribute_names_reach_every_consumer(rendered: Render)
     assert f'set(attributes["{old}"], attributes["{new}"]) where attributes["{old}"] == nil and attributes["{new}"] != nil' in text
     assert f'set(attributes["{new}"], attributes["{old}"]) where attributes["{new}"] == nil and attributes["{old}"] != nil' in text
     # The consumers key on one of the two names, which every trace now carries.
-    tempo = mounted_yaml(rendered, "StatefulSet", "tempo", "/etc/tempo/tempo.yaml")
+    tempo = mounted_yaml(rendered, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
     for processor in tempo.get("metrics_generator", {}).get("processor", {}).values():
         assert set(processor["dimensions"]) <= set(ENVIRONMENT_ATTRIBUTES) | {"service.name"}
     tempo_datasource = json.loads(rendered.files["grafana/datasource-tempo.json"])

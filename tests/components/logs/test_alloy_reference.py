@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from components.settings.loader import load_settings
+from components.wiring import endpoints
 from tests.support.alloy_parser import parse
 from tests.support.config_reference import image_version, reference
 from tests.support.config_reference.alloy import check_alloy, normalise
@@ -15,8 +16,8 @@ from tooling.render import Render
 
 
 def _text(render: Render) -> str:
-    alloy = container(render, "DaemonSet", "alloy")
-    return mounted_file(render, "DaemonSet", "alloy", alloy["args"][1])
+    alloy = container(render, "DaemonSet", endpoints.ALLOY_NAME)
+    return mounted_file(render, "DaemonSet", endpoints.ALLOY_NAME, alloy["args"][1])
 
 
 def _reference(render: Render) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import pytest
 from components.logs.loki_config import STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS
 from components.settings.errors import SettingsError
+from components.wiring import endpoints
 from tests.support.k8s_objects import config_flag, container, find, has, mounted_file, mounted_yaml, pod
 from tooling.render import Render
 
@@ -20,8 +21,8 @@ S3_SECRETS = {"objectStorageAccessKeyId": "AKIAEXAMPLEKEYID", "objectStorageSecr
 
 
 def _config(render: Render) -> dict:
-    loki = container(render, "StatefulSet", "loki")
-    return mounted_yaml(render, "StatefulSet", "loki", config_flag(loki, "-config.file"))
+    loki = container(render, "StatefulSet", endpoints.LOKI_NAME)
+    return mounted_yaml(render, "StatefulSet", endpoints.LOKI_NAME, config_flag(loki, "-config.file"))
 
 
 def test_retention_is_the_designed_one_and_enforced(rendered: Render) -> None:
@@ -65,7 +66,7 @@ def test_ingestion_limits_follow_the_settings(rendered: Render) -> None:
 
 def test_no_memcached_and_a_small_cache_on_dev(render_stack) -> None:
     dev = render_stack("dev")
-    text = mounted_file(dev, "StatefulSet", "loki", "/etc/loki/loki.yaml")
+    text = mounted_file(dev, "StatefulSet", endpoints.LOKI_NAME, "/etc/loki/loki.yaml")
     assert "memcached" not in text
     cache = _config(dev)["chunk_store_config"]["chunk_cache_config"]["embedded_cache"]
     assert cache["max_size_mb"] <= 64
@@ -74,18 +75,18 @@ def test_no_memcached_and_a_small_cache_on_dev(render_stack) -> None:
 
 
 def test_probes_ports_and_limits(rendered: Render) -> None:
-    loki = container(rendered, "StatefulSet", "loki")
+    loki = container(rendered, "StatefulSet", endpoints.LOKI_NAME)
     assert {"name": "http", "containerPort": 3100, "protocol": "TCP"} in loki["ports"]
     for probe in ("readinessProbe", "startupProbe"):
         assert loki[probe]["httpGet"] == {"path": "/ready", "port": "http"}
     assert loki["resources"]["limits"] == LIMITS[rendered.stack]
-    assert find(rendered, "Service", "loki")["spec"]["ports"][0]["port"] == 3100
+    assert find(rendered, "Service", endpoints.LOKI_SERVICE)["spec"]["ports"][0]["port"] == 3100
 
 
 def test_data_lives_on_a_claimed_volume(rendered: Render) -> None:
-    statefulset = find(rendered, "StatefulSet", "loki")
+    statefulset = find(rendered, "StatefulSet", endpoints.LOKI_NAME)
     config = _config(rendered)
-    mount = next(m for m in container(rendered, "StatefulSet", "loki")["volumeMounts"] if m["mountPath"] == config["common"]["path_prefix"])
+    mount = next(m for m in container(rendered, "StatefulSet", endpoints.LOKI_NAME)["volumeMounts"] if m["mountPath"] == config["common"]["path_prefix"])
     template = next(t for t in statefulset["spec"]["volumeClaimTemplates"] if t["metadata"]["name"] == mount["name"])
     assert template["spec"]["resources"]["requests"]["storage"] == rendered.settings.loki.storage.size
     filesystem = config["common"]["storage"]["filesystem"]
@@ -97,13 +98,13 @@ def test_data_lives_on_a_claimed_volume(rendered: Render) -> None:
 
 
 def test_prod_statefulset_is_protected(render_stack) -> None:
-    record = next(r for r in render_stack("prod").records if r.type == "kubernetes:apps/v1:StatefulSet" and r.name == "loki")
+    record = next(r for r in render_stack("prod").records if r.type == "kubernetes:apps/v1:StatefulSet" and r.name == endpoints.LOKI_NAME)
     assert record.protect and record.retain_on_delete
 
 
 def test_a_config_change_rolls_the_pod(render_stack) -> None:
     def checksum(render: Render) -> str:
-        annotations: dict[str, str] = find(render, "StatefulSet", "loki")["spec"]["template"]["metadata"]["annotations"]
+        annotations: dict[str, str] = find(render, "StatefulSet", endpoints.LOKI_NAME)["spec"]["template"]["metadata"]["annotations"]
         return annotations["checksum/config"]
 
     assert checksum(render_stack("dev")) != checksum(render_stack("dev", "loki.retention=4d"))
@@ -125,7 +126,7 @@ def test_s3_credentials_reach_the_pod_only_from_a_secret(render_stack) -> None:
     secret = find(render, "Secret", "loki-object-storage")
     # The whole of stringData is a Pulumi secret: the render shows only the placeholder.
     assert secret["stringData"] == "[secret]"
-    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(render, "StatefulSet", "loki")["env"]}
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container(render, "StatefulSet", endpoints.LOKI_NAME)["env"]}
     assert env == {name: {"name": "loki-object-storage", "key": name} for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     for text in render.files.values():
         assert "s3-secret-key-never-in-output" not in text
@@ -146,8 +147,8 @@ def test_workload_identity_needs_no_secret(render_stack) -> None:
     )
     assert not has(render, "Secret", "loki-object-storage")
     assert _config(render)["common"]["storage"] == {"gcs": {"bucket_name": "logs-prod"}}
-    assert find(render, "ServiceAccount", "loki")["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "loki@p.iam"}
-    assert "env" not in container(render, "StatefulSet", "loki")
+    assert find(render, "ServiceAccount", endpoints.LOKI_NAME)["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": "loki@p.iam"}
+    assert "env" not in container(render, "StatefulSet", endpoints.LOKI_NAME)
 
 
 def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
@@ -156,10 +157,10 @@ def test_gcs_key_is_mounted_from_a_secret(render_stack) -> None:
         f"loki.objectStorage={{backend: gcs, bucket: logs-prod, since: {SINCE}}}",
         secrets={"objectStorageGcsServiceAccountKey": '{"type": "service_account"}'},
     )
-    loki = container(render, "StatefulSet", "loki")
+    loki = container(render, "StatefulSet", endpoints.LOKI_NAME)
     key_path = next(e["value"] for e in loki["env"] if e["name"] == "GOOGLE_APPLICATION_CREDENTIALS")
     mount = next(m for m in loki["volumeMounts"] if key_path.startswith(m["mountPath"] + "/"))
-    volume = next(v for v in pod(render, "StatefulSet", "loki")["volumes"] if v["name"] == mount["name"])
+    volume = next(v for v in pod(render, "StatefulSet", endpoints.LOKI_NAME)["volumes"] if v["name"] == mount["name"])
     assert volume["secret"]["secretName"] == "loki-object-storage"
     assert find(render, "Secret", "loki-object-storage")["stringData"] == "[secret]"
 
@@ -194,7 +195,7 @@ def test_the_sized_results_cache_is_switched_on(rendered: Render) -> None:
 
 
 def test_liveness_does_not_restart_a_loki_that_is_only_not_ready(rendered: Render) -> None:
-    loki = container(rendered, "StatefulSet", "loki")
+    loki = container(rendered, "StatefulSet", endpoints.LOKI_NAME)
     # /ready answers 503 while a module is not ready; liveness asks only whether the HTTP server answers.
     assert loki["livenessProbe"]["httpGet"] == {"path": "/loki/api/v1/status/buildinfo", "port": "http"}
     assert loki["readinessProbe"]["httpGet"]["path"] == "/ready"

@@ -10,7 +10,8 @@ import pytest
 
 from components.settings.errors import SettingsError
 from components.settings.loader import load_settings
-from components.wiring import network_policies as np
+from components.wiring import endpoints
+from components.wiring.endpoints import PROMETHEUS_NAME
 from tests.components.wiring.test_network_policies import NODE_IP, _pods, _policies
 from tests.conftest import RenderStack
 from tests.support.k8s_objects import container, find, pod
@@ -35,28 +36,28 @@ def moved(render_stack: RenderStack) -> Render:
 
 
 def test_the_daemonset_probes_service_and_monitor_follow_the_port(moved: Render) -> None:
-    exporter = container(moved, "DaemonSet", "node-exporter")
+    exporter = container(moved, "DaemonSet", endpoints.NODE_EXPORTER_NAME)
     assert f"--web.listen-address=:{PORT}" in exporter["args"]
     [port] = exporter["ports"]
     assert port["containerPort"] == PORT
     for probe in ("livenessProbe", "readinessProbe"):
         assert exporter[probe]["httpGet"]["port"] == port["name"]
-    assert pod(moved, "DaemonSet", "node-exporter")["hostNetwork"] is True
-    service = find(moved, "Service", "node-exporter")["spec"]["ports"]
+    assert pod(moved, "DaemonSet", endpoints.NODE_EXPORTER_NAME)["hostNetwork"] is True
+    service = find(moved, "Service", endpoints.NODE_EXPORTER_NAME)["spec"]["ports"]
     assert [(p["port"], p["targetPort"]) for p in service] == [(PORT, port["name"])]
-    [endpoint] = find(moved, "PodMonitor", "node-exporter")["spec"]["podMetricsEndpoints"]
+    [endpoint] = find(moved, "PodMonitor", endpoints.NODE_EXPORTER_NAME)["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == port["name"]
 
 
 def test_prometheus_may_reach_the_new_port_and_not_the_old_one(moved: Render) -> None:
     policies = _policies(moved)
-    prometheus = _pods(moved)[np.PROMETHEUS]
+    prometheus = _pods(moved)[PROMETHEUS_NAME]
     assert allowed(policies, prometheus, Host(NODE_IP), PORT)
     assert not allowed(policies, prometheus, Host(NODE_IP), 9100)
 
 
 def test_the_real_node_exporter_listens_on_the_rendered_address(moved: Render, tmp_path: Path) -> None:
-    args = container(moved, "DaemonSet", "node-exporter")["args"]
+    args = container(moved, "DaemonSet", endpoints.NODE_EXPORTER_NAME)["args"]
     listen = next(a for a in args if a.startswith("--web.listen-address="))
     # The host mounts (/host/proc, ...) exist only in the pod; the listen address is what is under test.
     exporter = Component("node-exporter", ["prometheus-node-exporter", listen, "--collector.disable-defaults", "--collector.loadavg"], PORT, tmp_path / "log")

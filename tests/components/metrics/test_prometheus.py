@@ -10,6 +10,7 @@ from components.kit.labels import stack_selector
 from components.metrics.operator_crds import USED_KINDS, crd_directory, load_crds
 from components.rules.catalog import FORBIDDEN_LABELS
 from components.settings.units import byte_size_bytes, quantity_bytes
+from components.wiring import endpoints
 from tests.support.selectors import matches
 from tooling.render import Render
 
@@ -74,7 +75,7 @@ def test_storage_class_is_configurable(render_stack) -> None:
 
 def test_prod_replicas_spread_over_nodes_and_keep_a_disruption_budget(render_stack) -> None:
     prod = render_stack("prod")
-    for kind, name in (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager")):
+    for kind, name in (("Prometheus", endpoints.PROMETHEUS_NAME), ("Alertmanager", endpoints.ALERTMANAGER_NAME)):
         spec = _one(prod, kind)["spec"]
         (rules,) = spec["affinity"]["podAntiAffinity"].values()
         selector = (rules[0].get("podAffinityTerm") or rules[0])["labelSelector"]
@@ -169,7 +170,7 @@ def test_existing_operator_means_no_crds_and_no_operator(render_stack) -> None:
     render = render_stack("dev", "operator.install=false")
     kinds = {m["kind"] for m in render.manifests()}
     assert "CustomResourceDefinition" not in kinds
-    assert not [m for m in render.manifests() if m["kind"] in ("Deployment", "ServiceAccount") and m["metadata"]["name"] == "prometheus-operator"]
+    assert not [m for m in render.manifests() if m["kind"] in ("Deployment", "ServiceAccount") and m["metadata"]["name"] == endpoints.OPERATOR_NAME]
     assert {"Prometheus", "Alertmanager"} <= kinds
 
 
@@ -186,7 +187,7 @@ def test_switching_to_an_existing_operator_never_deletes_a_crd(render_stack, sta
 
 
 def test_operator_is_scoped_to_the_stack_namespace(rendered: Render) -> None:
-    deployment = _one(rendered, "Deployment", "prometheus-operator")
+    deployment = _one(rendered, "Deployment", endpoints.OPERATOR_NAME)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert f"--namespaces={rendered.settings.namespace}" in container["args"]
     assert f"--prometheus-config-reloader={rendered.settings.operator.config_reloader_image}" in container["args"]

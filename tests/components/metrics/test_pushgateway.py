@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.wiring import endpoints
 from tooling.render import Render
 
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass"}
@@ -12,7 +13,7 @@ def _object(render: Render, kind: str, name: str) -> dict:
 
 
 def test_pushed_metrics_persist_on_a_volume(rendered: Render) -> None:
-    deployment = _object(rendered, "Deployment", "pushgateway")
+    deployment = _object(rendered, "Deployment", endpoints.PUSHGATEWAY_NAME)
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     persistence = next(a for a in container["args"] if a.startswith("--persistence.file="))
@@ -25,16 +26,16 @@ def test_pushed_metrics_persist_on_a_volume(rendered: Render) -> None:
 
 
 def test_probes_and_service_use_port_9091(rendered: Render) -> None:
-    container = _object(rendered, "Deployment", "pushgateway")["spec"]["template"]["spec"]["containers"][0]
+    container = _object(rendered, "Deployment", endpoints.PUSHGATEWAY_NAME)["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"] == [{"name": "http", "containerPort": 9091, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http"}
-    service = _object(rendered, "Service", "pushgateway")
+    service = _object(rendered, "Service", endpoints.PUSHGATEWAY_NAME)
     assert service["spec"]["ports"][0]["port"] == 9091
 
 
 def test_limits_are_the_designed_ones(rendered: Render) -> None:
-    container = _object(rendered, "Deployment", "pushgateway")["spec"]["template"]["spec"]["containers"][0]
+    container = _object(rendered, "Deployment", endpoints.PUSHGATEWAY_NAME)["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
 
 

@@ -11,8 +11,8 @@ BLOCK_RETENTION = {"dev": "72h", "staging": "168h", "prod": "336h"}
 
 
 def _config(render: Render) -> dict:
-    tempo = container(render, "StatefulSet", "tempo")
-    return mounted_yaml(render, "StatefulSet", "tempo", config_flag(tempo, "-config.file"))
+    tempo = container(render, "StatefulSet", endpoints.TEMPO_NAME)
+    return mounted_yaml(render, "StatefulSet", endpoints.TEMPO_NAME, config_flag(tempo, "-config.file"))
 
 
 def test_block_retention_is_the_designed_one(rendered: Render) -> None:
@@ -22,7 +22,7 @@ def test_block_retention_is_the_designed_one(rendered: Render) -> None:
 def test_otlp_receivers_listen_on_4317_and_4318(rendered: Render) -> None:
     protocols = _config(rendered)["distributor"]["receivers"]["otlp"]["protocols"]
     assert protocols == {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
-    ports = {p["name"]: p["port"] for p in find(rendered, "Service", "tempo")["spec"]["ports"]}
+    ports = {p["name"]: p["port"] for p in find(rendered, "Service", endpoints.TEMPO_SERVICE)["spec"]["ports"]}
     assert ports == {"http": 3200, "grpc": 9095, "otlp-grpc": 4317, "otlp-http": 4318}
 
 
@@ -51,16 +51,16 @@ def test_metrics_generator_can_be_turned_off(render_stack) -> None:
 def test_blocks_and_wal_live_on_the_claimed_volume(rendered: Render) -> None:
     trace = _config(rendered)["storage"]["trace"]
     assert trace["backend"] == "local"
-    mount = next(m for m in container(rendered, "StatefulSet", "tempo")["volumeMounts"] if m["name"] == "data")
+    mount = next(m for m in container(rendered, "StatefulSet", endpoints.TEMPO_NAME)["volumeMounts"] if m["name"] == "data")
     assert trace["local"]["path"].startswith(mount["mountPath"] + "/")
     assert trace["wal"]["path"].startswith(mount["mountPath"] + "/")
-    template = find(rendered, "StatefulSet", "tempo")["spec"]["volumeClaimTemplates"][0]
+    template = find(rendered, "StatefulSet", endpoints.TEMPO_NAME)["spec"]["volumeClaimTemplates"][0]
     assert template["metadata"]["name"] == "data"
     assert template["spec"]["resources"]["requests"]["storage"] == rendered.settings.tempo.storage.size
 
 
 def test_probes_and_limits(rendered: Render) -> None:
-    tempo = container(rendered, "StatefulSet", "tempo")
+    tempo = container(rendered, "StatefulSet", endpoints.TEMPO_NAME)
     assert {"name": "http", "containerPort": 3200, "protocol": "TCP"} in tempo["ports"]
     for probe in ("readinessProbe", "startupProbe"):
         assert tempo[probe]["httpGet"] == {"path": "/ready", "port": "http"}
@@ -92,6 +92,6 @@ def test_s3_for_prod_with_an_s3_compatible_endpoint(render_stack) -> None:
     assert trace["backend"] == "s3"
     assert trace["s3"] == {"bucket": "traces-prod", "endpoint": "minio.storage:9000", "insecure": True, "forcepathstyle": True}
     assert find(render, "Secret", "tempo-object-storage")["stringData"] == "[secret]"
-    names = {e["name"] for e in container(render, "StatefulSet", "tempo")["env"]}
+    names = {e["name"] for e in container(render, "StatefulSet", endpoints.TEMPO_NAME)["env"]}
     assert names == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert not has(render, "Secret", "loki-object-storage")

@@ -16,20 +16,20 @@ from urllib.parse import urlparse
 
 import pytest
 
-from components.wiring import endpoints
-from components.wiring import flows as data_flows
+from components.kit.labels import NAME_LABEL
+from components.wiring import endpoints, flows
+from components.wiring.endpoints import ALERTMANAGER_NAME, ALLOY_NAME, LOKI_NAME, PROMETHEUS_NAME, TEMPO_NAME
 from components.wiring.flows import DataFlow, Requirement
 from tests.support.alloy_parser import Block, parse
 from tests.support.k8s_objects import container, find, manifests, mounted_file, mounted_yaml
 from tests.support.netpol_eval import Pod, allowed
 from tooling.render import Render
 
-NAME_LABEL = "app.kubernetes.io/name"
 # Services the Prometheus Operator makes for its resources (not in the render): the governing
 # Service of each kind selects that kind's pods and serves its web port.
 OPERATED = {
-    endpoints.PROMETHEUS_SERVICE: ("prometheus", endpoints.PROMETHEUS.port),
-    endpoints.ALERTMANAGER_SERVICE: ("alertmanager", endpoints.ALERTMANAGER.port),
+    endpoints.PROMETHEUS_SERVICE: (PROMETHEUS_NAME, endpoints.PROMETHEUS.port),
+    endpoints.ALERTMANAGER_SERVICE: (ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port),
 }
 
 
@@ -47,10 +47,10 @@ def _file(render: Render, workload: str, path: str) -> dict[str, Any]:
 
 
 CONSUMER_DOCUMENT: dict[str, Callable[[Render], dict[str, Any]]] = {
-    data_flows.PROMETHEUS: lambda r: _custom_resource(r, "Prometheus"),
-    data_flows.ALERTMANAGER: lambda r: _custom_resource(r, "Alertmanager"),
-    data_flows.LOKI: lambda r: _file(r, "loki", "/etc/loki/loki.yaml"),
-    data_flows.TEMPO: lambda r: _file(r, "tempo", "/etc/tempo/tempo.yaml"),
+    PROMETHEUS_NAME: lambda r: _custom_resource(r, "Prometheus"),
+    ALERTMANAGER_NAME: lambda r: _custom_resource(r, "Alertmanager"),
+    LOKI_NAME: lambda r: _file(r, LOKI_NAME, "/etc/loki/loki.yaml"),
+    TEMPO_NAME: lambda r: _file(r, TEMPO_NAME, "/etc/tempo/tempo.yaml"),
 }
 
 
@@ -72,12 +72,12 @@ def consumer_ports(render: Render, consumer: str) -> set[int]:
 
 
 def _alloy_blocks(render: Render) -> list[Block]:
-    alloy = container(render, "DaemonSet", "alloy")
-    return parse(mounted_file(render, "DaemonSet", "alloy", alloy["args"][1]))
+    alloy = container(render, "DaemonSet", ALLOY_NAME)
+    return parse(mounted_file(render, "DaemonSet", ALLOY_NAME, alloy["args"][1]))
 
 
 def _remote_writes(render: Render, exemplars: bool) -> list[str]:
-    tempo = _file(render, "tempo", "/etc/tempo/tempo.yaml")
+    tempo = _file(render, TEMPO_NAME, "/etc/tempo/tempo.yaml")
     writes = tempo.get("metrics_generator", {}).get("storage", {}).get("remote_write", [])
     return [w["url"] for w in writes if not exemplars or w.get("send_exemplars") is True]
 
@@ -96,13 +96,13 @@ def _alerts(render: Render) -> list[str]:
         service = find(render, "Service", target["name"])
         (port,) = [p["port"] for p in service["spec"]["ports"] if p["name"] == target["port"]]
         assert target["apiVersion"] == "v2"
-        urls.append(f"http://{target['name']}.{target['namespace']}.svc:{port}{data_flows.ALERTMANAGER_ALERTS_PATH}")
+        urls.append(f"http://{target['name']}.{target['namespace']}.svc:{port}{flows.ALERTMANAGER_ALERTS_PATH}")
     return urls
 
 
-def _datasource(kind: str) -> Callable[[Render], list[str]]:
+def _datasource(uid: str) -> Callable[[Render], list[str]]:
     def urls(render: Render) -> list[str]:
-        document = json.loads(render.files[f"grafana/datasource-{kind}.json"])
+        document = json.loads(render.files[f"grafana/datasource-{uid}.json"])
         return [str(document["url"])]
 
     return urls
@@ -114,10 +114,10 @@ PRODUCER_URLS: dict[str, Callable[[Render], list[str]]] = {
     "alloy-loki-push": _loki_push,
     "alloy-tempo-otlp": _otlp_to_tempo,
     "prometheus-alertmanager": _alerts,
-    "grafana-prometheus": _datasource("prometheus"),
-    "grafana-loki": _datasource("loki"),
-    "grafana-tempo": _datasource("tempo"),
-    "grafana-alertmanager": _datasource("alertmanager"),
+    "grafana-prometheus": _datasource(endpoints.PROMETHEUS_UID),
+    "grafana-loki": _datasource(endpoints.LOKI_UID),
+    "grafana-tempo": _datasource(endpoints.TEMPO_UID),
+    "grafana-alertmanager": _datasource(endpoints.ALERTMANAGER_UID),
 }
 # Datasource URLs are base URLs: Grafana adds the API path itself.
 BASE_URL_FLOWS = frozenset({"grafana-prometheus", "grafana-loki", "grafana-tempo", "grafana-alertmanager"})
@@ -165,7 +165,7 @@ def check_flow(render: Render, flow: DataFlow, consumer_document: dict[str, Any]
 
 
 def test_every_row_works_in_every_stack(rendered: Render) -> None:
-    rows = data_flows.flows(rendered.settings)
+    rows = flows.data_flows(rendered.settings)
     assert {"tempo-remote-write", "tempo-exemplars", "alloy-loki-push", "alloy-tempo-otlp", "prometheus-alertmanager"} <= {f.name for f in rows}
     problems = [p for flow in rows for p in check_flow(rendered, flow)]
     assert problems == []
@@ -176,7 +176,7 @@ def test_every_row_has_a_check_of_its_producer() -> None:
     from components.settings.loader import load_settings
 
     for stack in ("dev", "staging", "prod"):
-        for flow in data_flows.flows(load_settings({}, stack)):
+        for flow in flows.data_flows(load_settings({}, stack)):
             assert flow.name in PRODUCER_URLS, f"{flow.name}: add how its producer's rendered config names the consumer"
             assert flow.requires == () or flow.consumer in CONSUMER_DOCUMENT
 
@@ -195,7 +195,7 @@ def test_prometheus_takes_tempo_remote_write_with_exemplars(rendered: Render) ->
 )
 def test_a_consumer_setting_removed_from_the_render_fails_its_row(render_stack, flow_name: str, remove: tuple[str, ...]) -> None:
     render = render_stack("prod")
-    (flow,) = [f for f in data_flows.flows(render.settings) if f.name == flow_name]
+    (flow,) = [f for f in flows.data_flows(render.settings) if f.name == flow_name]
     document = copy.deepcopy(_custom_resource(render, "Prometheus"))
     del document[remove[0]]
     assert check_flow(render, flow, document) == [f"{flow_name}: prometheus lacks {flow.requires[0].describe()}"]
@@ -203,7 +203,7 @@ def test_a_consumer_setting_removed_from_the_render_fails_its_row(render_stack, 
 
 def test_a_row_the_producer_does_not_send_fails(render_stack) -> None:
     render = render_stack("dev")
-    wrong = DataFlow("alloy-loki-push", data_flows.ALLOY, data_flows.LOKI, 3101, data_flows.LOKI_PUSH_PATH, (), "a wrong port")
+    wrong = DataFlow("alloy-loki-push", ALLOY_NAME, LOKI_NAME, 3101, flows.LOKI_PUSH_PATH, (), "a wrong port")
     problems = check_flow(render, wrong)
     assert any("is not port 3101" in p for p in problems)
     assert any("does not listen on 3101" in p for p in problems)
@@ -211,19 +211,19 @@ def test_a_row_the_producer_does_not_send_fails(render_stack) -> None:
 
 def test_a_flow_the_policies_do_not_carry_fails(render_stack) -> None:
     render = render_stack("dev")
-    (flow,) = [f for f in data_flows.flows(render.settings) if f.name == "alloy-loki-push"]
+    (flow,) = [f for f in flows.data_flows(render.settings) if f.name == "alloy-loki-push"]
     copied = copy.copy(render)
-    object.__setattr__(copied, "_manifests", [m for m in manifests(render) if not (m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "loki")]
-                       + [{"kind": "NetworkPolicy", "metadata": {"name": "loki", "namespace": render.settings.namespace},
-                           "spec": {"podSelector": {"matchLabels": {NAME_LABEL: "loki"}}, "policyTypes": ["Ingress"], "ingress": []}}])
+    object.__setattr__(copied, "_manifests", [m for m in manifests(render) if not (m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == LOKI_NAME)]
+                       + [{"kind": "NetworkPolicy", "metadata": {"name": LOKI_NAME, "namespace": render.settings.namespace},
+                           "spec": {"podSelector": {"matchLabels": {NAME_LABEL: LOKI_NAME}}, "policyTypes": ["Ingress"], "ingress": []}}])
     assert check_flow(copied, flow) == [f"alloy-loki-push: the NetworkPolicies do not let alloy reach loki:{endpoints.LOKI.port}"]
 
 
 def test_without_the_metrics_generator_prometheus_needs_no_receiver(render_stack) -> None:
     render = render_stack("dev", "tempo.metricsGenerator.enabled=false")
-    assert not any(f.producer == data_flows.TEMPO for f in data_flows.flows(render.settings))
+    assert not any(f.producer == TEMPO_NAME for f in flows.data_flows(render.settings))
     assert "enableRemoteWriteReceiver" not in _custom_resource(render, "Prometheus")
-    assert [p for flow in data_flows.flows(render.settings) for p in check_flow(render, flow)] == []
+    assert [p for flow in flows.data_flows(render.settings) for p in check_flow(render, flow)] == []
 
 
 def test_requirements_hold_only_as_written() -> None:
@@ -234,5 +234,5 @@ def test_requirements_hold_only_as_written() -> None:
     assert Requirement(("n",), 3, "at_least").holds({"n": 4}) and not Requirement(("n",), 3, "at_least").holds({"n": 2})
     assert not Requirement(("n",), 1, "at_least").holds({"n": True})
     document: dict[str, Any] = {"f": ["b"], "n": 5}
-    data_flows.apply(document, [Requirement(("f",), "a", "contains"), Requirement(("n",), 3, "at_least"), Requirement(("x", "y"), 1)])
+    flows.apply(document, [Requirement(("f",), "a", "contains"), Requirement(("n",), 3, "at_least"), Requirement(("x", "y"), 1)])
     assert document == {"f": ["a", "b"], "n": 5, "x": {"y": 1}}

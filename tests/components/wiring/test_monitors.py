@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from components.kit.labels import NAME_LABEL
 from components.metrics.service_availability import PROBED_KINDS
 from components.wiring import endpoints
 from components.wiring.monitors import health_targets
@@ -13,7 +14,8 @@ from tooling.render import Render
 
 # The components other helpers add: their monitors exist regardless (keyed off components/wiring/endpoints.py).
 ALWAYS_MONITORED = {
-    "prometheus", "alertmanager", "pushgateway", "loki", "tempo", "alloy", "grafana", "node-exporter", "kube-state-metrics", "blackbox-exporter",
+    endpoints.PROMETHEUS_NAME, endpoints.ALERTMANAGER_NAME, endpoints.PUSHGATEWAY_NAME, endpoints.LOKI_NAME, endpoints.TEMPO_NAME,
+    endpoints.ALLOY_NAME, endpoints.GRAFANA_NAME, endpoints.NODE_EXPORTER_NAME, endpoints.KUBE_STATE_METRICS_NAME, endpoints.BLACKBOX_EXPORTER_NAME,
 }
 
 
@@ -30,7 +32,7 @@ def _pods(render: Render) -> dict[str, tuple[dict[str, str], list[dict]]]:
     for kind, port in (("Prometheus", endpoints.PROMETHEUS), ("Alertmanager", endpoints.ALERTMANAGER)):
         for manifest in _of(render, kind):
             # The operator names the pods' app.kubernetes.io/name after the kind and the port after the endpoint.
-            pods[f"{kind}/{manifest['metadata']['name']}"] = ({"app.kubernetes.io/name": kind.lower()}, [{"ports": [{"name": port.port_name}]}])
+            pods[f"{kind}/{manifest['metadata']['name']}"] = ({NAME_LABEL: kind.lower()}, [{"ports": [{"name": port.port_name}]}])
     return pods
 
 
@@ -52,13 +54,15 @@ def test_every_component_has_a_monitor_that_selects_its_pods_on_a_port_they_have
 def test_monitors_exist_for_every_component_before_it_lands(rendered: Render) -> None:
     names = {m["metadata"]["name"] for m in _of(rendered, "PodMonitor")}
     assert names >= ALWAYS_MONITORED
-    assert "prometheus-operator" in names
+    assert endpoints.OPERATOR_NAME in names
 
 
 def test_pushgateway_keeps_the_pushed_job_and_instance(rendered: Render) -> None:
-    (monitor,) = [m for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] == "pushgateway"]
+    (monitor,) = [m for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] == endpoints.PUSHGATEWAY_NAME]
     assert [e["honorLabels"] for e in monitor["spec"]["podMetricsEndpoints"]] == [True]
-    others = [e["honorLabels"] for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] != "pushgateway" for e in m["spec"]["podMetricsEndpoints"]]
+    others = [
+        e["honorLabels"] for m in _of(rendered, "PodMonitor") if m["metadata"]["name"] != endpoints.PUSHGATEWAY_NAME for e in m["spec"]["podMetricsEndpoints"]
+    ]
     assert not any(others)
 
 
@@ -72,7 +76,7 @@ def test_kubelet_and_cadvisor_are_scraped(rendered: Render) -> None:
     (kubelet,) = _of(rendered, "ServiceMonitor")
     assert {e["path"] for e in kubelet["spec"]["endpoints"]} == {"/metrics", "/metrics/cadvisor"}
     assert kubelet["spec"]["namespaceSelector"] == {"matchNames": [rendered.settings.operator.kubelet_service.split("/")[0]]}
-    operator = next((m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == "prometheus-operator"), None)
+    operator = next((m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == endpoints.OPERATOR_NAME), None)
     assert operator is not None
     assert f"--kubelet-service={rendered.settings.operator.kubelet_service}" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -108,10 +112,11 @@ def test_service_targets_are_scraped_under_their_kind(rendered: Render) -> None:
     for target in scraped:
         (static,) = [s for s in configs[target.kind]["staticConfigs"] if s["labels"]["service"] == target.name]
         if target.kind == "mongodb":
-            exporter = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == f"mongodb-exporter-{target.name}")
+            name = f"{endpoints.MONGODB_EXPORTER_NAME}-{target.name}"
+            exporter = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == name)
             container = exporter["spec"]["template"]["spec"]["containers"][0]
             assert container["ports"][0]["containerPort"] == 9216
-            assert static["targets"] == [f"mongodb-exporter-{target.name}.{rendered.settings.namespace}.svc:9216"]
+            assert static["targets"] == [f"{endpoints.MONGODB_EXPORTER_NAME}-{target.name}.{rendered.settings.namespace}.svc:9216"]
             assert container["resources"]["limits"] == {"cpu": "250m", "memory": "256Mi"}
         else:
             assert static["targets"] == [target.address]
@@ -124,19 +129,19 @@ def test_a_mongodb_exporter_password_reaches_only_a_secret(render_stack) -> None
     canary = "canary-mongo-3c9e"
     render = render_stack("dev", "serviceExporters.mongodbUsername=exporter", secrets={"mongodbExporterPassword": canary})
     assert all(canary not in text for text in render.files.values())
-    exporter = next(m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("mongodb-exporter-"))
-    assert exporter["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "mongodb-exporter"}}]
+    exporter = next(m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(f"{endpoints.MONGODB_EXPORTER_NAME}-"))
+    assert exporter["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": endpoints.MONGODB_EXPORTER_NAME}}]
 
 
 def test_no_targets_no_service_exporters(render_stack) -> None:
     render = render_stack("dev", "serviceExporters.targets=[]")
     assert not _of(render, "ScrapeConfig")
     assert not [p for p in _of(render, "Probe") if p["metadata"]["name"].startswith("service-")]
-    assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("mongodb-exporter")]
+    assert not [m for m in render.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(endpoints.MONGODB_EXPORTER_NAME)]
 
 
 def test_kube_state_metrics_reads_no_secrets(rendered: Render) -> None:
-    (role,) = [m for m in _of(rendered, "ClusterRole") if m["metadata"]["name"].startswith("kube-state-metrics")]
+    (role,) = [m for m in _of(rendered, "ClusterRole") if m["metadata"]["name"].startswith(endpoints.KUBE_STATE_METRICS_NAME)]
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert "secrets" not in resources and "configmaps" not in resources
     assert {v for rule in role["rules"] for v in rule["verbs"]} == {"list", "watch"}

@@ -6,9 +6,20 @@ from typing import Any
 
 import pytest
 
-from components.logs.alloy_config import SAMPLING_PORT as ALLOY_SAMPLING_PORT
+from components.kit.labels import NAME_LABEL
 from components.wiring import endpoints
-from components.wiring import network_policies as np
+from components.wiring.endpoints import (
+    ALERTMANAGER_NAME,
+    ALLOY_NAME,
+    BLACKBOX_EXPORTER_NAME,
+    GRAFANA_NAME,
+    KUBE_STATE_METRICS_NAME,
+    LOKI_NAME,
+    OPERATOR_NAME,
+    PROMETHEUS_NAME,
+    PUSHGATEWAY_NAME,
+    TEMPO_NAME,
+)
 from tests.support.netpol_eval import Host, Pod, allowed, selector_matches
 from tests.support.workload_rules import pod_specs
 from tooling.render import Render
@@ -16,7 +27,7 @@ from tooling.render import Render
 NODE_IP = "10.0.3.7"
 API_SERVER_IP = "10.0.0.1"
 SLACK_IP = "34.1.2.3"
-OPERATOR_KINDS = {"Prometheus": np.PROMETHEUS, "Alertmanager": np.ALERTMANAGER}
+OPERATOR_KINDS = {"Prometheus": PROMETHEUS_NAME, "Alertmanager": ALERTMANAGER_NAME}
 
 
 _VIEWS: dict[int, tuple[list[dict[str, Any]], dict[str, Pod]]] = {}
@@ -42,23 +53,23 @@ def _pods_of(render: Render) -> dict[str, Pod]:
     the operator's labels for Prometheus and Alertmanager, and the bare name label for a
     component not rendered in this stack."""
     namespace = render.settings.namespace
-    pods = {name: Pod(namespace, {np.NAME_LABEL: name}) for name in _component_names()}
+    pods = {name: Pod(namespace, {NAME_LABEL: name}) for name in _component_names()}
     for manifest in render.manifests():
         if manifest["kind"] in OPERATOR_KINDS:
             name = OPERATOR_KINDS[manifest["kind"]]
             extra = ((manifest["spec"].get("podMetadata") or {}).get("labels")) or {}
-            pods[name] = Pod(namespace, {**extra, np.NAME_LABEL: name, "app.kubernetes.io/instance": manifest["metadata"]["name"]})
+            pods[name] = Pod(namespace, {**extra, NAME_LABEL: name, "app.kubernetes.io/instance": manifest["metadata"]["name"]})
         elif list(pod_specs(manifest)) and manifest["kind"] != "CronJob":
             labels = manifest["spec"]["template"]["metadata"]["labels"]
-            if labels.get(np.NAME_LABEL) in pods:
-                pods[labels[np.NAME_LABEL]] = Pod(manifest["metadata"]["namespace"], labels)
+            if labels.get(NAME_LABEL) in pods:
+                pods[labels[NAME_LABEL]] = Pod(manifest["metadata"]["namespace"], labels)
     return pods
 
 
 def _component_names() -> set[str]:
     return {
-        np.PROMETHEUS, np.ALERTMANAGER, np.PUSHGATEWAY, np.OPERATOR, np.KUBE_STATE_METRICS,
-        np.BLACKBOX_EXPORTER, np.GRAFANA, np.LOKI, np.TEMPO, np.ALLOY,
+        PROMETHEUS_NAME, ALERTMANAGER_NAME, PUSHGATEWAY_NAME, OPERATOR_NAME, KUBE_STATE_METRICS_NAME,
+        BLACKBOX_EXPORTER_NAME, GRAFANA_NAME, LOKI_NAME, TEMPO_NAME, ALLOY_NAME,
     }
 
 
@@ -68,69 +79,69 @@ def _app(namespace: str) -> Pod:
 
 # (source, destination, port, protocol): "monitored"/"ingress"/"random" name a pod in such a namespace.
 NEEDED = [
-    (np.PROMETHEUS, np.PUSHGATEWAY, endpoints.PUSHGATEWAY.port, "TCP"),
-    (np.PROMETHEUS, np.ALERTMANAGER, endpoints.ALERTMANAGER.port, "TCP"),
-    (np.PROMETHEUS, np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
-    (np.PROMETHEUS, np.LOKI, endpoints.LOKI.port, "TCP"),
-    (np.PROMETHEUS, np.TEMPO, endpoints.TEMPO.port, "TCP"),
-    (np.PROMETHEUS, np.ALLOY, endpoints.ALLOY.port, "TCP"),
-    (np.PROMETHEUS, np.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS.port, "TCP"),
-    (np.PROMETHEUS, np.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY.port, "TCP"),
-    (np.PROMETHEUS, np.BLACKBOX_EXPORTER, endpoints.BLACKBOX_EXPORTER.port, "TCP"),
-    (np.PROMETHEUS, np.OPERATOR, endpoints.OPERATOR.port, "TCP"),
-    (np.PROMETHEUS, "node", endpoints.NODE_EXPORTER.port, "TCP"),
-    (np.PROMETHEUS, "node", endpoints.KUBELET_PORT, "TCP"),
-    (np.PROMETHEUS, "apiserver", 443, "TCP"),
-    (np.PROMETHEUS, "monitored", endpoints.MONGODB_EXPORTER.port, "TCP"),
-    (np.PROMETHEUS, "monitored", endpoints.RABBITMQ_PROMETHEUS.port, "TCP"),
-    (np.PROMETHEUS, "monitored", endpoints.QDRANT.port, "TCP"),
-    (np.ALLOY, np.LOKI, endpoints.LOKI.port, "TCP"),
-    (np.ALLOY, np.TEMPO, endpoints.OTLP_GRPC_PORT, "TCP"),
-    (np.ALLOY, "apiserver", 6443, "TCP"),
-    (np.GRAFANA, np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
-    (np.GRAFANA, np.LOKI, endpoints.LOKI.port, "TCP"),
-    (np.GRAFANA, np.TEMPO, endpoints.TEMPO.port, "TCP"),
-    (np.GRAFANA, np.ALERTMANAGER, endpoints.ALERTMANAGER.port, "TCP"),
-    ("ingress", np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
-    ("monitored", np.ALLOY, endpoints.OTLP_GRPC_PORT, "TCP"),
-    ("monitored", np.ALLOY, endpoints.OTLP_HTTP_PORT, "TCP"),
-    ("monitored", np.PUSHGATEWAY, endpoints.PUSHGATEWAY.port, "TCP"),
-    (np.OPERATOR, "apiserver", 443, "TCP"),
-    (np.KUBE_STATE_METRICS, "apiserver", 443, "TCP"),
-    (np.ALERTMANAGER, "internet", 443, "TCP"),
-    (np.ALERTMANAGER, "internet", 587, "TCP"),
-    (np.ALERTMANAGER, np.ALERTMANAGER, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
-    (np.ALERTMANAGER, np.ALERTMANAGER, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
-    (np.BLACKBOX_EXPORTER, np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
-    (np.BLACKBOX_EXPORTER, "monitored", 8080, "TCP"),
-    (np.TEMPO, np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
-    (np.ALLOY, np.ALLOY, ALLOY_SAMPLING_PORT, "TCP"),
+    (PROMETHEUS_NAME, PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY.port, "TCP"),
+    (PROMETHEUS_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, "TCP"),
+    (PROMETHEUS_NAME, GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
+    (PROMETHEUS_NAME, LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    (PROMETHEUS_NAME, TEMPO_NAME, endpoints.TEMPO.port, "TCP"),
+    (PROMETHEUS_NAME, ALLOY_NAME, endpoints.ALLOY.port, "TCP"),
+    (PROMETHEUS_NAME, KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS.port, "TCP"),
+    (PROMETHEUS_NAME, KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS_TELEMETRY.port, "TCP"),
+    (PROMETHEUS_NAME, BLACKBOX_EXPORTER_NAME, endpoints.BLACKBOX_EXPORTER.port, "TCP"),
+    (PROMETHEUS_NAME, OPERATOR_NAME, endpoints.OPERATOR.port, "TCP"),
+    (PROMETHEUS_NAME, "node", endpoints.NODE_EXPORTER.port, "TCP"),
+    (PROMETHEUS_NAME, "node", endpoints.KUBELET_PORT, "TCP"),
+    (PROMETHEUS_NAME, "apiserver", 443, "TCP"),
+    (PROMETHEUS_NAME, "monitored", endpoints.MONGODB_EXPORTER.port, "TCP"),
+    (PROMETHEUS_NAME, "monitored", endpoints.RABBITMQ_PROMETHEUS.port, "TCP"),
+    (PROMETHEUS_NAME, "monitored", endpoints.QDRANT.port, "TCP"),
+    (ALLOY_NAME, LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    (ALLOY_NAME, TEMPO_NAME, endpoints.OTLP_GRPC_PORT, "TCP"),
+    (ALLOY_NAME, "apiserver", 6443, "TCP"),
+    (GRAFANA_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    (GRAFANA_NAME, LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    (GRAFANA_NAME, TEMPO_NAME, endpoints.TEMPO.port, "TCP"),
+    (GRAFANA_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER.port, "TCP"),
+    ("ingress", GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
+    ("monitored", ALLOY_NAME, endpoints.OTLP_GRPC_PORT, "TCP"),
+    ("monitored", ALLOY_NAME, endpoints.OTLP_HTTP_PORT, "TCP"),
+    ("monitored", PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY.port, "TCP"),
+    (OPERATOR_NAME, "apiserver", 443, "TCP"),
+    (KUBE_STATE_METRICS_NAME, "apiserver", 443, "TCP"),
+    (ALERTMANAGER_NAME, "internet", 443, "TCP"),
+    (ALERTMANAGER_NAME, "internet", 587, "TCP"),
+    (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
+    (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
+    (BLACKBOX_EXPORTER_NAME, GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
+    (BLACKBOX_EXPORTER_NAME, "monitored", 8080, "TCP"),
+    (TEMPO_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    (ALLOY_NAME, ALLOY_NAME, endpoints.ALLOY_SAMPLING_PORT, "TCP"),
 ]
 
 DENIED = [
-    (np.GRAFANA, np.PUSHGATEWAY, endpoints.PUSHGATEWAY.port, "TCP"),
-    ("random", np.LOKI, endpoints.LOKI.port, "TCP"),
-    ("monitored", np.LOKI, endpoints.LOKI.port, "TCP"),
-    ("monitored", np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
-    ("monitored", np.GRAFANA, endpoints.GRAFANA.port, "TCP"),
-    ("random", np.ALLOY, endpoints.OTLP_GRPC_PORT, "TCP"),
-    ("random", np.PUSHGATEWAY, endpoints.PUSHGATEWAY.port, "TCP"),
-    ("ingress", np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
-    ("ingress", np.GRAFANA, 22, "TCP"),
-    (np.ALLOY, np.PROMETHEUS, endpoints.PROMETHEUS.port, "TCP"),
-    (np.LOKI, "internet", 443, "TCP"),
-    (np.GRAFANA, "internet", 443, "TCP"),
-    (np.PUSHGATEWAY, "internet", 443, "TCP"),
-    (np.PUSHGATEWAY, "apiserver", 443, "TCP"),
-    (np.GRAFANA, "apiserver", 443, "TCP"),
-    (np.PROMETHEUS, "random", 9090, "TCP"),
-    (np.PROMETHEUS, "internet", 80, "TCP"),
-    (np.ALERTMANAGER, "internet", 25, "TCP"),
-    (np.PROMETHEUS, np.ALERTMANAGER, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
-    (np.TEMPO, np.LOKI, endpoints.LOKI.port, "TCP"),
-    (np.GRAFANA, np.LOKI, 9095, "TCP"),
-    ("monitored", np.ALLOY, ALLOY_SAMPLING_PORT, "TCP"),
-    (np.ALLOY, np.TEMPO, endpoints.OTLP_HTTP_PORT, "TCP"),
+    (GRAFANA_NAME, PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY.port, "TCP"),
+    ("random", LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    ("monitored", LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    ("monitored", PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    ("monitored", GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
+    ("random", ALLOY_NAME, endpoints.OTLP_GRPC_PORT, "TCP"),
+    ("random", PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY.port, "TCP"),
+    ("ingress", PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    ("ingress", GRAFANA_NAME, 22, "TCP"),
+    (ALLOY_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    (LOKI_NAME, "internet", 443, "TCP"),
+    (GRAFANA_NAME, "internet", 443, "TCP"),
+    (PUSHGATEWAY_NAME, "internet", 443, "TCP"),
+    (PUSHGATEWAY_NAME, "apiserver", 443, "TCP"),
+    (GRAFANA_NAME, "apiserver", 443, "TCP"),
+    (PROMETHEUS_NAME, "random", 9090, "TCP"),
+    (PROMETHEUS_NAME, "internet", 80, "TCP"),
+    (ALERTMANAGER_NAME, "internet", 25, "TCP"),
+    (PROMETHEUS_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
+    (TEMPO_NAME, LOKI_NAME, endpoints.LOKI.port, "TCP"),
+    (GRAFANA_NAME, LOKI_NAME, 9095, "TCP"),
+    ("monitored", ALLOY_NAME, endpoints.ALLOY_SAMPLING_PORT, "TCP"),
+    (ALLOY_NAME, TEMPO_NAME, endpoints.OTLP_HTTP_PORT, "TCP"),
 ]
 
 
@@ -141,7 +152,7 @@ def _endpoint(render: Render, name: str) -> Pod | Host:
         "apiserver": Host(API_SERVER_IP),
         "internet": Host(SLACK_IP),
         "monitored": _app(network.monitored_namespaces[0]),
-        "ingress": Pod(network.ingress_namespaces[0], {"app.kubernetes.io/name": "ingress-nginx"}),
+        "ingress": Pod(network.ingress_namespaces[0], {NAME_LABEL: "ingress-nginx"}),
         "random": _app("someone-elses"),
     }
     return special.get(name) or _pods(render)[name]
@@ -170,7 +181,7 @@ def test_every_pod_resolves_names_and_nothing_else_in_kube_system(rendered: Rend
 
 def test_a_new_pod_in_the_namespace_is_denied_both_ways(rendered: Render) -> None:
     policies = _policies(rendered)
-    stranger = Pod(rendered.settings.namespace, {np.NAME_LABEL: "debug-shell"})
+    stranger = Pod(rendered.settings.namespace, {NAME_LABEL: "debug-shell"})
     for pod in _pods(rendered).values():
         assert not allowed(policies, stranger, pod, 9090)
         assert not allowed(policies, pod, stranger, 8080)
@@ -180,7 +191,7 @@ def test_a_new_pod_in_the_namespace_is_denied_both_ways(rendered: Render) -> Non
 def test_monitored_namespaces_come_from_settings(render_stack) -> None:
     render = render_stack("staging", "network.monitoredNamespaces=[billing]")
     policies = _policies(render)
-    alloy = _pods(render)[np.ALLOY]
+    alloy = _pods(render)[ALLOY_NAME]
     assert allowed(policies, _app("billing"), alloy, endpoints.OTLP_GRPC_PORT)
     assert not allowed(policies, _app("qmtl"), alloy, endpoints.OTLP_GRPC_PORT)
 
@@ -188,8 +199,8 @@ def test_monitored_namespaces_come_from_settings(render_stack) -> None:
 def test_narrow_cidrs_confine_egress(render_stack) -> None:
     render = render_stack("prod", "network.nodeCidrs=[10.0.0.0/16]", "network.receiverCidrs=[203.0.113.0/24]")
     policies = _policies(render)
-    prometheus = _pods(render)[np.PROMETHEUS]
-    alertmanager = _pods(render)[np.ALERTMANAGER]
+    prometheus = _pods(render)[PROMETHEUS_NAME]
+    alertmanager = _pods(render)[ALERTMANAGER_NAME]
     assert allowed(policies, prometheus, Host(NODE_IP), endpoints.NODE_EXPORTER.port)
     assert not allowed(policies, prometheus, Host("192.168.1.1"), endpoints.NODE_EXPORTER.port)
     assert allowed(policies, alertmanager, Host("203.0.113.9"), 443)
@@ -202,7 +213,7 @@ def test_an_object_store_opens_https_from_its_user_only(render_stack) -> None:
     without = render_stack("prod")
     render = render_stack("prod", bucket, minio)
     store = Host("52.95.1.1")
-    loki, tempo, grafana = (_pods(render)[name] for name in (np.LOKI, np.TEMPO, np.GRAFANA))
+    loki, tempo, grafana = (_pods(render)[name] for name in (LOKI_NAME, TEMPO_NAME, GRAFANA_NAME))
     assert not allowed(_policies(without), loki, store, 443)
     assert allowed(_policies(render), loki, store, 443)
     assert not allowed(_policies(render), loki, store, 9000)
@@ -243,4 +254,4 @@ def test_every_pod_the_stack_runs_has_its_flows(rendered: Render) -> None:
     assert len(rendered_pods) >= 8
     for pod in rendered_pods:
         selecting = [p["metadata"]["name"] for p in own if selector_matches(p["spec"]["podSelector"], pod.labels)]
-        assert selecting, f"no policy opens any flow of {pod.labels.get(np.NAME_LABEL)}"
+        assert selecting, f"no policy opens any flow of {pod.labels.get(NAME_LABEL)}"

@@ -12,11 +12,9 @@ import yaml
 
 from components.metrics.service_availability import AVAILABILITY_SERIES, PROBED_KINDS
 from components.wiring import endpoints
+from components.wiring.endpoints import BLACKBOX_EXPORTER_NAME, MONGODB_EXPORTER_NAME, OPERATOR_NAME
 from tests.support.k8s_objects import manifests
 from tooling.render import Render
-
-NAME_LABEL = "app.kubernetes.io/name"
-
 
 # --- operator Events ----------------------------------------------------------------------------
 
@@ -51,13 +49,13 @@ def test_the_operator_may_emit_events_as_it_checks_for(rendered: Render) -> None
     # cmd/operator/main.go (v0.85): k8s.IsAllowed(..., nil namespaces, events.k8s.io/v1 events, create+patch);
     # false makes it fall back to a recorder that emits nothing.
     for verb in ("create", "patch"):
-        assert can(rendered, "prometheus-operator", verb, "events.k8s.io", "events", None)
+        assert can(rendered, OPERATOR_NAME, verb, "events.k8s.io", "events", None)
     # Events about its objects land in the stack's namespace too.
-    assert can(rendered, "prometheus-operator", "create", "events.k8s.io", "events", rendered.settings.namespace)
+    assert can(rendered, OPERATOR_NAME, "create", "events.k8s.io", "events", rendered.settings.namespace)
 
 
 def test_the_operator_events_grant_is_nothing_more(rendered: Render) -> None:
-    granted = [r for r in _rules_granted(rendered, "prometheus-operator", None) if "events" in r["resources"]]
+    granted = [r for r in _rules_granted(rendered, OPERATOR_NAME, None) if "events" in r["resources"]]
     assert granted and all(set(r["verbs"]) <= {"create", "patch"} and r["resources"] == ["events"] for r in granted)
 
 
@@ -90,7 +88,7 @@ def test_every_http_probe_asks_a_path_its_endpoint_serves(rendered: Render) -> N
 
 
 def test_the_mongodb_exporter_is_probed_on_metrics(rendered: Render) -> None:
-    exporters = [m for m in manifests(rendered) if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("mongodb-exporter-")]
+    exporters = [m for m in manifests(rendered) if m["kind"] == "Deployment" and m["metadata"]["name"].startswith(f"{MONGODB_EXPORTER_NAME}-")]
     assert exporters
     for exporter in exporters:
         (item,) = exporter["spec"]["template"]["spec"]["containers"]
@@ -151,7 +149,7 @@ def test_ollama_gets_the_probe_its_alert_watches(rendered: Render) -> None:
         (url,) = spec["targets"]["staticConfig"]["static"]
         assert url == f"http://{target.address}/"
         assert spec["module"] == "http_2xx"
-        assert spec["prober"]["url"].startswith("blackbox-exporter.")
+        assert spec["prober"]["url"].startswith(f"{BLACKBOX_EXPORTER_NAME}.")
 
 
 def _panels(dashboard: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
