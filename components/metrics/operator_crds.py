@@ -16,6 +16,7 @@ from components import paths
 from components.kit import build_cache
 from components.kit.context import StackContext
 from components.kit.labels import MANAGED_BY, PART_OF
+from components.kit.operated import MONITORING_GROUP
 from components.kit.protection import stateful_options
 
 CRD_ROOT = paths.CRD_ROOT
@@ -122,7 +123,7 @@ def register_crds(operator_image: str, context: StackContext, parent: pulumi.Res
     return crds
 
 
-CUSTOM_RESOURCE_TYPE_PREFIX = "kubernetes:monitoring.coreos.com/"
+CUSTOM_RESOURCE_TYPE_PREFIX = f"kubernetes:{MONITORING_GROUP}/"
 
 
 def after_crds(crds: list[pulumi.Resource]) -> None:
