@@ -2,9 +2,9 @@
 
 import pulumi
 
-from components.settings import SettingsError
+from components.settings.errors import SettingsError
 from components.settings.pulumi_config import settings_from_pulumi
-from components.stack import build_stack
+from program import build
 
 try:
     settings = settings_from_pulumi()
@@ -12,4 +12,4 @@ except SettingsError as error:
     # A RunError is shown without a traceback: the message names every bad key.
     raise pulumi.RunError(str(error)) from None
 
-build_stack(settings)
+build(settings)

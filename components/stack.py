@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.cluster import use_stack_cluster
-from components.grafana.dashboards import Dashboards
+from components.grafana.dashboards import Dashboards, DashboardSource
 from components.grafana.grafana import Grafana
 from components.logs.alloy import Alloy
 from components.logs.loki import Loki
@@ -25,7 +25,8 @@ from components.wiring.monitors import Monitors
 from components.wiring.network_policies import NetworkPolicies
 
 
-def build_stack(settings: Settings) -> None:
+def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
+    """Register every component of the stack; ``dashboards`` builds the dashboard models it provisions."""
     # First: every resource after this waits for the cluster identity check and uses the stack's provider.
     use_stack_cluster(settings)
     namespace = stack_namespace(settings)
@@ -63,8 +64,9 @@ def build_stack(settings: Settings) -> None:
     Monitors(settings, in_namespace)
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.
-    grafana = Grafana(settings, in_namespace)
-    Dashboards(settings, grafana.access, in_namespace)
+    models = dashboards(settings)
+    grafana = Grafana(settings, models, in_namespace)
+    Dashboards(settings, models, grafana.access, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)

@@ -556,7 +556,7 @@ def write(files: dict[str, str], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from components.settings import SettingsError
+    from components.settings.errors import SettingsError
     from tooling.render import LeakError, render
     from tooling.stack_config import read_stack_config
 

@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.settings import load_settings
 from components.settings.errors import NAMESPACE
-from components.settings.receivers import required_secrets
+from components.settings.loader import load_settings
+from components.settings.metrics_checks import required_secrets
 from components.settings.secrets import how_to_set
 from tooling.render import render
 from tooling.stack_config import REPO_ROOT, StackConfig, read_stack_config

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from components.settings import SettingsError
+from components.settings.errors import SettingsError
 from tooling.render import LeakError, check_out, render, write
 from tooling.stack_config import OverrideError, StackFileError, apply_overrides, read_stack_config
 

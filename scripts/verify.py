@@ -288,7 +288,7 @@ def http_url(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     # Imported here: the render pulls in the Pulumi SDKs, which the report functions do not need.
-    from components.settings import SettingsError
+    from components.settings.errors import SettingsError
     from tooling.render import LeakError, render
     from tooling.stack_config import OverrideError, read_stack_config
 

@@ -27,7 +27,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.settings import Settings
 from components.settings.pulumi_config import settings_from_pulumi
-from components.stack import build_stack
+from program import build as build_program
 
 PROJECT = "observability"
 
@@ -177,7 +177,7 @@ class Program:
 
 
 def run_program(
-    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_stack
+    stack: str, config: dict[str, str], secret_keys: set[str], build: Callable[[Settings], None] = build_program
 ) -> tuple[Settings, list[Registered]]:
     """Validate settings, then ``build`` (default: the whole stack) under mocks; raises SettingsError before any registration."""
     program = run_program_with_outputs(stack, config, secret_keys, build)
@@ -188,7 +188,7 @@ def run_program_with_outputs(
     stack: str,
     config: dict[str, str],
     secret_keys: set[str],
-    build: Callable[[Settings], None] = build_stack,
+    build: Callable[[Settings], None] = build_program,
     live: LiveObjects | None = None,
     *,
     hold_back_crd_schemas: bool = True,

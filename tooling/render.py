@@ -24,7 +24,9 @@ import yaml
 
 from components.metrics.alertmanager import CONFIG_KEY as ALERTMANAGER_CONFIG_KEY
 from components.metrics.alertmanager import CONFIG_LABEL as ALERTMANAGER_CONFIG_LABEL
-from components.settings import Settings, SettingsError, load_settings
+from components.settings import Settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.settings.secrets import MissingSecret
 from tooling import manifest_yaml
 from tooling.mock_runtime import Registered, is_secret, run_program_with_outputs

@@ -11,7 +11,8 @@ the ``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +21,6 @@ import pulumiverse_grafana as grafana
 from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
 from components.kit.labels import standard_labels
 from components.settings import Settings
-from dashboards.registry import build_dashboards
 
 NAME = "dashboards"
 SIDECAR_LABEL = "grafana_dashboard"
@@ -32,12 +32,29 @@ def config_json(model: dict[str, Any]) -> str:
     return json.dumps(model, sort_keys=True, separators=(",", ":"))
 
 
+class DashboardModel(Protocol):
+    """One dashboard as the stack deploys it (dashboards/builder.py's Dashboard is one)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def folder(self) -> str: ...  # a key of components.grafana.access.FOLDERS
+    def model(self) -> dict[str, Any]: ...  # the Grafana dashboard JSON model
+
+
+# Builds the dashboards of one stack (dashboards/registry.py: build_dashboards). Passed in by the program
+# (program.py) so that components never import dashboards/, which builds on components.
+DashboardSource = Callable[[Settings], Sequence[DashboardModel]]
+
+
 class Dashboards(pulumi.ComponentResource):
-    def __init__(self, settings: Settings, access: GrafanaAccess | None, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, settings: Settings, dashboards: Sequence[DashboardModel], access: GrafanaAccess | None, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("observability:grafana:Dashboards", NAME, None, opts)
         self.uids: list[str] = []
         scope = grafana_scope(settings.stack, settings.grafana.external is not None)
-        for dashboard in build_dashboards(settings):
+        for dashboard in dashboards:
             model = scope.dashboard(dashboard.model())
             text = config_json(model)
             self.uids.append(model["uid"])

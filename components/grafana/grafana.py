@@ -12,6 +12,7 @@ anything else that creates Grafana objects receive; with provisioning it is None
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -21,6 +22,7 @@ import pulumiverse_grafana as grafana
 
 from components.grafana import provisioning
 from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
+from components.grafana.dashboards import DashboardModel
 from components.grafana.datasources import create_datasources, datasource_specs
 from components.kit import volumes
 from components.kit.labels import selector_labels, standard_labels
@@ -28,7 +30,6 @@ from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spe
 from components.settings import Settings
 from components.settings.secrets import secret_value
 from components.wiring import endpoints
-from dashboards.registry import build_dashboards
 
 NAME = endpoints.GRAFANA_SERVICE
 # A high UID (not the image's 472) so it maps to no user on the node; the image runs
@@ -53,8 +54,8 @@ def delivered_by_api(settings: Settings) -> bool:
     return settings.grafana.external is not None or settings.grafana.api_url is not None
 
 
-def dashboard_files(settings: Settings) -> list[provisioning.DashboardFile]:
-    return [provisioning.DashboardFile(d.uid, d.folder) for d in build_dashboards(settings)]
+def dashboard_files(dashboards: Sequence[DashboardModel]) -> list[provisioning.DashboardFile]:
+    return [provisioning.DashboardFile(d.uid, d.folder) for d in dashboards]
 
 
 def api_url(settings: Settings) -> str:
@@ -104,8 +105,9 @@ class Grafana(pulumi.ComponentResource):
     # A secret Output; None when an external Grafana is managed.
     admin_password: pulumi.Output[str] | None = None
 
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, settings: Settings, dashboards: Sequence[DashboardModel], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:grafana:Grafana", NAME, None, opts)
+        self._dashboards = dashboards  # laid out as files when Grafana provisions them itself
         ready: list[pulumi.Resource] = []
         auth: pulumi.Output[str]
         self.url = api_url(settings)
@@ -241,6 +243,6 @@ class Grafana(pulumi.ComponentResource):
             volumes_.append({"name": name, "configMap": {"name": config_map}})
             mounts.append({"name": name, "mountPath": path, "readOnly": True})
         # A projected volume follows its ConfigMaps' changes (no subPath), so dashboards update in place.
-        volumes_.append(provisioning.dashboards_volume(dashboard_files(settings)))
+        volumes_.append(provisioning.dashboards_volume(dashboard_files(self._dashboards)))
         mounts.append({"name": "dashboards", "mountPath": provisioning.DASHBOARDS_DIR, "readOnly": True})
         return maps, {provisioning.CHECKSUM_ANNOTATION: provisioning.checksum(datasources)}

@@ -12,7 +12,7 @@ from typing import Any
 
 from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
-from components.settings.logs_checks import FIRST_SCHEMA_DAY, results_cache_mb
+from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.units import duration_seconds, go_duration
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
@@ -26,8 +26,8 @@ CONFIG_FILE = "loki.yaml"
 SCHEMA_FROM = FIRST_SCHEMA_DAY.isoformat()
 INDEX_PERIOD = "24h"
 # Only these become stream labels (seed 004); everything else stays in the line. Written with
-# the Alloy -> Loki flow (components/wiring/flows.py), which also sets Loki's label-name limit.
-STREAM_LABELS = data_flows.STREAM_LABELS
+# the Alloy -> Loki flow (components/wiring/endpoints.py, flows.py), which also sets Loki's label-name limit.
+STREAM_LABELS = endpoints.STREAM_LABELS
 
 
 def hours(duration: str) -> str:

@@ -16,7 +16,7 @@ import yaml
 from components.kit.context import StackContext
 from components.kit.operated import OperatedKind, OperatedWorkload, namespace_selector, object_selector
 from components.metrics.alertmanager_config import RECEIVERS_SECRET, alertmanager_config, credential_keys
-from components.settings.model import AlertingSettings, AlertmanagerSettings
+from components.settings.metrics import AlertingSettings, AlertmanagerSettings
 from components.settings.secrets import secret_value
 from components.settings.units import go_duration
 from components.wiring import endpoints

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.settings.model import AlertingSettings
+from components.settings.metrics import AlertingSettings
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
 PAGING_SEVERITIES = ("critical", "emergency")

@@ -18,7 +18,7 @@ from components.kit.labels import selector_labels, standard_labels
 from components.kit.rbac import Account, cluster_access, rule, service_account
 from components.kit.serving import deployment, service, serving_container
 from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
-from components.settings.model import ExporterSettings, NodeExporterSettings
+from components.settings.metrics import ExporterSettings, NodeExporterSettings
 from components.wiring import endpoints
 
 NODE_EXPORTER = "node-exporter"

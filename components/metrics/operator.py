@@ -17,7 +17,7 @@ from components.kit.rbac import cluster_access, namespace_access, rule, service_
 from components.kit.serving import deployment, service, serving_container
 from components.kit.workload import pod_spec
 from components.metrics.operator_crds import register_crds
-from components.settings.model import OperatorSettings
+from components.settings.metrics import OperatorSettings
 from components.wiring import endpoints
 
 NAME = "prometheus-operator"

@@ -19,7 +19,7 @@ from components.kit.operated import OperatedKind, OperatedWorkload, namespace_se
 from components.kit.rbac import cluster_access, namespace_access, rule
 from components.metrics.operator import kubelet_namespace
 from components.rules.catalog import FORBIDDEN_LABELS
-from components.settings.model import PrometheusSettings
+from components.settings.metrics import PrometheusSettings
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
 

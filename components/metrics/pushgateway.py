@@ -12,7 +12,7 @@ from components.kit.labels import selector_labels, standard_labels
 from components.kit.rbac import service_account
 from components.kit.serving import deployment, service, serving_container
 from components.kit.workload import pod_spec
-from components.settings.model import PushgatewaySettings
+from components.settings.metrics import PushgatewaySettings
 from components.settings.units import go_duration
 from components.wiring import endpoints
 

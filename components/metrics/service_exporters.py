@@ -24,7 +24,7 @@ from components.kit.serving import deployment, service, serving_container
 from components.kit.workload import pod_spec
 from components.metrics.exporters import BLACKBOX_EXPORTER, HTTP_MODULE
 from components.metrics.service_availability import PROBED_KINDS
-from components.settings.model import ServiceExportersSettings, ServiceTarget
+from components.settings.metrics import ServiceExportersSettings, ServiceTarget
 from components.settings.secrets import secret_value
 from components.settings.types import Workload
 from components.wiring import endpoints

@@ -13,7 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.labels import stack_selector, standard_labels
-from components.rules.loader import RuleContext, load_all_rules
+from components.rules.loader import RuleContext
+from components.rules.ruleset import load_all_rules
 from components.settings import Settings
 from components.settings.units import duration_seconds
 

@@ -165,23 +165,6 @@ def load_guards(rules_dir: Path = RULES_DIR) -> dict[tuple[str, str], dict[str, 
     return out
 
 
-def load_all_rules(ctx: RuleContext, rules_dir: Path = RULES_DIR, slo_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Hand-written rule files, the rule groups generated from the SLO specs, and the
-    MetricsSourceAbsent companions generated from the catalog (rule set ``sources``)."""
-    from components.rules import guards, slo  # late import: both build on this module
-
-    out = load_static_rules(ctx, rules_dir)
-    for name, spec in slo.generate_all(ctx, slo_dir).items():
-        if name in out:
-            raise RuleFileError(f"{name}: an SLO rule set has the same name as rules/{name}.yaml")
-        out[name] = spec
-    if guards.COMPANION_SET in out:
-        raise RuleFileError(f"{guards.COMPANION_SET}: the name is taken by the generated companion alerts")
-    out[guards.COMPANION_SET] = guards.companion_rules(out, runbook_url(guards.COMPANION, ctx.runbook_base_url),
-                                                       dashboard_url(guards.COMPANION_DASHBOARD, ctx.grafana_url))
-    return out
-
-
 def alerts(specs: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for s in specs.values() for g in s["groups"] for r in g["rules"] if "alert" in r]
 

@@ -1,7 +1,11 @@
-"""Typed, validated settings of one stack (see model.py and defaults.yaml)."""
+"""Typed, validated settings of one stack: the model (model.py, one module per signal) and its defaults.yaml.
 
-from components.settings.errors import Problem, SettingsError
-from components.settings.loader import ENVIRONMENTS, environment_defaults, load_settings
+The loader (loader.py), its errors (errors.py) and the cross-field checks are imported from their own modules,
+so reading the model never runs them.
+"""
+
+from components.settings.metrics import ServiceTarget
 from components.settings.model import Settings
+from components.settings.platform import KubernetesSettings
 
-__all__ = ["ENVIRONMENTS", "Problem", "Settings", "SettingsError", "environment_defaults", "load_settings"]
+__all__ = ["KubernetesSettings", "ServiceTarget", "Settings"]

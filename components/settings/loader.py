@@ -20,8 +20,9 @@ from components.kit import yaml_load
 from components.settings.checks import cross_field_problems
 from components.settings.errors import NAMESPACE, Problem, SettingsError
 from components.settings.messages import message
-from components.settings.model import Environment, Settings
-from components.settings.receivers import missing_secret_problems
+from components.settings.metrics_checks import missing_secret_problems
+from components.settings.model import Settings
+from components.settings.platform import Environment
 from components.settings.secrets import SECRET_KEYS, secret_problems
 
 DEFAULTS_FILE = paths.SETTINGS_DEFAULTS

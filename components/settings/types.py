@@ -125,6 +125,21 @@ def _object_name(value: Any) -> Any:
 # Names of Secrets, IngressClasses and most other objects (k8s.io/apimachinery IsDNS1123Subdomain).
 ObjectName = Annotated[str, BeforeValidator(_object_name)]
 
+DNS_LABEL_FORM = "a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
+DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z", re.ASCII)
+
+
+def _dns_label(value: str) -> str:
+    if not DNS_LABEL_RE.match(value):
+        raise ValueError(f"not a valid name; accepted form: {DNS_LABEL_FORM}")
+    return value
+
+
+# Names of namespaces, clusters and service targets.
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+# An http(s) URL with a host and an optional path: Grafana's URLs and the runbook base URL.
+HTTP_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?\Z", re.ASCII)
+
 
 class Section(BaseModel):
     """Base of every settings model: camelCase keys, unknown keys rejected."""
@@ -144,7 +159,7 @@ class ComputeAmount(Section):
 
 
 class Resources(Section):
-    """Requests and limits of one container; both are always required (checks.py compares them)."""
+    """Requests and limits of one container; both are always required (platform_checks.py compares them)."""
 
     requests: ComputeAmount
     limits: ComputeAmount

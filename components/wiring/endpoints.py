@@ -76,6 +76,10 @@ TEMPO_SERVICE = "tempo"
 ALLOY_SERVICE = "alloy"
 GRAFANA_SERVICE = "grafana"
 
+# The stream labels Alloy puts on every log line, and the only ones (seed 004): what Loki's limits
+# must admit (components/wiring/flows.py) and what a stream selector in settings may name.
+STREAM_LABELS = ("service", "environment", "level")
+
 
 def service_url(service: str, namespace: str, port: int) -> str:
     """In-cluster HTTP base URL of a Service in the stack's namespace."""

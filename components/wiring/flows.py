@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from components.settings import Settings
 from components.wiring import endpoints
+from components.wiring.endpoints import STREAM_LABELS
 
 # The app.kubernetes.io/name of each component's pods (the NetworkPolicies select on it).
 PROMETHEUS = "prometheus"
@@ -38,8 +39,6 @@ EXEMPLAR_STORAGE = "exemplar-storage"
 REMOTE_WRITE_PATH = "/api/v1/write"
 LOKI_PUSH_PATH = "/loki/api/v1/push"
 ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
-# The stream labels Alloy puts on every log line, and the only ones (seed 004): what Loki's limits must admit.
-STREAM_LABELS = ("service", "environment", "level")
 
 Mode = Literal["equals", "contains", "at_least"]
 

@@ -15,9 +15,10 @@ import pytest
 from pulumi.runtime import settings as runtime_settings
 
 from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterError
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.settings.pulumi_config import settings_from_pulumi
-from components.stack import build_stack
+from program import build as build_program
 from tooling.mock_runtime import PROJECT, Registered, _EchoMocks, _HeldBack, _RecordingMonitor, cluster_with_uid
 from tooling.render import Render, stand_in_missing_secrets
 from tooling.stack_config import read_stack_config
@@ -45,7 +46,7 @@ def _run(stack: str, live_uid: str | None, unset_id: bool = False) -> tuple[Base
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> None:
         pulumi.runtime.register_stack_transformation(held_back.transformation)
-        build_stack(settings)
+        build_program(settings)
 
     try:
         program()

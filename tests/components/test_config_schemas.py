@@ -12,7 +12,8 @@ import yaml
 
 from components import paths
 from components.logs.loki_config import loki_config
-from components.settings import Settings, load_settings
+from components.settings import Settings
+from components.settings.loader import load_settings
 from components.traces.tempo_config import tempo_config
 from tests.support.config_reference import check_keys, image_version, reference
 from tests.support.k8s_objects import mounted_yaml

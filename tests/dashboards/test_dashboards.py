@@ -117,7 +117,7 @@ def _mutate_first(model: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 
 def test_a_typo_in_a_metric_name_fails_the_lint(render_stack: RenderStack) -> None:
-    from components.rules.loader import load_all_rules
+    from components.rules.ruleset import load_all_rules
     from components.rules.tooling.build import TEST_CONTEXT
 
     model = _by_uid(_models(render_stack, "dev"), "qmtl-dagmanager-gateway")
@@ -232,7 +232,7 @@ def _deploy(stack: str, *overrides: str) -> tuple[Settings, dict[str, str], list
             key: grafana.oss.Folder(f"folder-{key}", uid=uid, title=title, opts=pulumi.ResourceOptions(provider=provider))
             for key, (uid, title) in FOLDERS.items()
         }
-        Dashboards(settings, GrafanaAccess(provider, folders))
+        Dashboards(settings, build_dashboards(settings), GrafanaAccess(provider, folders))
 
     settings, records = run_program(config.stack, config.engine_form(), config.secret_keys, build)
     return settings, render_files(records), records

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.rules.loader import load_all_rules
+from components.rules.ruleset import load_all_rules
 from components.rules.tooling import deps
 from components.rules.tooling.build import TEST_CONTEXT
 

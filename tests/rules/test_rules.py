@@ -21,12 +21,12 @@ from components.rules.loader import (
     RuleContext,
     RuleFileError,
     alerts,
-    load_all_rules,
     load_guards,
     load_static_rules,
     recording_rules,
     runbook_path,
 )
+from components.rules.ruleset import load_all_rules
 from components.rules.slo import load_slos, spec_files
 from components.rules.tooling import deps, slo_tests
 from components.rules.tooling.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 
 
 def _problem_line(config: dict, key: str, secret_keys: frozenset[str] = frozenset()) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from tooling.mock_runtime import run_program
 
 EMAIL = {"to": "a@example.org", "from": "b@example.org", "smarthost": "smtp.example.org:587"}

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from tooling.stack_config import OverrideError, apply_overrides, read_stack_config
 
 # DESIGN.md's per-environment table.

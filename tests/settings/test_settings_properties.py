@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scripts.render as render_script
-from components.settings import environment_defaults
+from components.settings.loader import environment_defaults
 from components.settings.secrets import SECRET_KEYS
 from scripts.render import main
 from tooling.stack_config import add_secret, read_stack_config

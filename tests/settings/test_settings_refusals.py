@@ -21,7 +21,8 @@ import yaml
 import scripts.render as render_script
 import tooling.render as render_library
 from components import paths
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.settings.units import duration_ms
 from scripts.render import main
 from tests.conftest import RenderStack

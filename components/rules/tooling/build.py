@@ -27,7 +27,8 @@ import yaml
 
 from components.kit import yaml_load
 from components.rules import guards, slo
-from components.rules.loader import RULES_DIR, RuleContext, dump, load_all_rules, load_guards
+from components.rules.loader import RULES_DIR, RuleContext, dump, load_guards
+from components.rules.ruleset import load_all_rules
 from components.rules.tooling import deps, slo_tests
 
 TESTS_DIR = RULES_DIR / "tests"

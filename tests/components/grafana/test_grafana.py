@@ -13,8 +13,9 @@ from components.grafana import provisioning
 from components.grafana.access import DATASOURCE_UIDS, FOLDERS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from components.grafana.grafana import api_url, delivered_by_api
 from components.logs.loki_config import STREAM_LABELS
-from components.settings import SettingsError, load_settings
-from components.settings.delivery_checks import in_cluster_host
+from components.settings.errors import SettingsError
+from components.settings.grafana_checks import in_cluster_host
+from components.settings.loader import load_settings
 from components.wiring import endpoints
 from tests.support.k8s_objects import container, find, has, pod
 from tooling.mock_runtime import is_secret

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.kit.availability import NODE_KEY, ZONE_KEY, spread
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from tooling.stack_config import apply_overrides, read_stack_config
 
 SELECTOR = {"app.kubernetes.io/name": "alertmanager"}

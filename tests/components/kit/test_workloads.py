@@ -11,7 +11,7 @@ import copy
 import pytest
 
 from components.kit.workload import ContainerSpec, HttpCheck, Probes
-from components.settings import load_settings
+from components.settings.loader import load_settings
 from tests.support.workload_rules import OPERATOR_WORKLOAD_KINDS, operator_workload_violations, pod_specs, workload_violations
 from tooling.render import Render
 

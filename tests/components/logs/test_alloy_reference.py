@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import load_settings
+from components.settings.loader import load_settings
 from tests.support.alloy_parser import parse
 from tests.support.config_reference import image_version, reference
 from tests.support.config_reference.alloy import check_alloy, normalise

@@ -6,7 +6,7 @@ import pytest
 
 from components.logs.loki_config import STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS
-from components.settings import SettingsError
+from components.settings.errors import SettingsError
 from tests.support.k8s_objects import config_flag, container, find, has, mounted_file, mounted_yaml, pod
 from tooling.render import Render
 

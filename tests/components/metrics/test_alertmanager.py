@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.metrics.alertmanager_config import SEVERITIES, alertmanager_config, credential_keys
-from components.settings.receivers import RECEIVER_SECRET_KEYS, required_secrets
+from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
 from tooling.render import Render
 
 # Severity -> receiver, per stack with its committed config (DESIGN.md routing; dev pages nobody).

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError, load_settings
+from components.settings.errors import SettingsError
+from components.settings.loader import load_settings
 from components.wiring import network_policies as np
 from tests.components.wiring.test_network_policies import NODE_IP, _pods, _policies
 from tests.conftest import RenderStack

@@ -173,7 +173,7 @@ def test_every_row_works_in_every_stack(rendered: Render) -> None:
 
 def test_every_row_has_a_check_of_its_producer() -> None:
     """A new row fails here until the test reads where its producer sends."""
-    from components.settings import load_settings
+    from components.settings.loader import load_settings
 
     for stack in ("dev", "staging", "prod"):
         for flow in data_flows.flows(load_settings({}, stack)):

@@ -1,0 +1,69 @@
+"""Settings of the logs signal: Loki and Grafana Alloy, and the Loki facts its config generator shares with the checks."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from components.settings.storage_backend import LokiObjectStorage
+from components.settings.types import MAX_COUNT, Count, Duration, Section, Storage, Workload, decimal_number, whole_number
+
+# The first day of the volume's schema period (components/logs/loki_config.py); a bucket period starts after it.
+FIRST_SCHEMA_DAY = date(2025, 1, 1)
+
+
+def results_cache_mb(chunk_cache_mb: int) -> int:
+    """Size in MiB of Loki's in-process results cache: half the chunk cache, beside it in the same memory."""
+    return chunk_cache_mb // 2
+
+
+PositiveNumber = Annotated[Decimal, BeforeValidator(decimal_number(Decimal(0), Decimal(MAX_COUNT)))]
+LABEL_NAME_FORM = "a Kubernetes label key such as app.kubernetes.io/name or app"
+_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
+
+
+def _label_key(value: str) -> str:
+    if not _LABEL_KEY_RE.match(value):
+        raise ValueError(f"not a label key; accepted form: {LABEL_NAME_FORM}")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+
+
+class LokiIngestion(Section):
+    """Per-tenant ingestion limits (limits_config); one noisy service cannot starve the others."""
+
+    rate_mb: PositiveNumber
+    burst_mb: PositiveNumber
+    per_stream_rate_mb: PositiveNumber
+    per_stream_burst_mb: PositiveNumber
+    max_streams_per_user: Count
+
+
+class StreamRetention(Section):
+    # A LogQL stream selector over the stream labels, e.g. '{service="dvt-audit"}' (checked in logs_checks).
+    selector: str
+    # A whole number of days, like loki.retention.
+    period: Duration
+
+
+class LokiSettings(Workload):
+    # A whole number of days: Loki deletes by 24h index period (logs_checks.py).
+    retention: Duration
+    storage: Storage
+    ingestion: LokiIngestion
+    # In-process chunk cache; a memcached tier only pays off in distributed mode (docs/loki-distributed.md).
+    chunk_cache_mb: Annotated[int, BeforeValidator(whole_number(0, MAX_COUNT))]
+    object_storage: LokiObjectStorage | None = None
+    # Streams kept longer (or shorter) than `retention`: Loki's per-stream retention.
+    stream_retention: tuple[StreamRetention, ...] = ()
+
+
+class AlloySettings(Workload):
+    # Pod labels whose first present value becomes the log stream's `service` label.
+    service_labels: Annotated[tuple[LabelKey, ...], Field(min_length=1)]

@@ -1,0 +1,96 @@
+"""Settings of the platform the stack runs on: environment, namespace, cluster, availability and network."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section
+
+Environment = Literal["dev", "staging", "prod"]
+
+# Namespaces the cluster's own components live in: the stack's default-deny policies would cut them off.
+PROTECTED_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
+def _own_namespace(value: str) -> str:
+    if value in PROTECTED_NAMESPACES:
+        raise ValueError(
+            f"belongs to the cluster itself (its default-deny NetworkPolicies would cut off the cluster's own components); "
+            f"accepted form: {DNS_LABEL_FORM}, not one of {', '.join(PROTECTED_NAMESPACES)}"
+        )
+    return value
+
+
+StackNamespace = Annotated[DnsLabel, AfterValidator(_own_namespace)]
+
+CIDR_FORM = "an IPv4 or IPv6 network in CIDR notation, e.g. 10.0.0.0/8 or 0.0.0.0/0"
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"not a network; accepted form: {CIDR_FORM}") from None
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+# required: never two replicas of a component in one domain (pods stay Pending
+# rather than share); preferred: spread when the scheduler can; off: no rule.
+SpreadMode = Annotated[
+    Literal["required", "preferred", "off"],
+    # YAML 1.1 reads a bare `off` as false; take it as the word that was meant.
+    BeforeValidator(lambda value: "off" if value is False else value),
+]
+
+CLUSTER_ID_FORM = (
+    "a UUID: the UID of the cluster's kube-system namespace "
+    "(kubectl --context CONTEXT get namespace kube-system -o jsonpath='{.metadata.uid}')"
+)
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _cluster_id(value: str) -> str:
+    if not _UUID_RE.match(value):
+        raise ValueError(f"not a cluster ID; accepted form: {CLUSTER_ID_FORM}")
+    return value
+
+
+class KubernetesSettings(Section):
+    """The cluster this stack belongs to; components/cluster.py refuses any other before a change."""
+
+    # kubeconfig context of the stack's explicit provider; unset: the kubeconfig's current context.
+    context: Annotated[str, Field(min_length=1)] | None = None
+    # The kube-system namespace's UID: the cluster's identity (a context name is only a local alias).
+    cluster_id: Annotated[str, AfterValidator(_cluster_id)] | None = None
+
+
+class AvailabilitySettings(Section):
+    """Disruption budgets and spreading of every component that runs more than one replica."""
+
+    # Voluntary disruptions (node drains) may take down at most this many pods of one component.
+    max_unavailable: Count
+    node_spread: SpreadMode
+    zone_spread: SpreadMode
+
+
+class NetworkSettings(Section):
+    """NetworkPolicies: default deny in the stack's namespace, then only the flows the stack needs."""
+
+    policies: bool
+    # Namespaces whose workloads send OTLP to Alloy, push to the Pushgateway and are scraped.
+    monitored_namespaces: tuple[DnsLabel, ...]
+    # Namespaces of the ingress controller(s) that expose Grafana.
+    ingress_namespaces: tuple[DnsLabel, ...]
+    dns_namespace: DnsLabel
+    # Where the API server, the nodes (kubelet, node-exporter) and the alert receivers
+    # (Slack, PagerDuty, SMTP) live; narrow them per cluster where the ranges are known.
+    api_server_cidrs: tuple[Cidr, ...]
+    node_cidrs: tuple[Cidr, ...]
+    receiver_cidrs: tuple[Cidr, ...]
+    # Where Loki's and Tempo's object store is, when they use one.
+    object_storage_cidrs: tuple[Cidr, ...]

@@ -1,0 +1,91 @@
+"""Cross-field rules of the platform sections (platform.py): resources, availability and network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
+from components.settings.errors import Problem
+from components.settings.model import Settings
+from components.settings.types import Resources, Workload
+from components.settings.units import cpu_cores, quantity_bytes
+
+
+def request_above_limit_problems(settings: Settings) -> list[Problem]:
+    problems = []
+    for path, resources in _all_resources(settings, ""):
+        for name, parse in (("cpu", cpu_cores), ("memory", quantity_bytes)):
+            request = getattr(resources.requests, name)
+            limit = getattr(resources.limits, name)
+            if parse(request) > parse(limit):
+                problems.append(
+                    Problem(f"{path}.requests.{name}", request, f"is above {path}.limits.{name} {limit}; accepted form: a request at most its limit")
+                )
+    return problems
+
+
+def _all_resources(model: BaseModel, path: str) -> Iterator[tuple[str, Resources]]:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{path}.{field.alias or name}".lstrip(".")
+        if isinstance(value, Resources):
+            yield key, value
+        elif isinstance(value, BaseModel):
+            yield from _all_resources(value, key)
+
+
+def disruption_budget_problems(settings: Settings) -> list[Problem]:
+    # A budget that lets every replica go at once protects nothing.
+    budget = settings.availability.max_unavailable
+    replicated = sorted(
+        (field.alias or name, value.replicas)
+        for name, field in type(settings).model_fields.items()
+        if isinstance(value := getattr(settings, name), Workload) and value.replicas > 1
+    )
+    return [
+        Problem(
+            "availability.maxUnavailable",
+            budget,
+            f"lets all {replicas} replicas of {key} go at once; accepted form: a whole number from 1 to {replicas - 1} (below {key}.replicas)",
+        )
+        for key, replicas in replicated
+        if budget >= replicas
+    ]
+
+
+def single_replica_problems(key: str, replicas: int, why: str) -> list[Problem]:
+    """A refusal of ``replicas`` above one for a component that cannot run more than one (``why`` says why)."""
+    if replicas == 1:
+        return []
+    return [Problem(key, replicas, f"accepted form: 1 ({why})")]
+
+
+def network_problems(settings: Settings) -> list[Problem]:
+    # Under default deny, an empty list closes a flow the stack cannot work without.
+    network = settings.network
+    if not network.policies:
+        return []
+    needed = [
+        ("apiServerCidrs", network.api_server_cidrs, True, "the operator, kube-state-metrics, Alloy and Prometheus could not reach the Kubernetes API"),
+        ("nodeCidrs", network.node_cidrs, True, "Prometheus could not scrape the kubelet, cAdvisor and node-exporter"),
+        (
+            "receiverCidrs",
+            network.receiver_cidrs,
+            bool(settings.alerting.slack or settings.alerting.email or settings.alerting.paging),
+            "Alertmanager could not reach its receivers (Slack, PagerDuty, e-mail)",
+        ),
+        (
+            "objectStorageCidrs",
+            network.object_storage_cidrs,
+            settings.loki.object_storage is not None or settings.tempo.object_storage is not None,
+            "Loki and Tempo could not reach their bucket",
+        ),
+    ]
+    return [
+        Problem(
+            f"network.{key}", list(cidrs), f"is empty, so under the default-deny policies {why}; accepted form: a list of at least one CIDR (e.g. [10.0.0.0/8])"
+        )
+        for key, cidrs, used, why in needed
+        if used and not cidrs
+    ]

@@ -1,0 +1,131 @@
+"""The project's import graph, read from the source: which of its modules each module imports.
+
+Every import statement counts, those inside functions included (a late import only hides a circle).
+Importing ``a.b.c`` also runs the packages ``a`` and ``a.b``, so it counts as importing them too,
+except a module's own enclosing packages (a package that re-exports its submodules is not a circle).
+Used by tests/repo/test_architecture.py.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from components import paths
+
+# Where the project's Python lives; everything else under the root (virtualenvs, build output) is not the project's.
+SOURCE_ROOTS = ("components", "dashboards", "policy", "scripts", "tests", "tooling")
+TOP_LEVEL_MODULES = ("__main__.py", "program.py")
+
+
+def project_modules(root: Path = paths.REPO_ROOT) -> dict[str, Path]:
+    """Dotted module name -> its file, for every module of the project (packages by their ``__init__.py``)."""
+    files = [root / name for name in TOP_LEVEL_MODULES if (root / name).is_file()]
+    for top in SOURCE_ROOTS:
+        files += sorted((root / top).rglob("*.py"))
+    modules: dict[str, Path] = {}
+    for file in files:
+        parts = file.relative_to(root).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = file
+    return modules
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _resolve(name: str, modules: Mapping[str, Path]) -> str | None:
+    """The longest prefix of ``name`` that is a project module, None when none is."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def imports_of(module: str, modules: Mapping[str, Path]) -> set[str]:
+    """The project modules ``module`` imports, anywhere in its file, with the packages they run."""
+    file = modules[module]
+    package = module if file.name == "__init__.py" else module.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), str(file))):
+        names: Iterable[str] = ()
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            # ``from a.b import c`` imports the module a.b.c when there is one, else names of a.b.
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        for name in names:
+            target = _resolve(name, modules)
+            if target is None:
+                continue
+            targets.update(a for a in [*_ancestors(target), target] if a in modules)
+    own = set(_ancestors(module))
+    return {t for t in targets if t != module and t not in own}
+
+
+def import_graph(root: Path = paths.REPO_ROOT) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (see the module docstring for what counts)."""
+    modules = project_modules(root)
+    return {module: imports_of(module, modules) for module in modules}
+
+
+def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (each an import circle), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(root: str) -> None:
+        # Iterative Tarjan: the graph is deep enough to matter for Python's recursion limit.
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def package_graph(graph: Mapping[str, set[str]], depth: int = 1) -> dict[str, set[str]]:
+    """The graph between packages: the first ``depth`` parts of each module's name."""
+    out: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        source = ".".join(module.split(".")[:depth])
+        out.setdefault(source, set()).update(t2 for t in targets if (t2 := ".".join(t.split(".")[:depth])) != source)
+    return out
