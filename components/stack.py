@@ -8,7 +8,9 @@ from components.cluster import use_stack_cluster
 from components.grafana.dashboards import Dashboards, DashboardSource
 from components.grafana.grafana import Grafana
 from components.logs.alloy import Alloy
+from components.logs.alloy_config import alloy_config
 from components.logs.loki import Loki
+from components.logs.loki_config import loki_config
 from components.metrics.alertmanager import Alertmanager
 from components.metrics.exporters import Exporters
 from components.metrics.operator import PrometheusOperator
@@ -20,6 +22,7 @@ from components.namespace import stack_namespace
 from components.rules.component import RuleSet
 from components.settings import Settings
 from components.traces.tempo import Tempo
+from components.traces.tempo_config import tempo_config
 from components.wiring import flows as data_flows
 from components.wiring.monitors import Monitors
 from components.wiring.network_policies import NetworkPolicies
@@ -37,9 +40,10 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
         after_crds(PrometheusOperator(settings.operator, context, in_namespace).crds)
     NetworkPolicies(settings, in_namespace)
     Pushgateway(settings.pushgateway, context, storage_key=settings.storage_key(settings.pushgateway.storage), opts=in_namespace)
-    Loki(settings, in_namespace)
-    Tempo(settings, in_namespace)
-    Alloy(settings, in_namespace)
+    # The config documents read other sections too (data flows, Prometheus replicas, sampling).
+    Loki(settings.loki, settings.context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
+    Tempo(settings.tempo, settings.context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
+    Alloy(settings.alloy, settings.context, alloy_config(settings), opts=in_namespace)
     alertmanager = Alertmanager(
         settings.alertmanager, context, alerting=settings.alerting, storage_key=settings.storage_key(settings.alertmanager.storage), opts=in_namespace
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from components.rules import slo
 from components.rules.loader import runbook_url
 from components.settings import Settings
 from components.settings.units import duration_seconds
-from dashboards.builder import Annotation, Link, Steps, Variable, below
+from dashboards.builder import Annotation, Dashboard, Link, Panel, Row, Steps, Variable, below, gauge, prom
 
 # Error budget gauges: red once exhausted, yellow below half (seed 003: alert
 # when half the budget is gone before half the period).
@@ -27,7 +30,7 @@ class Context:
     tempo_retention_seconds: float
     runbook_base_url: str
 
-    def runbooks(self, alerts: dict[str, str]) -> dict[str, tuple[Link, ...]]:
+    def runbooks(self, alerts: Mapping[str, str]) -> dict[str, tuple[Link, ...]]:
         """Panel title -> a link to the runbook of the alert the panel mirrors (seed 004: runbook links on panels)."""
         return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in alerts.items()}
 
@@ -49,6 +52,14 @@ def budget_query(name: str) -> str:
     """Remaining 30-day error budget of one SLO, from the SLO's recording rule."""
     slo_alert(name)  # the SLO must exist
     return f'slo:error_budget_remaining:ratio{{slo="{name}"}}'
+
+
+def budget_gauge(ctx: Context, slo: str, title: str, description: str) -> Panel:
+    """The share of the SLO's 30-day error budget still unspent, linking the runbook of its burn-rate alert."""
+    return gauge(
+        title, [prom(budget_query(slo), "budget left", instant=True)], unit="percentunit", min=0, max=1, steps=BUDGET_STEPS,
+        description=description, links=ctx.runbooks({title: slo_alert(slo)})[title],
+    )
 
 
 def context(settings: Settings) -> Context:
@@ -82,35 +93,46 @@ def label_var(name: str, label: str, metric: str, key: str | None = None, *, mul
     return Variable(name, label, query=f"label_values({metric}, {key or name})", multi=multi, include_all=include_all)
 
 
-def alerts_annotation(service_regex: str) -> Annotation:
-    """Firing Prometheus alerts of one system, from the ALERTS series of the stack's rules."""
-    return Annotation(
-        name="Alerts firing",
-        expr=f'ALERTS{{alertstate="firing", service=~"{service_regex}"}}',
-        color="red",
-        title="{{alertname}}",
-        text="{{severity}} alert for {{service}}",
-        label_keys="severity,service",
-    )
+# A label placeholder in an annotation's text, e.g. {{severity}}.
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def rollout_annotation(matchers: str) -> Annotation:
-    """A Deployment whose spec changed (kube-state-metrics), i.e. a rollout started."""
-    return Annotation(
-        name="Rollouts",
-        expr=f"changes(kube_deployment_metadata_generation{{{matchers}}}[5m]) > 0",
-        color="purple",
-        title="Rollout of {{deployment}}",
-        text="{{namespace}}/{{deployment}} spec changed",
-        label_keys="namespace,deployment",
-    )
+def query_annotation(name: str, expr: str, color: str, title: str, text: str) -> Annotation:
+    """A PromQL annotation, tagged with the labels its text shows (in the order it shows them)."""
+    return Annotation(name=name, expr=expr, color=color, title=title, text=text, label_keys=",".join(_PLACEHOLDER.findall(text)))
 
 
-def deploy_annotation(system: str) -> Annotation:
-    """Deployment events that CI/CD posts to Grafana's annotation API with tags deployment and the system."""
-    return Annotation(name="Deployments (CI/CD)", tags=("deployment", system), color="blue")
+@dataclass(frozen=True)
+class System:
+    """The dashboards of one system: its Grafana folder and the annotations each of them shows.
 
+    ``folder`` doubles as the tag CI/CD posts the system's deployments with.
+    """
 
-def standard_annotations(system: str, service_regex: str, deployment_matchers: str) -> tuple[Annotation, ...]:
-    """Alerts of the system's services, rollouts of the Deployments the matchers select, CI/CD deployments."""
-    return (alerts_annotation(service_regex), rollout_annotation(deployment_matchers), deploy_annotation(system))
+    folder: str
+    services: str  # regex of the service label of the system's alerts
+    deployments: str  # matchers of the system's Deployments
+
+    def dashboard(self, ctx: Context, uid: str, title: str, description: str, rows: Sequence[Row], *, alerts: Mapping[str, str] | None = None,
+                  services: str | None = None, tags: tuple[str, ...] = (), variables: Sequence[Variable] = (), **options: Any) -> Dashboard:
+        """A dashboard of the system; each panel titled in ``alerts`` links the runbook of that alert (seed 004).
+
+        ``services`` narrows the alerts annotation to some of the system's services;
+        ``options`` are further Dashboard fields (time_from, refresh, links).
+        """
+        return Dashboard(
+            uid=uid, title=title, folder=self.folder, description=description, rows=rows, tags=tags, variables=variables,
+            annotations=self.annotations(services or self.services), panel_links=ctx.runbooks(alerts or {}), **options,
+        )
+
+    def annotations(self, services: str) -> tuple[Annotation, ...]:
+        """Alerts firing for ``services``, rollouts of the system's Deployments, deployments CI/CD posts."""
+        alerts = f'ALERTS{{alertstate="firing", service=~"{services}"}}'
+        # kube-state-metrics: a Deployment whose spec changed, i.e. a rollout started.
+        rollouts = f"changes(kube_deployment_metadata_generation{{{self.deployments}}}[5m]) > 0"
+        return (
+            query_annotation("Alerts firing", alerts, "red", "{{alertname}}", "{{severity}} alert for {{service}}"),
+            query_annotation("Rollouts", rollouts, "purple", "Rollout of {{deployment}}", "{{namespace}}/{{deployment}} spec changed"),
+            # Events CI/CD posts to Grafana's annotation API, tagged deployment and the system.
+            Annotation(name="Deployments (CI/CD)", tags=("deployment", self.folder), color="blue"),
+        )

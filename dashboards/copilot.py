@@ -8,13 +8,13 @@ Containers are assumed to be named after their service (Resource Usage).
 
 from __future__ import annotations
 
+from typing import Any
+
 from components.metrics.service_availability import AVAILABILITY_SERIES
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
 from components.rules.thresholds import threshold
 from dashboards.builder import (
-    Annotation,
     Dashboard,
-    Panel,
     Row,
     Variable,
     above,
@@ -29,18 +29,18 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import BUDGET_STEPS, Context, standard_annotations
+from dashboards.common import BUDGET_STEPS, Context, System
 
-FOLDER = "copilot"
 SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
 WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
 SEL = 'environment="$environment", service=~"$service"'
 SERVICE_REGEX = "ingestion|parsing|chunking|embedding|summarization|reporting|orchestrator|mongodb|rabbitmq|qdrant|ollama"
-DEPLOYMENTS = f"copilot.*|{SERVICE_REGEX}"
+COPILOT = System(folder="copilot", services=SERVICE_REGEX, deployments=f'deployment=~"copilot.*|{SERVICE_REGEX}"')
 FAILED_QUEUES = 'queue=~".+[.]failed"'
 # cAdvisor also reports the pod cgroup (container="") and the pause container; only the service containers count.
 CONTAINERS = 'container=~"$service", container!="", container!="POD"'
-STREAM = '{environment="$environment", service=~"$service"}'
+STREAM = f"{{{SEL}}}"
+ERROR_STREAM = f'{{{SEL}, level=~"ERROR|CRITICAL"}}'
 # In a link Grafana substitutes only unencoded variables: the selection as a regex alternation.
 EXPLORE_STREAM = '{environment="${environment}", service=~"${service:pipe}"}'
 
@@ -62,11 +62,7 @@ def _variables(ctx: Context, *extra: Variable) -> tuple[Variable, ...]:
     )
 
 
-def _annotations() -> tuple[Annotation, ...]:
-    return standard_annotations("copilot", SERVICE_REGEX, f'deployment=~"{DEPLOYMENTS}"')
-
-
-def _logs_row(title: str = "Logs", query: str = '{environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}') -> Row:
+def _logs_row(title: str = "Logs", query: str = ERROR_STREAM) -> Row:
     """Seed 004 required element: a logs row linking to Loki (Explore view)."""
     return Row(title, [logs("Errors and critical logs", query, links=[
         explore_link("Open in Explore (Loki)", EXPLORE_STREAM, variables=("${environment}", "${service:pipe}")),
@@ -82,17 +78,19 @@ def _error_ratio_by_service(window: str = "$__rate_interval") -> str:
             f" / sum by (service) (rate({family('messages_processed_total')}[{window}]))")
 
 
-def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable,
-               tags: tuple[str, ...] = (), time_from: str = "now-6h", alerts: dict[str, str] | None = None) -> Dashboard:
-    """A Copilot dashboard; ``alerts`` maps panel titles to the alert whose runbook they link."""
-    return Dashboard(uid=uid, title=title, folder=FOLDER, description=description, rows=rows, variables=_variables(ctx, *extra),
-                     annotations=_annotations(), tags=tags, time_from=time_from, panel_links=ctx.runbooks(alerts or {}))
+def _dashboard(uid: str, title: str, description: str, rows: list[Row], ctx: Context, *extra: Variable, tags: tuple[str, ...] = (),
+               alerts: dict[str, str] | None = None, **options: Any) -> Dashboard:
+    """A Copilot dashboard with the environment and service variables (then ``extra``); the rest as in System.dashboard."""
+    return COPILOT.dashboard(ctx, uid, title, description, rows, alerts=alerts, tags=tags, variables=_variables(ctx, *extra), **options)
+
+
+def _up(kind: str) -> str:
+    """Whether every target of ``kind`` answers: the series its CopilotDependencyDown alert reads (components/metrics/service_availability.py)."""
+    return f"min({AVAILABILITY_SERIES[kind]})"
 
 
 def system_health(ctx: Context) -> Dashboard:
-    # The same series the CopilotDependencyDown alerts read (one source: components/metrics/service_exporters.py).
-    up = {name: f"min({AVAILABILITY_SERIES[kind]})" for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"),
-                                                                        ("Ollama", "ollama"))}
+    up = {name: _up(kind) for name, kind in (("MongoDB", "mongodb"), ("RabbitMQ", "rabbitmq"), ("Qdrant", "qdrant"), ("Ollama", "ollama"))}
     return _dashboard("copilot-system-health", "System Health", "Overall system status: service health, SLO indicators, errors, resources.", [
         Row("Dependencies", [
             stat(f"{name} up", [prom(expr, name)], steps=below(1), options={"colorMode": "background", "textMode": "value"},
@@ -199,7 +197,7 @@ def mongodb_status(ctx: Context) -> Dashboard:
     coll = 'database=~"$database", collection=~"$collection"'
     return _dashboard("copilot-mongodb", "MongoDB Status", "MongoDB: availability, connection pool, operations, query times, collection stats.", [
         Row("Health", [
-            stat("MongoDB up", [prom("min(mongodb_up)", "up")], steps=below(1)),
+            stat("MongoDB up", [prom(_up("mongodb"), "up")], steps=below(1)),
             stat("Connections in use", [prom('sum(mongodb_ss_connections{conn_type="current"})', "current")]),
             stat("Connections available", [prom('sum(mongodb_ss_connections{conn_type="available"})', "available")]),
             stat("Operations / s", [prom("sum(rate(mongodb_ss_opcounters[$__rate_interval]))", "ops")], unit="ops"),
@@ -373,15 +371,9 @@ def logs_overview(ctx: Context) -> Dashboard:
     search = f'{STREAM} |= "$search"'
     return _dashboard("copilot-logs-overview", "Logs Overview", "Log aggregation: error counts, log volume and a search interface over Loki.", [
         Row("Volume", [
-            Panel("Errors by service", "timeseries", (
-                logql('sum by (service) (count_over_time({environment="$environment", service=~"$service", level=~"ERROR|CRITICAL"}[$__auto]))', "{{service}}"),
-            ), unit="short"),
-            Panel("Log lines by level", "timeseries", (
-                logql(f"sum by (level) (count_over_time({STREAM}[$__auto]))", "{{level}}"),
-            ), unit="short", stack=True),
-            Panel("Log bytes by service", "timeseries", (
-                logql(f"sum by (service) (bytes_over_time({STREAM}[$__auto]))", "{{service}}"),
-            ), unit="bytes", width=24),
+            timeseries("Errors by service", [logql(f"sum by (service) (count_over_time({ERROR_STREAM}[$__auto]))", "{{service}}")], unit="short"),
+            timeseries("Log lines by level", [logql(f"sum by (level) (count_over_time({STREAM}[$__auto]))", "{{level}}")], unit="short", stack=True),
+            timeseries("Log bytes by service", [logql(f"sum by (service) (bytes_over_time({STREAM}[$__auto]))", "{{service}}")], unit="bytes", width=24),
         ]),
         Row("Search", [
             logs("Search results", search, links=[explore_link("Open the search in Explore", f'{EXPLORE_STREAM} |= "${{search}}"',

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from components.rules.thresholds import threshold
 from dashboards.builder import (
-    Annotation,
     Dashboard,
     Panel,
     Row,
@@ -12,7 +11,6 @@ from dashboards.builder import (
     above,
     bargauge,
     explore_link,
-    gauge,
     heatmap,
     logs,
     prom,
@@ -21,16 +19,11 @@ from dashboards.builder import (
     timeseries,
     traces,
 )
-from dashboards.common import BUDGET_STEPS, Context, buckets, budget_query, label_var, quantile, slo_alert, standard_annotations
+from dashboards.common import Context, System, buckets, budget_gauge, label_var, quantile
 
-FOLDER = "dvt"
-SERVICE = "dvt"
+DVT = System(folder="dvt", services="dvt", deployments='deployment=~"dvt.*"')
 ENV = 'environmentId=~"$environment"'
 LOGS = '{service="dvt"}'
-
-
-def _annotations() -> tuple[Annotation, ...]:
-    return standard_annotations("dvt", SERVICE, 'deployment=~"dvt.*"')
 
 
 def _environment(ctx: Context) -> Variable:
@@ -38,32 +31,19 @@ def _environment(ctx: Context) -> Variable:
     return label_var("environment", "Environment", "dvt_runs_in_flight", "environmentId", multi=False, include_all=True)
 
 
-def _budget(slo: str, title: str, ctx: Context, width: int = 6) -> Panel:
-    return gauge(
-        title,
-        [prom(budget_query(slo), "budget left", instant=True)],
-        unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=width,
-        description=f"Share of the 30-day error budget of SLO {slo} still unspent (seed 003 section 7).",
-        links=ctx.runbooks({title: slo_alert(slo)})[title],
-    )
+def _budget(slo: str, title: str, ctx: Context) -> Panel:
+    return budget_gauge(ctx, slo, title, f"Share of the 30-day error budget of SLO {slo} still unspent (seed 003 section 7).")
 
 
 def platform_health(ctx: Context) -> Dashboard:
     completion = quantile(0.99, "dvt_run_completion_duration_seconds")
     pause = quantile(0.99, "dvt_signal_processing_duration_ms", 'signal_type="PAUSE"')
-    return Dashboard(
-        uid="dvt-platform-health",
-        panel_links=ctx.runbooks({
-            "Completion SLA (p99)": "RunCompletionSLAViolation",
-            "Errors (24h)": "HighErrorRate",
-            "Pause latency (p99)": "PauseLatencySLAViolation",
-        }),
-        title="DVT Platform Health",
-        folder=FOLDER,
-        description="Executive view of the DVT workflow engine: throughput, SLAs, errors, adapters and incidents (seed 003 section 3.1).",
+    return DVT.dashboard(
+        ctx, "dvt-platform-health", "DVT Platform Health",
+        "Executive view of the DVT workflow engine: throughput, SLAs, errors, adapters and incidents (seed 003 section 3.1).",
+        alerts={"Completion SLA (p99)": "RunCompletionSLAViolation", "Errors (24h)": "HighErrorRate", "Pause latency (p99)": "PauseLatencySLAViolation"},
         tags=("executive",),
         variables=(_environment(ctx),),
-        annotations=_annotations(),
         rows=[
             Row(
                 "Service levels",
@@ -125,26 +105,23 @@ def platform_health(ctx: Context) -> Dashboard:
 
 def operations(ctx: Context) -> Dashboard:
     write = "dvt_statestore_write_duration_ms"
-    return Dashboard(
-        uid="dvt-operations",
-        panel_links=ctx.runbooks({
+    return DVT.dashboard(
+        ctx, "dvt-operations", "DVT Operations",
+        "On-call view: StateStore, projection, workers, failing plans and steps, signals, plugins and adapters (seed 003 section 3.2).",
+        alerts={
             "StateStore write errors": "StateStoreWriteFailure",
             "Projection lag (events)": "ProjectionLag",
             "Adapter heartbeat age": "AdapterHeartbeatLost",
             "Deferred signals": "DeferredSignalsQueueBuildup",
             "Plugin permission denials": "PluginRejectRate",
             "Error rate by plan": "HighErrorRate",
-        }),
-        title="DVT Operations",
-        folder=FOLDER,
-        description="On-call view: StateStore, projection, workers, failing plans and steps, signals, plugins and adapters (seed 003 section 3.2).",
+        },
         tags=("operations",),
         variables=(
             _environment(ctx),
             label_var("adapter", "Adapter", "dvt_workers_available"),
             label_var("plan", "Plan", "dvt_runs_completed_total", "planId"),
         ),
-        annotations=_annotations(),
         rows=[
             Row(
                 "StateStore",
@@ -226,17 +203,14 @@ def operations(ctx: Context) -> Dashboard:
 
 def development(ctx: Context) -> Dashboard:
     plan = 'planId="$plan"'
-    return Dashboard(
-        uid="dvt-development",
-        title="DVT Development",
-        folder=FOLDER,
-        description="Feature testing: one plan's step timings and retries, determinism, traces, event replay and logs of one run (seed 003 section 3.3).",
+    return DVT.dashboard(
+        ctx, "dvt-development", "DVT Development",
+        "Feature testing: one plan's step timings and retries, determinism, traces, event replay and logs of one run (seed 003 section 3.3).",
         tags=("development",),
         variables=(
             label_var("plan", "Plan", "dvt_step_duration_seconds_bucket", "planId", multi=False, include_all=False),
             Variable("run", "Run ID", textbox=True, include_all=False, multi=False),
         ),
-        annotations=_annotations(),
         rows=[
             Row(
                 "Test plan status",

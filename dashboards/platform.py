@@ -16,9 +16,8 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import Context, label_var, standard_annotations
+from dashboards.common import Context, System, label_var
 
-FOLDER = "platform"
 STACK_SERVICES = "prometheus|alertmanager|loki|tempo|observability-stack"
 # Log streams of the stack's own pods (service comes from app.kubernetes.io/name).
 STACK_PODS = "prometheus|alertmanager|prometheus-operator|pushgateway|loki|tempo|alloy|grafana|node-exporter|kube-state-metrics|blackbox-exporter"
@@ -36,9 +35,11 @@ def stack_health(ctx: Context) -> Dashboard:
     failing = threshold("notification_failure_ratio")
     retention = {"prometheus": ctx.prometheus_retention_seconds, "loki": ctx.loki_retention_seconds, "tempo": ctx.tempo_retention_seconds}
     stream = f'{{environment="{ctx.environment}", service=~"{STACK_PODS}"}}'
-    return Dashboard(
-        uid="platform-stack-health",
-        panel_links=ctx.runbooks({
+    return System(folder="platform", services=STACK_SERVICES, deployments=ns).dashboard(
+        ctx, "platform-stack-health", "Observability Stack Health",
+        f"The stack itself in {ctx.environment}: scrape health, ingestion, storage against retention "
+        f"(metrics {_days(retention['prometheus'])}, logs {_days(retention['loki'])}, traces {_days(retention['tempo'])}) and alert delivery.",
+        alerts={
             "Targets down": "ScrapeTargetDown",
             "Stack probes failing": "StackComponentDown",
             "Rule evaluation failures (range)": "PrometheusRuleEvaluationFailures",
@@ -52,16 +53,9 @@ def stack_health(ctx: Context) -> Dashboard:
             "Tempo volume used": "StackVolumeFillsBeforeRetention",
             "Prometheus → Alertmanager failures": "PrometheusNotificationsFailing",
             "Alertmanager notification failures by integration": "AlertmanagerNotificationsFailing",
-        }),
-        title="Observability Stack Health",
-        folder=FOLDER,
-        description=(
-            f"The stack itself in {ctx.environment}: scrape health, ingestion, storage against retention "
-            f"(metrics {_days(retention['prometheus'])}, logs {_days(retention['loki'])}, traces {_days(retention['tempo'])}) and alert delivery."
-        ),
+        },
         tags=("observability-stack",),
         variables=(label_var("job", "Job", "up"),),
-        annotations=standard_annotations("platform", STACK_SERVICES, ns),
         rows=[
             Row(
                 "Scrape health",

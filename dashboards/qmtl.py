@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from components.rules.thresholds import threshold
 from dashboards.builder import (
-    Annotation,
     Dashboard,
     Row,
     Variable,
     above,
     below,
     explore_link,
-    gauge,
     heatmap,
     logs,
     prom,
@@ -20,20 +18,9 @@ from dashboards.builder import (
     timeseries,
     traces,
 )
-from dashboards.common import (
-    BUDGET_STEPS,
-    Context,
-    buckets,
-    budget_query,
-    label_var,
-    quantile,
-    ratio,
-    slo_alert,
-    standard_annotations,
-)
+from dashboards.common import Context, System, buckets, budget_gauge, label_var, quantile, ratio
 
-FOLDER = "qmtl"
-DEPLOYMENTS = "qmtl.*|gateway.*|dagmanager.*|worldservice.*"
+QMTL = System(folder="qmtl", services="qmtl-seamless", deployments='deployment=~"qmtl.*|gateway.*|dagmanager.*|worldservice.*"')
 # Latency histograms of seed 000 carry {node_id, interval, world_id}: "filtered per domain".
 DOMAIN = 'world_id=~"$world_id", node_id=~"$node_id", interval=~"$interval"'
 
@@ -44,10 +31,6 @@ def _domain_variables() -> tuple[Variable, ...]:
         label_var("node_id", "Node", 'seamless_total_ms_bucket{world_id=~"$world_id"}'),
         label_var("interval", "Interval", "seamless_total_ms_bucket"),
     )
-
-
-def _annotations(service_regex: str) -> tuple[Annotation, ...]:
-    return standard_annotations("qmtl", service_regex, f'deployment=~"{DEPLOYMENTS}"')
 
 
 # Per-target sums of WorldService's per-run series (rules/qmtl-core.yaml, group qmtl-worldservice-records).
@@ -66,12 +49,13 @@ DOWNGRADE_LOGS = ('{service=~"qmtl.*"} |= "seamless.domain_gate.downgrade" | jso
                   ' | line_format "{{.reason}} dataset_fingerprint={{.dataset_fingerprint}} as_of={{.as_of}}"')
 
 
-def _seamless_logs(title: str, logger: str) -> Row:
+def _seamless_logs(logger: str) -> Row:
+    """The collapsed logs of one Seamless logger (titled after it) and the spans of the SLA phases."""
     expr = f'{{service=~"qmtl.*"}} |= "{logger}"'
     return Row(
         "Logs and traces",
         [
-            logs(title, expr, links=[explore_link(f"Open {logger} logs in Explore", expr)]),
+            logs(f"{logger} logs", expr, links=[explore_link(f"Open {logger} logs in Explore", expr)]),
             traces("seamless.pipeline spans with an SLA phase", '{ name = "seamless.pipeline" && span.sla.phase != nil }'),
         ],
         collapsed=True,
@@ -81,28 +65,19 @@ def _seamless_logs(title: str, logger: str) -> Row:
 def seamless_sla_overview(ctx: Context) -> Dashboard:
     budget = threshold("seamless_sla_p99_budget_seconds")
     phases = ("storage_wait", "backfill_wait", "live_wait")
-    return Dashboard(
-        uid="qmtl-seamless-sla",
-        panel_links=ctx.runbooks({
-            "Error budget remaining (30d)": slo_alert("seamless-sla-budget"),
-            "SLA deadline p99 (total)": "SeamlessSla99thDegraded",
-            "SLA deadline p99 by phase": "SeamlessSla99thDegraded",
-        }),
-        title="Seamless SLA Overview",
-        folder=FOLDER,
-        description="Seamless Data Provider v2 SLA: deadline histograms, per-domain latency percentiles and the error budget (seed 000).",
+    return QMTL.dashboard(
+        ctx, "qmtl-seamless-sla", "Seamless SLA Overview",
+        "Seamless Data Provider v2 SLA: deadline histograms, per-domain latency percentiles and the error budget (seed 000).",
+        alerts={"SLA deadline p99 (total)": "SeamlessSla99thDegraded", "SLA deadline p99 by phase": "SeamlessSla99thDegraded"},
         tags=("seamless", "sla"),
         variables=_domain_variables(),
-        annotations=_annotations("qmtl-seamless"),
         rows=[
             Row(
                 "SLA budget",
                 [
-                    gauge(
-                        "Error budget remaining (30d)",
-                        [prom(budget_query("seamless-sla-budget"), "budget left", instant=True)],
-                        unit="percentunit", min=0, max=1, steps=BUDGET_STEPS,
-                        description="Share of the 30-day error budget of the seamless-sla-budget SLO (99% within the SLA budget) still unspent.",
+                    budget_gauge(
+                        ctx, "seamless-sla-budget", "Error budget remaining (30d)",
+                        "Share of the 30-day error budget of the seamless-sla-budget SLO (99% within the SLA budget) still unspent.",
                     ),
                     stat(
                         "SLA deadline p99 (total)",
@@ -188,25 +163,20 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                 ],
                 collapsed=True,
             ),
-            _seamless_logs("seamless.sla logs", "seamless.sla"),
+            _seamless_logs("seamless.sla"),
         ],
     )
 
 
 def backfill_coordinator_health(ctx: Context) -> Dashboard:
     stuck = threshold("seamless_backfill_stuck_ratio")
-    return Dashboard(
-        uid="qmtl-backfill-coordinator",
-        panel_links=ctx.runbooks({
-            "Leases below completion threshold": "SeamlessBackfillStuckLease",
-            "Completion ratio by lease": "SeamlessBackfillStuckLease",
-        }),
-        title="Backfill Coordinator Health",
-        folder=FOLDER,
-        description="Distributed backfill coordinator: lease counts, stale claims, completion trends and token-bucket headroom (seed 000).",
+    return QMTL.dashboard(
+        ctx, "qmtl-backfill-coordinator", "Backfill Coordinator Health",
+        "Distributed backfill coordinator: lease counts, stale claims, completion trends and token-bucket headroom (seed 000).",
+        alerts={"Leases below completion threshold": "SeamlessBackfillStuckLease", "Completion ratio by lease": "SeamlessBackfillStuckLease"},
+        services="qmtl-seamless|qmtl-sdk",
         tags=("seamless", "backfill"),
         variables=(label_var("node_id", "Node", "backfill_failure_total"),),
-        annotations=_annotations("qmtl-seamless|qmtl-sdk"),
         rows=[
             Row(
                 "Leases",
@@ -269,24 +239,21 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
                     ),
                 ],
             ),
-            _seamless_logs("seamless.backfill logs", "seamless.backfill"),
+            _seamless_logs("seamless.backfill"),
         ],
     )
 
 
 def conformance_quality(ctx: Context) -> Dashboard:
     spike = threshold("seamless_conformance_flags_per_15m")
-    return Dashboard(
-        uid="qmtl-conformance-quality",
-        panel_links=ctx.runbooks({
+    return QMTL.dashboard(
+        ctx, "qmtl-conformance-quality", "Conformance Quality",
+        "ConformancePipeline: flag totals, schema warnings and regression report outcomes (seed 000).",
+        alerts={
             "Flags in the last 15 minutes": "SeamlessConformanceFlagSpike",
             "Flags per 15 minutes against the spike threshold": "SeamlessConformanceFlagSpike",
-        }),
-        title="Conformance Quality",
-        folder=FOLDER,
-        description="ConformancePipeline: flag totals, schema warnings and regression report outcomes (seed 000).",
+        },
         tags=("seamless", "conformance"),
-        annotations=_annotations("qmtl-seamless"),
         rows=[
             Row(
                 "Totals",
@@ -345,9 +312,10 @@ def conformance_quality(ctx: Context) -> Dashboard:
 
 def dagmanager_gateway(ctx: Context) -> Dashboard:
     node = 'node_id=~"$node_id"'
-    return Dashboard(
-        uid="qmtl-dagmanager-gateway",
-        panel_links=ctx.runbooks({
+    return QMTL.dashboard(
+        ctx, "qmtl-dagmanager-gateway", "QMTL DAG Manager and Gateway",
+        "Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",
+        alerts={
             "Diff duration p95": "DiffDurationHigh",
             "Diff failure rate": "DiffFailureRateHigh",
             "Diff throughput": "DiffThroughputLow",
@@ -369,17 +337,14 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
             "Node cache resident memory": "NodeCacheMemoryHigh",
             "Node compute p95": "NodeSlowProcessing",
             "Node failures": "NodeFailures",
-        }),
-        title="QMTL DAG Manager and Gateway",
-        folder=FOLDER,
-        description="Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",
+        },
+        services="qmtl-.*",
         tags=("dagmanager", "gateway", "sdk"),
         variables=(
             label_var("node_id", "Node", "node_processed_total"),
             label_var("world_id", "World", "world_apply_run_total"),
             label_var("topic", "Topic", "queue_lag_seconds"),
         ),
-        annotations=_annotations("qmtl-.*"),
         rows=[
             Row(
                 "Diff processing",

@@ -3,12 +3,14 @@ all mandatory, so `pulumi preview --policy-pack policy` fails on a violation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -19,44 +21,44 @@ from pulumi_policy import (
 from policy import checks
 
 Check = Callable[[checks.Resource], list[str]]
+P = TypeVar("P", ResourceValidationPolicy, StackValidationPolicy)
 
 
-def to_resource(args: ResourceValidationArgs) -> checks.Resource:
+def to_resource(resource: ResourceValidationArgs | PolicyResource) -> checks.Resource:
+    """What the checks read of a resource, from the one a resource policy validates or one of a stack's."""
     return checks.Resource(
-        type=args.resource_type, props=args.props, urn=args.urn, protect=bool(args.opts.protect)
+        type=resource.resource_type, props=resource.props, urn=resource.urn, protect=bool(resource.opts.protect)
     )
+
+
+def _report(messages: Iterable[str], report_violation: ReportViolation) -> None:
+    for message in messages:
+        report_violation(message, None)
 
 
 def _validator(check: Check) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for message in check(to_resource(args)):
-            report_violation(message, None)
+        _report(check(to_resource(args)), report_violation)
 
     return validate
 
 
+def _mandatory(policy: type[P], name: str, description: str, validate: Callable[[Any, ReportViolation], None], **options: Any) -> P:
+    """A policy of the pack; every one is mandatory, so a violation fails the preview."""
+    return policy(name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY, **options)
+
+
 def _resource_policy(name: str, description: str, check: Check) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=_validator(check),
-        enforcement_level=EnforcementLevel.MANDATORY,
-    )
+    return _mandatory(ResourceValidationPolicy, name, description, _validator(check))
 
 
 def _validate_protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     stacks = args.get_config().get("protectedStacks", list(checks.DEFAULT_PROTECTED_STACKS))
-    for message in checks.stateful_protected(to_resource(args), stacks):
-        report_violation(message, None)
+    _report(checks.stateful_protected(to_resource(args), stacks), report_violation)
 
 
 def _validate_retention_configs(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    resources = [
-        checks.Resource(type=r.resource_type, props=r.props, urn=r.urn, protect=bool(r.opts.protect))
-        for r in args.resources
-    ]
-    for message in checks.retention_configs_present(resources):
-        report_violation(message, None)
+    _report(checks.retention_configs_present([to_resource(r) for r in args.resources]), report_violation)
 
 
 POLICIES: Sequence[Policy] = [
@@ -90,22 +92,22 @@ POLICIES: Sequence[Policy] = [
         "Tempo configs set compactor.compaction.block_retention.",
         checks.tempo_retention,
     ),
-    StackValidationPolicy(
-        name="retention-config-present",
-        description="A running Loki or Tempo has its config (and so its retention) in a ConfigMap or Secret.",
-        validate=_validate_retention_configs,
-        enforcement_level=EnforcementLevel.MANDATORY,
+    _mandatory(
+        StackValidationPolicy,
+        "retention-config-present",
+        "A running Loki or Tempo has its config (and so its retention) in a ConfigMap or Secret.",
+        _validate_retention_configs,
     ),
     _resource_policy(
         "no-credentials-in-configmaps",
         "ConfigMaps hold no passwords, tokens, webhook URLs or private keys.",
         checks.no_credentials_in_configmaps,
     ),
-    ResourceValidationPolicy(
-        name="prod-stateful-protected",
-        description="In protected stacks (prod), StatefulSets, PVCs and Prometheus/Alertmanager are protected.",
-        validate=_validate_protected,
-        enforcement_level=EnforcementLevel.MANDATORY,
+    _mandatory(
+        ResourceValidationPolicy,
+        "prod-stateful-protected",
+        "In protected stacks (prod), StatefulSets, PVCs and Prometheus/Alertmanager are protected.",
+        _validate_protected,
         config_schema=PolicyConfigSchema(
             properties={
                 "protectedStacks": {

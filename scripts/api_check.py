@@ -35,9 +35,8 @@ from jsonschema.protocols import Validator
 from kubernetes_validate import utils as kv_utils
 
 from components.metrics.operator_crds import crd_directory, load_crds
-from tooling.mock_runtime import is_secret
-from tooling.render import Render, render
-from tooling.stack_config import SECRET_PLACEHOLDER, apply_overrides, read_stack_config
+from tooling.render import Render, is_kubernetes_object, redact, render
+from tooling.stack_config import apply_overrides, read_stack_config
 
 # Minor versions the stack supports. The oldest is the one kube-state-metrics v2.16 (the pinned exporter,
 # whose client-go is v0.33) is built for; the newest is the newest schema kubernetes-validate 1.37.0 ships.
@@ -284,28 +283,9 @@ def _check_builtin_text(text: str, version: str) -> tuple[Finding, ...]:
     return tuple(check_builtin(json.loads(text), version))
 
 
-def _keep_shape(value: Any) -> Any:
-    """Inputs with secrets replaced by the placeholder *inside* their structure (a secret map stays a map of
-    placeholders), and whole numbers as integers, as the API server will receive them."""
-    if is_secret(value):
-        inner = value["value"]
-        return _keep_shape(inner) if isinstance(inner, (dict, list)) else SECRET_PLACEHOLDER
-    if isinstance(value, dict):
-        return {key: _keep_shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_keep_shape(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def kubernetes_objects(result: Render) -> list[dict[str, Any]]:
     """Every Kubernetes object a render registers, in the shape the API server receives."""
-    return [
-        _keep_shape(record.inputs)
-        for record in result.records
-        if record.custom and record.type.startswith("kubernetes:") and not record.type.startswith("pulumi:providers:")
-    ]
+    return [redact(record.inputs, keep_shape=True) for record in result.records if is_kubernetes_object(record)]
 
 
 def check_render(result: Render, versions: Sequence[str] = SUPPORTED_KUBERNETES) -> list[Finding]:

@@ -337,18 +337,21 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores"
 
 
+def table(header: list[str], cells: list[list[str]]) -> list[str]:
+    """A Markdown table: the header, its separator, one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *("| " + " | ".join(row) + " |" for row in cells)]
+
+
+def _cost(c: RenderCost) -> list[str]:
+    """Render and floor times, their ratios, the floor's size and the load, as cells."""
+    render, floor = f"{c.render_wall.median:.2f}s / {c.render_cpu.median:.2f}s", f"{c.floor_wall.median:.2f}s / {c.floor_cpu.median:.2f}s"
+    return [render, floor, c.wall_ratio.ratio(), c.cpu_ratio.ratio(), str(c.modules), f"{c.load:.1f}"]
+
+
 def render_table(rows: list[Row]) -> list[str]:
-    lines = [
-        "| stack | render (wall / CPU) | import floor (wall / CPU) | render / floor, wall | render / floor, CPU | modules in the floor | load average |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        c = r.cost
-        lines.append(
-            f"| {r.stack} | {c.render_wall.median:.2f}s / {c.render_cpu.median:.2f}s | {c.floor_wall.median:.2f}s / {c.floor_cpu.median:.2f}s"
-            f" | {c.wall_ratio.ratio()} | {c.cpu_ratio.ratio()} | {c.modules} | {c.load:.1f} |"
-        )
-    return lines
+    header = ["stack", "render (wall / CPU)", "import floor (wall / CPU)", "render / floor, wall", "render / floor, CPU", "modules in the floor",
+              "load average"]
+    return table(header, [[r.stack, *_cost(r.cost)] for r in rows])
 
 
 def make_test_line(timed: MakeTest | None) -> str:
@@ -358,16 +361,16 @@ def make_test_line(timed: MakeTest | None) -> str:
     return f"`make test` on an existing virtualenv: {timed.total:.0f}s wall ({phases}); pytest: {timed.summary}; load average {timed.load:.1f}, {_machine()}."
 
 
+def _detection(latency: Latency | None) -> list[str]:
+    """The detection latency and its floor, as two cells."""
+    if latency is None:
+        return ["not run", "-"]
+    return [f"{latency.measured:.1f}s", f"{latency.floor:.0f}s ({latency.scrape} + {latency.evaluation} + {latency.group_wait})"]
+
+
 def latency_table(rows: list[Row]) -> list[str]:
-    lines = [
-        "| stack | detection latency | floor (scrape + eval + group_wait) | CPU requested | memory requested |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lat = r.latency
-        detection = f"{lat.measured:.1f}s | {lat.floor:.0f}s ({lat.scrape} + {lat.evaluation} + {lat.group_wait})" if lat else "not run | -"
-        lines.append(f"| {r.stack} | {detection} | {float(r.cpu):.2f} | {gib(r.memory)} |")
-    return lines
+    header = ["stack", "detection latency", "floor (scrape + eval + group_wait)", "CPU requested", "memory requested"]
+    return table(header, [[r.stack, *_detection(r.latency), f"{float(r.cpu):.2f}", gib(r.memory)] for r in rows])
 
 
 def summary(rows: list[Row], timed: MakeTest | None) -> str:

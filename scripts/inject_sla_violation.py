@@ -35,9 +35,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prometheus_client import push_to_gateway, start_http_server, write_to_textfile
+from prometheus_client import push_to_gateway, write_to_textfile
 
 from components.rules.thresholds import threshold
+from tooling.emitting import run_emitting
 from tooling.sla_violation import BUDGET, JOB, SeamlessMetrics, Violation, default_duration
 
 
@@ -101,10 +102,6 @@ def main(argv: list[str] | None = None, *, sleep: Callable[[float], None] = time
         return 0
 
     started = time.monotonic()
-    server = None
-    if args.serve:
-        server, _thread = start_http_server(args.port, addr="127.0.0.1", registry=metrics.registry)
-        print(f"serving http://127.0.0.1:{server.server_port}/metrics for {args.serve:g}s", file=sys.stderr)
 
     def emit(step: str) -> None:
         if args.write_to:
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None, *, sleep: Callable[[float], None] = time
             push_to_gateway(args.push, job=args.job, registry=metrics.registry, grouping_key={"instance": violation.node_id})
         print(f"{step}: emitted", file=sys.stderr)
 
-    try:
+    def repeat() -> None:
         if outputs:
             emit("baseline")
         for n in range(1, args.repetitions + 1):
@@ -126,15 +123,8 @@ def main(argv: list[str] | None = None, *, sleep: Callable[[float], None] = time
             sys.stdout.write(metrics.exposition())
         if args.serve:
             sleep(max(0.0, args.serve - (time.monotonic() - started)))
-    except OSError as error:  # URLError and connection errors from --push, file errors from --write-to
-        print(f"inject_sla_violation: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if server is not None:
-            server.shutdown()
-    return 0
+
+    return run_emitting("inject_sla_violation", repeat, metrics.registry, port=args.port, serve=args.serve)
 
 
 if __name__ == "__main__":

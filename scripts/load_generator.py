@@ -23,12 +23,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prometheus_client import push_to_gateway, start_http_server
+from prometheus_client import push_to_gateway
 from prometheus_client.core import Metric as ClientMetric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from components.rules.catalog import load_catalog
+from tooling.emitting import run_emitting
 from tooling.synthetic import LoadGenerator, catalog_families
 
 
@@ -124,26 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.interval <= 0:
         parser().error(f"--interval: got {args.interval}; accepted: a positive number of seconds")
     generator = build(args.environment, args.namespace, include_live=args.include_live)
-    server = None
-    if args.serve:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(MergedCollector(generator))
-        server, _ = start_http_server(args.port, addr="127.0.0.1", registry=registry)
-        print(f"serving http://127.0.0.1:{server.server_port}/metrics for {args.serve:g}s", file=sys.stderr)
-    families = len(generator.families)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MergedCollector(generator))
     on_tick = (lambda: push(generator, args.push)) if args.push else (lambda: None)
-    try:
+
+    def load() -> None:
         ticks = run(generator, interval=args.interval, duration=max(args.duration, args.serve or 0), on_tick=on_tick)
-    except OSError as error:
-        print(f"load_generator: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if server is not None:
-            server.shutdown()
-    print(f"{families} families, {ticks} update(s)", file=sys.stderr)
-    return 0
+        print(f"{len(generator.families)} families, {ticks} update(s)", file=sys.stderr)
+
+    return run_emitting("load_generator", load, registry, port=args.port, serve=args.serve)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ import yaml
 
 from components.rules.catalog import CATALOG_PATH, load_catalog
 from components.wiring import endpoints
+
+# The self-contained seed scripts each keep their own copy (they run with httpx only); verify takes the health check's.
+from scripts.seamless_health_check import positive_seconds
 from tooling.localstack import duration_seconds
 from tooling.synthetic import presence_series
 
@@ -267,16 +270,6 @@ def verify(files: dict[str, str], namespace: str, prometheus: str, alertmanager:
         status = _get(client, alertmanager, "/api/v2/status", "Alertmanager", am_hint)
         sections.append(compare_alertmanager(files.get(ALERTMANAGER_FILE), status))
     return sections
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a positive number of seconds")
-    return value
 
 
 def http_url(text: str) -> str:

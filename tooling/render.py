@@ -79,14 +79,20 @@ def _parsed(text: str) -> Any:
     return document
 
 
-def redact(value: Any) -> Any:
-    """Inputs with every Pulumi secret replaced by the placeholder."""
-    if is_secret(value):
-        return SECRET_PLACEHOLDER
+def redact(value: Any, keep_shape: bool = False) -> Any:
+    """Inputs with every Pulumi secret replaced by the placeholder, and whole numbers as integers.
+
+    With ``keep_shape`` the placeholders go *inside* a secret's structure (a secret
+    map stays a map of placeholders), as the API server will receive it.
+    """
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        if not is_secret(value):  # a secret is a dict, so other values skip the check
+            return {k: redact(v, keep_shape) for k, v in value.items()}
+        if keep_shape and isinstance(value["value"], (dict, list)):
+            return redact(value["value"], keep_shape)
+        return SECRET_PLACEHOLDER
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, keep_shape) for v in value]
     if isinstance(value, float) and value.is_integer():
         # The wire format carries every number as a double; ports and counts are integers.
         return int(value)
@@ -97,7 +103,8 @@ def _json(document: Any) -> str:
     return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
 
-def _is_kubernetes_object(record: Registered) -> bool:
+def is_kubernetes_object(record: Registered) -> bool:
+    """A Kubernetes object the render writes (not the Kubernetes provider itself)."""
     return record.custom and record.type.startswith("kubernetes:") and not record.type.startswith("pulumi:providers:")
 
 
@@ -139,7 +146,7 @@ def render_files(records: Iterable[Registered], outputs: dict[str, Any] | None =
                 "replaceOnChanges": list(record.replace_on_changes),
             }
         )
-        if _is_kubernetes_object(record):
+        if is_kubernetes_object(record):
             path = _manifest_path(inputs, record)
             if path in files:
                 raise ValueError(f"two objects render to {path}")

@@ -25,7 +25,7 @@ from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
 from components.grafana.dashboards import DashboardModel
 from components.grafana.datasources import create_datasources, datasource_specs
 from components.kit import volumes
-from components.kit.labels import selector_labels, standard_labels
+from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
 from components.settings import Settings
 from components.settings.secrets import secret_value
@@ -39,6 +39,7 @@ DATA_DIR = "/var/lib/grafana"
 ADMIN_USER = "admin"
 ADMIN_SECRET = f"{NAME}-admin"
 ADMIN_DIR = "/etc/grafana/admin"
+HTTP = Port.of(endpoints.GRAFANA)
 
 
 def root_url(settings: Settings) -> str | None:
@@ -137,21 +138,18 @@ class Grafana(pulumi.ComponentResource):
 
     def _deploy(self, settings: Settings, password: pulumi.Output[str]) -> list[pulumi.Resource]:
         config = settings.grafana
-        labels = standard_labels(NAME, settings.context, role="dashboards", image=config.image)
-        metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
-        child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings.context)
+        meta = ComponentMeta.of(NAME, settings.context, role="dashboards", image=config.image)
         endpoint = endpoints.GRAFANA
 
-        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
+        account = service_account(meta, self)
         secret = k8s.core.v1.Secret(
             ADMIN_SECRET,
-            metadata={**metadata, "name": ADMIN_SECRET},
+            metadata=meta.metadata(ADMIN_SECRET),
             type="Opaque",
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=labels, parent=self)
+        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=meta.labels, parent=self)
         mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}]
         volumes_: list[dict[str, Any]] = [
             {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
@@ -160,14 +158,14 @@ class Grafana(pulumi.ComponentResource):
         annotations: dict[str, str] = {}
         provisioned: list[pulumi.Resource] = []
         if not delivered_by_api(settings):
-            provisioned, annotations = self._provisioning(settings, metadata, mounts, volumes_)
+            provisioned, annotations = self._provisioning(settings, meta, mounts, volumes_)
         server = ContainerSpec(
             name=NAME,
             image=config.image,
             resources=config.resources,
             # Database migrations run before /api/health answers.
             probes=Probes.http(endpoint, slow_start=True),
-            ports=(Port(endpoint.port_name, endpoint.port),),
+            ports=(HTTP,),
             env=_env(settings),
             volume_mounts=tuple(mounts),
             scratch_dirs=("/tmp",),
@@ -175,14 +173,14 @@ class Grafana(pulumi.ComponentResource):
         )
         deployment = k8s.apps.v1.Deployment(
             NAME,
-            metadata=metadata,
+            metadata=meta.metadata(),
             spec={
                 "replicas": config.replicas,
                 # One writer of the SQLite database: the old pod lets go of the volume first.
                 "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector},
+                "selector": {"matchLabels": dict(meta.selector)},
                 "template": pod_template(
-                    labels=labels,
+                    labels=meta.labels,
                     annotations=annotations,
                     spec=pod_spec(
                         containers=[server],
@@ -195,12 +193,7 @@ class Grafana(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account, secret, claim, *provisioned]),
         )
-        service = k8s.core.v1.Service(
-            NAME,
-            metadata=metadata,
-            spec={"selector": selector, "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}]},
-            opts=child,
-        )
+        service_ = service(meta, (HTTP,), self)
         ingress = config.ingress
         if ingress.enabled:
             rule = {
@@ -212,11 +205,11 @@ class Grafana(pulumi.ComponentResource):
                 spec["ingressClassName"] = ingress.class_name
             if ingress.tls_secret_name:
                 spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
-            k8s.networking.v1.Ingress(NAME, metadata=metadata, spec=spec, opts=child)
-        return [deployment, service]
+            k8s.networking.v1.Ingress(NAME, metadata=meta.metadata(), spec=spec, opts=pulumi.ResourceOptions(parent=self))
+        return [deployment, service_]
 
     def _provisioning(
-        self, settings: Settings, metadata: dict[str, Any], mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
+        self, settings: Settings, meta: ComponentMeta, mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
     ) -> tuple[list[pulumi.Resource], dict[str, str]]:
         """The datasource and dashboard-provider files as ConfigMaps, mounted where Grafana reads them,
         and the dashboards (ConfigMaps of components/grafana/dashboards.py) laid out one directory per folder."""
@@ -225,13 +218,13 @@ class Grafana(pulumi.ComponentResource):
         maps = [
             k8s.core.v1.ConfigMap(
                 provisioning.DATASOURCES_CONFIG_MAP,
-                metadata={**metadata, "name": provisioning.DATASOURCES_CONFIG_MAP},
+                metadata=meta.metadata(provisioning.DATASOURCES_CONFIG_MAP),
                 data={provisioning.DATASOURCES_FILE: datasources},
                 opts=child,
             ),
             k8s.core.v1.ConfigMap(
                 provisioning.PROVIDERS_CONFIG_MAP,
-                metadata={**metadata, "name": provisioning.PROVIDERS_CONFIG_MAP},
+                metadata=meta.metadata(provisioning.PROVIDERS_CONFIG_MAP),
                 data={provisioning.PROVIDERS_FILE: provisioning.providers_file()},
                 opts=child,
             ),

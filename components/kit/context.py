@@ -7,6 +7,7 @@ with these attributes (the validated settings sections are such objects) is acce
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -49,6 +50,20 @@ class StackContext:
     availability: AvailabilityPolicy
 
 
+class HttpEndpoint(Protocol):
+    """A named port serving HTTP and the paths that answer readiness and liveness (an Endpoint of
+    components/wiring/endpoints.py)."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def port_name(self) -> str: ...
+    @property
+    def ready_path(self) -> str: ...
+    @property
+    def liveness_path(self) -> str: ...
+
+
 class ResourceAmounts(Protocol):
     """A container's requests and limits, as the Kubernetes ``resources`` field."""
 
@@ -56,7 +71,11 @@ class ResourceAmounts(Protocol):
 
 
 class ObjectStore(Protocol):
-    """A bucket on S3 (or an S3-compatible store) or GCS, and where its credentials come from."""
+    """A bucket on S3 (or an S3-compatible store) or GCS, and where its credentials come from.
+
+    ``service_account_annotations`` go on the ServiceAccount of the pods that use the bucket
+    (workload identity: eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account).
+    """
 
     @property
     def backend(self) -> str: ...
@@ -70,3 +89,25 @@ class ObjectStore(Protocol):
     def insecure(self) -> bool: ...
     @property
     def credentials(self) -> str: ...
+    @property
+    def service_account_annotations(self) -> Mapping[str, str]: ...
+
+
+class WorkloadSection(Protocol):
+    """A workload's settings: its pinned image, replica count and container resources."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def resources(self) -> ResourceAmounts: ...
+
+
+class StoreSection(WorkloadSection, Protocol):
+    """A single-binary store's settings (Loki, Tempo): a workload with a volume and an optional bucket."""
+
+    @property
+    def storage(self) -> StorageRequest: ...
+    @property
+    def object_storage(self) -> ObjectStore | None: ...

@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.kit.context import ResourceAmounts
-from components.wiring.endpoints import Endpoint
+from components.kit.context import HttpEndpoint, ResourceAmounts
 
 NOBODY = 65534
 
@@ -47,7 +46,7 @@ class Probes:
     startup_budget_seconds: int = 300
 
     @classmethod
-    def http(cls, endpoint: Endpoint, *, slow_start: bool = False) -> Probes:
+    def http(cls, endpoint: HttpEndpoint, *, slow_start: bool = False) -> Probes:
         """Readiness on the ready path, liveness on the liveness path of a component's endpoint."""
         ready = HttpCheck(endpoint.ready_path, endpoint.port_name)
         return cls(
@@ -62,6 +61,11 @@ class Port:
     name: str
     port: int
     protocol: str = "TCP"
+
+    @classmethod
+    def of(cls, endpoint: HttpEndpoint) -> Port:
+        """The container port serving ``endpoint``, under the endpoint's port name."""
+        return cls(endpoint.port_name, endpoint.port)
 
 
 @dataclass(frozen=True)

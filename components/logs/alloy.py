@@ -7,15 +7,15 @@ hardened context as every other container.
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kit.labels import selector_labels, standard_labels
+from components.kit.config_file import config_checksum, config_map, config_volume
+from components.kit.context import StackContext
+from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
-from components.logs.alloy_config import CONFIG_DIR, CONFIG_FILE, DATA_DIR, HEADLESS_SERVICE, NODE_NAME_ENV, SAMPLING_PORT, alloy_config
-from components.settings import Settings
+from components.logs.alloy_config import CONFIG, DATA_DIR, HEADLESS_SERVICE, NODE_NAME_ENV, SAMPLING_PORT
+from components.settings.logs import AlloySettings
 from components.wiring import endpoints
 
 NAME = endpoints.ALLOY_SERVICE
@@ -24,72 +24,67 @@ NAME = endpoints.ALLOY_SERVICE
 ALLOY_UID = NOBODY
 # Read-only access to pods and their logs: discovery and tailing, nothing else.
 RBAC_RULES = [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]
+HTTP = Port.of(endpoints.ALLOY)
+OTLP_GRPC = Port("otlp-grpc", endpoints.OTLP_GRPC_PORT)
+OTLP_HTTP = Port("otlp-http", endpoints.OTLP_HTTP_PORT)
+# Spans routed by trace ID from every Alloy: each trace reaches the one pod that samples it.
+OTLP_ROUTED = Port("otlp-routed", SAMPLING_PORT)
 
 
-def cluster_role_name(settings: Settings) -> str:
+def cluster_role_name(namespace: str) -> str:
     # Cluster-scoped: the namespace keeps two stacks on one cluster apart.
-    return f"{NAME}-{settings.namespace}"
+    return f"{NAME}-{namespace}"
 
 
 class Alloy(pulumi.ComponentResource):
     service: k8s.core.v1.Service
 
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, section: AlloySettings, context: StackContext, config: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        """``config`` is Alloy's pipeline (components/logs/alloy_config.py: Loki's and Tempo's addresses, Tempo's sampling)."""
         super().__init__("observability:logs:Alloy", NAME, None, opts)
-        config = settings.alloy
-        labels = standard_labels(NAME, settings.context, role="telemetry-collector", image=config.image)
-        metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
-        child = pulumi.ResourceOptions(parent=self)
-        selector = selector_labels(NAME, settings.context)
+        meta = ComponentMeta.of(NAME, context, role="telemetry-collector", image=section.image)
+        labels = dict(meta.labels)
         endpoint = endpoints.ALLOY
-        text = alloy_config(settings)
 
-        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
-        role_name = cluster_role_name(settings)
-        role = k8s.rbac.v1.ClusterRole(NAME, metadata={"name": role_name, "labels": labels}, rules=RBAC_RULES, opts=child)
+        account = service_account(meta, self)
+        role_name = cluster_role_name(context.namespace)
+        role = k8s.rbac.v1.ClusterRole(NAME, metadata={"name": role_name, "labels": labels}, rules=RBAC_RULES, opts=pulumi.ResourceOptions(parent=self))
         binding = k8s.rbac.v1.ClusterRoleBinding(
             NAME,
             metadata={"name": role_name, "labels": labels},
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-            subjects=[{"kind": "ServiceAccount", "name": NAME, "namespace": settings.namespace}],
+            subjects=[{"kind": "ServiceAccount", "name": NAME, "namespace": context.namespace}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role, account]),
         )
-        config_map = k8s.core.v1.ConfigMap(f"{NAME}-config", metadata={**metadata, "name": f"{NAME}-config"}, data={CONFIG_FILE: text}, opts=child)
-
-        ports = (
-            Port(endpoint.port_name, endpoint.port),
-            Port("otlp-grpc", endpoints.OTLP_GRPC_PORT),
-            Port("otlp-http", endpoints.OTLP_HTTP_PORT),
-            Port("otlp-routed", SAMPLING_PORT),
-        )
+        files = config_map(meta, CONFIG, config, self)
         alloy = ContainerSpec(
             name=NAME,
-            image=config.image,
-            resources=config.resources,
+            image=section.image,
+            resources=section.resources,
             probes=Probes.http(endpoint),
-            ports=ports,
+            ports=(HTTP, OTLP_GRPC, OTLP_HTTP, OTLP_ROUTED),
             args=(
                 "run",
-                f"{CONFIG_DIR}/{CONFIG_FILE}",
+                CONFIG.path,
                 f"--server.http.listen-addr=0.0.0.0:{endpoint.port}",
                 f"--storage.path={DATA_DIR}",
                 "--disable-reporting",
             ),
             env=({"name": NODE_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},),
-            volume_mounts=({"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},),
+            volume_mounts=(CONFIG.mount(),),
             # Log positions and sampling state; a restart on the same node keeps them.
             scratch_dirs=(DATA_DIR, "/tmp"),
             run_as_user=ALLOY_UID,
         )
         k8s.apps.v1.DaemonSet(
             NAME,
-            metadata=metadata,
+            metadata=meta.metadata(),
             spec={
-                "selector": {"matchLabels": selector},
+                "selector": {"matchLabels": dict(meta.selector)},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
                 "template": pod_template(
                     labels=labels,
-                    annotations={"checksum/config": hashlib.sha256(text.encode()).hexdigest()},
+                    annotations=config_checksum(config),
                     spec=pod_spec(
                         containers=[alloy],
                         service_account_name=NAME,
@@ -97,33 +92,16 @@ class Alloy(pulumi.ComponentResource):
                         automount_service_account_token=True,
                         run_as_user=ALLOY_UID,
                         fs_group=ALLOY_UID,
-                        volumes=[{"name": "config", "configMap": {"name": f"{NAME}-config"}}],
+                        volumes=[config_volume(meta)],
                         # Logs of every node, control-plane nodes included.
                         extra={"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]},
                     ),
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding, config_map]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding, files]),
         )
         # Resolves to every ready Alloy pod: the load-balancing exporter's backends.
-        k8s.core.v1.Service(
-            HEADLESS_SERVICE,
-            metadata={**metadata, "name": HEADLESS_SERVICE},
-            spec={"clusterIP": "None", "selector": selector, "ports": [{"name": "otlp-routed", "port": SAMPLING_PORT, "targetPort": "otlp-routed"}]},
-            opts=child,
-        )
+        service(meta, (OTLP_ROUTED,), self, name=HEADLESS_SERVICE, headless=True)
         # What applications send OTLP to.
-        self.service = k8s.core.v1.Service(
-            NAME,
-            metadata=metadata,
-            spec={
-                "selector": selector,
-                "ports": [
-                    {"name": "otlp-grpc", "port": endpoints.OTLP_GRPC_PORT, "targetPort": "otlp-grpc"},
-                    {"name": "otlp-http", "port": endpoints.OTLP_HTTP_PORT, "targetPort": "otlp-http"},
-                    {"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name},
-                ],
-            },
-            opts=child,
-        )
+        self.service = service(meta, (OTLP_GRPC, OTLP_HTTP, HTTP), self)
         self.register_outputs({"service": self.service.metadata["name"]})

@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from components.kit.config_file import ConfigFile
 from components.logs.alloy_syntax import Block, Expr, document, export
 from components.settings import Settings
 from components.settings.units import quantity_bytes
 from components.wiring import endpoints
 
-CONFIG_DIR = "/etc/alloy"
-CONFIG_FILE = "config.alloy"
+CONFIG = ConfigFile("/etc/alloy", "config.alloy")
 DATA_DIR = "/var/lib/alloy/data"
 HEADLESS_SERVICE = f"{endpoints.ALLOY_SERVICE}-headless"
 # Second OTLP listener: spans arrive here already routed by trace ID.

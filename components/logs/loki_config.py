@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
 from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
@@ -18,8 +19,7 @@ from components.wiring import endpoints
 from components.wiring import flows as data_flows
 
 DATA_DIR = "/var/loki"
-CONFIG_DIR = "/etc/loki"
-CONFIG_FILE = "loki.yaml"
+CONFIG = ConfigFile("/etc/loki", "loki.yaml")
 # The first day of the volume's schema period. Never change it: data written under a period
 # is read back with that period's settings. Moving to a bucket adds a second period from
 # loki.objectStorage.since and keeps this one (see _schema_periods).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
 from components.logs.loki_config import hours
 from components.settings import Settings
@@ -16,8 +17,7 @@ from components.wiring import endpoints
 from components.wiring import flows as data_flows
 
 DATA_DIR = "/var/tempo"
-CONFIG_DIR = "/etc/tempo"
-CONFIG_FILE = "tempo.yaml"
+CONFIG = ConfigFile("/etc/tempo", "tempo.yaml")
 GENERATOR_PROCESSORS = ("service-graphs", "span-metrics")
 REMOTE_WRITE_PATH = data_flows.REMOTE_WRITE_PATH
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -81,6 +82,9 @@ class StorageStack(LocalStack):
         super().__init__({}, E2E, ports=free_ports(), require_routes=False, pushgateway_persistence_interval="1s")
 
 
+S = TypeVar("S", StorageStack, LoadedStack)
+
+
 def _loaded(render_fixture: str) -> Factory:
     def build_stack(request: pytest.FixtureRequest) -> LoadedStack:
         render: Render = request.getfixturevalue(render_fixture)
@@ -97,17 +101,22 @@ LIVE_STACKS: dict[str, Factory] = {
 }
 
 
+def _acquire(request: pytest.FixtureRequest, kind: type[S], *names: str) -> dict[str, S]:
+    """The live stacks ``names``, started when not running; each is a ``kind``."""
+    stacks: dict[str, S] = {}
+    for name, stack in live_stacks(request.config).acquire(request, *names).items():
+        assert isinstance(stack, kind)
+        stacks[name] = stack
+    return stacks
+
+
 def _loaded_stack(request: pytest.FixtureRequest, name: str) -> LocalStack:
-    (stack,) = live_stacks(request.config).acquire(request, name).values()
-    assert isinstance(stack, LoadedStack)
-    return stack.stack
+    return _acquire(request, LoadedStack, name)[name].stack
 
 
 @pytest.fixture
 def storage_stack(request: pytest.FixtureRequest) -> LocalStack:
-    (stack,) = live_stacks(request.config).acquire(request, "storage_stack").values()
-    assert isinstance(stack, StorageStack)
-    return stack
+    return _acquire(request, StorageStack, "storage_stack")["storage_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -134,8 +143,4 @@ def prod_live_stack(request: pytest.FixtureRequest) -> LocalStack:
 
 def loaded_stacks(request: pytest.FixtureRequest, *names: str) -> dict[str, LocalStack]:
     """Several live stacks at once, for fixtures wider than a test (started together when not running)."""
-    out = {}
-    for name, stack in live_stacks(request.config).acquire(request, *names).items():
-        assert isinstance(stack, LoadedStack)
-        out[name] = stack.stack
-    return out
+    return {name: loaded.stack for name, loaded in _acquire(request, LoadedStack, *names).items()}

@@ -44,6 +44,13 @@ def _replace(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
+def _assert_refused(render_stack, old: str, new: str, expected: str) -> None:
+    """The dev render's Alloy config with ``old`` replaced by ``new`` fails the reference check with ``expected``."""
+    render = render_stack("dev")
+    errors = _errors(render, _replace(_text(render), old, new))
+    assert any(expected in error for error in errors), errors
+
+
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
@@ -62,9 +69,7 @@ def _replace(text: str, old: str, new: str) -> str:
     ],
 )
 def test_an_invented_name_is_refused(render_stack, old: str, new: str, expected: str) -> None:
-    render = render_stack("dev")
-    errors = _errors(render, _replace(_text(render), old, new))
-    assert any(expected in error for error in errors), errors
+    _assert_refused(render_stack, old, new, expected)
 
 
 @pytest.mark.parametrize(
@@ -83,9 +88,7 @@ def test_an_invented_name_is_refused(render_stack, old: str, new: str, expected:
     ],
 )
 def test_a_wrong_typed_value_is_refused(render_stack, old: str, new: str, expected: str) -> None:
-    render = render_stack("dev")
-    errors = _errors(render, _replace(_text(render), old, new))
-    assert any(expected in error for error in errors), errors
+    _assert_refused(render_stack, old, new, expected)
 
 
 @pytest.mark.parametrize(
@@ -97,9 +100,7 @@ def test_a_wrong_typed_value_is_refused(render_stack, old: str, new: str, expect
     ],
 )
 def test_a_missing_required_argument_is_refused(render_stack, old: str, new: str, expected: str) -> None:
-    render = render_stack("dev")
-    errors = _errors(render, _replace(_text(render), old, new))
-    assert any(expected in error for error in errors), errors
+    _assert_refused(render_stack, old, new, expected)
 
 
 def test_a_missing_required_block_is_refused(render_stack) -> None:
