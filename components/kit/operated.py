@@ -16,14 +16,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.availability import disruption_budget, spread
-from components.kit.context import StackContext, StorageRequest
+from components.kit.context import HttpEndpoint, StackContext, StorageRequest, WorkloadSection
 from components.kit.labels import image_tag, stack_selector, standard_labels
+from components.kit.objects import ComponentMeta, service
 from components.kit.protection import stateful_options
-from components.kit.rbac import service_account
-from components.kit.serving import ContainerSection, service
+from components.kit.rbac import account
 from components.kit.volumes import claim_spec, replica_claims
-from components.kit.workload import pod_security_context
-from components.wiring.endpoints import Endpoint
+from components.kit.workload import Port, pod_security_context
 
 MONITORING_GROUP = "monitoring.coreos.com"
 API_VERSION = f"{MONITORING_GROUP}/v1"
@@ -34,11 +33,9 @@ API_VERSION = f"{MONITORING_GROUP}/v1"
 KEEP_VOLUME_SIZE = "spec.storage.volumeClaimTemplate.spec.resources"
 
 
-class OperatedSection(ContainerSection, Protocol):
-    """The settings every operated workload reads: a pinned image and the container's resources, replicas, each replica's volume."""
+class OperatedSection(WorkloadSection, Protocol):
+    """The settings every operated workload reads: a workload's (image, replicas, resources) and each replica's volume."""
 
-    @property
-    def replicas(self) -> int: ...
     @property
     def storage(self) -> StorageRequest: ...
 
@@ -47,7 +44,8 @@ class OperatedSection(ContainerSection, Protocol):
 class OperatedKind:
     """What a component declares about its operated resource (Prometheus or Alertmanager).
 
-    ``kind``: the custom resource's kind; ``name``: its name, which its ServiceAccount and Service share;
+    ``kind``: the custom resource's kind; ``name``: its name, which its ServiceAccount and Service share
+    (components/kit/objects.py);
     ``role``: the app.kubernetes.io/component label; ``name_label``: the label in which the operator gives
     the resource's pods its name (it differs by kind); ``endpoint``: what the Service exposes.
     """
@@ -56,11 +54,7 @@ class OperatedKind:
     name: str
     role: str
     name_label: str
-    endpoint: Endpoint
-
-    @property
-    def service(self) -> str:
-        return self.name
+    endpoint: HttpEndpoint
 
     @property
     def pod_selector(self) -> dict[str, str]:
@@ -112,9 +106,9 @@ class OperatedWorkload:
         self.context = context
         self.storage_key = storage_key
         self.parent = parent
-        self.labels = standard_labels(kind.name, context, role=kind.role, image=config.image)
-        self.metadata: dict[str, Any] = {"name": kind.name, "namespace": context.namespace, "labels": self.labels}
-        self.account = service_account(kind.name, metadata=self.metadata, parent=parent)
+        # The operator's labels select the pods; every object carries the standard labels.
+        self.meta = ComponentMeta(kind.name, context.namespace, standard_labels(kind.name, context, role=kind.role, image=config.image), kind.pod_selector)
+        self.account = account(self.meta, parent)
 
     def spec(self, *, api_token: bool) -> dict[str, Any]:
         """The spec fields every operated resource has: image, replicas, identity, resources, security, storage, spread.
@@ -128,7 +122,7 @@ class OperatedWorkload:
             "replicas": config.replicas,
             "serviceAccountName": kind.name,
             "automountServiceAccountToken": api_token,
-            "podMetadata": {"labels": self.labels},
+            "podMetadata": {"labels": dict(self.meta.labels)},
             "resources": config.resources.as_kubernetes(),
             "securityContext": pod_security_context(),
             "storage": {"volumeClaimTemplate": volume_claim_template(kind.volume, config.storage)},
@@ -138,19 +132,19 @@ class OperatedWorkload:
     def register(self, spec: Mapping[str, Any], *, depends_on: Sequence[pulumi.Resource] = ()) -> tuple[k8s.apiextensions.CustomResource, k8s.core.v1.Service]:
         """Register each replica's claim, the resource (after the account, ``depends_on`` and the claims), its Service
         and its disruption budget; returns the resource and the Service."""
-        kind, config, parent = self.kind, self.config, self.parent
+        kind, config, meta, parent = self.kind, self.config, self.meta, self.parent
         claims = replica_claims(
             self.context, config.storage, self.storage_key,
-            template=kind.volume, statefulset=kind.statefulset, replicas=config.replicas, labels=self.labels, parent=parent
+            template=kind.volume, statefulset=kind.statefulset, replicas=config.replicas, labels=meta.labels, parent=parent
         )
         resource = k8s.apiextensions.CustomResource(
             kind.name,
             api_version=API_VERSION,
             kind=kind.kind,
-            metadata=self.metadata,
+            metadata=meta.metadata(),
             spec=dict(spec),
             opts=stateful_options(self.context, parent, depends_on=[self.account.resource, *depends_on, *claims], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
-        endpoint = service(kind.service, metadata=self.metadata, selector=kind.pod_selector, endpoints=[kind.endpoint], parent=parent)
-        disruption_budget(kind.name, self.context, replicas=config.replicas, selector=kind.pod_selector, labels=self.labels, parent=parent)
+        endpoint = service(meta, [Port.of(kind.endpoint)], parent)
+        disruption_budget(kind.name, self.context, replicas=config.replicas, selector=meta.selector, labels=meta.labels, parent=parent)
         return resource, endpoint

@@ -1,4 +1,4 @@
-"""A component's ServiceAccount, and Roles bound to it: the shape every component's identity and RBAC take."""
+"""Roles bound to a component's ServiceAccount: the shape every component's RBAC takes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.kit.objects import ComponentMeta, service_account
 
 Rule = Mapping[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -24,23 +26,17 @@ def rule(groups: Sequence[str], resources: Sequence[str], verbs: Sequence[str]) 
 
 @dataclass(frozen=True)
 class Account:
-    """A component's ServiceAccount ``resource`` (``name`` in ``namespace``); its grants are registered under
-    ``parent``, after the account, and carry ``labels``."""
+    """A component's ServiceAccount ``resource``, named after ``meta``; grants to it are registered under
+    ``parent``, after the account, and carry the component's labels."""
 
+    meta: ComponentMeta
     resource: k8s.core.v1.ServiceAccount
-    name: str
-    namespace: str
-    labels: Mapping[str, str]
     parent: pulumi.Resource
 
 
-def service_account(name: str, *, metadata: Mapping[str, Any], parent: pulumi.Resource) -> Account:
-    """The account ``name`` (namespace and labels from ``metadata``). It mounts no API token: a pod that calls
-    the Kubernetes API asks for one in its own spec (automountServiceAccountToken)."""
-    resource = k8s.core.v1.ServiceAccount(
-        name, metadata={**metadata, "name": name}, automount_service_account_token=False, opts=pulumi.ResourceOptions(parent=parent)
-    )
-    return Account(resource, name, metadata["namespace"], metadata["labels"], parent)
+def account(meta: ComponentMeta, parent: pulumi.Resource) -> Account:
+    """Register the component's ServiceAccount (components/kit/objects.py: no API token unless a pod asks)."""
+    return Account(meta, service_account(meta, parent), parent)
 
 
 def _bound_role(kind: str, resource_name: str, metadata: Mapping[str, Any], account: Account, rules: Sequence[Rule]) -> None:
@@ -52,19 +48,20 @@ def _bound_role(kind: str, resource_name: str, metadata: Mapping[str, Any], acco
         resource_name,
         metadata=dict(metadata),
         role_ref={"apiGroup": RBAC_GROUP, "kind": kind, "name": metadata["name"]},
-        subjects=[{"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}],
+        subjects=[{"kind": "ServiceAccount", "name": account.meta.name, "namespace": account.meta.namespace}],
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])),
     )
 
 
 def cluster_access(account: Account, *, rules: Sequence[Rule]) -> None:
     """A ClusterRole bound to the account, named <account>-<its namespace> so that each stack's is unique in the cluster."""
-    name = f"{account.name}-{account.namespace}"
-    _bound_role("ClusterRole", name, {"name": name, "labels": dict(account.labels)}, account, rules)
+    meta = account.meta
+    name = f"{meta.name}-{meta.namespace}"
+    _bound_role("ClusterRole", name, {"name": name, "labels": dict(meta.labels)}, account, rules)
 
 
 def namespace_access(name: str, *, namespace: str, account: Account, rules: Sequence[Rule]) -> None:
     """A Role ``name`` in ``namespace`` (which may be another than the account's) bound to the account."""
-    metadata = {"name": name, "namespace": namespace, "labels": dict(account.labels)}
+    metadata = {"name": name, "namespace": namespace, "labels": dict(account.meta.labels)}
     # Roles of one name may stand in several namespaces: the resource name carries the namespace.
     _bound_role("Role", f"{name}@{namespace}", metadata, account, rules)

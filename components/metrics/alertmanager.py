@@ -23,7 +23,8 @@ from components.wiring import endpoints
 
 NAME = "alertmanager"
 WORKLOAD = OperatedKind(kind="Alertmanager", name=NAME, role="alert-router", name_label="alertmanager", endpoint=endpoints.ALERTMANAGER)
-SERVICE = WORKLOAD.service
+# Named after the resource, like every component's Service (components/kit/objects.py).
+SERVICE = NAME
 CONFIG_SECRET = "alertmanager-config"
 CONFIG_KEY = "alertmanager.yaml"
 # scripts/render.py writes the Secret carrying this label to DIR/alertmanager.yaml.
@@ -51,12 +52,12 @@ class Alertmanager(pulumi.ComponentResource):
     ) -> None:
         super().__init__("observability:metrics:Alertmanager", NAME, None, opts)
         workload = OperatedWorkload(WORKLOAD, config, context, storage_key=storage_key, parent=self)
-        metadata = workload.metadata
+        meta = workload.meta
         child = pulumi.ResourceOptions(parent=self)
         routing = alertmanager_config(alerting)
         config_secret = k8s.core.v1.Secret(
             CONFIG_SECRET,
-            metadata={**metadata, "name": CONFIG_SECRET, "labels": {**workload.labels, CONFIG_LABEL: "true"}},
+            metadata={**meta.metadata(CONFIG_SECRET), "labels": {**meta.labels, CONFIG_LABEL: "true"}},
             type="Opaque",
             string_data={CONFIG_KEY: config_text(routing)},
             opts=child,
@@ -68,7 +69,7 @@ class Alertmanager(pulumi.ComponentResource):
                 credentials[key] = value
         receivers_secret = k8s.core.v1.Secret(
             RECEIVERS_SECRET,
-            metadata={**metadata, "name": RECEIVERS_SECRET},
+            metadata=meta.metadata(RECEIVERS_SECRET),
             type="Opaque",
             string_data=credentials,
             opts=child,

@@ -6,17 +6,16 @@ context); their monitors and the blackbox probes live in components/wiring/monit
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.kit import config_file
+from components.kit.config_file import ConfigFile, config_checksum
 from components.kit.context import StackContext
-from components.kit.labels import selector_labels, standard_labels
-from components.kit.rbac import Account, cluster_access, rule, service_account
-from components.kit.serving import deployment, service, serving_container
+from components.kit.objects import ComponentMeta, service
+from components.kit.rbac import Account, account, cluster_access, rule
+from components.kit.serving import deployment, serving_container
 from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
 from components.settings.metrics import ExporterSettings, NodeExporterSettings
 from components.wiring import endpoints
@@ -26,6 +25,7 @@ KUBE_STATE_METRICS = "kube-state-metrics"
 BLACKBOX_EXPORTER = "blackbox-exporter"
 # The blackbox module every health probe uses.
 HTTP_MODULE = "http_2xx"
+BLACKBOX_CONFIG = ConfigFile("/etc/blackbox", "blackbox.yaml")
 # What kube-state-metrics reports on. Secrets and configmaps are left out: it never needs to read them.
 KSM_RESOURCES = (
     "cronjobs",
@@ -91,17 +91,13 @@ class Exporters(pulumi.ComponentResource):
         self._blackbox_exporter(blackbox_exporter)
         self.register_outputs({})
 
-    def _identity(self, name: str, config: ExporterSettings, role: str) -> tuple[dict[str, Any], Account]:
-        """The metadata of the exporter's objects (with its labels) and its ServiceAccount."""
-        labels = standard_labels(name, self.context, role=role, image=config.image)
-        metadata = {"name": name, "namespace": self.context.namespace, "labels": labels}
-        return metadata, service_account(name, metadata=metadata, parent=self)
-
-    def _service(self, name: str, metadata: dict[str, Any], ports: list[endpoints.Endpoint]) -> None:
-        service(name, metadata=metadata, selector=selector_labels(name, self.context), endpoints=ports, parent=self)
+    def _identity(self, name: str, config: ExporterSettings, role: str) -> tuple[ComponentMeta, Account]:
+        """The exporter's names and labels, and its ServiceAccount."""
+        meta = ComponentMeta.of(name, self.context, role=role, image=config.image)
+        return meta, account(meta, self)
 
     def _node_exporter(self, config: NodeExporterSettings) -> None:
-        metadata, account = self._identity(NODE_EXPORTER, config, "node-metrics")
+        meta, exporter_account = self._identity(NODE_EXPORTER, config, "node-metrics")
         endpoint = endpoints.node_exporter(config.port)
         host = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
         exporter = serving_container(
@@ -123,12 +119,12 @@ class Exporters(pulumi.ComponentResource):
         )
         k8s.apps.v1.DaemonSet(
             NODE_EXPORTER,
-            metadata=metadata,
+            metadata=meta.metadata(),
             spec={
-                "selector": {"matchLabels": selector_labels(NODE_EXPORTER, self.context)},
+                "selector": {"matchLabels": dict(meta.selector)},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                 "template": pod_template(
-                    labels=metadata["labels"],
+                    labels=meta.labels,
                     spec=pod_spec(
                         containers=[exporter],
                         service_account_name=NODE_EXPORTER,
@@ -146,13 +142,13 @@ class Exporters(pulumi.ComponentResource):
                     ),
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account.resource]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[exporter_account.resource]),
         )
-        self._service(NODE_EXPORTER, metadata, [endpoint])
+        service(meta, exporter.ports, self)
 
     def _kube_state_metrics(self, config: ExporterSettings) -> None:
-        metadata, account = self._identity(KUBE_STATE_METRICS, config, "cluster-state-metrics")
-        cluster_access(account, rules=[rule([group], resources, ["list", "watch"]) for group, resources in KSM_API_RESOURCES.items()])
+        meta, exporter_account = self._identity(KUBE_STATE_METRICS, config, "cluster-state-metrics")
+        cluster_access(exporter_account, rules=[rule([group], resources, ["list", "watch"]) for group, resources in KSM_API_RESOURCES.items()])
         main, telemetry = endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY
         exporter = ContainerSpec(
             name=KUBE_STATE_METRICS,
@@ -160,27 +156,25 @@ class Exporters(pulumi.ComponentResource):
             resources=config.resources,
             # kube-state-metrics answers /livez on its metrics port and /readyz on its telemetry port.
             probes=Probes(liveness=HttpCheck(main.healthy_path, main.port_name), readiness=HttpCheck(telemetry.ready_path, telemetry.port_name)),
-            ports=(Port(main.port_name, main.port), Port(telemetry.port_name, telemetry.port)),
+            ports=(Port.of(main), Port.of(telemetry)),
             args=(f"--port={main.port}", f"--telemetry-port={telemetry.port}", f"--resources={','.join(KSM_RESOURCES)}"),
         )
         deployment(
-            KUBE_STATE_METRICS,
-            metadata=metadata,
+            meta,
             replicas=config.replicas,
-            selector=selector_labels(KUBE_STATE_METRICS, self.context),
             pod=pod_spec(containers=[exporter], service_account_name=KUBE_STATE_METRICS, automount_service_account_token=True),
-            depends_on=[account.resource],
+            depends_on=[exporter_account.resource],
             parent=self,
         )
-        self._service(KUBE_STATE_METRICS, metadata, [main, telemetry])
+        service(meta, exporter.ports, self)
 
     def _blackbox_exporter(self, config: ExporterSettings) -> None:
-        metadata, account = self._identity(BLACKBOX_EXPORTER, config, "health-prober")
+        meta, exporter_account = self._identity(BLACKBOX_EXPORTER, config, "health-prober")
         text = yaml.safe_dump(blackbox_config(), sort_keys=True)
         config_map = k8s.core.v1.ConfigMap(
             BLACKBOX_EXPORTER,
-            metadata=metadata,
-            data={"blackbox.yaml": text},
+            metadata=meta.metadata(),
+            data={BLACKBOX_CONFIG.name: text},
             opts=pulumi.ResourceOptions(parent=self),
         )
         endpoint = endpoints.BLACKBOX_EXPORTER
@@ -188,22 +182,21 @@ class Exporters(pulumi.ComponentResource):
             BLACKBOX_EXPORTER,
             config,
             endpoint,
-            args=("--config.file=/etc/blackbox/blackbox.yaml", f"--web.listen-address=:{endpoint.port}"),
-            volume_mounts=({"name": "config", "mountPath": "/etc/blackbox", "readOnly": True},),
+            args=(f"--config.file={BLACKBOX_CONFIG.path}", f"--web.listen-address=:{endpoint.port}"),
+            volume_mounts=(BLACKBOX_CONFIG.mount(),),
         )
         deployment(
-            BLACKBOX_EXPORTER,
-            metadata=metadata,
+            meta,
             replicas=config.replicas,
-            selector=selector_labels(BLACKBOX_EXPORTER, self.context),
             pod=pod_spec(
                 containers=[exporter],
                 service_account_name=BLACKBOX_EXPORTER,
-                volumes=[{"name": "config", "configMap": {"name": BLACKBOX_EXPORTER}}],
+                # The ConfigMap is named after the exporter (not <component>-config: its name predates that convention).
+                volumes=[{"name": config_file.VOLUME, "configMap": {"name": BLACKBOX_EXPORTER}}],
             ),
             # A config change rolls the pods: the exporter reads its modules at start.
-            annotations={"checksum/config": hashlib.sha256(text.encode()).hexdigest()},
-            depends_on=[account.resource, config_map],
+            annotations=config_checksum(text),
+            depends_on=[exporter_account.resource, config_map],
             parent=self,
         )
-        self._service(BLACKBOX_EXPORTER, metadata, [endpoint])
+        service(meta, exporter.ports, self)

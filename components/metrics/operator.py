@@ -11,11 +11,11 @@ from __future__ import annotations
 import pulumi
 
 from components.kit.context import StackContext
-from components.kit.labels import selector_labels, standard_labels
+from components.kit.objects import ComponentMeta, service
 from components.kit.operated import MONITORING_GROUP
-from components.kit.rbac import cluster_access, namespace_access, rule, service_account
-from components.kit.serving import deployment, service, serving_container
-from components.kit.workload import pod_spec
+from components.kit.rbac import account, cluster_access, namespace_access, rule
+from components.kit.serving import deployment, serving_container
+from components.kit.workload import Port, pod_spec
 from components.metrics.operator_crds import register_crds
 from components.settings.metrics import OperatorSettings
 from components.wiring import endpoints
@@ -85,14 +85,12 @@ class PrometheusOperator(pulumi.ComponentResource):
     def __init__(self, config: OperatorSettings, context: StackContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:PrometheusOperator", NAME, None, opts)
         namespace = context.namespace
-        labels = standard_labels(NAME, context, role="operator", image=config.image)
-        metadata = {"name": NAME, "namespace": namespace, "labels": labels}
-        selector = selector_labels(NAME, context)
+        meta = ComponentMeta.of(NAME, context, role="operator", image=config.image)
         self.crds = list(register_crds(config.image, context, self))
 
-        account = service_account(NAME, metadata=metadata, parent=self)
+        operator_account = account(meta, self)
         cluster_access(
-            account,
+            operator_account,
             rules=[
                 rule([""], ["nodes"], ["list", "watch"]),
                 rule([""], ["namespaces"], ["get", "list", "watch"]),
@@ -106,7 +104,7 @@ class PrometheusOperator(pulumi.ComponentResource):
         namespace_access(
             NAME,
             namespace=namespace,
-            account=account,
+            account=operator_account,
             rules=[
                 rule([MONITORING_GROUP], MONITORING_RESOURCES, RECONCILE),
                 rule(["apps"], ["statefulsets"], RECONCILE),
@@ -119,7 +117,7 @@ class PrometheusOperator(pulumi.ComponentResource):
         namespace_access(
             f"{NAME}-{namespace}-kubelet",
             namespace=kubelet_namespace(config.kubelet_service),
-            account=account,
+            account=operator_account,
             rules=[rule([""], ["services", "services/finalizers", "endpoints"], ["get", "create", "update", "delete"])],
         )
 
@@ -133,14 +131,12 @@ class PrometheusOperator(pulumi.ComponentResource):
             env=({"name": "GOGC", "value": "30"},),
         )
         deployment(
-            NAME,
-            metadata=metadata,
+            meta,
             replicas=config.replicas,
-            selector=selector,
             pod=pod_spec(containers=[operator], service_account_name=NAME, automount_service_account_token=True),
             # The operator starts watching only once its CRDs are served.
-            depends_on=[account.resource, *self.crds],
+            depends_on=[operator_account.resource, *self.crds],
             parent=self,
         )
-        self.service = service(NAME, metadata=metadata, selector=selector, endpoints=[endpoint], parent=self)
+        self.service = service(meta, [Port.of(endpoint)], self)
         self.register_outputs({})

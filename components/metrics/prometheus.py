@@ -23,9 +23,10 @@ from components.settings.metrics import PrometheusSettings
 from components.wiring import endpoints
 from components.wiring import flows as data_flows
 
-NAME = "prometheus"
+NAME = endpoints.PROMETHEUS_RESOURCE
 WORKLOAD = OperatedKind(kind="Prometheus", name=NAME, role="metrics-store", name_label="operator.prometheus.io/name", endpoint=endpoints.PROMETHEUS)
-SERVICE = WORKLOAD.service
+# Named after the resource, like every component's Service (components/kit/objects.py).
+SERVICE = NAME
 VOLUME = WORKLOAD.volume
 STATEFULSET = WORKLOAD.statefulset
 # The scrape class every monitor gets unless it names another (none other exists).

@@ -8,10 +8,10 @@ import pulumi_kubernetes as k8s
 from components.kit import volumes
 from components.kit.availability import disruption_budget, spread
 from components.kit.context import StackContext
-from components.kit.labels import selector_labels, standard_labels
-from components.kit.rbac import service_account
-from components.kit.serving import deployment, service, serving_container
-from components.kit.workload import pod_spec
+from components.kit.objects import ComponentMeta, service
+from components.kit.rbac import account
+from components.kit.serving import deployment, serving_container
+from components.kit.workload import Port, pod_spec
 from components.settings.metrics import PushgatewaySettings
 from components.settings.units import go_duration
 from components.wiring import endpoints
@@ -29,12 +29,9 @@ class Pushgateway(pulumi.ComponentResource):
 
     def __init__(self, config: PushgatewaySettings, context: StackContext, *, storage_key: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:Pushgateway", NAME, None, opts)
-        labels = standard_labels(NAME, context, role="metrics-push", image=config.image)
-        metadata = {"name": NAME, "namespace": context.namespace, "labels": labels}
-        selector = selector_labels(NAME, context)
-
-        account = service_account(NAME, metadata=metadata, parent=self)
-        claim = volumes.claim(CLAIM, context, config.storage, storage_key, labels=labels, parent=self)
+        meta = ComponentMeta.of(NAME, context, role="metrics-push", image=config.image)
+        gateway_account = account(meta, self)
+        claim = volumes.claim(CLAIM, context, config.storage, storage_key, labels=meta.labels, parent=self)
         endpoint = endpoints.PUSHGATEWAY
         gateway = serving_container(
             NAME,
@@ -49,22 +46,20 @@ class Pushgateway(pulumi.ComponentResource):
             volume_mounts=({"name": "data", "mountPath": DATA_DIR},),
         )
         deployment(
-            NAME,
-            metadata=metadata,
+            meta,
             replicas=config.replicas,
             # One writer per persistence file: the old pod lets go of the volume first.
             strategy={"type": "Recreate"},
-            selector=selector,
             pod=pod_spec(
                 containers=[gateway],
                 service_account_name=NAME,
                 volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": CLAIM}}],
-                extra=spread(selector, config.replicas, context),
+                extra=spread(meta.selector, config.replicas, context),
             ),
-            depends_on=[account.resource, claim],
+            depends_on=[gateway_account.resource, claim],
             parent=self,
         )
         # Settings hold the Pushgateway at one replica; the budget appears if that ever changes.
-        disruption_budget(NAME, context, replicas=config.replicas, selector=selector, labels=labels, parent=self)
-        self.service = service(NAME, metadata=metadata, selector=selector, endpoints=[endpoint], parent=self)
+        disruption_budget(NAME, context, replicas=config.replicas, selector=meta.selector, labels=meta.labels, parent=self)
+        self.service = service(meta, [Port.of(endpoint)], self)
         self.register_outputs({"service": self.service.metadata["name"]})

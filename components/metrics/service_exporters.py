@@ -18,9 +18,10 @@ import pulumi_kubernetes as k8s
 
 from components.kit.context import StackContext
 from components.kit.labels import standard_labels
+from components.kit.objects import ComponentMeta, service
 from components.kit.operated import MONITORING_GROUP, selected_metadata
-from components.kit.rbac import service_account
-from components.kit.serving import deployment, service, serving_container
+from components.kit.rbac import account
+from components.kit.serving import deployment, serving_container
 from components.kit.workload import pod_spec
 from components.metrics.exporters import BLACKBOX_EXPORTER, HTTP_MODULE
 from components.metrics.service_availability import PROBED_KINDS
@@ -129,8 +130,8 @@ class ServiceExporters(pulumi.ComponentResource):
         # One app name for every MongoDB exporter (NetworkPolicies, monitors); the instance tells targets apart.
         selector = {"app.kubernetes.io/name": MONGODB_EXPORTER, "app.kubernetes.io/instance": f"{name}-{context.stack}"}
         labels = {**standard_labels(MONGODB_EXPORTER, context, role="service-exporter", image=config.image), **selector, "service": target.name}
-        metadata = {"name": name, "namespace": context.namespace, "labels": labels}
-        account = service_account(name, metadata=metadata, parent=self)
+        meta = ComponentMeta(name, context.namespace, labels, selector)
+        exporter_account = account(meta, self)
         endpoint = endpoints.MONGODB_EXPORTER
         exporter = serving_container(
             MONGODB_EXPORTER,
@@ -141,12 +142,10 @@ class ServiceExporters(pulumi.ComponentResource):
             extra={"envFrom": [{"secretRef": {"name": MONGODB_EXPORTER}}]} if credentials is not None else {},
         )
         deployment(
-            name,
-            metadata=metadata,
+            meta,
             replicas=config.replicas,
-            selector=selector,
             pod=pod_spec(containers=[exporter], service_account_name=name),
-            depends_on=[account.resource, *([credentials] if credentials is not None else [])],
+            depends_on=[exporter_account.resource, *([credentials] if credentials is not None else [])],
             parent=self,
         )
-        service(name, metadata=metadata, selector=selector, endpoints=[endpoint], parent=self)
+        service(meta, exporter.ports, self)
