@@ -23,6 +23,7 @@ from components.rules.component import RuleSet
 from components.settings import Settings
 from components.traces.tempo import Tempo
 from components.traces.tempo_config import tempo_config
+from components.wiring import endpoints, flows
 from components.wiring.monitors import Monitors
 from components.wiring.network_policies import NetworkPolicies
 
@@ -33,19 +34,37 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     use_stack_cluster(settings)
     namespace = stack_namespace(settings)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    context = settings.context
     if settings.operator.install:
         # Every monitoring.coreos.com object registered from here on waits for the CRDs.
-        after_crds(PrometheusOperator(settings, in_namespace).crds)
+        after_crds(PrometheusOperator(settings.operator, context, in_namespace).crds)
     NetworkPolicies(settings, in_namespace)
-    Pushgateway(settings, in_namespace)
+    Pushgateway(settings.pushgateway, context, storage_key=settings.storage_key(settings.pushgateway.storage), opts=in_namespace)
     # The config documents read other sections too (data flows, Prometheus replicas, sampling).
     Loki(settings.loki, settings.context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
     Tempo(settings.tempo, settings.context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
     Alloy(settings.alloy, settings.context, alloy_config(settings), opts=in_namespace)
-    alertmanager = Alertmanager(settings, in_namespace)
-    Prometheus(settings, alertmanager_service=alertmanager.service_name, opts=in_namespace)
-    Exporters(settings, in_namespace)
-    ServiceExporters(settings, in_namespace)
+    alertmanager = Alertmanager(
+        settings.alertmanager, context, alerting=settings.alerting, storage_key=settings.storage_key(settings.alertmanager.storage), opts=in_namespace
+    )
+    Prometheus(
+        settings.prometheus,
+        context,
+        storage_key=settings.storage_key(settings.prometheus.storage),
+        cluster=settings.cluster,
+        kubelet_service=settings.operator.kubelet_service,
+        requirements=flows.requirements(settings, endpoints.PROMETHEUS_NAME),
+        alertmanager_service=alertmanager.service_name,
+        opts=in_namespace,
+    )
+    Exporters(
+        context,
+        node_exporter=settings.node_exporter,
+        kube_state_metrics=settings.kube_state_metrics,
+        blackbox_exporter=settings.blackbox_exporter,
+        opts=in_namespace,
+    )
+    ServiceExporters(settings.service_exporters, context, in_namespace)
     Monitors(settings, in_namespace)
     RuleSet(settings, in_namespace)
     # grafana.access (provider and folders) is what dashboards are created through.

@@ -15,8 +15,7 @@ from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
 from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.units import duration_seconds, go_duration
-from components.wiring import endpoints
-from components.wiring import flows as data_flows
+from components.wiring import endpoints, flows
 
 DATA_DIR = "/var/loki"
 CONFIG = ConfigFile("/etc/loki", "loki.yaml")
@@ -158,4 +157,4 @@ def loki_config(settings: Settings) -> dict[str, Any]:
         "analytics": {"reporting_enabled": False},
     }
     # What the flows into Loki need (the label-name limit for Alloy's stream labels).
-    return data_flows.apply(config, data_flows.requirements(settings, endpoints.LOKI_NAME))
+    return flows.apply(config, flows.requirements(settings, endpoints.LOKI_NAME))

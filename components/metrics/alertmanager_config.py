@@ -12,9 +12,10 @@ config is plain data that amtool can check and the render can show.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from components.settings import Settings
+from components.settings.metrics import AlertingSettings
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
 PAGING_SEVERITIES = ("critical", "emergency")
@@ -40,8 +41,8 @@ def secret_file(key: str) -> str:
     return f"{SECRETS_DIR}/{key}"
 
 
-def _slack(settings: Settings) -> list[dict[str, Any]]:
-    slack = settings.alerting.slack
+def _slack(alerting: AlertingSettings) -> list[dict[str, Any]]:
+    slack = alerting.slack
     if slack is None:
         return []
     return [
@@ -55,8 +56,8 @@ def _slack(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def _email(settings: Settings) -> list[dict[str, Any]]:
-    email = settings.alerting.email
+def _email(alerting: AlertingSettings) -> list[dict[str, Any]]:
+    email = alerting.email
     if email is None:
         return []
     config: dict[str, Any] = {
@@ -81,10 +82,10 @@ def _name(integrations: dict[str, list[dict[str, Any]]]) -> str:
     return "-".join(used) if used else NULL_RECEIVER
 
 
-def receivers_and_routes(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def receivers_and_routes(alerting: AlertingSettings) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The receivers and which one each severity goes to."""
-    notify = {"slack": _slack(settings)}
-    report = {"slack": _slack(settings), "email": _email(settings)}
+    notify = {"slack": _slack(alerting)}
+    report = {"slack": _slack(alerting), "email": _email(alerting)}
     receivers: dict[str, dict[str, Any]] = {}
 
     def add(integrations: dict[str, list[dict[str, Any]]], name: str | None = None) -> str:
@@ -100,7 +101,7 @@ def receivers_and_routes(settings: Settings) -> tuple[list[dict[str, Any]], dict
     notice = add(notify) if notify["slack"] else add(report)
     error = add(report)
     route = {"info": notice, "warning": notice, "error": error}
-    if settings.alerting.paging:
+    if alerting.paging:
         route["critical"] = add({"pagerduty": [_pager("pagerdutyRoutingKey")]}, PAGERDUTY)
         route["emergency"] = add({"pagerduty": [_pager("pagerdutyRoutingKey"), _pager("pagerdutyEscalationRoutingKey")]}, PAGERDUTY_ESCALATION)
     else:
@@ -110,7 +111,7 @@ def receivers_and_routes(settings: Settings) -> tuple[list[dict[str, Any]], dict
     return [receivers[name] for name in sorted(receivers)], route
 
 
-def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
+def inhibit_rules() -> list[dict[str, Any]]:
     """A firing alert silences the less severe alerts of the same alertname and service."""
     rules = []
     for rank, severity in enumerate(SEVERITIES[1:], start=1):
@@ -124,9 +125,8 @@ def inhibit_rules(settings: Settings) -> list[dict[str, Any]]:
     return rules
 
 
-def alertmanager_config(settings: Settings) -> dict[str, Any]:
-    alerting = settings.alerting
-    receivers, route = receivers_and_routes(settings)
+def alertmanager_config(alerting: AlertingSettings) -> dict[str, Any]:
+    receivers, route = receivers_and_routes(alerting)
     return {
         "global": {"resolve_timeout": "5m"},
         "route": {
@@ -138,6 +138,24 @@ def alertmanager_config(settings: Settings) -> dict[str, Any]:
             "repeat_interval": alerting.repeat_interval,
             "routes": [{"matchers": [f'severity="{severity}"'], "receiver": route[severity]} for severity in reversed(SEVERITIES)],
         },
-        "inhibit_rules": inhibit_rules(settings),
+        "inhibit_rules": inhibit_rules(),
         "receivers": receivers,
     }
+
+
+def credential_keys(config: Mapping[str, Any]) -> list[str]:
+    """The receivers Secret's keys that ``config`` reads (its *_file fields under SECRETS_DIR), sorted."""
+    keys: set[str] = set()
+
+    def visit(value: Any, field: str = "") -> None:
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                visit(item, name)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, field)
+        elif field.endswith("_file") and isinstance(value, str) and value.startswith(f"{SECRETS_DIR}/"):
+            keys.add(value.removeprefix(f"{SECRETS_DIR}/"))
+
+    visit(config)
+    return sorted(keys)

@@ -6,16 +6,18 @@ context); their monitors and the blackbox probes live in components/wiring/monit
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.kit.labels import selector_labels, standard_labels
-from components.kit.rbac import cluster_access, rule
+from components.kit import config_file
+from components.kit.config_file import ConfigFile, config_checksum
+from components.kit.context import StackContext
+from components.kit.objects import ComponentMeta, service
+from components.kit.rbac import Account, account, cluster_access, rule
+from components.kit.serving import deployment, serving_container
 from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
-from components.settings import Settings
+from components.settings.metrics import ExporterSettings, NodeExporterSettings
 from components.wiring import endpoints
 
 NODE_EXPORTER = endpoints.NODE_EXPORTER_NAME
@@ -23,6 +25,7 @@ KUBE_STATE_METRICS = endpoints.KUBE_STATE_METRICS_NAME
 BLACKBOX_EXPORTER = endpoints.BLACKBOX_EXPORTER_NAME
 # The blackbox module every health probe uses.
 HTTP_MODULE = "http_2xx"
+BLACKBOX_CONFIG = ConfigFile("/etc/blackbox", "blackbox.yaml")
 # What kube-state-metrics reports on. Secrets and configmaps are left out: it never needs to read them.
 KSM_RESOURCES = (
     "cronjobs",
@@ -69,47 +72,38 @@ def _volume(path: str) -> str:
     return path.strip("/").replace("/", "-")
 
 
-def _service(name: str, settings: Settings, labels: dict[str, str], ports: list[endpoints.Endpoint], parent: pulumi.Resource) -> None:
-    k8s.core.v1.Service(
-        name,
-        metadata={"name": name, "namespace": settings.namespace, "labels": labels},
-        spec={
-            "selector": selector_labels(name, settings.context),
-            "ports": [{"name": e.port_name, "port": e.port, "targetPort": e.port_name} for e in ports],
-        },
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
-def _account(name: str, settings: Settings, labels: dict[str, str], parent: pulumi.Resource) -> k8s.core.v1.ServiceAccount:
-    return k8s.core.v1.ServiceAccount(
-        name,
-        metadata={"name": name, "namespace": settings.namespace, "labels": labels},
-        automount_service_account_token=False,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
 class Exporters(pulumi.ComponentResource):
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    """node-exporter, kube-state-metrics and blackbox-exporter, each from its own settings section."""
+
+    def __init__(
+        self,
+        context: StackContext,
+        *,
+        node_exporter: NodeExporterSettings,
+        kube_state_metrics: ExporterSettings,
+        blackbox_exporter: ExporterSettings,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("observability:metrics:Exporters", "exporters", None, opts)
-        self._node_exporter(settings)
-        self._kube_state_metrics(settings)
-        self._blackbox_exporter(settings)
+        self.context = context
+        self._node_exporter(node_exporter)
+        self._kube_state_metrics(kube_state_metrics)
+        self._blackbox_exporter(blackbox_exporter)
         self.register_outputs({})
 
-    def _node_exporter(self, settings: Settings) -> None:
-        config = settings.node_exporter
-        labels = standard_labels(NODE_EXPORTER, settings.context, role="node-metrics", image=config.image)
-        account = _account(NODE_EXPORTER, settings, labels, self)
+    def _identity(self, name: str, config: ExporterSettings, role: str) -> tuple[ComponentMeta, Account]:
+        """The exporter's names and labels, and its ServiceAccount."""
+        meta = ComponentMeta.of(name, self.context, role=role, image=config.image)
+        return meta, account(meta, self)
+
+    def _node_exporter(self, config: NodeExporterSettings) -> None:
+        meta, exporter_account = self._identity(NODE_EXPORTER, config, "node-metrics")
         endpoint = endpoints.node_exporter(config.port)
         host = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
-        exporter = ContainerSpec(
-            name=NODE_EXPORTER,
-            image=config.image,
-            resources=config.resources,
-            probes=Probes.http(endpoint),
-            ports=(Port(endpoint.port_name, endpoint.port),),
+        exporter = serving_container(
+            NODE_EXPORTER,
+            config,
+            endpoint,
             args=(
                 f"--web.listen-address=:{endpoint.port}",
                 "--path.procfs=/host/proc",
@@ -125,12 +119,12 @@ class Exporters(pulumi.ComponentResource):
         )
         k8s.apps.v1.DaemonSet(
             NODE_EXPORTER,
-            metadata={"name": NODE_EXPORTER, "namespace": settings.namespace, "labels": labels},
+            metadata=meta.metadata(),
             spec={
-                "selector": {"matchLabels": selector_labels(NODE_EXPORTER, settings.context)},
+                "selector": {"matchLabels": dict(meta.selector)},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                 "template": pod_template(
-                    labels=labels,
+                    labels=meta.labels,
                     spec=pod_spec(
                         containers=[exporter],
                         service_account_name=NODE_EXPORTER,
@@ -148,23 +142,13 @@ class Exporters(pulumi.ComponentResource):
                     ),
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[exporter_account.resource]),
         )
-        _service(NODE_EXPORTER, settings, labels, [endpoint], self)
+        service(meta, exporter.ports, self)
 
-    def _kube_state_metrics(self, settings: Settings) -> None:
-        config = settings.kube_state_metrics
-        namespace = settings.namespace
-        labels = standard_labels(KUBE_STATE_METRICS, settings.context, role="cluster-state-metrics", image=config.image)
-        account = _account(KUBE_STATE_METRICS, settings, labels, self)
-        cluster_access(
-            f"{KUBE_STATE_METRICS}-{namespace}",
-            account=KUBE_STATE_METRICS,
-            account_namespace=namespace,
-            labels=labels,
-            rules=[rule([group], resources, ["list", "watch"]) for group, resources in KSM_API_RESOURCES.items()],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
-        )
+    def _kube_state_metrics(self, config: ExporterSettings) -> None:
+        meta, exporter_account = self._identity(KUBE_STATE_METRICS, config, "cluster-state-metrics")
+        cluster_access(exporter_account, rules=[rule([group], resources, ["list", "watch"]) for group, resources in KSM_API_RESOURCES.items()])
         main, telemetry = endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY
         exporter = ContainerSpec(
             name=KUBE_STATE_METRICS,
@@ -172,62 +156,47 @@ class Exporters(pulumi.ComponentResource):
             resources=config.resources,
             # kube-state-metrics answers /livez on its metrics port and /readyz on its telemetry port.
             probes=Probes(liveness=HttpCheck(main.healthy_path, main.port_name), readiness=HttpCheck(telemetry.ready_path, telemetry.port_name)),
-            ports=(Port(main.port_name, main.port), Port(telemetry.port_name, telemetry.port)),
+            ports=(Port.of(main), Port.of(telemetry)),
             args=(f"--port={main.port}", f"--telemetry-port={telemetry.port}", f"--resources={','.join(KSM_RESOURCES)}"),
         )
-        k8s.apps.v1.Deployment(
-            KUBE_STATE_METRICS,
-            metadata={"name": KUBE_STATE_METRICS, "namespace": namespace, "labels": labels},
-            spec={
-                "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(KUBE_STATE_METRICS, settings.context)},
-                "template": pod_template(
-                    labels=labels,
-                    spec=pod_spec(containers=[exporter], service_account_name=KUBE_STATE_METRICS, automount_service_account_token=True),
-                ),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+        deployment(
+            meta,
+            replicas=config.replicas,
+            pod=pod_spec(containers=[exporter], service_account_name=KUBE_STATE_METRICS, automount_service_account_token=True),
+            depends_on=[exporter_account.resource],
+            parent=self,
         )
-        _service(KUBE_STATE_METRICS, settings, labels, [main, telemetry], self)
+        service(meta, exporter.ports, self)
 
-    def _blackbox_exporter(self, settings: Settings) -> None:
-        config = settings.blackbox_exporter
-        labels = standard_labels(BLACKBOX_EXPORTER, settings.context, role="health-prober", image=config.image)
-        account = _account(BLACKBOX_EXPORTER, settings, labels, self)
+    def _blackbox_exporter(self, config: ExporterSettings) -> None:
+        meta, exporter_account = self._identity(BLACKBOX_EXPORTER, config, "health-prober")
         text = yaml.safe_dump(blackbox_config(), sort_keys=True)
         config_map = k8s.core.v1.ConfigMap(
             BLACKBOX_EXPORTER,
-            metadata={"name": BLACKBOX_EXPORTER, "namespace": settings.namespace, "labels": labels},
-            data={"blackbox.yaml": text},
+            metadata=meta.metadata(),
+            data={BLACKBOX_CONFIG.name: text},
             opts=pulumi.ResourceOptions(parent=self),
         )
         endpoint = endpoints.BLACKBOX_EXPORTER
-        exporter = ContainerSpec(
-            name=BLACKBOX_EXPORTER,
-            image=config.image,
-            resources=config.resources,
-            probes=Probes.http(endpoint),
-            ports=(Port(endpoint.port_name, endpoint.port),),
-            args=("--config.file=/etc/blackbox/blackbox.yaml", f"--web.listen-address=:{endpoint.port}"),
-            volume_mounts=({"name": "config", "mountPath": "/etc/blackbox", "readOnly": True},),
-        )
-        k8s.apps.v1.Deployment(
+        exporter = serving_container(
             BLACKBOX_EXPORTER,
-            metadata={"name": BLACKBOX_EXPORTER, "namespace": settings.namespace, "labels": labels},
-            spec={
-                "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(BLACKBOX_EXPORTER, settings.context)},
-                "template": pod_template(
-                    # A config change rolls the pods: the exporter reads its modules at start.
-                    labels=labels,
-                    annotations={"checksum/config": hashlib.sha256(text.encode()).hexdigest()},
-                    spec=pod_spec(
-                        containers=[exporter],
-                        service_account_name=BLACKBOX_EXPORTER,
-                        volumes=[{"name": "config", "configMap": {"name": BLACKBOX_EXPORTER}}],
-                    ),
-                ),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, config_map]),
+            config,
+            endpoint,
+            args=(f"--config.file={BLACKBOX_CONFIG.path}", f"--web.listen-address=:{endpoint.port}"),
+            volume_mounts=(BLACKBOX_CONFIG.mount(),),
         )
-        _service(BLACKBOX_EXPORTER, settings, labels, [endpoint], self)
+        deployment(
+            meta,
+            replicas=config.replicas,
+            pod=pod_spec(
+                containers=[exporter],
+                service_account_name=BLACKBOX_EXPORTER,
+                # The ConfigMap is named after the exporter (not <component>-config: its name predates that convention).
+                volumes=[{"name": config_file.VOLUME, "configMap": {"name": BLACKBOX_EXPORTER}}],
+            ),
+            # A config change rolls the pods: the exporter reads its modules at start.
+            annotations=config_checksum(text),
+            depends_on=[exporter_account.resource, config_map],
+            parent=self,
+        )
+        service(meta, exporter.ports, self)

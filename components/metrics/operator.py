@@ -9,13 +9,15 @@ namespace it may maintain that one Service and its Endpoints.
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from components.kit.labels import selector_labels, standard_labels
-from components.kit.rbac import cluster_access, namespace_access, rule
-from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
+from components.kit.context import StackContext
+from components.kit.objects import ComponentMeta, service
+from components.kit.operated import MONITORING_GROUP
+from components.kit.rbac import account, cluster_access, namespace_access, rule
+from components.kit.serving import deployment, serving_container
+from components.kit.workload import Port, pod_spec
 from components.metrics.operator_crds import register_crds
-from components.settings import Settings
+from components.settings.metrics import OperatorSettings
 from components.wiring import endpoints
 
 NAME = endpoints.OPERATOR_NAME
@@ -53,12 +55,17 @@ EVENT_GROUPS = ("events.k8s.io", "")
 EVENT_VERBS = ("create", "patch")
 
 
-def operator_args(settings: Settings) -> tuple[str, ...]:
-    config = settings.operator
+def kubelet_namespace(kubelet_service: str) -> str:
+    """The namespace of the kubelet Service the operator maintains (``kubelet_service`` is namespace/name)."""
+    return kubelet_service.split("/", 1)[0]
+
+
+def operator_args(config: OperatorSettings, namespace: str) -> tuple[str, ...]:
+    """The operator's command line: it reconciles ``namespace`` alone."""
     reloader = config.config_reloader_resources
     return (
         f"--web.listen-address=:{endpoints.OPERATOR.port}",
-        f"--namespaces={settings.namespace}",
+        f"--namespaces={namespace}",
         f"--kubelet-service={config.kubelet_service}",
         "--kubelet-endpoints=true",
         "--kubelet-endpointslice=false",
@@ -75,22 +82,15 @@ class PrometheusOperator(pulumi.ComponentResource):
 
     crds: list[pulumi.Resource]
 
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, config: OperatorSettings, context: StackContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:PrometheusOperator", NAME, None, opts)
-        config = settings.operator
-        namespace = settings.namespace
-        labels = standard_labels(NAME, settings.context, role="operator", image=config.image)
-        metadata = {"name": NAME, "namespace": namespace, "labels": labels}
-        child = pulumi.ResourceOptions(parent=self)
-        self.crds = list(register_crds(settings, self))
+        namespace = context.namespace
+        meta = ComponentMeta.of(NAME, context, role="operator", image=config.image)
+        self.crds = list(register_crds(config.image, context, self))
 
-        account = k8s.core.v1.ServiceAccount(NAME, metadata=metadata, automount_service_account_token=False, opts=child)
-        access = pulumi.ResourceOptions(parent=self, depends_on=[account])
+        operator_account = account(meta, self)
         cluster_access(
-            f"{NAME}-{namespace}",
-            account=NAME,
-            account_namespace=namespace,
-            labels=labels,
+            operator_account,
             rules=[
                 rule([""], ["nodes"], ["list", "watch"]),
                 rule([""], ["namespaces"], ["get", "list", "watch"]),
@@ -100,67 +100,43 @@ class PrometheusOperator(pulumi.ComponentResource):
                 # namespaced grant answers no, and it falls back to a recorder that emits nothing.
                 rule(list(EVENT_GROUPS), ["events"], list(EVENT_VERBS)),
             ],
-            opts=access,
         )
         namespace_access(
             NAME,
             namespace=namespace,
-            account=NAME,
-            account_namespace=namespace,
-            labels=labels,
+            account=operator_account,
             rules=[
-                rule(["monitoring.coreos.com"], MONITORING_RESOURCES, RECONCILE),
+                rule([MONITORING_GROUP], MONITORING_RESOURCES, RECONCILE),
                 rule(["apps"], ["statefulsets"], RECONCILE),
                 rule([""], ["configmaps", "secrets"], RECONCILE),
                 rule([""], ["pods"], ["list", "delete"]),
                 rule([""], ["services", "services/finalizers"], ["get", "create", "update", "delete"]),
                 rule(["networking.k8s.io"], ["ingresses"], ["get", "list", "watch"]),
             ],
-            opts=access,
         )
-        kubelet_namespace = config.kubelet_service.split("/", 1)[0]
         namespace_access(
             f"{NAME}-{namespace}-kubelet",
-            namespace=kubelet_namespace,
-            account=NAME,
-            account_namespace=namespace,
-            labels=labels,
+            namespace=kubelet_namespace(config.kubelet_service),
+            account=operator_account,
             rules=[rule([""], ["services", "services/finalizers", "endpoints"], ["get", "create", "update", "delete"])],
-            opts=access,
         )
 
         endpoint = endpoints.OPERATOR
-        operator = ContainerSpec(
-            name=NAME,
-            image=config.image,
-            resources=config.resources,
-            probes=Probes(liveness=HttpCheck(endpoint.healthy_path, endpoint.port_name), readiness=HttpCheck(endpoint.ready_path, endpoint.port_name)),
-            ports=(Port(endpoint.port_name, endpoint.port),),
-            args=operator_args(settings),
+        operator = serving_container(
+            NAME,
+            config,
+            endpoint,
+            args=operator_args(config, namespace),
             # The operator's documented setting: trade a little CPU for a smaller heap.
             env=({"name": "GOGC", "value": "30"},),
         )
-        k8s.apps.v1.Deployment(
-            NAME,
-            metadata=metadata,
-            spec={
-                "replicas": config.replicas,
-                "selector": {"matchLabels": selector_labels(NAME, settings.context)},
-                "template": pod_template(
-                    labels=labels,
-                    spec=pod_spec(containers=[operator], service_account_name=NAME, automount_service_account_token=True),
-                ),
-            },
+        deployment(
+            meta,
+            replicas=config.replicas,
+            pod=pod_spec(containers=[operator], service_account_name=NAME, automount_service_account_token=True),
             # The operator starts watching only once its CRDs are served.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, *self.crds]),
+            depends_on=[operator_account.resource, *self.crds],
+            parent=self,
         )
-        self.service = k8s.core.v1.Service(
-            NAME,
-            metadata=metadata,
-            spec={
-                "selector": selector_labels(NAME, settings.context),
-                "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
-            },
-            opts=child,
-        )
+        self.service = service(meta, [Port.of(endpoint)], self)
         self.register_outputs({})

@@ -14,9 +14,10 @@ import yaml
 
 from components import paths
 from components.kit import build_cache
+from components.kit.context import StackContext
 from components.kit.labels import MANAGED_BY, PART_OF
+from components.kit.operated import MONITORING_GROUP
 from components.kit.protection import stateful_options
-from components.settings import Settings
 
 CRD_ROOT = paths.CRD_ROOT
 # Which custom resources this stack creates: each must have its CRD vendored.
@@ -98,10 +99,11 @@ def without_descriptions(schema: Any, *, in_properties: bool = False) -> Any:
     }
 
 
-def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiextensions.v1.CustomResourceDefinition]:
-    """One resource per CRD, protected like stateful data: deleting a CRD deletes every object of its kind."""
+def register_crds(operator_image: str, context: StackContext, parent: pulumi.Resource) -> list[k8s.apiextensions.v1.CustomResourceDefinition]:
+    """One resource per CRD of the release ``operator_image`` pins, protected like stateful data: deleting a CRD
+    deletes every object of its kind."""
     crds = []
-    for document in load_crds(crd_directory(settings.operator.image)):
+    for document in load_crds(crd_directory(operator_image)):
         metadata = document["metadata"]
         crds.append(
             k8s.apiextensions.v1.CustomResourceDefinition(
@@ -115,13 +117,13 @@ def register_crds(settings: Settings, parent: pulumi.Resource) -> list[k8s.apiex
                 spec=document["spec"],
                 # Kept in the cluster when the stack stops managing it (operator.install: false hands the
                 # CRDs to an operator already running there): deleting one deletes every object of its kind.
-                opts=pulumi.ResourceOptions.merge(stateful_options(settings.context, parent), pulumi.ResourceOptions(retain_on_delete=True)),
+                opts=pulumi.ResourceOptions.merge(stateful_options(context, parent), pulumi.ResourceOptions(retain_on_delete=True)),
             )
         )
     return crds
 
 
-CUSTOM_RESOURCE_TYPE_PREFIX = "kubernetes:monitoring.coreos.com/"
+CUSTOM_RESOURCE_TYPE_PREFIX = f"kubernetes:{MONITORING_GROUP}/"
 
 
 def after_crds(crds: list[pulumi.Resource]) -> None:

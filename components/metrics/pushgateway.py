@@ -7,38 +7,36 @@ import pulumi_kubernetes as k8s
 
 from components.kit import volumes
 from components.kit.availability import disruption_budget, spread
-from components.kit.labels import selector_labels, standard_labels
-from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
-from components.settings import Settings
+from components.kit.context import StackContext
+from components.kit.objects import ComponentMeta, service
+from components.kit.rbac import account
+from components.kit.serving import deployment, serving_container
+from components.kit.workload import Port, pod_spec
+from components.settings.metrics import PushgatewaySettings
 from components.settings.units import go_duration
 from components.wiring import endpoints
 
 NAME = endpoints.PUSHGATEWAY_NAME
 DATA_DIR = "/data"
 PERSISTENCE_FILE = f"{DATA_DIR}/pushgateway.state"
+CLAIM = f"{NAME}-data"
 
 
 class Pushgateway(pulumi.ComponentResource):
+    """The stack's Pushgateway; ``storage_key`` is the config key of ``config.storage``."""
+
     service: k8s.core.v1.Service
 
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, config: PushgatewaySettings, context: StackContext, *, storage_key: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:Pushgateway", NAME, None, opts)
-        config = settings.pushgateway
-        labels = standard_labels(NAME, settings.context, role="metrics-push", image=config.image)
-        metadata = {"name": NAME, "namespace": settings.namespace, "labels": labels}
-        child = pulumi.ResourceOptions(parent=self)
-
-        account = k8s.core.v1.ServiceAccount(
-            NAME, metadata=metadata, automount_service_account_token=False, opts=child
-        )
-        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=labels, parent=self)
+        meta = ComponentMeta.of(NAME, context, role="metrics-push", image=config.image)
+        gateway_account = account(meta, self)
+        claim = volumes.claim(CLAIM, context, config.storage, storage_key, labels=meta.labels, parent=self)
         endpoint = endpoints.PUSHGATEWAY
-        gateway = ContainerSpec(
-            name=NAME,
-            image=config.image,
-            resources=config.resources,
-            probes=Probes.http(endpoint),
-            ports=(Port(endpoint.port_name, endpoint.port),),
+        gateway = serving_container(
+            NAME,
+            config,
+            endpoint,
             args=(
                 f"--web.listen-address=:{endpoint.port}",
                 f"--persistence.file={PERSISTENCE_FILE}",
@@ -47,35 +45,21 @@ class Pushgateway(pulumi.ComponentResource):
             ),
             volume_mounts=({"name": "data", "mountPath": DATA_DIR},),
         )
-        k8s.apps.v1.Deployment(
-            NAME,
-            metadata=metadata,
-            spec={
-                "replicas": config.replicas,
-                # One writer per persistence file: the old pod lets go of the volume first.
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector_labels(NAME, settings.context)},
-                "template": pod_template(
-                    labels=labels,
-                    spec=pod_spec(
-                        containers=[gateway],
-                        service_account_name=NAME,
-                        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}}],
-                        extra=spread(selector_labels(NAME, settings.context), config.replicas, settings.context),
-                    ),
-                ),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, claim]),
+        deployment(
+            meta,
+            replicas=config.replicas,
+            # One writer per persistence file: the old pod lets go of the volume first.
+            strategy={"type": "Recreate"},
+            pod=pod_spec(
+                containers=[gateway],
+                service_account_name=NAME,
+                volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": CLAIM}}],
+                extra=spread(meta.selector, config.replicas, context),
+            ),
+            depends_on=[gateway_account.resource, claim],
+            parent=self,
         )
         # Settings hold the Pushgateway at one replica; the budget appears if that ever changes.
-        disruption_budget(NAME, settings.context, replicas=config.replicas, selector=selector_labels(NAME, settings.context), labels=labels, parent=self)
-        self.service = k8s.core.v1.Service(
-            NAME,
-            metadata=metadata,
-            spec={
-                "selector": selector_labels(NAME, settings.context),
-                "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
-            },
-            opts=child,
-        )
+        disruption_budget(NAME, context, replicas=config.replicas, selector=meta.selector, labels=meta.labels, parent=self)
+        self.service = service(meta, [Port.of(endpoint)], self)
         self.register_outputs({"service": self.service.metadata["name"]})

@@ -16,12 +16,18 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kit.labels import stack_selector, standard_labels
-from components.kit.workload import ContainerSpec, Port, Probes, pod_spec, pod_template
+from components.kit.context import StackContext
+from components.kit.labels import standard_labels
+from components.kit.objects import ComponentMeta, service
+from components.kit.operated import MONITORING_GROUP, selected_metadata
+from components.kit.rbac import account
+from components.kit.serving import deployment, serving_container
+from components.kit.workload import pod_spec
 from components.metrics.exporters import BLACKBOX_EXPORTER, HTTP_MODULE
 from components.metrics.service_availability import PROBED_KINDS
-from components.settings import ServiceTarget, Settings
+from components.settings.metrics import ServiceExportersSettings, ServiceTarget
 from components.settings.secrets import secret_value
+from components.settings.types import Workload
 from components.wiring import endpoints
 
 MONGODB_EXPORTER = endpoints.MONGODB_EXPORTER_NAME
@@ -42,10 +48,10 @@ def exporter_name(target: ServiceTarget) -> str:
     return f"{MONGODB_EXPORTER}-{target.name}"[:63].rstrip("-")
 
 
-def scrape_address(target: ServiceTarget, settings: Settings) -> str:
-    """What Prometheus scrapes for a target: the service itself, or its exporter's Service."""
+def scrape_address(target: ServiceTarget, namespace: str) -> str:
+    """What Prometheus scrapes for a target: the service itself, or its exporter's Service (in ``namespace``)."""
     if target.kind == "mongodb":
-        return f"{exporter_name(target)}.{settings.namespace}.svc:{endpoints.MONGODB_EXPORTER.port}"
+        return f"{exporter_name(target)}.{namespace}.svc:{endpoints.MONGODB_EXPORTER.port}"
     return with_port(target)
 
 
@@ -54,114 +60,92 @@ def probe_url(target: ServiceTarget) -> str:
     return f"http://{with_port(target)}{endpoint.healthy_path}"
 
 
-def probe_specs(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Target name -> Probe spec (blackbox HTTP 2xx of its API), for every target of a probed kind."""
+def probe_specs(config: ServiceExportersSettings, namespace: str) -> dict[str, dict[str, Any]]:
+    """Target name -> Probe spec (blackbox HTTP 2xx of its API, by the blackbox exporter in ``namespace``), for every target of a probed kind."""
     return {
         target.name: {
             # job="<kind>" (not the operator's probe/<namespace>/<name>): what the availability series selects.
             "jobName": target.kind,
-            "prober": {"url": f"{BLACKBOX_EXPORTER}.{settings.namespace}.svc:{endpoints.BLACKBOX_EXPORTER.port}", "path": "/probe"},
+            "prober": {"url": f"{BLACKBOX_EXPORTER}.{namespace}.svc:{endpoints.BLACKBOX_EXPORTER.port}", "path": "/probe"},
             "module": HTTP_MODULE,
             "targets": {"staticConfig": {"static": [probe_url(target)], "labels": {"service": target.name}}},
         }
-        for target in settings.service_exporters.targets
+        for target in config.targets
         if target.kind in PROBED_KINDS
     }
 
 
-def scrape_configs(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Kind -> ScrapeConfig spec, for the kinds that have targets."""
+def scrape_configs(config: ServiceExportersSettings, namespace: str) -> dict[str, dict[str, Any]]:
+    """Kind -> ScrapeConfig spec, for the kinds that have targets (MongoDB exporters in ``namespace``)."""
     specs: dict[str, dict[str, Any]] = {}
-    for target in settings.service_exporters.targets:
+    for target in config.targets:
         if target.kind in PROBED_KINDS:
             continue
         spec = specs.setdefault(target.kind, {"jobName": target.kind, "metricsPath": METRICS_ENDPOINT[target.kind].metrics_path, "staticConfigs": []})
-        spec["staticConfigs"].append({"targets": [scrape_address(target, settings)], "labels": {"service": target.name}})
+        spec["staticConfigs"].append({"targets": [scrape_address(target, namespace)], "labels": {"service": target.name}})
     return specs
 
 
 class ServiceExporters(pulumi.ComponentResource):
-    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    """A MongoDB exporter per mongodb target, a Probe per probed target, a ScrapeConfig per scraped kind."""
+
+    def __init__(self, config: ServiceExportersSettings, context: StackContext, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("observability:metrics:ServiceExporters", "service-exporters", None, opts)
-        exporters = settings.service_exporters
-        mongodb = [t for t in exporters.targets if t.kind == "mongodb"]
+        self.context = context
+        namespace = context.namespace
+        mongodb = [t for t in config.targets if t.kind == "mongodb"]
         credentials = None
-        if mongodb and exporters.mongodb_username:
+        if mongodb and config.mongodb_username:
             password = secret_value("mongodbExporterPassword")
-            labels = standard_labels(MONGODB_EXPORTER, settings.context, role="service-exporter")
+            labels = standard_labels(MONGODB_EXPORTER, context, role="service-exporter")
             credentials = k8s.core.v1.Secret(
                 MONGODB_EXPORTER,
-                metadata={"name": MONGODB_EXPORTER, "namespace": settings.namespace, "labels": labels},
+                metadata={"name": MONGODB_EXPORTER, "namespace": namespace, "labels": labels},
                 type="Opaque",
-                string_data={"MONGODB_USER": exporters.mongodb_username, "MONGODB_PASSWORD": password or ""},
+                string_data={"MONGODB_USER": config.mongodb_username, "MONGODB_PASSWORD": password or ""},
                 opts=pulumi.ResourceOptions(parent=self),
             )
         for target in mongodb:
-            self._mongodb_exporter(settings, target, credentials)
-        for name, spec in sorted(probe_specs(settings).items()):
-            k8s.apiextensions.CustomResource(
-                f"probe-service-{name}",
-                api_version="monitoring.coreos.com/v1",
-                kind="Probe",
-                metadata={
-                    "name": f"service-{name}",
-                    "namespace": settings.namespace,
-                    "labels": {**standard_labels(f"service-{name}", settings.context, role="service-monitor"), **stack_selector(settings.context)},
-                },
-                spec=spec,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-        for kind, spec in sorted(scrape_configs(settings).items()):
-            k8s.apiextensions.CustomResource(
-                f"scrape-{kind}",
-                api_version="monitoring.coreos.com/v1alpha1",
-                kind="ScrapeConfig",
-                metadata={
-                    "name": f"service-{kind}",
-                    "namespace": settings.namespace,
-                    "labels": {**standard_labels(f"service-{kind}", settings.context, role="service-monitor"), **stack_selector(settings.context)},
-                },
-                spec=spec,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            self._mongodb_exporter(config.mongodb_exporter, target, credentials)
+        for name, spec in sorted(probe_specs(config, namespace).items()):
+            self._selected(f"probe-service-{name}", "v1", "Probe", f"service-{name}", spec)
+        for kind, spec in sorted(scrape_configs(config, namespace).items()):
+            self._selected(f"scrape-{kind}", "v1alpha1", "ScrapeConfig", f"service-{kind}", spec)
         self.register_outputs({})
 
-    def _mongodb_exporter(self, settings: Settings, target: ServiceTarget, credentials: k8s.core.v1.Secret | None) -> None:
-        config = settings.service_exporters.mongodb_exporter
+    def _selected(self, resource_name: str, version: str, kind: str, name: str, spec: dict[str, Any]) -> None:
+        """A monitoring.coreos.com object ``name`` of ``kind`` (API ``version``) that the stack's Prometheus selects."""
+        k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=f"{MONITORING_GROUP}/{version}",
+            kind=kind,
+            metadata=selected_metadata(name, self.context, role="service-monitor"),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _mongodb_exporter(self, config: Workload, target: ServiceTarget, credentials: k8s.core.v1.Secret | None) -> None:
+        context = self.context
         name = exporter_name(target)
         # One app name for every MongoDB exporter (NetworkPolicies, monitors); the instance tells targets apart.
-        selector = {"app.kubernetes.io/name": MONGODB_EXPORTER, "app.kubernetes.io/instance": f"{name}-{settings.stack}"}
-        labels = {**standard_labels(MONGODB_EXPORTER, settings.context, role="service-exporter", image=config.image), **selector, "service": target.name}
-        metadata = {"name": name, "namespace": settings.namespace, "labels": labels}
-        account = k8s.core.v1.ServiceAccount(name, metadata=metadata, automount_service_account_token=False, opts=pulumi.ResourceOptions(parent=self))
+        selector = {"app.kubernetes.io/name": MONGODB_EXPORTER, "app.kubernetes.io/instance": f"{name}-{context.stack}"}
+        labels = {**standard_labels(MONGODB_EXPORTER, context, role="service-exporter", image=config.image), **selector, "service": target.name}
+        meta = ComponentMeta(name, context.namespace, labels, selector)
+        exporter_account = account(meta, self)
         endpoint = endpoints.MONGODB_EXPORTER
-        exporter = ContainerSpec(
-            name=MONGODB_EXPORTER,
-            image=config.image,
-            resources=config.resources,
-            probes=Probes.http(endpoint),
-            ports=(Port(endpoint.port_name, endpoint.port),),
+        exporter = serving_container(
+            MONGODB_EXPORTER,
+            config,
+            endpoint,
             args=(f"--mongodb.uri=mongodb://{with_port(target)}/admin", f"--web.listen-address=:{endpoint.port}", "--collect-all", "--compatible-mode"),
             # The exporter reads MONGODB_USER and MONGODB_PASSWORD when set.
             extra={"envFrom": [{"secretRef": {"name": MONGODB_EXPORTER}}]} if credentials is not None else {},
         )
-        depends: list[pulumi.Resource] = [account, *([credentials] if credentials is not None else [])]
-        k8s.apps.v1.Deployment(
-            name,
-            metadata=metadata,
-            spec={
-                "replicas": config.replicas,
-                "selector": {"matchLabels": selector},
-                "template": pod_template(labels=labels, spec=pod_spec(containers=[exporter], service_account_name=name)),
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        deployment(
+            meta,
+            replicas=config.replicas,
+            pod=pod_spec(containers=[exporter], service_account_name=name),
+            depends_on=[exporter_account.resource, *([credentials] if credentials is not None else [])],
+            parent=self,
         )
-        k8s.core.v1.Service(
-            name,
-            metadata=metadata,
-            spec={
-                "selector": selector,
-                "ports": [{"name": endpoint.port_name, "port": endpoint.port, "targetPort": endpoint.port_name}],
-            },
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        service(meta, exporter.ports, self)

@@ -13,13 +13,12 @@ from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
 from components.logs.loki_config import hours
 from components.settings import Settings
-from components.wiring import endpoints
-from components.wiring import flows as data_flows
+from components.wiring import endpoints, flows
 
 DATA_DIR = "/var/tempo"
 CONFIG = ConfigFile("/etc/tempo", "tempo.yaml")
 GENERATOR_PROCESSORS = ("service-graphs", "span-metrics")
-REMOTE_WRITE_PATH = data_flows.REMOTE_WRITE_PATH
+REMOTE_WRITE_PATH = flows.REMOTE_WRITE_PATH
 
 
 def _trace_storage(settings: Settings) -> dict[str, Any]:
@@ -88,4 +87,4 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
         config["metrics_generator"] = _metrics_generator(settings)
         config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
     # What the flows into Tempo need (the OTLP listener Alloy sends to, HTTP streaming for Grafana).
-    return data_flows.apply(config, data_flows.requirements(settings, endpoints.TEMPO_NAME))
+    return flows.apply(config, flows.requirements(settings, endpoints.TEMPO_NAME))

@@ -168,7 +168,7 @@ def test_alert_fires_and_reaches_its_receiver(case: Case, incident: Incident) ->
     assert alert["status"] == "firing"
     assert alert["annotations"].get("runbook_url") and alert["annotations"].get("summary")
     receivers = sorted({d.receiver for d in got})
-    _, route = receivers_and_routes(incident.render.settings)
+    _, route = receivers_and_routes(incident.render.settings.alerting)
     assert receivers == [route[case.severity]]
     assert receivers == expected_receivers(incident.stack, alert["labels"])
     if incident.render.settings.environment == "dev":

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.metrics.alertmanager_config import SEVERITIES
+from components.metrics.alertmanager_config import SEVERITIES, alertmanager_config, credential_keys
+from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
 from tooling.render import Render
 
 # Severity -> receiver, per stack with its committed config (DESIGN.md routing; dev pages nobody).
@@ -105,6 +106,13 @@ def test_credentials_are_read_from_the_mounted_receivers_secret(render_stack) ->
     assert files and all(path.startswith(mount) for path in files)
     assert {path.rsplit("/", 1)[1] for path in files} == set(render.placeholder_secrets)
     assert secret["stringData"] == "[secret]"
+
+
+def test_the_receivers_secret_holds_what_the_config_reads_and_the_settings_require(rendered: Render) -> None:
+    # The Secret's keys come from the config's *_file fields; the settings ask for the same secrets.
+    settings = rendered.settings
+    required = set(required_secrets(settings)) & set(RECEIVER_SECRET_KEYS)
+    assert credential_keys(alertmanager_config(settings.alerting)) == sorted(required)
 
 
 def test_a_canary_credential_reaches_only_the_secret(render_stack) -> None:
