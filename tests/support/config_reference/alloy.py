@@ -1,4 +1,4 @@
-"""An Alloy configuration (as read by tests/alloy_parser.py) against the reference of one Alloy release.
+"""An Alloy configuration (as read by tests/support/alloy_parser.py) against the reference of one Alloy release.
 
 Components and top-level config blocks must exist in the release; every attribute must be an argument of
 its component or block with a value of the documented type; a function called must be in the release's

@@ -1,8 +1,8 @@
 """Derive the key/type reference data in this folder from a local checkout of the upstream repository.
 
-    python -m tests.config_reference.derive loki  CHECKOUT_GIT_DIR v3.5.3  > tests/config_reference/loki-3.5.3.yaml
-    python -m tests.config_reference.derive tempo CHECKOUT_GIT_DIR v2.8.2  > tests/config_reference/tempo-2.8.2.yaml
-    python -m tests.config_reference.derive alloy CHECKOUT_GIT_DIR v1.10.1 > tests/config_reference/alloy-1.10.1.yaml
+    python -m tests.support.config_reference.derive loki  CHECKOUT_GIT_DIR v3.5.3  > tests/support/config_reference/loki-3.5.3.yaml
+    python -m tests.support.config_reference.derive tempo CHECKOUT_GIT_DIR v2.8.2  > tests/support/config_reference/tempo-2.8.2.yaml
+    python -m tests.support.config_reference.derive alloy CHECKOUT_GIT_DIR v1.10.1 > tests/support/config_reference/alloy-1.10.1.yaml
 
 CHECKOUT_GIT_DIR is a clone (bare is fine) of github.com/grafana/<name>; files are read with
 ``git show TAG:PATH``. Only key paths, types and (Alloy) exported field types are written: no prose.
@@ -329,7 +329,7 @@ def main(argv: list[str]) -> int:
     source = data["source"]
     print(f"# {product} {tag.lstrip('v')}: configuration keys and their types, derived (key paths and types only) from")
     print(f"# https://github.com/{source['repo']} tag {tag} (commit {source['commit']}), {source['path']}")
-    print(f"# by: python -m tests.config_reference.derive {product} CHECKOUT {tag}")
+    print(f"# by: python -m tests.support.config_reference.derive {product} CHECKOUT {tag}")
     print(yaml.safe_dump(data, sort_keys=False, width=200), end="")
     return 0
 
