@@ -30,11 +30,11 @@ from components.wiring.network_policies import NetworkPolicies
 
 def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     """Register every component of the stack; ``dashboards`` builds the dashboard models it provisions."""
-    # First: every resource after this waits for the cluster identity check and uses the stack's provider.
-    use_stack_cluster(settings)
-    namespace = stack_namespace(settings)
-    in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     context = settings.context
+    # First: every resource after this waits for the cluster identity check and uses the stack's provider.
+    use_stack_cluster(settings.kubernetes, context)
+    namespace = stack_namespace(context)
+    in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     if settings.operator.install:
         # Every monitoring.coreos.com object registered from here on waits for the CRDs.
         after_crds(PrometheusOperator(settings.operator, context, in_namespace).crds)
