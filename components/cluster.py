@@ -21,7 +21,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.settings import Settings
+from components.kit.context import StackContext
+from components.settings import KubernetesSettings
 from components.settings.errors import NAMESPACE
 
 IDENTITY_NAMESPACE = "kube-system"
@@ -36,17 +37,17 @@ class WrongClusterError(pulumi.RunError):
     """The cluster reached is not (or is not known to be) the stack's; shown without a traceback."""
 
 
-def _context(settings: Settings) -> str:
-    context = settings.kubernetes.context
+def _where(config: KubernetesSettings) -> str:
+    context = config.context
     return f"kubeconfig context '{context}'" if context else "the kubeconfig's current context"
 
 
-def identity_problem(settings: Settings, reached: str | None) -> str | None:
-    """Why the cluster whose kube-system UID is ``reached`` must not be deployed to; None when it is the stack's."""
-    stack, expected = settings.stack, settings.kubernetes.cluster_id
+def identity_problem(config: KubernetesSettings, stack: str, reached: str | None) -> str | None:
+    """Why the cluster whose kube-system UID is ``reached`` must not be deployed to by ``stack``; None when it is the stack's."""
+    expected = config.cluster_id
     if reached is not None and reached == expected:
         return None
-    where = _context(settings)
+    where = _where(config)
     record = f"pulumi config set --path kubernetes.clusterId {reached} --stack {stack}"
     if expected is None:
         return (
@@ -65,21 +66,20 @@ def identity_problem(settings: Settings, reached: str | None) -> str | None:
     )
 
 
-def _verified(settings: Settings, metadata: Any, kube_system: pulumi.Resource) -> pulumi.Resource:
+def _verified(config: KubernetesSettings, stack: str, metadata: Any, kube_system: pulumi.Resource) -> pulumi.Resource:
     reached = getattr(metadata, "uid", None) if metadata is not None else None
-    problem = identity_problem(settings, reached)
+    problem = identity_problem(config, stack, reached)
     if problem is not None:
         raise WrongClusterError(problem)
     return kube_system
 
 
-def use_stack_cluster(settings: Settings) -> k8s.Provider:
+def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.Provider:
     """Register the identity check and the stack's provider; every custom resource registered after
     this call waits for the check, and every Kubernetes resource uses that provider."""
-    context = settings.kubernetes.context
-    probe = k8s.Provider(PROBE, context=context)
+    probe = k8s.Provider(PROBE, context=config.context)
     kube_system = k8s.core.v1.Namespace.get(PROBE, IDENTITY_NAMESPACE, opts=pulumi.ResourceOptions(provider=probe))
-    verified: pulumi.Output[pulumi.Resource] = kube_system.metadata.apply(lambda metadata: _verified(settings, metadata, kube_system))
+    verified: pulumi.Output[pulumi.Resource] = kube_system.metadata.apply(lambda metadata: _verified(config, context.stack, metadata, kube_system))
     provider_holder: list[k8s.Provider] = []
 
     def on_cluster(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
@@ -91,6 +91,6 @@ def use_stack_cluster(settings: Settings) -> k8s.Provider:
         return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, extra))
 
     pulumi.runtime.register_stack_transformation(on_cluster)
-    provider = k8s.Provider(PROVIDER, context=context, cluster_identifier=settings.kubernetes.cluster_id)
+    provider = k8s.Provider(PROVIDER, context=config.context, cluster_identifier=config.cluster_id)
     provider_holder.append(provider)
     return provider

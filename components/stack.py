@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pulumi
 
 from components.cluster import use_stack_cluster
-from components.grafana.dashboards import Dashboards, DashboardSource
-from components.grafana.grafana import Grafana
+from components.grafana.dashboards import DashboardModel, Dashboards
+from components.grafana.grafana import Grafana, operator_url
 from components.logs.alloy import Alloy
 from components.logs.alloy_config import alloy_config
 from components.logs.loki import Loki
@@ -27,14 +29,18 @@ from components.wiring import endpoints, flows
 from components.wiring.monitors import Monitors
 from components.wiring.network_policies import NetworkPolicies
 
+# Builds the dashboards of one stack (dashboards/registry.py: build_dashboards). Passed in by the program
+# (program.py) so that components never import dashboards/, which builds on components.
+DashboardSource = Callable[[Settings], Sequence[DashboardModel]]
+
 
 def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     """Register every component of the stack; ``dashboards`` builds the dashboard models it provisions."""
-    # First: every resource after this waits for the cluster identity check and uses the stack's provider.
-    use_stack_cluster(settings)
-    namespace = stack_namespace(settings)
-    in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     context = settings.context
+    # First: every resource after this waits for the cluster identity check and uses the stack's provider.
+    use_stack_cluster(settings.kubernetes, context)
+    namespace = stack_namespace(context)
+    in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
     if settings.operator.install:
         # Every monitoring.coreos.com object registered from here on waits for the CRDs.
         after_crds(PrometheusOperator(settings.operator, context, in_namespace).crds)
@@ -66,11 +72,24 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     )
     ServiceExporters(settings.service_exporters, context, in_namespace)
     Monitors(settings, in_namespace)
-    RuleSet(settings, in_namespace)
-    # grafana.access (provider and folders) is what dashboards are created through.
+    RuleSet(
+        settings.rules,
+        context,
+        retention={"prometheus": settings.prometheus.retention, "loki": settings.loki.retention, "tempo": settings.tempo.retention},
+        grafana_url=operator_url(settings.grafana, context.namespace),
+        opts=in_namespace,
+    )
+    # grafana.access (provider and folders) is what dashboards are created through, grafana.scope how they are named.
     models = dashboards(settings)
-    grafana = Grafana(settings, models, in_namespace)
-    Dashboards(settings, models, grafana.access, in_namespace)
+    grafana = Grafana(
+        settings.grafana,
+        context,
+        models,
+        storage_key=settings.storage_key(settings.grafana.storage),
+        scrape_interval=settings.prometheus.scrape_interval,
+        opts=in_namespace,
+    )
+    Dashboards(settings.dashboards, context, grafana.scope, models, grafana.access, in_namespace)
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", settings.namespace)
     pulumi.export("grafanaUrl", grafana.url)

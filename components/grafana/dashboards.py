@@ -11,16 +11,17 @@ the ``grafana_folder`` annotation) for a Grafana whose dashboard sidecar watches
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumiverse_grafana as grafana
 
-from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
+from components.grafana.access import FOLDERS, GrafanaAccess, GrafanaScope
+from components.kit.context import StackContext
 from components.kit.labels import standard_labels
-from components.settings import Settings
+from components.settings.grafana import DashboardSettings
 
 NAME = "dashboards"
 SIDECAR_LABEL = "grafana_dashboard"
@@ -42,18 +43,21 @@ class DashboardModel(Protocol):
     def model(self) -> dict[str, Any]: ...  # the Grafana dashboard JSON model
 
 
-# Builds the dashboards of one stack (dashboards/registry.py: build_dashboards). Passed in by the program
-# (program.py) so that components never import dashboards/, which builds on components.
-DashboardSource = Callable[[Settings], Sequence[DashboardModel]]
-
-
 class Dashboards(pulumi.ComponentResource):
+    """``dashboards`` in the Grafana named by ``scope`` (the Grafana component's): through ``access`` when
+    given, else as ConfigMaps in ``context.namespace``."""
+
     def __init__(
-        self, settings: Settings, dashboards: Sequence[DashboardModel], access: GrafanaAccess | None, opts: pulumi.ResourceOptions | None = None
+        self,
+        config: DashboardSettings,
+        context: StackContext,
+        scope: GrafanaScope,
+        dashboards: Sequence[DashboardModel],
+        access: GrafanaAccess | None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("observability:grafana:Dashboards", NAME, None, opts)
         self.uids: list[str] = []
-        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
         for dashboard in dashboards:
             model = scope.dashboard(dashboard.model())
             text = config_json(model)
@@ -68,15 +72,15 @@ class Dashboards(pulumi.ComponentResource):
                     message="Managed by the observability stack (pulumi)",
                     opts=pulumi.ResourceOptions(parent=self, provider=access.provider, depends_on=[access.folders[dashboard.folder]]),
                 )
-            if access is None or settings.dashboards.config_maps:
-                labels = standard_labels(NAME, settings.context, role="dashboards")
-                if settings.dashboards.config_maps:
+            if access is None or config.config_maps:
+                labels = standard_labels(NAME, context, role="dashboards")
+                if config.config_maps:
                     labels |= {SIDECAR_LABEL: "1"}
                 k8s.core.v1.ConfigMap(
                     f"dashboard-{dashboard.uid}",
                     metadata={
                         "name": f"dashboard-{dashboard.uid}",
-                        "namespace": settings.namespace,
+                        "namespace": context.namespace,
                         "labels": labels,
                         "annotations": {SIDECAR_FOLDER_ANNOTATION: scope.title(FOLDERS[dashboard.folder][1])},
                     },

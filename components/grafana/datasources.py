@@ -10,14 +10,14 @@ does not exist.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumiverse_grafana as grafana
 
-from components.grafana.access import GrafanaScope, grafana_scope
-from components.settings import Settings
+from components.grafana.access import GrafanaScope
 from components.settings.units import go_duration
 from components.wiring import endpoints
 
@@ -41,29 +41,29 @@ class DatasourceSpec:
     is_default: bool = False
 
 
-def _prometheus(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
+def _prometheus(scope: GrafanaScope, namespace: str, scrape_interval: str) -> DatasourceSpec:
     return DatasourceSpec(
         uid=scope.uid(endpoints.PROMETHEUS_UID),
         name=scope.title("Prometheus"),
         type="prometheus",
-        url=endpoints.prometheus_url(settings.namespace),
+        url=endpoints.prometheus_url(namespace),
         is_default=True,
         json_data={
             "httpMethod": "POST",
             "prometheusType": "Prometheus",
             # Grafana reads it with time.ParseDuration unless it is a single d/w/M/y amount: the Go form fits both.
-            "timeInterval": go_duration(settings.prometheus.scrape_interval),
+            "timeInterval": go_duration(scrape_interval),
             "exemplarTraceIdDestinations": [{"name": label, "datasourceUid": scope.uid(endpoints.TEMPO_UID)} for label in EXEMPLAR_TRACE_LABELS],
         },
     )
 
 
-def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
+def _loki(scope: GrafanaScope, namespace: str) -> DatasourceSpec:
     return DatasourceSpec(
         uid=scope.uid(endpoints.LOKI_UID),
         name=scope.title("Loki"),
         type="loki",
-        url=endpoints.loki_url(settings.namespace),
+        url=endpoints.loki_url(namespace),
         json_data={
             "maxLines": 1000,
             "derivedFields": [
@@ -80,13 +80,13 @@ def _loki(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     )
 
 
-def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
+def _tempo(scope: GrafanaScope, namespace: str) -> DatasourceSpec:
     tags = [dict(tag) for tag in SPAN_TO_LOG_LABELS]
     return DatasourceSpec(
         uid=scope.uid(endpoints.TEMPO_UID),
         name=scope.title("Tempo"),
         type="tempo",
-        url=endpoints.tempo_url(settings.namespace),
+        url=endpoints.tempo_url(namespace),
         json_data={
             "tracesToLogsV2": {
                 "datasourceUid": scope.uid(endpoints.LOKI_UID),
@@ -111,24 +111,25 @@ def _tempo(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
     )
 
 
-def _alertmanager(settings: Settings, scope: GrafanaScope) -> DatasourceSpec:
+def _alertmanager(scope: GrafanaScope, namespace: str) -> DatasourceSpec:
     return DatasourceSpec(
         uid=scope.uid(endpoints.ALERTMANAGER_UID),
         name=scope.title("Alertmanager"),
         type="alertmanager",
-        url=endpoints.alertmanager_url(settings.namespace),
+        url=endpoints.alertmanager_url(namespace),
         json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
     )
 
 
-def datasource_specs(settings: Settings) -> list[DatasourceSpec]:
-    scope = grafana_scope(settings.stack, settings.grafana.external is not None)
-    return [builder(settings, scope) for builder in (_prometheus, _loki, _tempo, _alertmanager)]
+def datasource_specs(scope: GrafanaScope, namespace: str, scrape_interval: str) -> list[DatasourceSpec]:
+    """The stack's four datasources, in the order of ``endpoints.DATASOURCE_UIDS``: the stores and Alertmanager
+    in ``namespace``, named in ``scope``; ``scrape_interval`` (Prometheus's, e.g. ``30s``) is Grafana's smallest step."""
+    return [_prometheus(scope, namespace, scrape_interval), _loki(scope, namespace), _tempo(scope, namespace), _alertmanager(scope, namespace)]
 
 
-def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list[grafana.oss.DataSource]:
-    external = settings.grafana.external
-    network = external.private_data_source_connect_network_id if external else None
+def create_datasources(specs: Sequence[DatasourceSpec], network: str | None, opts: pulumi.ResourceOptions) -> list[grafana.oss.DataSource]:
+    """One ``grafana.oss.DataSource`` per spec; ``network`` is the Private Data Source Connect network of
+    an external Grafana (None: Grafana reaches the stores directly)."""
     return [
         grafana.oss.DataSource(
             # Named by the base UID: scoping a shared Grafana's objects keeps each resource's name.
@@ -144,5 +145,5 @@ def create_datasources(settings: Settings, opts: pulumi.ResourceOptions) -> list
             opts=opts,
         )
         # datasource_specs builds them in the order of the UIDs.
-        for base, spec in zip(endpoints.DATASOURCE_UIDS, datasource_specs(settings), strict=True)
+        for base, spec in zip(endpoints.DATASOURCE_UIDS, specs, strict=True)
     ]

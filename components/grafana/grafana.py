@@ -21,13 +21,14 @@ import pulumi_random as random
 import pulumiverse_grafana as grafana
 
 from components.grafana import provisioning
-from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
+from components.grafana.access import FOLDERS, GrafanaAccess, GrafanaScope, grafana_scope
 from components.grafana.dashboards import DashboardModel
-from components.grafana.datasources import create_datasources, datasource_specs
+from components.grafana.datasources import DatasourceSpec, create_datasources, datasource_specs
 from components.kit import volumes
+from components.kit.context import StackContext
 from components.kit.objects import ComponentMeta, service, service_account
 from components.kit.workload import NOBODY, ContainerSpec, Port, Probes, pod_spec, pod_template
-from components.settings import Settings
+from components.settings.grafana import GrafanaSettings
 from components.settings.secrets import secret_value
 from components.wiring import endpoints
 
@@ -42,31 +43,38 @@ ADMIN_DIR = "/etc/grafana/admin"
 HTTP = Port.of(endpoints.GRAFANA)
 
 
-def root_url(settings: Settings) -> str | None:
-    ingress = settings.grafana.ingress
+def root_url(config: GrafanaSettings) -> str | None:
+    """The URL the Ingress serves Grafana at (``https://<host>/``), None without an Ingress host."""
+    ingress = config.ingress
     if not ingress.enabled or ingress.host is None:
         return None
     scheme = "https" if ingress.tls_secret_name else "http"
     return f"{scheme}://{ingress.host}/"
 
 
-def delivered_by_api(settings: Settings) -> bool:
+def delivered_by_api(config: GrafanaSettings) -> bool:
     """True when folders, datasources and dashboards go through Grafana's API (a reachable URL is configured)."""
-    return settings.grafana.external is not None or settings.grafana.api_url is not None
+    return config.external is not None or config.api_url is not None
 
 
 def dashboard_files(dashboards: Sequence[DashboardModel]) -> list[provisioning.DashboardFile]:
     return [provisioning.DashboardFile(d.uid, d.folder) for d in dashboards]
 
 
-def api_url(settings: Settings) -> str:
-    """Where the provider reaches Grafana's API: external Grafana, an explicit URL, or the in-cluster Service."""
-    config = settings.grafana
+def api_url(config: GrafanaSettings, namespace: str) -> str:
+    """Where the provider reaches Grafana's API: external Grafana, an explicit URL, or the in-cluster Service in ``namespace``."""
     if config.external is not None:
         return config.external.url
     if config.api_url is not None:
         return config.api_url
-    return endpoints.service_url(NAME, settings.namespace, endpoints.GRAFANA.port)
+    return endpoints.service_url(NAME, namespace, endpoints.GRAFANA.port)
+
+
+def operator_url(config: GrafanaSettings, namespace: str) -> str:
+    """Where operators open Grafana: the external Grafana, the Ingress, or else the in-cluster Service in ``namespace``."""
+    if config.external is not None:
+        return config.external.url
+    return root_url(config) or api_url(config, namespace)
 
 
 def admin_password(parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -78,7 +86,7 @@ def admin_password(parent: pulumi.Resource) -> pulumi.Output[str]:
     return pulumi.Output.secret(generated.result)
 
 
-def _env(settings: Settings) -> tuple[dict[str, Any], ...]:
+def _env(config: GrafanaSettings) -> tuple[dict[str, Any], ...]:
     # Grafana reads a setting from the file named by <VARIABLE>__FILE: the credentials stay in the
     # mounted Secret instead of the process environment (visible to anything that can read /proc).
     from_secret = [
@@ -93,32 +101,48 @@ def _env(settings: Settings) -> tuple[dict[str, Any], ...]:
         "GF_AUTH_ANONYMOUS_ENABLED": "false",
         "GF_LOG_MODE": "console",
     }
-    url = root_url(settings)
+    url = root_url(config)
     if url:
         plain["GF_SERVER_ROOT_URL"] = url
     return (*from_secret, *({"name": k, "value": v} for k, v in plain.items()))
 
 
 class Grafana(pulumi.ComponentResource):
+    """The stack's Grafana, or the objects in an external one. ``storage_key`` is the config key of
+    ``config.storage``; ``scrape_interval`` is Prometheus's (the datasource's smallest step)."""
+
     # The provider and folders when objects go through the API; None when Grafana provisions them.
     access: GrafanaAccess | None = None
+    # How this stack's objects are named in Grafana (per stack in an external Grafana).
+    scope: GrafanaScope
     url: str
     # A secret Output; None when an external Grafana is managed.
     admin_password: pulumi.Output[str] | None = None
 
-    def __init__(self, settings: Settings, dashboards: Sequence[DashboardModel], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        config: GrafanaSettings,
+        context: StackContext,
+        dashboards: Sequence[DashboardModel],
+        *,
+        storage_key: str,
+        scrape_interval: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("observability:grafana:Grafana", NAME, None, opts)
         self._dashboards = dashboards  # laid out as files when Grafana provisions them itself
+        self.scope = grafana_scope(context.stack, config.external is not None)
+        specs = datasource_specs(self.scope, context.namespace, scrape_interval)
         ready: list[pulumi.Resource] = []
         auth: pulumi.Output[str]
-        self.url = api_url(settings)
-        if settings.grafana.external is None:
+        self.url = api_url(config, context.namespace)
+        if config.external is None:
             password = admin_password(self)
             self.admin_password = password
-            ready = self._deploy(settings, password)
+            ready = self._deploy(config, context, storage_key, specs, password)
             # Secret because the password is: secrecy carries through concat.
             auth = pulumi.Output.concat(ADMIN_USER, ":", password)
-            if not delivered_by_api(settings):
+            if not delivered_by_api(config):
                 self.register_outputs({"url": self.url})
                 return
         else:
@@ -128,17 +152,19 @@ class Grafana(pulumi.ComponentResource):
             auth = token
         provider = grafana.Provider(NAME, url=self.url, auth=auth, opts=pulumi.ResourceOptions(parent=self))
         objects = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=ready)
-        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
         folders = {
-            key: grafana.oss.Folder(f"folder-{uid}", uid=scope.uid(uid), title=scope.title(title), opts=objects) for key, (uid, title) in FOLDERS.items()
+            key: grafana.oss.Folder(f"folder-{uid}", uid=self.scope.uid(uid), title=self.scope.title(title), opts=objects)
+            for key, (uid, title) in FOLDERS.items()
         }
-        create_datasources(settings, objects)
+        network = config.external.private_data_source_connect_network_id if config.external else None
+        create_datasources(specs, network, objects)
         self.access = GrafanaAccess(provider=provider, folders=folders)
         self.register_outputs({"url": self.url})
 
-    def _deploy(self, settings: Settings, password: pulumi.Output[str]) -> list[pulumi.Resource]:
-        config = settings.grafana
-        meta = ComponentMeta.of(NAME, settings.context, role="dashboards", image=config.image)
+    def _deploy(
+        self, config: GrafanaSettings, context: StackContext, storage_key: str, specs: list[DatasourceSpec], password: pulumi.Output[str]
+    ) -> list[pulumi.Resource]:
+        meta = ComponentMeta.of(NAME, context, role="dashboards", image=config.image)
         endpoint = endpoints.GRAFANA
 
         account = service_account(meta, self)
@@ -149,7 +175,7 @@ class Grafana(pulumi.ComponentResource):
             string_data={"admin-user": ADMIN_USER, "admin-password": password},
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stringData", "data"]),
         )
-        claim = volumes.claim(f"{NAME}-data", settings.context, config.storage, settings.storage_key(config.storage), labels=meta.labels, parent=self)
+        claim = volumes.claim(f"{NAME}-data", context, config.storage, storage_key, labels=meta.labels, parent=self)
         mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}, {"name": "admin", "mountPath": ADMIN_DIR, "readOnly": True}]
         volumes_: list[dict[str, Any]] = [
             {"name": "data", "persistentVolumeClaim": {"claimName": f"{NAME}-data"}},
@@ -157,8 +183,8 @@ class Grafana(pulumi.ComponentResource):
         ]
         annotations: dict[str, str] = {}
         provisioned: list[pulumi.Resource] = []
-        if not delivered_by_api(settings):
-            provisioned, annotations = self._provisioning(settings, meta, mounts, volumes_)
+        if not delivered_by_api(config):
+            provisioned, annotations = self._provisioning(specs, meta, mounts, volumes_)
         server = ContainerSpec(
             name=NAME,
             image=config.image,
@@ -166,7 +192,7 @@ class Grafana(pulumi.ComponentResource):
             # Database migrations run before /api/health answers.
             probes=Probes.http(endpoint, slow_start=True),
             ports=(HTTP,),
-            env=_env(settings),
+            env=_env(config),
             volume_mounts=tuple(mounts),
             scratch_dirs=("/tmp",),
             run_as_user=GRAFANA_UID,
@@ -209,12 +235,12 @@ class Grafana(pulumi.ComponentResource):
         return [deployment, service_]
 
     def _provisioning(
-        self, settings: Settings, meta: ComponentMeta, mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
+        self, specs: list[DatasourceSpec], meta: ComponentMeta, mounts: list[dict[str, Any]], volumes_: list[dict[str, Any]]
     ) -> tuple[list[pulumi.Resource], dict[str, str]]:
         """The datasource and dashboard-provider files as ConfigMaps, mounted where Grafana reads them,
         and the dashboards (ConfigMaps of components/grafana/dashboards.py) laid out one directory per folder."""
         child = pulumi.ResourceOptions(parent=self)
-        datasources = provisioning.datasources_file(datasource_specs(settings))
+        datasources = provisioning.datasources_file(specs)
         maps = [
             k8s.core.v1.ConfigMap(
                 provisioning.DATASOURCES_CONFIG_MAP,

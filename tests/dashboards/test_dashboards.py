@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from components import paths
-from components.grafana.access import FOLDERS, GrafanaAccess
+from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
 from components.grafana.dashboards import SIDECAR_FOLDER_ANNOTATION, SIDECAR_LABEL, Dashboards
 from components.rules.catalog import load_catalog
 from components.rules.thresholds import threshold
@@ -233,7 +233,8 @@ def _deploy(stack: str, *overrides: str) -> tuple[Settings, dict[str, str], list
             key: grafana.oss.Folder(f"folder-{key}", uid=uid, title=title, opts=pulumi.ResourceOptions(provider=provider))
             for key, (uid, title) in FOLDERS.items()
         }
-        Dashboards(settings, build_dashboards(settings), GrafanaAccess(provider, folders))
+        scope = grafana_scope(settings.stack, settings.grafana.external is not None)
+        Dashboards(settings.dashboards, settings.context, scope, build_dashboards(settings), GrafanaAccess(provider, folders))
 
     settings, records = run_program(config.stack, config.engine_form(), config.secret_keys, build)
     return settings, render_files(records), records

@@ -13,6 +13,7 @@ from components.grafana import provisioning
 from components.grafana.access import FOLDERS
 from components.grafana.grafana import api_url, delivered_by_api
 from components.logs.loki_config import STREAM_LABELS
+from components.settings import Settings
 from components.settings.errors import SettingsError
 from components.settings.grafana_checks import in_cluster_host
 from components.settings.loader import load_settings
@@ -173,14 +174,17 @@ def test_external_grafana_gets_the_objects_but_no_deployment(render_stack) -> No
 
 
 def test_provider_url_follows_the_settings() -> None:
-    assert api_url(load_settings({}, "dev")) == "http://grafana.observability.svc:3000"
-    assert api_url(load_settings({"observability:grafana": {"apiUrl": "https://grafana.example.com"}}, "dev")) == "https://grafana.example.com"
+    def provider_url(settings: Settings) -> str:
+        return api_url(settings.grafana, settings.namespace)
+
+    assert provider_url(load_settings({}, "dev")) == "http://grafana.observability.svc:3000"
+    assert provider_url(load_settings({"observability:grafana": {"apiUrl": "https://grafana.example.com"}}, "dev")) == "https://grafana.example.com"
     external = {"observability:grafana": {"external": {"url": "https://myorg.grafana.net/"}}, "observability:grafanaAuth": "t"}
-    assert api_url(load_settings(external, "dev", frozenset({"observability:grafanaAuth"}))) == "https://myorg.grafana.net"
+    assert provider_url(load_settings(external, "dev", frozenset({"observability:grafanaAuth"}))) == "https://myorg.grafana.net"
 
 
 def test_by_default_grafana_provisions_its_objects_and_nothing_calls_its_api(rendered: Render) -> None:
-    assert not delivered_by_api(rendered.settings)
+    assert not delivered_by_api(rendered.settings.grafana)
     assert [r.urn for r in rendered.records if r.type.startswith(("grafana:", "pulumi:providers:grafana"))] == []
     # What Grafana reads: the provisioning files, mounted where the image looks for them.
     spec = pod(rendered, "Deployment", GRAFANA_NAME)
