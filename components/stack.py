@@ -47,9 +47,9 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     NetworkPolicies(settings, in_namespace)
     Pushgateway(settings.pushgateway, context, storage_key=settings.storage_key(settings.pushgateway.storage), opts=in_namespace)
     # The config documents read other sections too (data flows, Prometheus replicas, sampling).
-    Loki(settings.loki, settings.context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
-    Tempo(settings.tempo, settings.context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
-    Alloy(settings.alloy, settings.context, alloy_config(settings), opts=in_namespace)
+    Loki(settings.loki, context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
+    Tempo(settings.tempo, context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
+    Alloy(settings.alloy, context, alloy_config(settings), opts=in_namespace)
     alertmanager = Alertmanager(
         settings.alertmanager, context, alerting=settings.alerting, storage_key=settings.storage_key(settings.alertmanager.storage), opts=in_namespace
     )
