@@ -20,12 +20,22 @@ SLO_DIR = REPO_ROOT / "slo"
 CATALOG_FILE = REPO_ROOT / "catalog" / "metrics.yaml"
 DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 
-# Documents and checks the tools read.
+# Code and documents the tools and tests read.
+COMPONENTS_DIR = REPO_ROOT / "components"
+SCRIPTS_DIR = REPO_ROOT / "scripts"
+POLICY_DIR = REPO_ROOT / "policy"
 DOCS_DIR = REPO_ROOT / "docs"
 RUNBOOKS_DIR = DOCS_DIR / "runbooks"
 README = REPO_ROOT / "README.md"
+MAKEFILE = REPO_ROOT / "Makefile"
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 CHECKOV_SKIPS = REPO_ROOT / "security" / "checkov-skips.yaml"
-POLICY_DIR = REPO_ROOT / "policy"
+# checkov pins packages the main virtualenv pins differently (Makefile: checkov-venv).
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+
+# The project's virtualenv (Makefile: VENV); the policy pack runs in it (policy/PulumiPolicy.yaml).
+VENV = REPO_ROOT / ".venv"
 
 # Outputs (git-ignored).
 BUILD_DIR = REPO_ROOT / "build"

@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-latency", action="store_true", help="do not run the local stack for detection latency")
     p.add_argument("--skip-make-test", action="store_true", help="do not time `make test`")
     p.add_argument("--write", type=Path, help="also write the figures as Markdown to this file")
-    p.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose benchmark block --write also refreshes")
+    p.add_argument("--readme", type=Path, default=paths.README, help="README whose benchmark block --write also refreshes")
     args = p.parse_args(argv)
 
     compressed = None

@@ -26,12 +26,13 @@ from typing import Any
 
 import yaml
 
+from components import paths
 from tooling.render import render, write
-from tooling.stack_config import REPO_ROOT, read_stack_config
+from tooling.stack_config import read_stack_config
 
-SKIPS_FILE = REPO_ROOT / "security" / "checkov-skips.yaml"
-CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
-OUT = REPO_ROOT / "build" / "checkov"
+SKIPS_FILE = paths.CHECKOV_SKIPS
+CHECKOV = paths.CHECKOV
+OUT = paths.BUILD_DIR / "checkov"
 STACKS = ("dev", "staging", "prod")
 
 

@@ -2,7 +2,8 @@
 
 Every import statement counts, those inside functions included (a late import only hides a circle).
 Importing ``a.b.c`` also runs the packages ``a`` and ``a.b``, so it counts as importing them too,
-except a module's own enclosing packages (a package that re-exports its submodules is not a circle).
+except, when only implied, a module's own enclosing packages (a package that re-exports its submodules
+is not a circle); a module that names its own package (``from . import X``) does import it.
 Used by tests/repo/test_architecture.py.
 """
 
@@ -49,7 +50,8 @@ def imports_of(module: str, modules: Mapping[str, Path]) -> set[str]:
     """The project modules ``module`` imports, anywhere in its file, with the packages they run."""
     file = modules[module]
     package = module if file.name == "__init__.py" else module.rpartition(".")[0]
-    targets: set[str] = set()
+    explicit: set[str] = set()  # what the statements name
+    implied: set[str] = set()  # the packages that importing them runs
     for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), str(file))):
         names: Iterable[str] = ()
         if isinstance(node, ast.Import):
@@ -65,9 +67,12 @@ def imports_of(module: str, modules: Mapping[str, Path]) -> set[str]:
             target = _resolve(name, modules)
             if target is None:
                 continue
-            targets.update(a for a in [*_ancestors(target), target] if a in modules)
+            explicit.add(target)
+            implied.update(a for a in _ancestors(target) if a in modules)
+    # Running one's own package is not an edge (it is already running); naming it explicitly is: a module
+    # that takes a name from its package's __init__ closes a circle when that __init__ imports it.
     own = set(_ancestors(module))
-    return {t for t in targets if t != module and t not in own}
+    return (explicit | (implied - own)) - {module}
 
 
 def import_graph(root: Path = paths.REPO_ROOT) -> dict[str, set[str]]:

@@ -20,7 +20,7 @@ from tests.support.config_reference import check_keys, image_version, reference
 from tests.support.k8s_objects import mounted_yaml
 from tooling.render import Render
 
-DOCS = paths.REPO_ROOT / "docs" / "logs-and-traces.md"
+DOCS = paths.DOCS_DIR / "logs-and-traces.md"
 STORAGE_VARIANTS = [
     {},
     {"objectStorage": {"backend": "s3", "bucket": "b-1", "region": "eu-west-1", "credentials": "workloadIdentity"}},

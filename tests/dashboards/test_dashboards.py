@@ -283,7 +283,7 @@ def test_runbook_links_point_at_alerts_of_the_stack(render_stack: RenderStack) -
                     alert = link["title"].removeprefix("Runbook: ")
                     assert alert in alerts, (model["uid"], panel["title"], alert)
                     assert link["url"] == f"{base}/docs/runbooks/{alert}.md"
-                    assert (ROOT / "docs" / "runbooks" / f"{alert}.md").is_file(), alert
+                    assert (paths.RUNBOOKS_DIR / f"{alert}.md").is_file(), alert
                     linked.add(alert)
     assert len(linked) >= 50
 

@@ -20,7 +20,7 @@ from tooling.sla_violation import BUDGET, DOWNGRADE_REASON, JOB, default_duratio
 from tooling.synthetic import LoadGenerator, presence_series
 
 REPO = paths.REPO_ROOT
-SCRIPT = REPO / "scripts" / "inject_sla_violation.py"
+SCRIPT = paths.SCRIPTS_DIR / "inject_sla_violation.py"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

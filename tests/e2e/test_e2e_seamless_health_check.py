@@ -34,7 +34,7 @@ def test_seed_command_passes_on_a_healthy_deployment(live_stack: LocalStack) -> 
     with Coordinator({}) as coordinator:
         environment = {"PATH": "/usr/bin:/bin", hc.COORDINATOR_ENV: coordinator.url, hc.PROMETHEUS_ENV: live_stack.prometheus_url}
         args = [arg for metric in SEED_METRICS for arg in ("--prometheus-metric", metric)]
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "seamless_health_check.py"), *args],
+        result = subprocess.run([sys.executable, str(paths.SCRIPTS_DIR / "seamless_health_check.py"), *args],
                                 capture_output=True, text=True, timeout=60, cwd=ROOT, env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""

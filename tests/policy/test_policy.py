@@ -436,7 +436,7 @@ def _start_pack(pack: Path) -> subprocess.Popen[str]:
 def test_pack_runs_as_an_analyzer_and_reports_violations() -> None:
     """Start the pack the way the Pulumi CLI does, with a clean PATH, and send
     it one bad and one good Deployment over gRPC."""
-    proc = _start_pack(ROOT / "policy")
+    proc = _start_pack(paths.POLICY_DIR)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline().strip()
@@ -469,11 +469,11 @@ def test_pack_names_the_interpreter_the_cli_must_use(tmp_path: Path) -> None:
     """The kind of fault: a pack without a virtualenv runs on whatever python3
     is first on PATH. The same pack without the option does not start on a
     clean PATH; with it, the CLI uses the venv `make venv` creates."""
-    runtime = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text(encoding="utf-8"))["runtime"]
-    venv = (ROOT / "policy" / runtime["options"]["virtualenv"]).resolve()
-    assert venv == (ROOT / ".venv").resolve()  # the Makefile's VENV
+    runtime = yaml.safe_load((paths.POLICY_DIR / "PulumiPolicy.yaml").read_text(encoding="utf-8"))["runtime"]
+    venv = (paths.POLICY_DIR / runtime["options"]["virtualenv"]).resolve()
+    assert venv == paths.VENV.resolve()  # the Makefile's VENV
     bare = tmp_path / "policy"
-    shutil.copytree(ROOT / "policy", bare, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(paths.POLICY_DIR, bare, ignore=shutil.ignore_patterns("__pycache__"))
     project = yaml.safe_load((bare / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
     project["runtime"] = "python"
     (bare / "PulumiPolicy.yaml").write_text(yaml.safe_dump(project), encoding="utf-8")

@@ -28,7 +28,7 @@ from tests.conftest import RenderStack
 from tests.support.pulumi_cli_model import SHELL_STOP, cli_problems
 
 ROOT = paths.REPO_ROOT
-GUIDE = ROOT / "docs" / "operators-guide.md"
+GUIDE = paths.DOCS_DIR / "operators-guide.md"
 TEXT = GUIDE.read_text(encoding="utf-8")
 CODE_SPANS = re.findall(r"`([^`\n]+)`", TEXT)
 # Output locations and state that exist only after a command has run, the
@@ -67,7 +67,7 @@ def test_repository_paths_exist() -> None:
 
 
 def test_make_targets_exist() -> None:
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    makefile = paths.MAKEFILE.read_text(encoding="utf-8")
     targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.M))
     used = set(re.findall(r"\bmake ([a-z][\w-]*)", TEXT))
     assert used and used <= targets, f"unknown make targets: {sorted(used - targets)}"

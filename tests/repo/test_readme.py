@@ -11,8 +11,8 @@ import subprocess
 from components import paths
 
 ROOT = paths.REPO_ROOT
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
+README = paths.README.read_text(encoding="utf-8")
+MAKEFILE = paths.MAKEFILE.read_text(encoding="utf-8")
 
 
 def _clean_env() -> dict[str, str]:

@@ -21,7 +21,7 @@ import yaml
 from components import paths
 
 ROOT = paths.REPO_ROOT
-WORKFLOW_DIR = ROOT / ".github" / "workflows"
+WORKFLOW_DIR = paths.WORKFLOWS_DIR
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml")) + sorted(WORKFLOW_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
 PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
@@ -86,7 +86,7 @@ def test_zizmor_reports_nothing_of_medium_severity_or_worse() -> None:
             "json",
             "--min-severity",
             "medium",
-            str(ROOT / ".github"),
+            str(paths.WORKFLOWS_DIR.parent),
         ],
         capture_output=True,
         text=True,

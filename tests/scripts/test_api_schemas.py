@@ -13,7 +13,7 @@ from components import paths
 from scripts.api_check import SUPPORTED_KUBERNETES, Finding, check_objects, check_render, kubernetes_objects, structural_to_json_schema
 from tooling.render import Render
 
-README = paths.REPO_ROOT / "README.md"
+README = paths.README
 OPERATOR = "quay.io/prometheus-operator/prometheus-operator:v0.85.0"
 # Settings that add objects or fields the committed stacks do not have (one render: renders are slow).
 VARIANT = (

@@ -30,7 +30,7 @@ def test_the_readme_block_is_replaced_between_its_markers_only() -> None:
     text = f"intro\n{bench.README_START}\nold figures\n{bench.README_END}\noutro\n"
     assert bench.readme_with(text, "new figures") == f"intro\n{bench.README_START}\nnew figures\n{bench.README_END}\noutro\n"
     assert bench.readme_with("no markers\n", "new") == "no markers\n"
-    readme = (ROOT / "README.md").read_text()
+    readme = (paths.README).read_text()
     assert readme.count(bench.README_START) == 1 and readme.count(bench.README_END) == 1
 
 

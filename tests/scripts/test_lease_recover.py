@@ -16,8 +16,8 @@ from scripts import lease_recover
 from tests.support.loopback_coordinator import Coordinator
 
 ROOT = paths.REPO_ROOT
-SCRIPT = ROOT / "scripts" / "lease_recover.py"
-RUNBOOKS = ROOT / "docs" / "runbooks"
+SCRIPT = paths.SCRIPTS_DIR / "lease_recover.py"
+RUNBOOKS = paths.RUNBOOKS_DIR
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -34,7 +34,7 @@ def metadata(path: Path) -> dict:
 
 def requirement_pins() -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (paths.REQUIREMENTS).read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
             name, _, version = line.partition("==")
@@ -44,7 +44,7 @@ def requirement_pins() -> dict[str, str]:
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_metadata_pins_the_requirements_versions(script: str) -> None:
-    meta = metadata(ROOT / "scripts" / script)
+    meta = metadata(paths.SCRIPTS_DIR / script)
     assert meta["requires-python"] == ">=3.11"
     pins = requirement_pins()
     for dependency in meta["dependencies"]:
