@@ -12,7 +12,7 @@ from components.kit.stateful_store import StatefulStore, StoreFacts
 from components.kit.workload import Port
 from components.logs.loki_config import CONFIG, DATA_DIR
 from components.settings.logs import LokiSettings
-from components.settings.storage_backend import credential_secrets
+from components.settings.secrets import credential_secrets
 from components.wiring import endpoints
 
 NAME = endpoints.LOKI_SERVICE

@@ -9,7 +9,7 @@ from components.settings.errors import Problem
 from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.model import Settings
 from components.settings.platform_checks import single_replica_problems
-from components.settings.storage_backend import credential_problems
+from components.settings.storage_checks import credential_problems
 from components.settings.units import duration_seconds, quantity_bytes
 from components.wiring.endpoints import STREAM_LABELS
 

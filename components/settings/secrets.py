@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 
 from components.settings.errors import NAMESPACE, Problem
+from components.settings.storage_backend import CREDENTIAL_SECRETS, ObjectStorage
 
 # key -> what it is for (shown in errors and docs).
 SECRET_KEYS: dict[str, str] = {
@@ -54,3 +55,10 @@ def secret_value(key: str) -> pulumi.Output[str] | None:
     if key not in SECRET_KEYS:
         raise KeyError(f"{key} is not a declared secret key; add it to SECRET_KEYS")
     return pulumi.Config(NAMESPACE).get_secret(key)
+
+
+def credential_secrets(storage: ObjectStorage | None) -> dict[str, pulumi.Output[str] | None]:
+    """Each credential secret ``storage`` needs, key -> its Pulumi secret value; empty unless credentials are "secret"."""
+    if storage is None or storage.credentials != "secret":
+        return {}
+    return {key: secret_value(key) for key in CREDENTIAL_SECRETS[storage.backend]}

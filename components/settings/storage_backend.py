@@ -11,11 +11,8 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-import pulumi
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.settings.errors import Problem
-from components.settings.secrets import how_to_set, secret_value
 from components.settings.types import Section
 
 BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
@@ -100,32 +97,3 @@ CREDENTIAL_SECRETS: dict[str, tuple[str, ...]] = {
     "s3": ("objectStorageAccessKeyId", "objectStorageSecretAccessKey"),
     "gcs": ("objectStorageGcsServiceAccountKey",),
 }
-
-
-def credential_secrets(storage: ObjectStorage | None) -> dict[str, pulumi.Output[str] | None]:
-    """Each credential secret ``storage`` needs, key -> its Pulumi secret value; empty unless credentials are "secret"."""
-    if storage is None or storage.credentials != "secret":
-        return {}
-    return {key: secret_value(key) for key in CREDENTIAL_SECRETS[storage.backend]}
-
-
-def credential_problems(section: str, storage: ObjectStorage | None, secrets_set: frozenset[str]) -> list[Problem]:
-    """What ``section``'s bucket (loki or tempo) lacks: an S3 region, or a credential secret that is not set."""
-    if storage is None:
-        return []
-    problems = []
-    if storage.backend == "s3" and storage.region is None and storage.endpoint is None:
-        problems.append(
-            Problem(f"{section}.objectStorage.region", None, "is required for s3 unless objectStorage.endpoint is set; accepted form: e.g. eu-west-1")
-        )
-    if storage.credentials != "secret":
-        return problems
-    missing = [key for key in CREDENTIAL_SECRETS[storage.backend] if key not in secrets_set]
-    return problems + [
-        Problem(
-            f"{section}.objectStorage.credentials",
-            storage.credentials,
-            f"needs the secret {key}; accepted form: the Pulumi secret set with `{how_to_set(key)}`, or credentials: workloadIdentity",
-        )
-        for key in missing
-    ]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from components.settings.errors import Problem
 from components.settings.model import Settings
 from components.settings.platform_checks import single_replica_problems
-from components.settings.storage_backend import credential_problems
+from components.settings.storage_checks import credential_problems
 from components.settings.units import duration_seconds
 
 # Tempo cuts a block from its ingester every max_block_duration (30m by default) and compacts

@@ -10,7 +10,7 @@ import pulumi
 from components.kit.context import StackContext
 from components.kit.stateful_store import StatefulStore, StoreFacts
 from components.kit.workload import Port
-from components.settings.storage_backend import credential_secrets
+from components.settings.secrets import credential_secrets
 from components.settings.traces import TempoSettings
 from components.traces.tempo_config import CONFIG, DATA_DIR
 from components.wiring import endpoints
