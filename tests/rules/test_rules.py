@@ -28,9 +28,9 @@ from components.rules.loader import (
 )
 from components.rules.ruleset import load_all_rules
 from components.rules.slo import load_slos, spec_files
-from components.rules.tooling import deps, slo_tests
-from components.rules.tooling.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
-from components.rules.tooling.lint import coverage, lint
+from tooling.rules import deps, slo_tests
+from tooling.rules.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
+from tooling.rules.lint import coverage, lint
 
 
 @pytest.fixture(scope="module")
