@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.rules.ruleset import load_all_rules
+from components.rules.all_rules import load_all_rules
 from tooling.rules import deps
 from tooling.rules.build import TEST_CONTEXT
 

@@ -26,8 +26,8 @@ import yaml
 
 from components.kit import yaml_load
 from components.rules import guards, slo
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import RULES_DIR, RuleContext, dump, load_guards
-from components.rules.ruleset import load_all_rules
 from tooling.rules import deps, slo_tests
 
 TESTS_DIR = RULES_DIR / "tests"
