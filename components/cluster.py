@@ -22,8 +22,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.context import StackContext
-from components.settings import KubernetesSettings
 from components.settings.errors import NAMESPACE
+from components.settings.platform import KubernetesSettings
 
 IDENTITY_NAMESPACE = "kube-system"
 PROBE = "cluster-identity"

@@ -21,7 +21,7 @@ from components.metrics.prometheus import Prometheus
 from components.metrics.pushgateway import Pushgateway
 from components.metrics.service_exporters import ServiceExporters
 from components.namespace import stack_namespace
-from components.rules.component import RuleSet
+from components.rules.prometheus_rules import RuleSet
 from components.settings import Settings
 from components.traces.tempo import Tempo
 from components.traces.tempo_config import tempo_config

@@ -31,7 +31,7 @@ import yaml
 
 from components.logs.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
-from components.rules.tooling.lint import RANGE_CHANGE_FUNCS
+from components.rules.guards import RANGE_CHANGE_FUNCS
 from components.wiring.endpoints import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 # libyaml's parser when PyYAML has it (the same safe constructor): a render's rules are some 200 kB of YAML.

@@ -171,7 +171,7 @@ def recover(base: str, leases: list[Lease], action: str, reason: str, timeout: f
                 return
 
 
-# Also in seamless_health_check.py (and used by verify.py): each seed script stays self-contained, httpx only (docs/seamless-scripts.md).
+# Also in seamless_health_check.py and tooling/cli_types.py: each seed script stays self-contained, httpx only (docs/seamless-scripts.md).
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)

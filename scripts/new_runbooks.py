@@ -21,8 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import RuleContext, runbook_path
-from components.rules.ruleset import load_all_rules
 
 # Stack-specific values appear symbolically in the docs.
 DOCS_CONTEXT = RuleContext(

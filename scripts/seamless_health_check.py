@@ -137,7 +137,7 @@ def check_prometheus(client: httpx.Client, base: str, metrics: list[str]) -> Ite
             yield Check(f"metric {metric}", False, f"no series of {metric} in Prometheus at {base} (is its target scraped and up?)")
 
 
-# Also in lease_recover.py (and used by verify.py): each seed script stays self-contained, httpx only (docs/seamless-scripts.md).
+# Also in lease_recover.py and tooling/cli_types.py: each seed script stays self-contained, httpx only (docs/seamless-scripts.md).
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)

@@ -45,9 +45,7 @@ import yaml
 
 from components.rules.catalog import CATALOG_PATH, load_catalog
 from components.wiring import endpoints
-
-# The self-contained seed scripts each keep their own copy (they run with httpx only); verify takes the health check's.
-from scripts.seamless_health_check import positive_seconds
+from tooling.cli_types import positive_seconds
 from tooling.localstack import duration_seconds
 from tooling.synthetic import presence_series
 

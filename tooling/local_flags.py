@@ -2,7 +2,7 @@
 
 The cluster's binaries get their command-line flags from the Prometheus Operator,
 which derives them from the ``monitoring.coreos.com/v1`` resources; the local stack
-(scripts/localstack.py) derives the same flags from the same rendered resources, so a
+(tooling/localstack.py) derives the same flags from the same rendered resources, so a
 setting missing from the render is missing locally too and an end-to-end test fails.
 
 Mapping (the operator's, for the fields the stack sets; pkg/prometheus/statefulset.go and

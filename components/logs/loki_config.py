@@ -14,7 +14,7 @@ from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
 from components.settings import Settings
 from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
-from components.settings.units import duration_seconds, go_duration
+from components.settings.units import hours
 from components.wiring import endpoints, flows
 
 DATA_DIR = "/var/loki"
@@ -27,13 +27,6 @@ INDEX_PERIOD = "24h"
 # Only these become stream labels (seed 004); everything else stays in the line. Written with
 # the Alloy -> Loki flow (components/wiring/endpoints.py, flows.py), which also sets Loki's label-name limit.
 STREAM_LABELS = endpoints.STREAM_LABELS
-
-
-def hours(duration: str) -> str:
-    """A settings duration written in whole hours, the form Loki and Tempo print back."""
-    seconds = duration_seconds(duration)
-    # Otherwise the exact Go form (1h500ms): both read durations with time.ParseDuration or its superset.
-    return f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else go_duration(duration)
 
 
 def _object_store(settings: Settings) -> str:

@@ -34,7 +34,7 @@ WORKLOAD = OperatedKind(
 SERVICE = NAME
 CONFIG_SECRET = "alertmanager-config"
 CONFIG_KEY = "alertmanager.yaml"
-# scripts/render.py writes the Secret carrying this label to DIR/alertmanager.yaml.
+# tooling/render.py writes the Secret carrying this label to DIR/alertmanager.yaml.
 CONFIG_LABEL = "observability.stack/alertmanager-config"
 
 

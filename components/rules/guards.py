@@ -47,6 +47,9 @@ import promql_parser as pp
 from components.rules.catalog import ANY_JOB, Catalog, Metric, load_catalog
 from components.wiring import endpoints
 
+# Functions whose result is wrong when each run of a per-run label is a new series (churn, above);
+# the rule lint and the dashboard lint refuse them over a churning family.
+RANGE_CHANGE_FUNCS = ("rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes")
 COMPANION = "MetricsSourceAbsent"
 COMPANION_SET = "sources"
 COMPANION_FOR = "2m"

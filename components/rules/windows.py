@@ -8,8 +8,8 @@ from typing import Any
 
 import promql_parser
 
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import RuleContext
-from components.rules.ruleset import load_all_rules
 
 # Any retention will do: retention only fills scalars, never a window.
 _ANY_RETENTION = {"prometheus": 86400, "loki": 86400, "tempo": 86400}

@@ -4,8 +4,6 @@ The loader (loader.py), its errors (errors.py) and the cross-field checks are im
 so reading the model never runs them.
 """
 
-from components.settings.metrics import ServiceTarget
 from components.settings.model import Settings
-from components.settings.platform import KubernetesSettings
 
-__all__ = ["KubernetesSettings", "ServiceTarget", "Settings"]
+__all__ = ["Settings"]

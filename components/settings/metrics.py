@@ -73,17 +73,16 @@ def _namespaced_name(value: str) -> str:
 
 
 MetricLabel = Annotated[str, AfterValidator(_metric_label)]
-PositiveInt = Count
 
 
 class ScrapeLimits(Section):
     """Cardinality bounds Prometheus enforces on every scrape (enforced*: monitors cannot raise them)."""
 
-    sample_limit: PositiveInt
-    target_limit: PositiveInt
-    label_limit: PositiveInt
-    label_name_length_limit: PositiveInt
-    label_value_length_limit: PositiveInt
+    sample_limit: Count
+    target_limit: Count
+    label_limit: Count
+    label_name_length_limit: Count
+    label_value_length_limit: Count
 
 
 class PrometheusSettings(Workload):

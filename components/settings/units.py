@@ -103,6 +103,13 @@ def go_duration(text: str) -> str:
     return "".join(parts)
 
 
+def hours(duration: str) -> str:
+    """A settings duration written in whole hours, the form Loki and Tempo print back: ``3d`` -> ``72h``."""
+    seconds = duration_seconds(duration)
+    # Otherwise the exact Go form (1h500ms): both programs read durations with time.ParseDuration or its superset.
+    return f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else go_duration(duration)
+
+
 def quantity_bytes(text: str) -> Decimal:
     """Bytes in a Kubernetes memory or storage quantity such as ``20Gi``: above zero, a whole number of bytes."""
     value = _text(text)

@@ -11,8 +11,8 @@ from typing import Any
 
 from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
-from components.logs.loki_config import hours
 from components.settings import Settings
+from components.settings.units import hours
 from components.wiring import endpoints, flows
 
 DATA_DIR = "/var/tempo"

@@ -118,8 +118,8 @@ def _mutate_first(model: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 
 def test_a_typo_in_a_metric_name_fails_the_lint(render_stack: RenderStack) -> None:
-    from components.rules.ruleset import load_all_rules
-    from components.rules.tooling.build import TEST_CONTEXT
+    from components.rules.all_rules import load_all_rules
+    from tooling.rules.build import TEST_CONTEXT
 
     model = _by_uid(_models(render_stack, "dev"), "qmtl-dagmanager-gateway")
     # The World apply panels read the WorldService sums recorded by the rules.

@@ -14,7 +14,7 @@ from components import paths
 from components.rules.catalog import load_catalog
 from components.rules.thresholds import threshold
 from scripts import inject_sla_violation as injector
-from scripts.load_generator import MergedCollector, build, push
+from tooling.load import MergedCollector, build, push
 from tooling.localstack import http_get
 from tooling.sla_violation import BUDGET, DOWNGRADE_REASON, JOB, default_duration
 from tooling.synthetic import LoadGenerator, presence_series

@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from components import paths
-from components.settings import KubernetesSettings
+from components.settings.platform import KubernetesSettings
 from components.settings.secrets import SECRET_KEYS
 from policy.policies import POLICIES
 from scripts import adopt_claims

@@ -1,4 +1,4 @@
-"""Which rule groups a selector, a group or a promtool case reads (components/rules/tooling/deps.py)."""
+"""Which rule groups a selector, a group or a promtool case reads (tooling/rules/deps.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.rules.ruleset import load_all_rules
-from components.rules.tooling import deps
-from components.rules.tooling.build import TEST_CONTEXT
+from components.rules.all_rules import load_all_rules
+from tooling.rules import deps
+from tooling.rules.build import TEST_CONTEXT
 
 SLI = "slo:sli_error:ratio_rate5m"
 

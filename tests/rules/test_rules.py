@@ -16,6 +16,7 @@ import yaml
 
 from components.kit import yaml_load
 from components.rules import guards, thresholds
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import (
     RULES_DIR,
     RuleContext,
@@ -26,11 +27,10 @@ from components.rules.loader import (
     recording_rules,
     runbook_path,
 )
-from components.rules.ruleset import load_all_rules
 from components.rules.slo import load_slos, spec_files
-from components.rules.tooling import deps, slo_tests
-from components.rules.tooling.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
-from components.rules.tooling.lint import coverage, lint
+from tooling.rules import deps, slo_tests
+from tooling.rules.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
+from tooling.rules.lint import coverage, lint
 
 
 @pytest.fixture(scope="module")

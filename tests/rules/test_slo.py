@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from components.rules import slo
-from components.rules.tooling.build import TEST_CONTEXT
+from tooling.rules.build import TEST_CONTEXT
 
 
 def _spec(**overrides: Any) -> dict[str, Any]:

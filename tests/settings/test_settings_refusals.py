@@ -252,7 +252,7 @@ def test_object_names_kubernetes_accepts_are_taken() -> None:
 
 
 def test_retention_is_written_exactly_in_the_go_form() -> None:
-    from components.logs.loki_config import hours
+    from components.settings.units import hours
 
     assert [hours(value) for value in ("72h", "3d", "90m", "1h500ms")] == ["72h", "72h", "1h30m", "1h500ms"]
 

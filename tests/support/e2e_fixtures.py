@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import pytest
 
-from scripts.load_generator import PushLoop, build
 from tests.support.live_stacks import Factory, live_stacks
+from tooling.load import PushLoop, build
 from tooling.localstack import E2E, LocalStack, free_ports
 from tooling.render import Render
 

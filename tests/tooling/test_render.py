@@ -109,7 +109,7 @@ def test_a_canary_secret_set_in_config_appears_nowhere(render_stack) -> None:
 def test_crds_written_offline_are_what_the_full_sdk_path_registers(render_stack) -> None:
     """The offline render keeps the CRD schemas out of the SDK's wire path and memoizes their YAML; the full path
     serializes every schema, sends it through the mock monitor and back. Both must register and write the same."""
-    offline = render_stack("prod")  # scripts.render.render: the offline path
+    offline = render_stack("prod")  # tooling.render.render: the offline path
     config = read_stack_config("prod")
     stand_in_missing_secrets(config)
     full = run_program_with_outputs(config.stack, config.engine_form(), config.secret_keys, hold_back_crd_schemas=False)

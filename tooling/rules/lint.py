@@ -39,8 +39,6 @@ from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
 from components.rules.loader import RUNBOOKS_DIR, runbook_path
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
-# Functions whose result is wrong when each run of a per-run label is a new series.
-RANGE_CHANGE_FUNCS = ("rate", "irate", "increase", "delta", "idelta", "deriv", "resets", "changes")
 RUNBOOK_SECTIONS = ("## Symptoms", "## Impact", "## Diagnosis", "## Resolution", "## Escalation", "## References")
 _RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+$")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}", re.S)
@@ -138,7 +136,7 @@ class _Expr:
             self.label_names([strings[0]], None, "label_join destination")
             self.label_names(strings[2:], first, "label_join source")
             return None if first is None else first | {strings[0]}
-        if fname in RANGE_CHANGE_FUNCS or fname == "histogram_quantile":
+        if fname in guards.RANGE_CHANGE_FUNCS or fname == "histogram_quantile":
             self.per_run(fname, node.args[-1], vectors[-1] if vectors else None)
         if fname == "histogram_quantile":
             self.histogram_quantile(node.args[1])

@@ -1,6 +1,6 @@
 """Write the rule set as promtool-ready files, with their unit tests.
 
-    python -m components.rules.tooling.build --out build/rules
+    python -m scripts.build_rules --out build/rules
     promtool check rules build/rules/rules/*.yaml
     promtool test rules build/rules/tests/*.yaml
 
@@ -16,7 +16,6 @@ templates are checked by ``promtool check rules`` on the full files instead.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from collections.abc import Mapping
@@ -27,9 +26,9 @@ import yaml
 
 from components.kit import yaml_load
 from components.rules import guards, slo
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import RULES_DIR, RuleContext, dump, load_guards
-from components.rules.ruleset import load_all_rules
-from components.rules.tooling import deps, slo_tests
+from tooling.rules import deps, slo_tests
 
 TESTS_DIR = RULES_DIR / "tests"
 # The context the hand-written promtool tests are written against.
@@ -143,7 +142,7 @@ def write_tests(out: Path, rules_out: Path, tests_dir: Path = TESTS_DIR, slo_dir
     """Write the hand-written tests, the SLO tests and, given the rule specs, the generated
     vanish/churn/born-non-zero cases, against the rule files written under ``rules_out``.
 
-    Each case runs against only the groups it needs (``components/rules/tooling/deps.py``), of the rule
+    Each case runs against only the groups it needs (``tooling/rules/deps.py``), of the rule
     files its source names (hand-written: ``rule_files``; SLO: its ``slo-<spec>`` set; generated:
     every set, alerts looked up in the group under test and the companion set). Cases loading the
     same groups share a file ``<source>--<groups>.test.yaml`` whose ``rule_files`` are per-group
@@ -178,16 +177,3 @@ def build(out: Path, ctx: RuleContext = TEST_CONTEXT, *, for_tests: bool = False
     rules = write_rules(out / "rules", specs, for_tests=for_tests)
     tests = write_tests(out / "tests", out / "rules", specs=specs)
     return rules, tests
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--for-tests", action="store_true", help="strip annotations from rules/ as well (the tests/ copies never have them)")
-    args = parser.parse_args(argv)
-    rules, tests = build(args.out, for_tests=args.for_tests)
-    print(f"wrote {len(rules)} rule files and {len(tests)} test files under {args.out}")
-
-
-if __name__ == "__main__":
-    main()

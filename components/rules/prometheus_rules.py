@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 
 from components.kit.context import StackContext
 from components.kit.labels import stack_selector, standard_labels
+from components.rules.all_rules import load_all_rules
 from components.rules.loader import RuleContext
-from components.rules.ruleset import load_all_rules
 from components.settings.rules import RulesSettings
 from components.settings.units import duration_seconds
 
