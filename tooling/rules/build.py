@@ -24,13 +24,14 @@ from typing import Any
 
 import yaml
 
+from components import paths
 from components.kit import yaml_load
 from components.rules import guards, slo
 from components.rules.all_rules import load_all_rules
-from components.rules.loader import RULES_DIR, RuleContext, dump, load_guards
+from components.rules.loader import RuleContext, dump, load_guards
 from tooling.rules import deps, slo_tests
 
-TESTS_DIR = RULES_DIR / "tests"
+TESTS_DIR = paths.RULE_TESTS_DIR
 # The context the hand-written promtool tests are written against.
 TEST_CONTEXT = RuleContext(
     namespace="observability",
