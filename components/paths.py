@@ -18,7 +18,6 @@ RULE_TESTS_DIR = RULES_DIR / "tests"
 THRESHOLDS_FILE = RULES_DIR / "thresholds.yaml"
 SLO_DIR = REPO_ROOT / "slo"
 CATALOG_FILE = REPO_ROOT / "catalog" / "metrics.yaml"
-DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 
 # Code and documents the tools and tests read.
 COMPONENTS_DIR = REPO_ROOT / "components"

@@ -7,27 +7,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from components.settings.types import HTTP_URL_RE, ObjectName, Section, Storage, Workload
+from components.settings.types import ObjectName, Section, Storage, Workload, http_url, matching
 
 URL_FORM = "an absolute http(s) URL such as https://grafana.example.com or https://myorg.grafana.net"
 HOST_FORM = "a DNS host name such as grafana.example.com"
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z", re.ASCII)
 
-
-def _url(value: str) -> str:
-    if not HTTP_URL_RE.match(value):
-        raise ValueError(f"not a URL; accepted form: {URL_FORM}")
-    return value.rstrip("/")
-
-
-def _host(value: str) -> str:
-    if not _HOST_RE.match(value):
-        raise ValueError(f"not a host name; accepted form: {HOST_FORM}")
-    return value
-
-
-Url = Annotated[str, AfterValidator(_url)]
-Host = Annotated[str, AfterValidator(_host)]
+Url = Annotated[str, AfterValidator(http_url(URL_FORM))]
+Host = Annotated[str, AfterValidator(matching(_HOST_RE, "a host name", HOST_FORM))]
 
 
 class GrafanaIngress(Section):

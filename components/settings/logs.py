@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.settings.storage_backend import LokiObjectStorage
-from components.settings.types import MAX_COUNT, Count, Duration, Section, Storage, Workload, decimal_number, whole_number
+from components.settings.types import MAX_COUNT, QUALIFIED_KEY_RE, Count, Duration, Section, Storage, Workload, decimal_number, matching, whole_number
 
 # The first day of the volume's schema period (components/logs/loki_config.py); a bucket period starts after it.
 FIRST_SCHEMA_DAY = date(2025, 1, 1)
@@ -23,16 +22,7 @@ def results_cache_mb(chunk_cache_mb: int) -> int:
 
 PositiveNumber = Annotated[Decimal, BeforeValidator(decimal_number(Decimal(0), Decimal(MAX_COUNT)))]
 LABEL_NAME_FORM = "a Kubernetes label key such as app.kubernetes.io/name or app"
-_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
-
-
-def _label_key(value: str) -> str:
-    if not _LABEL_KEY_RE.match(value):
-        raise ValueError(f"not a label key; accepted form: {LABEL_NAME_FORM}")
-    return value
-
-
-LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelKey = Annotated[str, AfterValidator(matching(QUALIFIED_KEY_RE, "a label key", LABEL_NAME_FORM))]
 
 
 class LokiIngestion(Section):

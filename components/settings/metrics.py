@@ -20,6 +20,7 @@ from components.settings.types import (
     Storage,
     Workload,
     ZeroOrDuration,
+    matching,
     whole_number,
 )
 from components.wiring.endpoints import KUBELET_PORT, NODE_EXPORTER
@@ -40,16 +41,10 @@ def _metric_label(value: str) -> str:
     return value
 
 
-def _slack_channel(value: str) -> str:
-    if not re.match(r"^#[a-z0-9][a-z0-9._-]{0,79}\Z", value):
-        raise ValueError("not a Slack channel; accepted form: '#' then lower-case letters, digits, '.', '_' or '-' (e.g. '#monitoring')")
-    return value
-
-
-def _email(value: str) -> str:
-    if not _EMAIL_RE.match(value):
-        raise ValueError("not an e-mail address; accepted form: name@domain (e.g. oncall@example.org)")
-    return value
+_slack_channel = matching(
+    re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}\Z"), "a Slack channel", "'#' then lower-case letters, digits, '.', '_' or '-' (e.g. '#monitoring')"
+)
+_email = matching(_EMAIL_RE, "an e-mail address", "name@domain (e.g. oncall@example.org)")
 
 
 def _host_port(value: str) -> str:

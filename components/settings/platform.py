@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section
+from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section, matching
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -54,10 +54,7 @@ CLUSTER_ID_FORM = (
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def _cluster_id(value: str) -> str:
-    if not _UUID_RE.match(value):
-        raise ValueError(f"not a cluster ID; accepted form: {CLUSTER_ID_FORM}")
-    return value
+_cluster_id = matching(_UUID_RE, "a cluster ID", CLUSTER_ID_FORM)
 
 
 class KubernetesSettings(Section):

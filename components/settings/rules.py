@@ -6,16 +6,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from components.settings.types import HTTP_URL_RE, Section
+from components.settings.types import Section, http_url
 
-
-def _http_url(value: str) -> str:
-    if not HTTP_URL_RE.match(value):
-        raise ValueError("not a URL; accepted form: http(s)://host/path, e.g. https://github.com/org/repo/blob/main")
-    return value.rstrip("/")
+_RUNBOOK_BASE_FORM = "http(s)://host/path, e.g. https://github.com/org/repo/blob/main"
 
 
 class RulesSettings(Section):
     # Runbook links are <runbookBaseUrl>/docs/runbooks/<alert>.md: point it at
     # where this repository is browsable (a fork sets its own).
-    runbook_base_url: Annotated[str, AfterValidator(_http_url)]
+    runbook_base_url: Annotated[str, AfterValidator(http_url(_RUNBOOK_BASE_FORM))]

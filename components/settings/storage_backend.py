@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.settings.types import Section
+from components.settings.types import QUALIFIED_KEY_RE, Section, matching
 
 BUCKET_FORM = "a bucket name: 3-63 lower-case letters, digits, '.', '-' or '_', starting and ending with a letter or digit"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]\Z", re.ASCII)
@@ -21,34 +21,14 @@ ENDPOINT_FORM = "host[:port] without a scheme (e.g. s3.eu-west-1.amazonaws.com o
 _ENDPOINT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?\Z", re.ASCII)
 
 
-def _bucket(value: str) -> str:
-    if not _BUCKET_RE.match(value):
-        raise ValueError(f"not a bucket name; accepted form: {BUCKET_FORM}")
-    return value
-
-
 REGION_FORM = "a cloud region: lower-case letters, digits and '-' (e.g. eu-west-1)"
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z", re.ASCII)
 ANNOTATION_KEY_FORM = "a Kubernetes annotation key such as eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account"
-_ANNOTATION_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
 
-
-def _region(value: str | None) -> str | None:
-    if value is not None and not _REGION_RE.match(value):
-        raise ValueError(f"not a region; accepted form: {REGION_FORM}")
-    return value
-
-
-def _annotation_key(value: str) -> str:
-    if not _ANNOTATION_KEY_RE.match(value):
-        raise ValueError(f"not an annotation key; accepted form: {ANNOTATION_KEY_FORM}")
-    return value
-
-
-def _endpoint(value: str | None) -> str | None:
-    if value is not None and not _ENDPOINT_RE.match(value):
-        raise ValueError(f"not an endpoint; accepted form: {ENDPOINT_FORM}")
-    return value
+_bucket = matching(_BUCKET_RE, "a bucket name", BUCKET_FORM)
+_region = matching(_REGION_RE, "a region", REGION_FORM)
+_annotation_key = matching(QUALIFIED_KEY_RE, "an annotation key", ANNOTATION_KEY_FORM)
+_endpoint = matching(_ENDPOINT_RE, "an endpoint", ENDPOINT_FORM)
 
 
 class ObjectStorage(Section):

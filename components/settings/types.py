@@ -8,8 +8,9 @@ and give the numbers the cross-field checks need.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -125,20 +126,39 @@ def _object_name(value: Any) -> Any:
 # Names of Secrets, IngressClasses and most other objects (k8s.io/apimachinery IsDNS1123Subdomain).
 ObjectName = Annotated[str, BeforeValidator(_object_name)]
 
+_Text = TypeVar("_Text", str, str | None)
+
+
+def matching(pattern: re.Pattern[str], what: str, form: str) -> Callable[[_Text], _Text]:
+    """A field validator: the value unchanged when ``pattern`` matches it (None, an unset optional field,
+    passes), else ValueError "not <what>; accepted form: <form>" (the loader adds the key and the value)."""
+
+    def check(value: _Text) -> _Text:
+        if value is not None and not pattern.match(value):
+            raise ValueError(f"not {what}; accepted form: {form}")
+        return value
+
+    return check
+
+
+# Label and annotation keys share one syntax: an optional DNS-subdomain prefix and '/', then a name
+# (k8s.io/apimachinery IsQualifiedName).
+QUALIFIED_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z", re.ASCII)
+
 DNS_LABEL_FORM = "a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, at most 63 characters"
 DNS_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z", re.ASCII)
 
 
-def _dns_label(value: str) -> str:
-    if not DNS_LABEL_RE.match(value):
-        raise ValueError(f"not a valid name; accepted form: {DNS_LABEL_FORM}")
-    return value
-
-
 # Names of namespaces, clusters and service targets.
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsLabel = Annotated[str, AfterValidator(matching(DNS_LABEL_RE, "a valid name", DNS_LABEL_FORM))]
 # An http(s) URL with a host and an optional path: Grafana's URLs and the runbook base URL.
 HTTP_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?\Z", re.ASCII)
+
+
+def http_url(form: str) -> Callable[[str], str]:
+    """A field validator: an http(s) URL (see ``matching``), without its trailing '/' (links are joined to it)."""
+    check = matching(HTTP_URL_RE, "a URL", form)
+    return lambda value: check(value).rstrip("/")
 
 
 class Section(BaseModel):
