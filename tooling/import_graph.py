@@ -1,6 +1,7 @@
 """The project's import graph, read from the source: which of its modules each module imports.
 
-Every import statement counts, those inside functions included (a late import only hides a circle).
+Every import statement counts, those inside functions included (a late import only hides a circle), and so
+does ``importlib.import_module("a.b")`` or ``__import__("a.b")`` with a literal name.
 Importing ``a.b.c`` also runs the packages ``a`` and ``a.b``, so it counts as importing them too,
 except, when only implied, a module's own enclosing packages (a package that re-exports its submodules
 is not a circle); a module that names its own package (``from . import X``) does import it.
@@ -15,16 +16,18 @@ from pathlib import Path
 
 from components import paths
 
-# Where the project's Python lives; everything else under the root (virtualenvs, build output) is not the project's.
-SOURCE_ROOTS = ("components", "dashboards", "policy", "scripts", "tests", "tooling")
-TOP_LEVEL_MODULES = ("__main__.py", "program.py")
+# Top-level folders that hold no project code: outputs (git-ignored). Hidden folders (.venv, .git) are skipped too.
+NOT_SOURCE = ("build", "dist")
+
+
+def _is_source(relative: Path) -> bool:
+    return not any(part.startswith(".") or part == "__pycache__" for part in relative.parts) and relative.parts[0] not in NOT_SOURCE
 
 
 def project_modules(root: Path = paths.REPO_ROOT) -> dict[str, Path]:
-    """Dotted module name -> its file, for every module of the project (packages by their ``__init__.py``)."""
-    files = [root / name for name in TOP_LEVEL_MODULES if (root / name).is_file()]
-    for top in SOURCE_ROOTS:
-        files += sorted((root / top).rglob("*.py"))
+    """Dotted module name -> its file, for every Python file under ``root`` (packages by their ``__init__.py``):
+    a folder added at the top level is part of the graph, and of its layer rules, from its first file."""
+    files = sorted(f for f in root.rglob("*.py") if _is_source(f.relative_to(root)))
     modules: dict[str, Path] = {}
     for file in files:
         parts = file.relative_to(root).with_suffix("").parts
@@ -52,14 +55,20 @@ def imports_of(module: str, modules: Mapping[str, Path]) -> set[str]:
     package = module if file.name == "__init__.py" else module.rpartition(".")[0]
     explicit: set[str] = set()  # what the statements name
     implied: set[str] = set()  # the packages that importing them runs
-    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), str(file))):
+    # Bytes: ast honours a file's coding declaration.
+    for node in ast.walk(ast.parse(file.read_bytes(), str(file))):
         names: Iterable[str] = ()
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Call) and _imports_by_name(node):
+            names = [node.args[0].value]  # type: ignore[attr-defined]  # a str constant: _imports_by_name
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                depth = len(package.split(".")) - node.level + 1
+                if depth < 1:
+                    continue  # beyond the top-level package: Python refuses it
+                anchor = package.split(".")[:depth]
                 base = ".".join([*anchor, base] if base else anchor)
             # ``from a.b import c`` imports the module a.b.c when there is one, else names of a.b.
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
@@ -73,6 +82,26 @@ def imports_of(module: str, modules: Mapping[str, Path]) -> set[str]:
     # that takes a name from its package's __init__ closes a circle when that __init__ imports it.
     own = set(_ancestors(module))
     return (explicit | (implied - own)) - {module}
+
+
+def _imports_by_name(call: ast.Call) -> bool:
+    """``importlib.import_module("x")``, ``import_module("x")`` or ``__import__("x")`` with a literal name."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    first = call.args[0] if call.args else None
+    return name in ("import_module", "__import__") and isinstance(first, ast.Constant) and isinstance(first.value, str)
+
+
+def reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    """Every module that importing ``start`` can load, through any chain of imports (``start`` excluded)."""
+    seen: set[str] = set()
+    todo = list(graph.get(start, ()))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, ()))
+    return seen - {start}
 
 
 def import_graph(root: Path = paths.REPO_ROOT) -> dict[str, set[str]]:

@@ -75,8 +75,7 @@ def test_one_command_writes_the_bundle_byte_identically(prod: Render, tmp_path: 
 
 def test_default_out_is_dist_and_dist_is_ignored_by_git(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Path("dist") == bundle.DEFAULT_OUT
-    root = paths.REPO_ROOT
-    assert "/dist/" in (root / ".gitignore").read_text().splitlines()
+    assert "/dist/" in paths.GITIGNORE.read_text().splitlines()
 
 
 def test_refuses_to_replace_a_directory_that_is_not_a_bundle(tmp_path: Path, prod: Render, monkeypatch: pytest.MonkeyPatch,

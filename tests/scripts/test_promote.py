@@ -19,7 +19,7 @@ import yaml
 
 from scripts import promote
 from scripts.promote import AutomationDeployer, Promotion, PromotionRefusedError, compare, main
-from tooling.stack_config import REPO_ROOT, StackConfig, read_stack_config
+from tooling.stack_config import StackConfig, read_stack_config, stack_file
 
 
 def write_stack(root: Path, stack: str, **config: Any) -> None:
@@ -43,7 +43,7 @@ def add_secrets(root: Path, stack: str, *keys: str) -> None:
 def committed(tmp_path: Path) -> Path:
     """The committed stack files as they are (no secrets set)."""
     for stack in ("dev", "staging", "prod"):
-        shutil.copy(REPO_ROOT / f"Pulumi.{stack}.yaml", tmp_path)
+        shutil.copy(stack_file(stack), tmp_path)
     return tmp_path
 
 
