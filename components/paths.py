@@ -40,3 +40,8 @@ VENV = REPO_ROOT / ".venv"
 # Outputs (git-ignored).
 BUILD_DIR = REPO_ROOT / "build"
 CACHE_DIR = BUILD_DIR / "cache"
+# Versions of the programs `make tools` builds from Go modules (tooling/go_tools.py), and where they go.
+TOOLS_VERSIONS = REPO_ROOT / "tools" / "versions.yaml"
+TOOLS_DIR = BUILD_DIR / "tools"
+DEPLOY_TEST_DIR = BUILD_DIR / "deploy-test"
+PULUMI_PROJECT = REPO_ROOT / "Pulumi.yaml"

@@ -1,0 +1,251 @@
+"""Build the programs the tests and the deploy test run from their Go modules (``make tools``).
+
+Each tool of ``tools/versions.yaml`` is built with the ordinary ``go`` command in a small wrapper module
+under ``build/tools/src/<name>@<version>/`` that requires the upstream module at its version: a module whose
+go.mod replaces parts of its own repository with directories (``../sdk``, ``./staging/src/k8s.io/api``)
+cannot be built by ``go install <pkg>@<version>``, so each such replace becomes a requirement on the
+published module at ``local_replaces``; replaces to other modules are carried over unchanged.
+
+Outputs go to ``build/tools/bin/`` and a stamp per tool, named by its version and a digest of its recipe,
+to ``build/tools/stamps/``: a warm run builds nothing. Nothing fetched is written into the repository.
+
+Errors: :class:`ToolBuildError` names the tool, the command and the last lines of its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.paths import REPO_ROOT, REQUIREMENTS, SETTINGS_DEFAULTS, TOOLS_DIR
+from components.paths import TOOLS_VERSIONS as VERSIONS_FILE
+
+BIN_DIR = TOOLS_DIR / "bin"
+SHARE_DIR = TOOLS_DIR / "share"
+SRC_DIR = TOOLS_DIR / "src"
+STAMP_DIR = TOOLS_DIR / "stamps"
+# The Pulumi CLI's own state (plugins, credentials) for the tests and the deploy test, apart from ~/.pulumi.
+PULUMI_HOME = TOOLS_DIR / "pulumi-home"
+MAKE_COMMAND = "make tools"
+
+_IMAGE_TAG = re.compile(r":v?(?P<version>\d+\.\d+\.\d+)$")
+_SEMVER = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)")
+
+
+class ToolBuildError(RuntimeError):
+    """A tool could not be built or is missing; the message says which and what to run."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One entry of tools/versions.yaml, resolved: versions are full module versions (``v1.2.3``)."""
+
+    name: str
+    module: str
+    version: str
+    tag: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    ldflags: str = ""
+    local_replaces: str | None = None
+    provider_main: str | None = None
+    # Files of the module copied to build/tools/share/<name>/ (data the program reads at run time).
+    data: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``name@version+digest``: changes whenever anything that shapes the build changes."""
+        recipe = json.dumps(
+            [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data],
+            sort_keys=True,
+        )
+        return f"{self.name}@{self.version}+{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+    def paths(self, bin_dir: Path = BIN_DIR) -> list[Path]:
+        return [bin_dir / binary for binary in self.binaries] + [SHARE_DIR / self.name / Path(path).name for path in self.data]
+
+
+def _image_version(path: str, defaults: Mapping[str, Any]) -> str:
+    node: Any = defaults["common"]
+    for part in path.split("."):
+        node = node[part]
+    match = _IMAGE_TAG.search(str(node))
+    if match is None:
+        raise ToolBuildError(f"{SETTINGS_DEFAULTS.name}: common.{path} = {node!r} has no x.y.z tag to build")
+    return "v" + match["version"]
+
+
+def _module_version(tag: str, rule: str | None) -> str:
+    if rule is None:
+        return tag
+    if rule == "prometheus3":
+        match = _SEMVER.match(tag)
+        if match is None or match["major"] != "3":
+            raise ToolBuildError(f"prometheus3 version rule needs a 3.x.y tag, got {tag}")
+        return f"v0.{300 + int(match['minor'])}.{match['patch']}"
+    raise ToolBuildError(f"{VERSIONS_FILE.name}: unknown module_version rule {rule!r}")
+
+
+def sdk_plugin_version(package: str = "pulumi-kubernetes") -> str:
+    """The version ``package`` is pinned at in requirements.txt (the plugin version its SDK asks the engine for)."""
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        name, _, version = line.partition("==")
+        if name.strip() == package:
+            return version.strip()
+    raise ToolBuildError(f"{REQUIREMENTS.name} pins no {package}")
+
+
+def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTINGS_DEFAULTS) -> dict[str, Tool]:
+    """Every tool of ``versions_file``, with image-pinned versions read from ``defaults_file``."""
+    spec = yaml.safe_load(versions_file.read_text(encoding="utf-8"))["tools"]
+    defaults = yaml.safe_load(defaults_file.read_text(encoding="utf-8"))
+    tools: dict[str, Tool] = {}
+    for name, entry in spec.items():
+        if "version_file" in entry:
+            entry = {**entry, "version": "v" + (REPO_ROOT / entry["version_file"]).read_text(encoding="utf-8").strip().removeprefix("v")}
+        tag = _image_version(entry["image"], defaults) if "image" in entry else str(entry.get("release", entry["version"]))
+        version = _module_version(tag, entry.get("module_version")) if "image" in entry else str(entry["version"])
+        packages = tuple(entry.get("packages", []))
+        binaries = tuple(entry.get("binaries") or [Path(p).name for p in packages])
+        if entry.get("provider_main"):
+            binaries = (Path(entry["provider_main"]).name,)
+        if len(binaries) != max(len(packages), 1):
+            raise ToolBuildError(f"{versions_file.name}: {name}: one binary name per package")
+        semver = _SEMVER.match(tag)
+        fields = {"tag": tag, "version": tag.removeprefix("v"), "release": tag}
+        if semver:
+            fields |= {"major": semver["major"], "minor": semver["minor"]}
+        tools[name] = Tool(
+            name=name,
+            module=entry["module"],
+            version=version,
+            tag=tag,
+            packages=packages,
+            binaries=binaries,
+            ldflags=" ".join(str(entry.get("ldflags", "")).split()).format(**fields),
+            local_replaces=str(entry["local_replaces"]).format(**fields) if "local_replaces" in entry else None,
+            provider_main=entry.get("provider_main"),
+            data=tuple(entry.get("data", [])),
+        )
+    return tools
+
+
+# --- building ------------------------------------------------------------------------------------------
+
+
+def go_env() -> dict[str, str]:
+    """The go command's environment: the machine's own toolchain, module mode, no VCS stamping."""
+    env = dict(os.environ)
+    env.update({"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -buildvcs=false", "CGO_ENABLED": env.get("CGO_ENABLED", "1")})
+    return env
+
+
+def _go(args: Sequence[str], cwd: Path, tool: Tool) -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise ToolBuildError("the go command is not on PATH: install Go 1.26 (see README, 'Requirements')")
+    result = subprocess.run([go, *args], cwd=cwd, env=go_env(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise ToolBuildError(f"{tool.name}: `go {' '.join(args)}` failed in {cwd}:\n{tail}")
+    return result.stdout
+
+
+def _upstream_go_mod(tool: Tool, wrapper: Path) -> tuple[str, list[str]]:
+    """(the upstream go directive, its replace lines rewritten for the wrapper)."""
+    info = json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.version}"], wrapper, tool))
+    text = Path(info["GoMod"]).read_text(encoding="utf-8")
+    go_line = re.search(r"^go\s+(\S+)", text, re.MULTILINE)
+    replaces: list[str] = []
+    for old, new in re.findall(r"^\s*(?:replace\s+)?(\S+(?:\s+v\S+)?)\s+=>\s+(.+?)\s*$", text, re.MULTILINE):
+        target = new.split()
+        if target[0].startswith((".", "/")):
+            if tool.local_replaces is None:
+                raise ToolBuildError(f"{tool.name}: upstream replaces {old} with a directory; set local_replaces")
+            replaces.append(f"{old.split()[0]} => {old.split()[0]} {tool.local_replaces}")
+        else:
+            replaces.append(f"{old} => {new}")
+    return (go_line[1] if go_line else "1.24"), replaces
+
+
+def _write_provider_main(tool: Tool, wrapper: Path) -> str:
+    """A main serving the module's committed schema (its own main embeds a file generated at build time)."""
+    assert tool.provider_main is not None
+    info = json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.version}"], wrapper, tool))
+    source = Path(info["Dir"]) / tool.provider_main
+    schema = json.loads((source / "schema.json").read_text(encoding="utf-8"))
+    schema["version"] = tool.tag.removeprefix("v")
+    (wrapper / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")), encoding="utf-8")
+    mapping = json.loads((source / "terraform-mapping.json").read_text(encoding="utf-8"))
+    (wrapper / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")), encoding="utf-8")
+    (wrapper / "main.go").write_text(
+        "// Written by tooling/go_tools.py: serves the provider with the schema committed in its module.\n"
+        "package main\n\n"
+        'import (\n\t_ "embed"\n\n'
+        f'\t"{tool.module}/pkg/provider"\n\t"{tool.module}/pkg/version"\n)\n\n'
+        "//go:embed schema-embed.json\nvar schema []byte\n\n"
+        "//go:embed terraform-mapping-embed.json\nvar terraformMapping []byte\n\n"
+        'func main() { provider.Serve("kubernetes", version.Version, schema, terraformMapping) }\n',
+        encoding="utf-8",
+    )
+    return "."
+
+
+def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool:
+    """Build ``tool`` unless its stamp and binaries exist; True when something was built."""
+    stamp = STAMP_DIR / tool.key
+    if stamp.exists() and all(path.exists() for path in tool.paths(bin_dir)):
+        return False
+    wrapper = SRC_DIR / f"{tool.name}@{tool.version}"
+    shutil.rmtree(wrapper, ignore_errors=True)
+    wrapper.mkdir(parents=True)
+    (wrapper / "go.mod").write_text(f"module local.build/{tool.name}\n\ngo 1.24\n", encoding="utf-8")
+    go_version, replaces = _upstream_go_mod(tool, wrapper)
+    lines = [f"module local.build/{tool.name}", "", f"go {go_version}", "", f"require {tool.module} {tool.version}"]
+    lines += [f"replace {line}" for line in replaces]
+    (wrapper / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if tool.provider_main:
+        targets = [_write_provider_main(tool, wrapper)]
+        _go(["mod", "tidy"], wrapper, tool)
+    else:
+        targets = [tool.module if package == "." else f"{tool.module}/{package}" for package in tool.packages]
+        _go(["get", *(f"{target}@{tool.version}" for target in targets)], wrapper, tool)
+        # `go get` may raise the module's requirement past the pinned version through another module's needs.
+        required = re.search(rf"^\s*(?:require\s+)?{re.escape(tool.module)}\s+(\S+)", (wrapper / "go.mod").read_text(), re.MULTILINE)
+        if required is None or required[1] != tool.version:
+            raise ToolBuildError(f"{tool.name}: go get moved {tool.module} to {required[1] if required else 'nothing'}, not {tool.version}")
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for target, binary in zip(targets, tool.binaries, strict=True):
+        print(f"==> tools: {tool.name} {tool.tag}: go build {target} -> {binary}", file=log, flush=True)
+        _go(["build", "-trimpath", "-ldflags", f"-s -w {tool.ldflags}".strip(), "-o", str(bin_dir / binary), target], wrapper, tool)
+    if tool.data:
+        source = Path(json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.version}"], wrapper, tool))["Dir"])
+        share = SHARE_DIR / tool.name
+        share.mkdir(parents=True, exist_ok=True)
+        for path in tool.data:
+            shutil.copyfile(source / path, share / Path(path).name)
+    STAMP_DIR.mkdir(parents=True, exist_ok=True)
+    for old in STAMP_DIR.glob(f"{tool.name}@*"):
+        old.unlink()
+    stamp.write_text(json.dumps({"module": tool.module, "version": tool.version, "binaries": list(tool.binaries)}) + "\n")
+    return True
+
+
+def require(*binaries: str, bin_dir: Path = BIN_DIR) -> dict[str, Path]:
+    """The built paths of ``binaries``; :class:`ToolBuildError` naming ``make tools`` when one is missing."""
+    found = {name: bin_dir / name for name in binaries}
+    missing = [name for name, path in found.items() if not path.exists()]
+    if missing:
+        raise ToolBuildError(f"missing build of {', '.join(missing)} in {bin_dir}: run `{MAKE_COMMAND}`")
+    return found
