@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.context import StackContext
+from components.kit.volumes import SKIP_AWAIT
 from components.settings.errors import NAMESPACE
 from components.settings.platform import KubernetesSettings
 
@@ -74,6 +75,21 @@ def _verified(config: KubernetesSettings, stack: str, metadata: Any, kube_system
     return kube_system
 
 
+def with_skip_await(metadata: Any) -> Any:
+    """``metadata`` (a dict, an input type, an Output or None) with the skip-await annotation added."""
+    if isinstance(metadata, pulumi.Output):
+        return metadata.apply(with_skip_await)
+    if metadata is None:
+        return {"annotations": {SKIP_AWAIT: "true"}}
+    if isinstance(metadata, dict):
+        annotations = metadata.get("annotations")
+        merged = pulumi.Output.from_input(annotations or {}).apply(lambda found: {**(found or {}), SKIP_AWAIT: "true"})
+        return {**metadata, "annotations": merged if isinstance(annotations, pulumi.Output) else {**(annotations or {}), SKIP_AWAIT: "true"}}
+    annotations = metadata.annotations
+    metadata.annotations = with_skip_await({"annotations": annotations})["annotations"]
+    return metadata
+
+
 def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.Provider:
     """Register the identity check and the stack's provider; every custom resource registered after
     this call waits for the check, and every Kubernetes resource uses that provider."""
@@ -86,9 +102,12 @@ def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.
         if not isinstance(args.resource, pulumi.CustomResource):
             return None
         extra = pulumi.ResourceOptions(depends_on=[verified])
+        props = args.props
         if args.type_.startswith("kubernetes:") and provider_holder:
             extra.provider = provider_holder[0]
-        return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, extra))
+            if config.skip_readiness_waits:
+                props = {**props, "metadata": with_skip_await(props.get("metadata"))}
+        return pulumi.ResourceTransformationResult(props, pulumi.ResourceOptions.merge(args.opts, extra))
 
     pulumi.runtime.register_stack_transformation(on_cluster)
     provider = k8s.Provider(PROVIDER, context=config.context, cluster_identifier=config.cluster_id)

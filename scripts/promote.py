@@ -45,10 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from components.paths import POLICY_DIR
 from components.settings.errors import NAMESPACE
 from components.settings.loader import load_settings
 from components.settings.metrics_checks import required_secrets
 from components.settings.secrets import how_to_set
+from tooling.engine import Engine
 from tooling.render import render
 from tooling.stack_config import REPO_ROOT, StackConfig, read_stack_config
 
@@ -210,28 +212,25 @@ def run_test_suite(root: Path) -> int:
 class AutomationDeployer:
     """``pulumi preview``/``up`` through the Automation API, with the policy pack.
 
-    The Automation API drives the Pulumi CLI, so this needs ``pulumi`` on PATH;
-    the program runs from ``root`` with the project's ``.venv`` (Pulumi.yaml)."""
+    The Automation API drives the Pulumi CLI, so this needs ``pulumi`` on PATH; the program is the project's
+    in ``project_dir`` (Pulumi.yaml, its ``.venv``), run as tooling/engine.py describes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, project_dir: Path) -> None:
         if shutil.which("pulumi") is None:
             raise PromotionRefusedError(
                 "the Pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/iac/download-install/) "
                 "or run without --preview/--up for the checks only"
             )
-        self.root = root
-        self.policy_pack = str(root / "policy")
+        self.project_dir = project_dir
+        self.policy_pack = str(POLICY_DIR)
 
     def _stack(self, stack: str) -> Any:
-        from pulumi import automation as auto
-
         env = {}
         if not os.environ.get("PULUMI_BACKEND_URL"):
-            (self.root / LOCAL_BACKEND_DIR).mkdir(exist_ok=True)
-            env["PULUMI_BACKEND_URL"] = f"file://{self.root / LOCAL_BACKEND_DIR}"
-        options = auto.LocalWorkspaceOptions(env_vars=env)
+            (self.project_dir / LOCAL_BACKEND_DIR).mkdir(exist_ok=True)
+            env["PULUMI_BACKEND_URL"] = f"file://{self.project_dir / LOCAL_BACKEND_DIR}"
         # A first promotion to a stack nobody has initialised on the shared backend creates it.
-        return auto.create_or_select_stack(stack_name=stack, work_dir=str(self.root), opts=options)
+        return Engine(project_dir=self.project_dir, env=env).stack(stack)
 
     def preview(self, stack: str) -> ChangeSummary:
         result = self._stack(stack).preview(policy_packs=[self.policy_pack], diff=True, on_output=print)
@@ -258,6 +257,8 @@ class Promotion:
     source: str
     target: str
     root: Path = REPO_ROOT
+    # Where Pulumi.yaml and the stack files are (default: the checkout, ``root``).
+    project_dir: Path | None = None
     skip_tests: bool = False
     expect_sha: str | None = None
     run_tests: TestRunner = run_test_suite
@@ -274,7 +275,8 @@ class Promotion:
                 state = " with uncommitted changes" if dirty else ""
                 raise PromotionRefusedError(f"refusing: checked out {sha}{state}, but the commit to promote is {self.expect_sha}")
         try:
-            source, target = read_stack_config(self.source, self.root), read_stack_config(self.target, self.root)
+            project = self.project_dir or self.root
+            source, target = read_stack_config(self.source, project), read_stack_config(self.target, project)
             comparison = compare(source, target)
         except (FileNotFoundError, ValueError) as error:  # SettingsError is a ValueError
             raise PromotionRefusedError(f"refusing: {error}") from error
@@ -354,16 +356,23 @@ def main(
     parser.add_argument("--changes-out", type=Path, help="write the preview's change summary (JSON) to this file")
     parser.add_argument("--expect-changes", help="with --up: refuse unless the preview's change summary is this one (JSON, or a file)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--project-dir", type=Path, help="the directory of Pulumi.yaml and the stack files (default: the checkout)")
     args = parser.parse_args(argv)
 
     promotion = Promotion(
-        args.source, args.target, root=args.root, skip_tests=args.skip_tests, expect_sha=args.expect_sha, render_stack=render_stack
+        args.source,
+        args.target,
+        root=args.root,
+        project_dir=args.project_dir,
+        skip_tests=args.skip_tests,
+        expect_sha=args.expect_sha,
+        render_stack=render_stack,
     )
     try:
         expected = read_changes(args.expect_changes) if args.expect_changes else None
         promotion.check()
         if args.preview or args.up:
-            promotion.deploy(deployer_factory(args.root), up=args.up, expect_changes=expected, changes_out=args.changes_out)
+            promotion.deploy(deployer_factory(args.project_dir or args.root), up=args.up, expect_changes=expected, changes_out=args.changes_out)
     except PromotionRefusedError as refusal:
         print(f"\n{refusal}", file=sys.stderr)
         return 1

@@ -162,21 +162,27 @@ def _go(args: Sequence[str], cwd: Path, tool: Tool) -> str:
     return result.stdout
 
 
-def _upstream_go_mod(tool: Tool, wrapper: Path) -> tuple[str, list[str]]:
-    """(the upstream go directive, its replace lines rewritten for the wrapper)."""
-    info = json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.version}"], wrapper, tool))
-    text = Path(info["GoMod"]).read_text(encoding="utf-8")
-    go_line = re.search(r"^go\s+(\S+)", text, re.MULTILINE)
+def wrapper_replaces(go_mod: str, local_version: str | None, name: str = "tool") -> tuple[str, list[str]]:
+    """(the go directive, the replace lines for a wrapper module) of an upstream ``go_mod`` text.
+
+    A replace with a directory target (``../sdk``) becomes ``<module> => <module> <local_version>``;
+    any other replace is kept. ToolBuildError when a directory replace meets no ``local_version``."""
+    go_line = re.search(r"^go\s+(\S+)", go_mod, re.MULTILINE)
     replaces: list[str] = []
-    for old, new in re.findall(r"^\s*(?:replace\s+)?(\S+(?:\s+v\S+)?)\s+=>\s+(.+?)\s*$", text, re.MULTILINE):
-        target = new.split()
-        if target[0].startswith((".", "/")):
-            if tool.local_replaces is None:
-                raise ToolBuildError(f"{tool.name}: upstream replaces {old} with a directory; set local_replaces")
-            replaces.append(f"{old.split()[0]} => {old.split()[0]} {tool.local_replaces}")
+    for old, new in re.findall(r"^\s*(?:replace\s+)?(\S+(?:\s+v\S+)?)\s+=>\s+(.+?)\s*$", go_mod, re.MULTILINE):
+        if new.split()[0].startswith((".", "/")):
+            if local_version is None:
+                raise ToolBuildError(f"{name}: upstream replaces {old} with a directory; set local_replaces")
+            module = old.split()[0]
+            replaces.append(f"{module} => {module} {local_version}")
         else:
             replaces.append(f"{old} => {new}")
     return (go_line[1] if go_line else "1.24"), replaces
+
+
+def _upstream_go_mod(tool: Tool, wrapper: Path) -> tuple[str, list[str]]:
+    info = json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.version}"], wrapper, tool))
+    return wrapper_replaces(Path(info["GoMod"]).read_text(encoding="utf-8"), tool.local_replaces, tool.name)
 
 
 def _write_provider_main(tool: Tool, wrapper: Path) -> str:

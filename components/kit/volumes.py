@@ -21,6 +21,10 @@ import pulumi_kubernetes as k8s
 from components.kit.context import StackContext, StorageRequest
 from components.kit.protection import stateful_options
 
+# pulumi-kubernetes skips its readiness wait for an object carrying this annotation (provider/pkg/await:
+# Deployments, StatefulSets, DaemonSets, Jobs, Pods, Services, claims, Ingresses).
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
 # Fields whose change would replace a StatefulSet or make the operator recreate it.
 STATEFULSET_TEMPLATES = "spec.volumeClaimTemplates"
 OPERATOR_STORAGE = "spec.storage"
@@ -120,7 +124,7 @@ def replica_claims(
             labels=labels,
             parent=parent,
             # Bound only when the StatefulSet's pod arrives, which comes after this claim.
-            annotations={"pulumi.com/skipAwait": "true"},
+            annotations={SKIP_AWAIT: "true"},
         )
         for ordinal in range(replicas)
     ]

@@ -64,6 +64,10 @@ class KubernetesSettings(Section):
     context: Annotated[str, Field(min_length=1)] | None = None
     # The kube-system namespace's UID: the cluster's identity (a context name is only a local alias).
     cluster_id: Annotated[str, AfterValidator(_cluster_id)] | None = None
+    # Only for a control plane with no nodes (the deploy test's local API server, docs/deploy-test.md):
+    # annotate every object `pulumi.com/skipAwait: "true"` so pulumi-kubernetes does not wait for pods,
+    # endpoints or bound claims that such a cluster never produces. Refused in prod.
+    skip_readiness_waits: bool = False
 
 
 class AvailabilitySettings(Section):

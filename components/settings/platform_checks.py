@@ -89,3 +89,17 @@ def network_problems(settings: Settings) -> list[Problem]:
         for key, cidrs, used, why in needed
         if used and not cidrs
     ]
+
+
+def readiness_wait_problems(settings: Settings) -> list[Problem]:
+    # Without the waits `pulumi up` reports success for workloads that never became ready.
+    if settings.environment == "prod" and settings.kubernetes.skip_readiness_waits:
+        return [
+            Problem(
+                "kubernetes.skipReadinessWaits",
+                True,
+                "is for a control plane without nodes (the deploy test) and would let a prod deploy succeed with pods that never "
+                "became ready; accepted form: false (leave it unset) in prod",
+            )
+        ]
+    return []

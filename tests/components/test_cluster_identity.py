@@ -15,6 +15,7 @@ import pytest
 from pulumi.runtime import settings as runtime_settings
 
 from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterError
+from components.kit.volumes import SKIP_AWAIT
 from components.settings.errors import SettingsError
 from components.settings.loader import load_settings
 from components.settings.pulumi_config import settings_from_pulumi
@@ -109,3 +110,52 @@ def test_a_malformed_cluster_id_is_refused_with_its_key_and_form() -> None:
         load_settings({"observability:kubernetes": '{"clusterId": "prod-cluster"}'}, "prod")
     assert "observability:kubernetes.clusterId = 'prod-cluster'" in str(error.value)
     assert "kube-system" in str(error.value)
+
+
+# --- readiness waits: only for control planes without nodes, never in prod ---
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def test_skipping_readiness_waits_annotates_every_object_of_the_stack(render_stack: Any) -> None:
+    on = render_stack("dev", "kubernetes.skipReadinessWaits=true")
+    off = render_stack("dev")
+    assert on.manifests() and len(on.manifests()) == len(off.manifests())
+    assert all(_annotations(o).get(SKIP_AWAIT) == "true" for o in on.manifests())
+    # Off (the default), only the claims the StatefulSets' pods bind later carry it.
+    assert {o["kind"] for o in off.manifests() if SKIP_AWAIT in _annotations(o)} == {"PersistentVolumeClaim"}
+    # Nothing else changes: the annotation aside, every object is the same.
+    assert sorted(map(_without_skip_await, on.manifests())) == sorted(map(_without_skip_await, off.manifests()))
+
+
+def _without_skip_await(obj: dict[str, Any]) -> str:
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "annotations"}
+    kept = {k: v for k, v in _annotations(obj).items() if k != SKIP_AWAIT}
+    return repr({**obj, "metadata": metadata | ({"annotations": kept} if kept else {})})
+
+
+def test_skipping_readiness_waits_keeps_annotations_the_object_has(render_stack: Any) -> None:
+    on = render_stack("dev", "kubernetes.skipReadinessWaits=true")
+    off = {(o["kind"], o["metadata"]["name"]): o for o in render_stack("dev").manifests()}
+    for obj in on.manifests():
+        before = _annotations(off[(obj["kind"], obj["metadata"]["name"])])
+        assert before.items() <= _annotations(obj).items()
+
+
+def test_skipping_readiness_waits_is_refused_in_prod_with_the_key() -> None:
+    config = read_stack_config("prod")
+    config.values["observability:kubernetes"] = {**config.values["observability:kubernetes"], "skipReadinessWaits": True}
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config.values, "prod", config.secret_keys)
+    message = str(refused.value)
+    assert "kubernetes.skipReadinessWaits = true" in message and "accepted form: false" in message
+
+
+@pytest.mark.parametrize("value", ["yes please", 2, "enabled"])
+def test_skip_readiness_waits_takes_only_a_boolean(value: Any) -> None:
+    config = read_stack_config("dev")
+    config.values["observability:kubernetes"] = {**config.values["observability:kubernetes"], "skipReadinessWaits": value}
+    with pytest.raises(SettingsError, match="kubernetes.skipReadinessWaits"):
+        load_settings(config.values, "dev", config.secret_keys)

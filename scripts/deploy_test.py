@@ -1,0 +1,150 @@
+"""Deploy dev, staging and prod with the real Pulumi CLI and provider to local API servers, and try what a
+platform team relies on (``make deploy-test``; tooling/deploy_test.py lists the scenarios).
+
+    python -m scripts.deploy_test [--stacks-only] [--keep]
+
+Needs ``make tools``. Writes build/deploy-test/report.json; exits 1 when a stack or a scenario fails, 2
+when a tool is missing or a step the test needs could not run. Every process it starts ends with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from components.paths import BUILD_DIR
+from tooling import deploy_scenarios as scenarios
+from tooling.deploy_test import REPORT, RUN_DIR, STACKS, DeployTest, DeployTestError, changed, environment, prepare_project
+from tooling.go_tools import BIN_DIR, ToolBuildError, require
+from tooling.local_cluster import ClusterStartError, LocalCluster
+
+TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-analyzer-policy-python", "kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+# Deployed by the CLI directly; staging is deployed by the promotion from dev (scenario "promotion").
+DIRECT = ("dev", "prod")
+
+
+def deploy(run: DeployTest, stack: str) -> dict[str, Any]:
+    """``pulumi up`` of ``stack``, then ``pulumi preview --expect-no-changes``: the stack's report entry."""
+    entry: dict[str, Any] = {"up": False}
+    try:
+        seconds, steps = run.up(stack)
+        entry |= {"up": True, "up_seconds": round(seconds, 1), "resources": len(steps), "created": sum(s.op == "create" for s in steps)}
+    except Exception as error:  # the CLI's failure: kept in the report, the run goes on
+        entry["error"] = str(error)[-4000:]
+        return entry
+    return entry | second_preview(run, stack)
+
+
+def second_preview(run: DeployTest, stack: str) -> dict[str, Any]:
+    try:
+        seconds, steps = run.preview(stack, expect_no_changes=True)
+    except Exception as error:
+        return {"changes_after_up": None, "second_preview_error": str(error)[-4000:]}
+    pending = changed(steps)
+    return {"changes_after_up": len(pending), "second_preview_seconds": round(seconds, 1), "pending": [f"{s.op} {s.urn}" for s in pending][:20]}
+
+
+def kubectl_dry_run(run: DeployTest, stack: str) -> float:
+    """Seconds of ``kubectl apply --server-side --dry-run=server`` of the stack's offline render, on its cluster."""
+    from tooling.render import render, write
+    from tooling.stack_config import read_stack_config
+
+    out = RUN_DIR / f"render-{stack}"
+    shutil.rmtree(out, ignore_errors=True)
+    write(render(read_stack_config(stack, run.project)), out)
+    argv = [str(BIN_DIR / "kubectl"), "--context", run.clusters[stack].context, "apply", "--server-side", "--dry-run=server", "--force-conflicts",
+            "--field-manager", "deploy-test", "-R", "-f", str(out / "manifests")]
+    started = time.monotonic()
+    result = subprocess.run(argv, env=run.env, capture_output=True, text=True, check=False, timeout=600)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        raise DeployTestError(f"kubectl server-side dry run failed:\n{result.stderr[-1500:]}")
+    return seconds
+
+
+def scenario(run: DeployTest, name: str, check: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+    run.log(f"scenario {name}")
+    started = time.monotonic()
+    try:
+        passed, evidence = check()
+    except Exception as error:
+        passed, evidence = False, {"error": f"{type(error).__name__}: {error}"[-3000:], "where": traceback.format_exc(limit=3)[-1500:]}
+    run.report["scenarios"][name] = passed
+    run.report["notes"][name] = evidence | {"seconds": round(time.monotonic() - started, 1)}
+    run.log(f"scenario {name}: {'passed' if passed else 'FAILED'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.deploy_test", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stacks-only", action="store_true", help="deploy the stacks and check the second preview; skip the scenarios")
+    parser.add_argument("--keep", action="store_true", help="keep build/deploy-test/run (state, logs, kubeconfigs) after the run")
+    args = parser.parse_args(argv)
+    try:
+        require(*TOOLS)
+    except ToolBuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    RUN_DIR.mkdir(parents=True)
+    clusters: dict[str, LocalCluster] = {}
+    started = time.monotonic()
+    try:
+        for stack in (*STACKS, "other"):
+            clusters[stack] = LocalCluster.start(RUN_DIR / f"cluster-{stack}", context=f"deploy-test-{stack}", nodes=stack != "other")
+        project = RUN_DIR / "project"
+        prepare_project(project)
+        env = environment(RUN_DIR, [clusters[s].kubeconfig for s in STACKS])
+        run = DeployTest(clusters={s: clusters[s] for s in STACKS}, project=project, env=env)
+        for stack in STACKS:
+            run.configure(stack, clusters[stack].kube_system_uid(), clusters[stack].context)
+        for stack in DIRECT:
+            run.log(f"pulumi up {stack}")
+            run.report["stacks"][stack] = deploy(run, stack)
+            run.log(f"{stack}: {json.dumps({k: v for k, v in run.report['stacks'][stack].items() if k not in ('error', 'pending')})}")
+        if not args.stacks_only:
+            scenario(run, "promotion", lambda: scenarios.promotion(run))
+        run.report["stacks"]["staging"] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"} | second_preview(run, "staging")
+        if not args.stacks_only:
+            for stack in STACKS:
+                scenario(run, f"pod_security_admitted[{stack}]", lambda stack=stack: scenarios.pod_security_admitted(run, stack))
+            run.report["scenarios"]["pod_security_admitted"] = all(run.report["scenarios"].pop(f"pod_security_admitted[{s}]") for s in STACKS)
+            scenario(run, "update_in_place", lambda: scenarios.update_in_place(run))
+            scenario(run, "storage_grow", lambda: scenarios.storage_grow(run))
+            scenario(run, "storage_class_refused", lambda: scenarios.storage_class_refused(run))
+            scenario(run, "wrong_cluster_refused", lambda: scenarios.wrong_cluster_refused(run, clusters["other"]))
+            scenario(run, "policy_pack_blocks", lambda: scenarios.policy_pack_blocks(run))
+            scenario(run, "destroy_protected", lambda: scenarios.destroy_protected(run))
+            preview_seconds, _ = run.preview("prod")
+            dry_run_seconds = kubectl_dry_run(run, "prod")
+            run.report["timings"] |= {
+                "prod_preview_seconds": round(preview_seconds, 2),
+                "prod_kubectl_server_dry_run_seconds": round(dry_run_seconds, 2),
+                "prod_preview_vs_kubectl_dry_run": round(preview_seconds / dry_run_seconds, 2),
+            }
+        run.report["timings"]["total_seconds"] = round(time.monotonic() - started, 1)
+        report = run.report
+    except (ClusterStartError, DeployTestError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+        if not args.keep:
+            shutil.rmtree(RUN_DIR / "project" / "state", ignore_errors=True)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    failed = [s for s, entry in report["stacks"].items() if not entry.get("up") or entry.get("changes_after_up") != 0]
+    failed += [name for name, passed in report["scenarios"].items() if not passed]
+    print(f"deploy test: {'FAILED: ' + ', '.join(failed) if failed else 'every stack and scenario passed'} ({REPORT.relative_to(BUILD_DIR.parent)})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

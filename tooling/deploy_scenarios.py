@@ -1,0 +1,222 @@
+"""The scenarios of the deploy test (tooling/deploy_test.py), each run against stacks already up.
+
+Each returns ``(passed, evidence)``: ``evidence`` is what was seen (counts, the CLI's refusal line), kept in
+the report's ``notes`` so a reader can judge the verdict without re-running it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from components.paths import POLICY_DIR, REPO_ROOT
+from tooling.deploy_test import DeployTest, changed, render_differences, unprotect_procedure
+from tooling.go_tools import BIN_DIR
+from tooling.local_cluster import STORAGE_CLASS, LocalCluster
+
+Verdict = tuple[bool, dict[str, Any]]
+
+# What the update scenario changes on dev: a retention and a Loki ingestion limit.
+UPDATES = {"prometheus.retention": "9d", "loki.ingestion.rateMb": "7"}
+# The claim the storage scenarios grow and re-class, and its new size.
+GROWN_KEY, GROWN_SIZE = "loki.storage.size", "6Gi"
+OTHER_CLASS = "another-class"
+
+
+def _first_line(text: str | None, needle: str) -> str:
+    for line in (text or "").splitlines():
+        if needle in line:
+            return line.strip()[:400]
+    return (text or "").strip().splitlines()[-1][:400] if text else ""
+
+
+def update_in_place(run: DeployTest, stack: str = "dev") -> Verdict:
+    """The render's changed objects are exactly the engine's updated ones, with no create, delete or replace."""
+    expected = render_differences(stack, [f"{k}={v}" for k, v in UPDATES.items()], run.project)
+    for key, value in UPDATES.items():
+        run.set_config(stack, key, value)
+    _, preview = run.preview(stack, diff=True)
+    previewed = changed(preview)
+    _, applied = run.up(stack)
+    ops = sorted({step.op for step in previewed})
+    seen = {(str(s.kind), str(s.namespace or ""), str(s.name)) for s in previewed}
+    second = changed(run.preview(stack)[1])
+    evidence = {
+        "render_changes": sorted("/".join(k) for k in expected),
+        "preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed),
+        "applied_changes": len(changed(applied)),
+        "changes_after": len(second),
+    }
+    return ops == ["update"] and seen == expected and len(changed(applied)) == len(previewed) and not second, evidence
+
+
+def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
+    """A larger volume: one in-place update of the claim, and the claim on the server asks for the new size."""
+    run.set_config(stack, GROWN_KEY, GROWN_SIZE)
+    _, preview = run.preview(stack)
+    previewed = changed(preview)
+    run.up(stack)
+    claim = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
+    requested = claim["spec"]["resources"]["requests"]["storage"]
+    evidence = {"preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed), "claim_request": requested, "claim_uid_kept": True}
+    ops = {(s.op, s.kind) for s in previewed}
+    return ops <= {("update", "PersistentVolumeClaim"), ("update", "StatefulSet")} and ("update", "PersistentVolumeClaim") in ops and requested == GROWN_SIZE, evidence
+
+
+def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
+    """Another storage class for an existing claim fails the preview and the update, and changes nothing."""
+    before = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
+    run.set_config(stack, "loki.storage.storageClass", OTHER_CLASS)
+    preview_error = run.failure(lambda: run.preview(stack))
+    up_error = run.failure(lambda: run.up(stack))
+    run.remove_config(stack, "loki.storage.storageClass")
+    after = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
+    unchanged = before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
+    evidence = {"refusal": _first_line(preview_error, "refusing"), "claim_unchanged": unchanged, "class": after["spec"].get("storageClassName")}
+    refused = all(error is not None and "refusing loki.storage.storageClass" in error for error in (preview_error, up_error))
+    return refused and unchanged and after["spec"].get("storageClassName") == STORAGE_CLASS, evidence
+
+
+def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
+    """``pulumi destroy`` of prod fails on protection and deletes nothing; the documented procedure for
+    replacing a protected resource, run as written, recreates one claim."""
+    namespaces_before = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"]
+    destroy_error = run.failure(lambda: run.engine().stack(stack, create=False).destroy(color="never"))
+    namespace_kept = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"] == namespaces_before
+    claim_name = "data-loki-0"
+    old = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
+    urn = next(
+        line.split()[-1]
+        for line in run.cli("stack", "--show-urns", stack=stack).stdout.splitlines()
+        if ("PersistentVolumeClaim" in line and line.strip().endswith(f"::{claim_name}")) or f"PersistentVolumeClaim::{claim_name}" in line
+    )
+    substitutions = {"<urn>": urn, "<context>": run.clusters[stack].context, "<namespace>": "observability", "<kind>": "persistentvolumeclaim", "<name>": claim_name}
+    outputs = []
+    for line in unprotect_procedure():
+        command = line
+        for placeholder, value in substitutions.items():
+            command = command.replace(f"'{placeholder}'", shlex.quote(value)).replace(placeholder, shlex.quote(value))
+        argv = shlex.split(command)
+        if argv[0] == "pulumi":
+            argv += ["--yes"] if argv[1] in ("up", "state") else []
+        result = _shell(run, argv, command)
+        outputs.append(f"{command.split('>')[0].strip()} -> {result.returncode}")
+        if result.returncode != 0:
+            return False, {"destroy_refusal": _first_line(destroy_error, "protected"), "procedure": outputs, "failed": result.stderr[-800:]}
+    new = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
+    evidence = {
+        "destroy_refusal": _first_line(destroy_error, "protected"),
+        "namespace_kept": namespace_kept,
+        "procedure": outputs,
+        "claim_recreated": old["metadata"]["uid"] != new["metadata"]["uid"],
+    }
+    return destroy_error is not None and "protect" in destroy_error and namespace_kept and evidence["claim_recreated"], evidence
+
+
+def _shell(run: DeployTest, argv: list[str], command: str) -> subprocess.CompletedProcess[str]:
+    """One command of a documented procedure: the built CLI, kubectl and the project's program, redirections kept."""
+    redirect = command.split(">", 1)[1].strip() if ">" in command and argv[0] == "pulumi" else None
+    if redirect:
+        argv = shlex.split(command.split(">", 1)[0])
+    if argv[0] == "pulumi" and "--stack" in argv and argv[1] in ("preview", "up"):
+        # `pulumi preview/up` of this project: through the engine (tooling/engine.py says why).
+        stack = argv[argv.index("--stack") + 1]
+        preview = argv[1] == "preview"
+        try:
+            _, steps = run.preview(stack, diff=True) if preview else run.up(stack)
+        except Exception as error:  # the CLI's own failure, reported as the command's
+            return subprocess.CompletedProcess(argv, 1, "", str(error))
+        return subprocess.CompletedProcess(argv, 0, json.dumps([f"{s.op} {s.kind}/{s.name}" for s in changed(steps)]), "")
+    if argv[0] == "pulumi":
+        result = run.cli(*argv[1:], check=False)
+        if redirect:
+            Path(run.project / redirect).write_text(result.stdout, encoding="utf-8")
+        return result
+    if argv[0] == "kubectl":
+        return subprocess.run([str(BIN_DIR / "kubectl"), *argv[1:]], env=run.env, capture_output=True, text=True, check=False, timeout=120)
+    raise ValueError(f"unexpected command in the documented procedure: {command}")
+
+
+def wrong_cluster_refused(run: DeployTest, other: LocalCluster, stack: str = "prod") -> Verdict:
+    """prod previewed and updated with its context pointing at another API server (``other``, another
+    cluster with another kube-system UID): refused before any change, nothing made there."""
+    own = run.clusters[stack]
+    # The stack's own context name, but the other cluster's server and credentials: a stale or mistaken kubeconfig.
+    wrong = own.workdir / "wrong.kubeconfig"
+    wrong.write_text(other.kubeconfig.read_text(encoding="utf-8").replace(other.context, own.context), encoding="utf-8")
+    env = {"KUBECONFIG": str(wrong)}
+    preview_error = run.failure(lambda: run.preview(stack, env=env))
+    up_error = run.failure(lambda: run.engine(env).stack(stack, create=False).up(color="never"))
+    with other.client() as client:
+        created = client.get("/api/v1/namespaces/observability").status_code != 404
+    evidence = {"refusal": _first_line(preview_error, "refusing to deploy"), "namespace_created_there": created, "other_uid": other.kube_system_uid()}
+    refused = all(e is not None and "refusing to deploy stack" in e for e in (preview_error, up_error))
+    return refused and not created, evidence
+
+
+def promotion(run: DeployTest, source: str = "dev", target: str = "staging") -> Verdict:
+    """``scripts.promote``: the approved preview deploys; a plan other than the approved one is refused."""
+    changes = run.project / "changes.json"
+    base = [sys.executable, "-m", "scripts.promote", "--source", source, "--target", target, "--skip-tests", "--project-dir", str(run.project)]
+    env = {**os.environ, **run.env}
+
+    def promote(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *extra], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+
+    preview = promote("--preview", "--changes-out", str(changes))
+    if preview.returncode != 0:
+        return False, {"preview": preview.stderr[-1500:]}
+    approved = json.loads(changes.read_text(encoding="utf-8"))
+    tampered = {**approved, "create": approved.get("create", 0) + 1}
+    refused = promote("--up", "--expect-changes", json.dumps(tampered))
+    deployed = promote("--up", "--expect-changes", str(changes))
+    evidence = {
+        "approved": approved,
+        "refusal": _first_line(refused.stderr, "refusing"),
+        "refused_exit": refused.returncode,
+        "deployed_exit": deployed.returncode,
+        "deployed_tail": deployed.stdout.strip().splitlines()[-1:] if deployed.stdout else deployed.stderr[-800:],
+    }
+    return refused.returncode == 1 and "refusing to deploy" in refused.stderr and deployed.returncode == 0, evidence
+
+
+def policy_pack_blocks(run: DeployTest, stack: str = "prod") -> Verdict:
+    """The policy pack passes prod as configured and blocks it with its stateful resources unprotected."""
+    packs = [str(POLICY_DIR)]
+    passing = run.failure(lambda: run.preview(stack, policy_packs=packs))
+    run.set_config(stack, "protectStateful", "false")
+    blocked = run.failure(lambda: run.preview(stack, policy_packs=packs))
+    run.remove_config(stack, "protectStateful")
+    evidence = {"passes_as_configured": passing is None, "violation": _first_line(blocked, "prod-stateful-protected"), "passing_error": (passing or "")[-600:]}
+    return passing is None and blocked is not None and "prod-stateful-protected" in blocked, evidence
+
+
+def pod_security_admitted(run: DeployTest, stack: str) -> Verdict:
+    """Every Deployment, StatefulSet and DaemonSet has all its pods (created by the controllers and admitted),
+    in namespaces that each enforce a Pod Security level."""
+    problems: list[str] = []
+    levels: dict[str, str | None] = {}
+    for kind, path in (("Deployment", "deployments"), ("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets")):
+        for item in run.get(f"/apis/apps/v1/{path}", stack)["items"]:
+            meta, status = item["metadata"], item.get("status", {})
+            namespace = meta["namespace"]
+            if namespace == "kube-system":
+                continue
+            if namespace not in levels:
+                labels = run.get(f"/api/v1/namespaces/{namespace}", stack)["metadata"].get("labels", {})
+                levels[namespace] = labels.get("pod-security.kubernetes.io/enforce")
+            want = status.get("desiredNumberScheduled") if kind == "DaemonSet" else item["spec"].get("replicas", 1)
+            have = status.get("currentNumberScheduled") if kind == "DaemonSet" else status.get("replicas", 0)
+            if want != have or not want:
+                problems.append(f"{kind} {namespace}/{meta['name']}: {have} of {want} pods")
+    events = run.get("/api/v1/events?fieldSelector=reason%3DFailedCreate", stack)["items"]
+    problems += [f"{e['involvedObject']['kind']} {e['involvedObject']['name']}: {e['message'][:200]}" for e in events]
+    unlabelled = sorted(ns for ns, level in levels.items() if not level)
+    evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled}
+    return not problems and not unlabelled, evidence
+

@@ -1,0 +1,113 @@
+"""The Pulumi CLI running this project: stacks selected through the Automation API, with the program run as
+the CLI would run it.
+
+With the Python language host (``pulumi-language-python``, shipped with every Pulumi release) on PATH or
+in the plugin cache, the program is the project's own: ``__main__.py`` in the project directory, from
+``Pulumi.yaml``, exactly as ``pulumi up`` runs it. Without it (this project's ``make tools`` cannot build
+it: the Go module proxy serves no version of ``github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3``),
+the same function (:func:`program.run`) is run as an Automation API inline program: the CLI, the engine,
+the providers and the stack's configuration are the same; only the process that runs the program
+differs (this one, not one started by the language host).
+
+A Python policy pack needs a language host too; without it the CLI falls back to an analyzer plugin
+named ``pulumi-analyzer-policy-python`` (sdk/go/common/resource/plugin/analyzer_plugin.go), which
+``make tools`` writes (tooling/go_tools.py: :func:`write_policy_analyzer`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.paths import REPO_ROOT
+
+LANGUAGE_HOST = "pulumi-language-python"
+PROJECT_NAME = "observability"
+
+
+def language_host(env: Mapping[str, str]) -> str | None:
+    """Where the CLI would find the Python language host in ``env`` (PATH, then $PULUMI_HOME/plugins); None: nowhere."""
+    for directory in env.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / LANGUAGE_HOST
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    home = Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    installed = sorted((home / "plugins").glob("language-python-v*/" + LANGUAGE_HOST))
+    return str(installed[-1]) if installed else None
+
+
+def _inline_program() -> None:
+    from program import run
+
+    run()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The CLI at ``command`` (None: ``pulumi`` on PATH) with ``env`` for every run, on ``project_dir``."""
+
+    project_dir: Path = REPO_ROOT
+    env: Mapping[str, str] | None = None
+    command: Path | None = None
+
+    @property
+    def environment(self) -> dict[str, str]:
+        merged = dict(os.environ)
+        merged.update(self.env or {})
+        return merged
+
+    @property
+    def inline(self) -> bool:
+        """True when the program runs in this process (no language host to start it)."""
+        return language_host(self.environment) is None
+
+    def stack(self, name: str, *, create: bool = True) -> Any:
+        """The Automation API stack ``name`` of the project (created on the backend when ``create``)."""
+        from pulumi import automation as auto
+
+        pulumi_command = auto.PulumiCommand(root=str(self.command.parent.parent), skip_version_check=False) if self.command else None
+        options = auto.LocalWorkspaceOptions(work_dir=str(self.project_dir), env_vars=dict(self.env or {}), pulumi_command=pulumi_command)
+        if self.inline:
+            select = auto.create_or_select_stack if create else auto.select_stack
+            return select(stack_name=name, project_name=PROJECT_NAME, program=_inline_program, opts=options)
+        select = auto.create_or_select_stack if create else auto.select_stack
+        return select(stack_name=name, work_dir=str(self.project_dir), opts=options)
+
+
+POLICY_ANALYZER = "pulumi-analyzer-policy-python"
+_POLICY_ANALYZER_SCRIPT = '''#!/usr/bin/env python3
+"""Written by `make tools` (tooling/engine.py). Started by the Pulumi CLI for a Python policy pack when no
+Python language host is installed (the CLI's analyzer-plugin fallback, sdk/go/common/resource/plugin/
+analyzer_plugin.go) with argv = [engine address, "."] in the pack's directory. Runs the pack as the
+language host's RunPlugin would: `python -u -m pulumi.policy <engine> <pack>` with the interpreter of the
+pack's `virtualenv` option (resolved against the pack directory) and that environment activated."""
+import os
+import re
+import sys
+from pathlib import Path
+
+spec = Path("PulumiPolicy.yaml").read_text(encoding="utf-8")
+found = re.search(r"^\\s*virtualenv:\\s*(\\S+)\\s*$", spec, re.MULTILINE)
+env = dict(os.environ)
+if found:
+    venv = (Path.cwd() / found.group(1)).resolve()
+    python = str(venv / "bin" / "python")
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = str(venv / "bin") + os.pathsep + env.get("PATH", "")
+    env.pop("PYTHONHOME", None)
+else:
+    python = env.get("PULUMI_PYTHON_CMD", "python3")
+os.execvpe(python, [python, "-u", "-m", "pulumi.policy", *sys.argv[1:]], env)
+'''
+
+
+def write_policy_analyzer(bin_dir: Path) -> Path:
+    """Write the ``pulumi-analyzer-policy-python`` plugin into ``bin_dir`` (found there on PATH by the CLI)."""
+    path = bin_dir / POLICY_ANALYZER
+    if not path.exists() or path.read_text(encoding="utf-8") != _POLICY_ANALYZER_SCRIPT:
+        path.write_text(_POLICY_ANALYZER_SCRIPT, encoding="utf-8")
+    path.chmod(0o755)
+    return path
