@@ -10,6 +10,7 @@ when a tool is missing or a step the test needs could not run. Every process it 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -25,7 +26,17 @@ from tooling.deploy_test import REPORT, RUN_DIR, STACKS, DeployTest, DeployTestE
 from tooling.go_tools import BIN_DIR, ToolBuildError, require
 from tooling.local_cluster import ClusterStartError, LocalCluster
 
-TOOLS = ("pulumi", "pulumi-resource-kubernetes", "pulumi-analyzer-policy-python", "kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+TOOLS = (
+    "pulumi",
+    "pulumi-resource-kubernetes",
+    "pulumi-analyzer-policy-python",
+    "kine",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kubectl",
+)
 # Deployed by the CLI directly; staging is deployed by the promotion from dev (scenario "promotion").
 DIRECT = ("dev", "prod")
 
@@ -59,8 +70,20 @@ def kubectl_dry_run(run: DeployTest, stack: str) -> float:
     out = RUN_DIR / f"render-{stack}"
     shutil.rmtree(out, ignore_errors=True)
     write(render(read_stack_config(stack, run.project)), out)
-    argv = [str(BIN_DIR / "kubectl"), "--context", run.clusters[stack].context, "apply", "--server-side", "--dry-run=server", "--force-conflicts",
-            "--field-manager", "deploy-test", "-R", "-f", str(out / "manifests")]
+    argv = [
+        str(BIN_DIR / "kubectl"),
+        "--context",
+        run.clusters[stack].context,
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--force-conflicts",
+        "--field-manager",
+        "deploy-test",
+        "-R",
+        "-f",
+        str(out / "manifests"),
+    ]
     started = time.monotonic()
     result = subprocess.run(argv, env=run.env, capture_output=True, text=True, check=False, timeout=600)
     seconds = time.monotonic() - started
@@ -113,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         run.report["stacks"]["staging"] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"} | second_preview(run, "staging")
         if not args.stacks_only:
             for stack in STACKS:
-                scenario(run, f"pod_security_admitted[{stack}]", lambda stack=stack: scenarios.pod_security_admitted(run, stack))
+                scenario(run, f"pod_security_admitted[{stack}]", functools.partial(scenarios.pod_security_admitted, run, stack))
             run.report["scenarios"]["pod_security_admitted"] = all(run.report["scenarios"].pop(f"pod_security_admitted[{s}]") for s in STACKS)
             scenario(run, "update_in_place", lambda: scenarios.update_in_place(run))
             scenario(run, "storage_grow", lambda: scenarios.storage_grow(run))

@@ -65,7 +65,10 @@ def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
     requested = claim["spec"]["resources"]["requests"]["storage"]
     evidence = {"preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed), "claim_request": requested, "claim_uid_kept": True}
     ops = {(s.op, s.kind) for s in previewed}
-    return ops <= {("update", "PersistentVolumeClaim"), ("update", "StatefulSet")} and ("update", "PersistentVolumeClaim") in ops and requested == GROWN_SIZE, evidence
+    return ops <= {("update", "PersistentVolumeClaim"), ("update", "StatefulSet")} and (
+        "update",
+        "PersistentVolumeClaim",
+    ) in ops and requested == GROWN_SIZE, evidence
 
 
 def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
@@ -95,7 +98,13 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
         for line in run.cli("stack", "--show-urns", stack=stack).stdout.splitlines()
         if ("PersistentVolumeClaim" in line and line.strip().endswith(f"::{claim_name}")) or f"PersistentVolumeClaim::{claim_name}" in line
     )
-    substitutions = {"<urn>": urn, "<context>": run.clusters[stack].context, "<namespace>": "observability", "<kind>": "persistentvolumeclaim", "<name>": claim_name}
+    substitutions = {
+        "<urn>": urn,
+        "<context>": run.clusters[stack].context,
+        "<namespace>": "observability",
+        "<kind>": "persistentvolumeclaim",
+        "<name>": claim_name,
+    }
     outputs = []
     for line in unprotect_procedure():
         command = line
@@ -219,4 +228,3 @@ def pod_security_admitted(run: DeployTest, stack: str) -> Verdict:
     unlabelled = sorted(ns for ns, level in levels.items() if not level)
     evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled}
     return not problems and not unlabelled, evidence
-

@@ -98,7 +98,9 @@ class DeployTest:
     def log(self, message: str) -> None:
         print(f"==> deploy-test: {message}", file=self.out, flush=True)
 
-    def cli(self, *args: str, stack: str | None = None, stdin: str | None = None, check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, stack: str | None = None, stdin: str | None = None, check: bool = True, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """``pulumi ARGS`` in the project directory, as a user types it."""
         argv = [str(BIN_DIR / "pulumi"), *args, *(["--stack", stack] if stack else []), "--non-interactive"]
         result = subprocess.run(argv, cwd=self.project, env={**self.env, **(env or {})}, input=stdin, capture_output=True, text=True, check=False)
@@ -182,8 +184,10 @@ def render_differences(stack: str, overrides: list[str], project: Path) -> set[t
         apply_overrides(config, assignments)
         result = render(config)
         return {
-            (str(o.get("kind")), str((o.get("metadata") or {}).get("namespace") or ""), str((o.get("metadata") or {}).get("name"))): json.dumps(o, sort_keys=True)
-            for o in result.manifests
+            (str(o.get("kind")), str((o.get("metadata") or {}).get("namespace") or ""), str((o.get("metadata") or {}).get("name"))): json.dumps(
+                o, sort_keys=True
+            )
+            for o in result.manifests()
         }
 
     before, after = objects([]), objects(overrides)
@@ -227,4 +231,3 @@ def unprotect_procedure() -> list[str]:
     if block is None:
         raise DeployTestError(f"{DATA_SAFETY.name}: no sh block under {UNPROTECT_HEADING!r}")
     return [line.split("#", 1)[0].strip() for line in block[1].splitlines() if line.split("#", 1)[0].strip()]
-

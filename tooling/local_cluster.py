@@ -133,8 +133,12 @@ class LocalCluster:
             etcd = free_port()
             cluster._spawn(
                 "kine",
-                [str(binaries["kine"]), f"--endpoint=sqlite://{workdir / 'state.db'}?_journal=WAL&cache=shared",
-                 f"--listen-address={LOOPBACK}:{etcd}", f"--metrics-bind-address={LOOPBACK}:{free_port()}"],
+                [
+                    str(binaries["kine"]),
+                    f"--endpoint=sqlite://{workdir / 'state.db'}?_journal=WAL&cache=shared",
+                    f"--listen-address={LOOPBACK}:{etcd}",
+                    f"--metrics-bind-address={LOOPBACK}:{free_port()}",
+                ],
             )
             cluster._spawn("kube-apiserver", [str(binaries["kube-apiserver"]), *cluster._apiserver_flags(etcd)])
             cluster._wait_ready()
@@ -171,7 +175,7 @@ class LocalCluster:
         # manager and the scheduler have their usual users (bound by the API server's bootstrap RBAC).
         files["tokens.csv"] = (
             f'{self.token},deploy-test-admin,deploy-test-admin,"system:masters"\n'
-            + "".join(f'{token},{user},{user}{",system:masters" if user == "kwok" else ""}\n' for user, token in tokens.items())
+            + "".join(f"{token},{user},{user}{',system:masters' if user == 'kwok' else ''}\n" for user, token in tokens.items())
         ).encode()
         for name, content in files.items():
             path = self.workdir / name
@@ -272,8 +276,10 @@ class LocalCluster:
                             "type": "kwok",
                         },
                     },
-                    "status": {"allocatable": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"},
-                               "capacity": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"}},
+                    "status": {
+                        "allocatable": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"},
+                        "capacity": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": "110"},
+                    },
                 }
                 _ok(client.post("/api/v1/nodes", json=node))
 
@@ -318,10 +324,16 @@ class LocalCluster:
                 client.post("/api/v1/persistentvolumes", json=volume)
             elif volumes[name]["spec"]["capacity"]["storage"] != size:
                 # The resizer's part: the volume grows, then the claim reports the new capacity.
-                client.patch(f"/api/v1/persistentvolumes/{name}", json={"spec": {"capacity": {"storage": size}}},
-                             headers={"Content-Type": "application/merge-patch+json"})
-                client.patch(f"/api/v1/namespaces/{meta['namespace']}/persistentvolumeclaims/{meta['name']}/status",
-                             json={"status": {"capacity": {"storage": size}}}, headers={"Content-Type": "application/merge-patch+json"})
+                client.patch(
+                    f"/api/v1/persistentvolumes/{name}",
+                    json={"spec": {"capacity": {"storage": size}}},
+                    headers={"Content-Type": "application/merge-patch+json"},
+                )
+                client.patch(
+                    f"/api/v1/namespaces/{meta['namespace']}/persistentvolumeclaims/{meta['name']}/status",
+                    json={"status": {"capacity": {"storage": size}}},
+                    headers={"Content-Type": "application/merge-patch+json"},
+                )
 
     def _watch(self, step: Any, interval: float = 0.5) -> None:
         def loop() -> None:

@@ -157,5 +157,5 @@ def test_skipping_readiness_waits_is_refused_in_prod_with_the_key() -> None:
 def test_skip_readiness_waits_takes_only_a_boolean(value: Any) -> None:
     config = read_stack_config("dev")
     config.values["observability:kubernetes"] = {**config.values["observability:kubernetes"], "skipReadinessWaits": value}
-    with pytest.raises(SettingsError, match="kubernetes.skipReadinessWaits"):
+    with pytest.raises(SettingsError, match=r"kubernetes\.skipReadinessWaits"):
         load_settings(config.values, "dev", config.secret_keys)
