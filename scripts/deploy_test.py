@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario(run, "storage_class_refused", lambda: scenarios.storage_class_refused(run))
             scenario(run, "wrong_cluster_refused", lambda: scenarios.wrong_cluster_refused(run, clusters["other"]))
             scenario(run, "policy_pack_blocks", lambda: scenarios.policy_pack_blocks(run))
+            scenario(run, "pr_preview", lambda: scenarios.pr_preview(run))
             scenario(run, "destroy_protected", lambda: scenarios.destroy_protected(run))
             preview_seconds, _ = run.preview("prod")
             dry_run_seconds = kubectl_dry_run(run, "prod")

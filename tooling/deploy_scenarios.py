@@ -228,3 +228,20 @@ def pod_security_admitted(run: DeployTest, stack: str) -> Verdict:
     unlabelled = sorted(ns for ns, level in levels.items() if not level)
     evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled}
     return not problems and not unlabelled, evidence
+
+
+def pr_preview(run: DeployTest, stack: str = "dev") -> Verdict:
+    """``python -m scripts.pr_preview`` (``make pr-preview``): the workflow's preview, with the policy pack, from the real CLI."""
+    out = run.project / "pr-preview.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.pr_preview", "--stack", stack, "--out", str(out), "--project-dir", str(run.project)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **run.env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
+    body = out.read_text(encoding="utf-8") if out.exists() else ""
+    seen = {marker: marker in body for marker in ("Previewing update", "observability-guardrails", "Resources:")}
+    return result.returncode == 0 and all(seen.values()), {"exit": result.returncode, "seen": seen, "lines": body.count("\n")}

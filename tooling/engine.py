@@ -78,7 +78,7 @@ class Engine:
 
 
 POLICY_ANALYZER = "pulumi-analyzer-policy-python"
-_POLICY_ANALYZER_SCRIPT = '''#!/usr/bin/env python3
+_POLICY_ANALYZER_SCRIPT = '''#!/usr/bin/env -S python3 -I
 """Written by `make tools` (tooling/engine.py). Started by the Pulumi CLI for a Python policy pack when no
 Python language host is installed (the CLI's analyzer-plugin fallback, sdk/go/common/resource/plugin/
 analyzer_plugin.go) with argv = [engine address, "."] in the pack's directory. Runs the pack as the
@@ -106,6 +106,7 @@ os.execvpe(python, [python, "-u", "-m", "pulumi.policy", *sys.argv[1:]], env)
 
 def write_policy_analyzer(bin_dir: Path) -> Path:
     """Write the ``pulumi-analyzer-policy-python`` plugin into ``bin_dir`` (found there on PATH by the CLI)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
     path = bin_dir / POLICY_ANALYZER
     if not path.exists() or path.read_text(encoding="utf-8") != _POLICY_ANALYZER_SCRIPT:
         path.write_text(_POLICY_ANALYZER_SCRIPT, encoding="utf-8")
