@@ -201,6 +201,7 @@ def _step_key(step: StepRecord) -> tuple[str, str, str]:
 def environment(run_dir: Path, kubeconfigs: Iterable[Path]) -> dict[str, str]:
     """The CLI's environment: the built tools first on PATH, a file backend, this run's passphrase, and a
     KUBECONFIG listing every cluster's file (kubectl and the provider merge them; each stack names its context)."""
+    (run_dir / "state").mkdir(parents=True, exist_ok=True)
     return {
         "PATH": os.pathsep.join([str(BIN_DIR), str(VENV / "bin"), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": os.environ.get("HOME", str(run_dir)),

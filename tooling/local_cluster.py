@@ -25,6 +25,7 @@ import datetime
 import ipaddress
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -232,7 +233,8 @@ class LocalCluster:
             "--leader-elect=false",
             f"--service-account-private-key-file={w / 'sa.key'}",
             f"--root-ca-file={w / 'ca.crt'}",
-            "--use-service-account-credentials=false",
+            # Each controller acts as its own service account, the identity the bootstrap RBAC grants.
+            "--use-service-account-credentials=true",
             "--profiling=false",
         ]
 
@@ -360,7 +362,7 @@ class LocalCluster:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        with httpx.Client(verify=str(self.ca_file), headers={"Authorization": f"Bearer {self.token}"}, timeout=5) as client:
+        with httpx.Client(verify=self._tls(), headers={"Authorization": f"Bearer {self.token}"}, timeout=5) as client:
             while time.monotonic() < deadline:
                 for name, process in self.processes.items():
                     if process.poll() is not None:
@@ -375,7 +377,10 @@ class LocalCluster:
 
     def client(self) -> httpx.Client:
         """An HTTP client for the API server, authenticated as the test's admin."""
-        return httpx.Client(base_url=self.server, verify=str(self.ca_file), headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        return httpx.Client(base_url=self.server, verify=self._tls(), headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     def kube_system_uid(self) -> str:
         """The UID of the kube-system namespace: the identity the stack's cluster check reads."""

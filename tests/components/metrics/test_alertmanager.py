@@ -9,11 +9,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from components.metrics.alertmanager_config import SEVERITIES, alertmanager_config, credential_keys
+from components.metrics.alertmanager_config import RECEIVERS_SECRET, SEVERITIES, alertmanager_config, credential_keys
 from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
 from tooling.render import Render
 
@@ -195,3 +196,12 @@ def test_a_critical_alert_silences_the_warning_of_the_same_alert_and_service(run
             break
         time.sleep(0.5)
     assert states == {("parsing", "critical"): "active", ("parsing", "warning"): "suppressed", ("chunking", "warning"): "active"}
+
+
+def test_the_receivers_secret_has_no_empty_string_data(render_stack: Any) -> None:
+    """An empty stringData is dropped by the API server, and pulumi-kubernetes then planned a replacement of
+    the Secret on every preview (found by the deploy test on dev, which sets no receiver credential)."""
+    dev = next(o for o in render_stack("dev").manifests() if o["kind"] == "Secret" and o["metadata"]["name"] == RECEIVERS_SECRET)
+    assert "stringData" not in dev and "data" not in dev
+    prod = next(o for o in render_stack("prod").manifests() if o["kind"] == "Secret" and o["metadata"]["name"] == RECEIVERS_SECRET)
+    assert prod["stringData"] == "[secret]"
