@@ -15,7 +15,10 @@ Figures:
   delivery, on the local stack with the stack's own scrape and evaluation intervals and group
   wait (only ``for`` is set to zero), against its floor: scrape interval + evaluation interval + group wait;
 - CPU and memory requested: every container of every pod template times its replicas, plus the
-  Prometheus and Alertmanager custom resources' requests times their replicas (operator-added sidecars not counted).
+  Prometheus and Alertmanager custom resources' requests times their replicas (operator-added sidecars not counted);
+- the real engine: ``pulumi up`` and a no-change ``pulumi preview`` with the real CLI and provider against
+  ``kubectl apply --server-side`` (for real, and ``--dry-run=server``) of the same rendered objects, on one
+  local API server per stack (tooling/deploy_bench.py; needs ``make tools``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import yaml
 
 from components import paths
 from components.settings.units import cpu_cores, quantity_bytes
+from tooling.deploy_bench import EngineTiming, engine_timing
 from tooling.localstack import ALERTMANAGER_FILE, E2E, LocalStack, Profile, duration_seconds, free_ports
 from tooling.render import Render, render
 from tooling.sla_violation import SeamlessMetrics, Violation, default_duration
@@ -294,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=7, help="render/floor pairs per stack; median ratio and spread reported (default 7)")
     p.add_argument("--skip-latency", action="store_true", help="do not run the local stack for detection latency")
     p.add_argument("--skip-make-test", action="store_true", help="do not time `make test`")
+    p.add_argument("--skip-engine", action="store_true", help="do not time the real CLI against kubectl on a local API server")
     p.add_argument("--write", type=Path, help="also write the figures as Markdown to this file")
     p.add_argument("--readme", type=Path, default=paths.README, help="README whose benchmark block --write also refreshes")
     args = p.parse_args(argv)
@@ -321,16 +326,32 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         rows.append(Row(stack, cost, latency, cpu, memory))
+    engine = [] if args.skip_engine else [engine_timing(stack) for stack in args.stacks]
+    for timing in engine:
+        print(
+            f"{timing.stack}: pulumi up {timing.pulumi_up:.1f}s vs kubectl apply {timing.kubectl_apply:.1f}s ({timing.up_vs_apply:.1f}x);"
+            f" pulumi preview {timing.pulumi_preview:.1f}s vs server-side dry run {timing.kubectl_dry_run:.1f}s ({timing.preview_vs_dry_run:.1f}x)",
+            flush=True,
+        )
     timed = None if args.skip_make_test else make_test()
     if timed is not None:
         print(f"make test: {timed.total:.0f}s wall ({', '.join(f'{name} {seconds:.0f}s' for name, seconds in timed.phases)}); {timed.summary}")
     if args.write:
-        args.write.write_text(markdown(rows, timed, compressed, args.stacks[0]))
+        args.write.write_text(markdown(rows, timed, compressed, args.stacks[0], engine))
         print(f"wrote {args.write}")
         if args.readme.exists():
             args.readme.write_text(readme_with(args.readme.read_text(), summary(rows, timed)))
             print(f"refreshed the benchmark block of {args.readme}")
     return 0
+
+
+ENGINE_NOTES = (
+    "One fresh local control plane per stack (kube-apiserver 1.34.4 on kine, kwok nodes; docs/deploy-test.md), in one run:"
+    " `kubectl apply --server-side` of the offline render (CRDs, then the rest), its `--dry-run=server` once the objects"
+    " exist, the objects deleted, then `pulumi up` fresh and a no-change `pulumi preview` with the real CLI and provider"
+    " (tooling/deploy_bench.py). `pulumi up` includes the provider's readiness waits (kwok makes pods Ready) and the"
+    " cluster-identity read; kubectl waits for nothing but the CRDs."
+)
 
 
 def _machine() -> str:
@@ -391,7 +412,25 @@ def readme_with(text: str, block: str) -> str:
     return f"{head}{README_START}\n{block}\n{README_END}{tail}"
 
 
-def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None, first_stack: str) -> str:
+def engine_table(timings: list[EngineTiming]) -> list[str]:
+    cells = [
+        [
+            t.stack,
+            str(t.objects),
+            f"{t.pulumi_up:.1f}s",
+            f"{t.kubectl_apply:.1f}s",
+            f"{t.up_vs_apply:.1f}x",
+            f"{t.pulumi_preview:.1f}s",
+            f"{t.kubectl_dry_run:.1f}s",
+            f"{t.preview_vs_dry_run:.1f}x",
+        ]
+        for t in timings
+    ]
+    header = ["stack", "objects", "pulumi up", "kubectl apply", "ratio", "pulumi preview", "kubectl dry run", "ratio"]
+    return table(header, cells)
+
+
+def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None, first_stack: str, engine: list[EngineTiming] | None = None) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -407,6 +446,8 @@ def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None
         "",
         *latency_table(rows),
     ]
+    if engine:
+        lines += ["", "## The real engine against kubectl", "", *engine_table(engine), "", ENGINE_NOTES]
     if compressed is not None:
         lines += [
             "",

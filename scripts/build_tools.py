@@ -18,14 +18,14 @@ import sys
 import time
 
 from tooling.engine import write_policy_analyzer
-from tooling.go_tools import BIN_DIR, PULUMI_HOME, ToolBuildError, build, load_tools, sdk_plugin_version
+from tooling.go_tools import BIN_DIR, PLUGIN_DIR, PULUMI_HOME, ToolBuildError, build, load_tools, sdk_plugin_version
 
 
 def register_provider() -> None:
     """``pulumi plugin install resource kubernetes <sdk version> --file <built provider>``, once per version."""
     version = sdk_plugin_version()
     installed = PULUMI_HOME / "plugins" / f"resource-kubernetes-v{version}"
-    binary = BIN_DIR / "pulumi-resource-kubernetes"
+    binary = PLUGIN_DIR / "pulumi-resource-kubernetes"
     if installed.exists() and (installed / binary.name).exists() and (installed / binary.name).stat().st_mtime >= binary.stat().st_mtime:
         return
     env = dict(os.environ, PULUMI_HOME=str(PULUMI_HOME), PULUMI_SKIP_UPDATE_CHECK="1")
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name not in args.only:
                 continue
             started = time.monotonic()
-            if build(tool):
+            if build(tool, bin_dir=PLUGIN_DIR if tool.provider_main else BIN_DIR):
                 print(f"==> tools: {name} built in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        if (BIN_DIR / "pulumi").exists() and (BIN_DIR / "pulumi-resource-kubernetes").exists():
+        if (BIN_DIR / "pulumi").exists() and (PLUGIN_DIR / "pulumi-resource-kubernetes").exists():
             register_provider()
         if (BIN_DIR / "pulumi").exists():
             write_policy_analyzer(BIN_DIR)

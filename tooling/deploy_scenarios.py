@@ -227,7 +227,8 @@ def pod_security_admitted(run: DeployTest, stack: str) -> Verdict:
     problems += [f"{e['involvedObject']['kind']} {e['involvedObject']['name']}: {e['message'][:200]}" for e in events]
     unlabelled = sorted(ns for ns, level in levels.items() if not level)
     evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled}
-    return not problems and not unlabelled, evidence
+    # No workload at all (the stack is not deployed) proves nothing.
+    return bool(levels) and not problems and not unlabelled, evidence
 
 
 def pr_preview(run: DeployTest, stack: str = "dev") -> Verdict:

@@ -32,6 +32,9 @@ from components.paths import REPO_ROOT, REQUIREMENTS, SETTINGS_DEFAULTS, TOOLS_D
 from components.paths import TOOLS_VERSIONS as VERSIONS_FILE
 
 BIN_DIR = TOOLS_DIR / "bin"
+# Providers are kept off PATH: the engine would take one from PATH at any version (and say so), where the
+# deploy test means it to load the plugin registered under the SDK's version in PULUMI_HOME.
+PLUGIN_DIR = TOOLS_DIR / "plugins"
 SHARE_DIR = TOOLS_DIR / "share"
 SRC_DIR = TOOLS_DIR / "src"
 STAMP_DIR = TOOLS_DIR / "stamps"
