@@ -10,10 +10,18 @@ from functools import cache
 import pytest
 
 from components.kit import build_cache
+from tooling.go_tools import BIN_DIR
 from tooling.render import Render, render
 from tooling.stack_config import add_secret, apply_overrides, read_stack_config
 
 STACKS = ("dev", "staging", "prod")
+
+# The programs `make tools` builds (Prometheus, promtool, Alertmanager, amtool, Pushgateway, node_exporter,
+# tofu, ...) come first on PATH for this process and every process it starts, so a command that runs one by
+# name runs the build at the deployed version, not an older copy elsewhere on PATH. Tests that run one
+# themselves take its absolute path from tests/support/tools.py, which fails naming `make tools` when missing.
+if os.environ.get("PATH", "").split(os.pathsep)[0] != str(BIN_DIR):
+    os.environ["PATH"] = os.pathsep.join([str(BIN_DIR), *(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != str(BIN_DIR))])
 
 # Renders in subprocesses, including those run in copies of this checkout (the render diff's), reuse this
 # checkout's parsed CRDs and their YAML instead of each building its own build cache.

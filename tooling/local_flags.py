@@ -18,8 +18,9 @@ pkg/alertmanager/statefulset.go of prometheus-operator v0.85):
 | Prometheus ``enforced*Limit`` | each scrape job's ``sample_limit``, ``target_limit``, ``label_*`` |
 | Alertmanager ``retention`` | ``--data.retention`` |
 
-The local Prometheus is the Debian package's 2.x; the flags above exist there under the
-same names. A feature flag the local binary does not know is refused, naming it.
+The local Prometheus is the build of `make tools` at the deployed version (the image tag in
+components/settings/defaults.yaml), so the flags above are the ones the cluster's binary gets.
+A feature flag the local binary does not know is refused, naming it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """A local Prometheus + Alertmanager + Pushgateway on loopback, fed by the rendered stack.
 
-Used by `make demo` (scripts/localstack.py), the end-to-end
+The programs are the builds of `make tools` in build/tools/bin/, at the versions
+the stack deploys (the image tags in components/settings/defaults.yaml), run by
+absolute path. Used by `make demo` (scripts/localstack.py), the end-to-end
 tests and the benchmark. Prometheus's and Alertmanager's flags (remote-write
 receiver, feature flags, retention), external labels and scrape limits come
 from the rendered custom resources (tooling/local_flags.py), as the operator
@@ -23,7 +25,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ import yaml
 
 from components.settings.units import duration_seconds as _duration
 from components.wiring import endpoints
+from tooling.go_tools import ToolBuildError, require
 from tooling.local_flags import (
     AlertmanagerSettings,
     PrometheusSettings,
@@ -57,7 +59,8 @@ from tooling.local_flags import (
 
 HOST = "127.0.0.1"
 ALERTMANAGER_FILE = "alertmanager.yaml"
-BINARIES = {"prometheus": "prometheus", "alertmanager": "prometheus-alertmanager", "pushgateway": "prometheus-pushgateway"}
+# Component -> the program `make tools` builds into build/tools/bin (upstream names, the deployed versions).
+BINARIES = {"prometheus": "prometheus", "alertmanager": "alertmanager", "pushgateway": "pushgateway"}
 # Local ports: the in-cluster port shifted by 10000, so a local stack never takes a default port.
 PORT_SHIFT = 10000
 STOP_TIMEOUT = 10.0
@@ -436,14 +439,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 
 def require_binaries() -> dict[str, str]:
-    found = {name: shutil.which(binary) for name, binary in BINARIES.items()}
-    missing = [BINARIES[n] for n, path in found.items() if path is None]
-    if missing:
-        raise LocalStackError(
-            f"missing binaries {missing}: run scripts/install_binaries.sh "
-            "(Debian packages prometheus, prometheus-alertmanager, prometheus-pushgateway)"
-        )
-    return {n: str(p) for n, p in found.items()}
+    """Component -> absolute path of its build in build/tools/bin; LocalStackError naming `make tools` when one is missing."""
+    try:
+        found = require(*BINARIES.values())
+    except ToolBuildError as error:
+        raise LocalStackError(str(error)) from None
+    return {name: str(found[binary]) for name, binary in BINARIES.items()}
 
 
 @dataclass

@@ -26,6 +26,7 @@ import pytest
 from components.metrics.alertmanager_config import PAGERDUTY, receivers_and_routes
 from components.rules.thresholds import threshold
 from tests.support.e2e_fixtures import loaded_stacks, observe_under_load
+from tests.support.tools import tool
 from tooling.localstack import E2E, Delivery, LocalStack, LocalStackError, duration_seconds
 from tooling.render import Render
 from tooling.sla_violation import Violation, default_duration, push_violation
@@ -68,7 +69,7 @@ CASES = [
 
 def expected_receivers(stack: LocalStack, labels: dict[str, str]) -> list[str]:
     """amtool's answer for these labels on the stack's routing tree (receivers rewritten, routes as rendered)."""
-    args = ["amtool", "config", "routes", "test", f"--config.file={stack.config.alertmanager_config}"]
+    args = [tool("amtool"), "config", "routes", "test", f"--config.file={stack.config.alertmanager_config}"]
     args += [f"{k}={v}" for k, v in sorted(labels.items())]
     out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout
     return sorted(out.split())

@@ -28,6 +28,7 @@ from components.rules.loader import (
     runbook_path,
 )
 from components.rules.slo import load_slos, spec_files
+from tests.support.tools import tool
 from tooling.rules import deps, slo_tests
 from tooling.rules.build import TEST_CONTEXT, TESTS_DIR, build, write_rules, write_tests
 from tooling.rules.lint import coverage, lint
@@ -35,11 +36,8 @@ from tooling.rules.lint import coverage, lint
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    """The real promtool; its absence fails the tests (make test installs it)."""
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is not installed: run scripts/install_binaries.sh (Debian package 'prometheus')")
-    return path
+    """The promtool of the deployed Prometheus release, built by `make tools`; its absence fails the tests, naming `make tools`."""
+    return tool("promtool")
 
 # Alert name -> (threshold name, the number the seed gives) for every alert of seeds 000, 002 and 003.
 SEED_ALERTS: dict[str, tuple[str, float] | None] = {

@@ -27,6 +27,7 @@ from components.settings.units import duration_ms
 from scripts.render import main
 from tests.conftest import RenderStack
 from tests.support.k8s_objects import container, find
+from tests.support.tools import tool
 from tooling.localstack import Component, http_get, wait_until
 from tooling.render import Render
 from tooling.stack_config import OverrideError, StackFileError, apply_overrides, read_stack_config
@@ -169,7 +170,7 @@ def test_the_real_pushgateway_takes_the_rendered_interval(typed: Render, tmp_pat
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     interval = next(a for a in container(typed, "Deployment", "pushgateway")["args"] if a.startswith("--persistence.interval="))
-    argv = ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={tmp_path / 'metrics'}", interval]
+    argv = [tool("pushgateway"), f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={tmp_path / 'metrics'}", interval]
     gateway = Component("pushgateway", argv, port, tmp_path / "log")
     gateway.start()
     try:
@@ -183,7 +184,7 @@ def test_duration_bounds_match_prometheus(value: str, tmp_path: Path) -> None:
     """The settings accept a duration exactly when the real Prometheus config parser does."""
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"scrape_interval": value, "evaluation_interval": value, "scrape_timeout": "10s"}}))
-    promtool = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True, check=False)
+    promtool = subprocess.run([tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, check=False)
     try:
         duration_ms(value)
         ours = True
@@ -411,7 +412,7 @@ def test_group_wait_may_be_zero_as_alertmanager_allows(render_stack: RenderStack
     config = tmp_path / "alertmanager.yml"
     config.write_text(render.files["alertmanager.yaml"])
     assert yaml.safe_load(render.files["alertmanager.yaml"])["route"]["group_wait"] == "0s"
-    result = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run([tool("amtool"), "check-config", str(config)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     # Alertmanager itself refuses a zero group_interval or repeat_interval.
     for key in ("groupInterval", "repeatInterval"):

@@ -16,6 +16,7 @@ import yaml
 
 from components.metrics.alertmanager_config import RECEIVERS_SECRET, SEVERITIES, alertmanager_config, credential_keys
 from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
+from tests.support.tools import tool
 from tooling.render import Render
 
 # Severity -> receiver, per stack with its committed config (DESIGN.md routing; dev pages nobody).
@@ -35,7 +36,7 @@ def _write_config(render: Render, directory: Path) -> Path:
 
 def _routed_to(config: Path, **labels: str) -> list[str]:
     result = subprocess.run(
-        ["amtool", "config", "routes", "test", f"--config.file={config}", *(f"{k}={v}" for k, v in labels.items())],
+        [tool("amtool"), "config", "routes", "test", f"--config.file={config}", *(f"{k}={v}" for k, v in labels.items())],
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,7 +52,7 @@ def _pages(render: Render, receiver: str) -> bool:
 
 
 def test_amtool_accepts_the_rendered_config(rendered: Render, tmp_path: Path) -> None:
-    result = subprocess.run(["amtool", "check-config", str(_write_config(rendered, tmp_path))], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([tool("amtool"), "check-config", str(_write_config(rendered, tmp_path))], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -146,7 +147,7 @@ def running_alertmanager(render_stack, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
         [
-            "prometheus-alertmanager",
+            tool("alertmanager"),
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

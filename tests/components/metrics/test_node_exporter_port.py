@@ -16,6 +16,7 @@ from tests.components.wiring.test_network_policies import NODE_IP, _pods, _polic
 from tests.conftest import RenderStack
 from tests.support.k8s_objects import container, find, pod
 from tests.support.netpol_eval import Host, allowed
+from tests.support.tools import tool
 from tooling.localstack import Component, http_get, wait_until
 from tooling.render import Render
 
@@ -60,7 +61,7 @@ def test_the_real_node_exporter_listens_on_the_rendered_address(moved: Render, t
     args = container(moved, "DaemonSet", endpoints.NODE_EXPORTER_NAME)["args"]
     listen = next(a for a in args if a.startswith("--web.listen-address="))
     # The host mounts (/host/proc, ...) exist only in the pod; the listen address is what is under test.
-    exporter = Component("node-exporter", ["prometheus-node-exporter", listen, "--collector.disable-defaults", "--collector.loadavg"], PORT, tmp_path / "log")
+    exporter = Component("node-exporter", [tool("node_exporter"), listen, "--collector.disable-defaults", "--collector.loadavg"], PORT, tmp_path / "log")
     exporter.start()
     try:
         wait_until(lambda: b"node_exporter_build_info" in http_get(f"http://127.0.0.1:{PORT}/metrics"), 20, "node-exporter on the rendered port")
