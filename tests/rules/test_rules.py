@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -356,10 +356,14 @@ def test_a_case_fails_without_a_group_it_reads(promtool: str, built_tests: list[
     names = {v.name.rsplit("--without-", 1)[1] for v in variants}
     assert len(variants) >= 4 and {"dvt-records.test.yaml", "qmtl-worldservice-records.test.yaml",
                                    "copilot-queue-age.test.yaml"} <= names, names
-    result = subprocess.run([promtool, "test", "rules", *map(str, variants)], capture_output=True, text=True, check=False)
-    tested = re.findall(r"Unit Testing:\s+(\S+)", result.stdout)
-    passed = re.findall(r"Unit Testing:\s+(\S+)\n\s+SUCCESS", result.stdout)
-    assert len(tested) == len(variants) and passed == [], result.stdout
+    # Per-file results from promtool's JUnit report: promtool 3.5.0 prints no "Unit Testing: <file>" line (2.42 did),
+    # only SUCCESS on stdout or FAILED on stderr per file; the report (--junit, prometheus/prometheus#14506, in
+    # 2.55.0) has one testsuite per file, named by its path, with its failure and error counts.
+    report = tmp_path / "junit.xml"
+    result = subprocess.run([promtool, "test", "rules", f"--junit={report}", *map(str, variants)], capture_output=True, text=True, check=False)
+    suites = {suite.get("name"): suite for suite in ElementTree.parse(report).getroot().iter("testsuite")}
+    passed = [name for name, suite in suites.items() if int(suite.get("failures", "0")) + int(suite.get("errors", "0")) == 0]
+    assert set(suites) == set(map(str, variants)) and passed == [], result.stdout + result.stderr
 
 
 def test_promtool_unit_tests_catch_a_changed_threshold(promtool: str, tmp_path: Path) -> None:
