@@ -12,11 +12,14 @@ export PULUMI_BACKEND_URL
 # switched off in the environment each one recompiles the project and pytest re-rewrites every test module
 # (measured: collection 3.9 s -> 1.4 s CPU per worker). The caches are gitignored __pycache__ directories.
 unexport PYTHONDONTWRITEBYTECODE
+# The programs `make tools` builds (Prometheus, promtool, Alertmanager, amtool, Pushgateway, node_exporter, tofu,
+# the Pulumi CLI, ...) come first on every recipe's PATH: the versions the stack deploys, not older copies elsewhere.
+export PATH := $(CURDIR)/build/tools/bin:$(PATH)
 
-.PHONY: help venv binaries lint test pytest render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle deploy-test pr-preview
+.PHONY: help venv tools lint test pytest render render-all preview up clean checkov checkov-venv demo bench api-check verify bundle deploy-test pr-preview
 
 help:
-	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs when missing)"
+	@echo "make test              lint (ruff, mypy), checkov on every rendered stack, then the tests (creates the venvs and builds the tools when missing)"
 	@echo "make pytest            the tests alone, two pytest-xdist workers per core (PYTEST_WORKERS=N to choose, 0 for one process)"
 	@echo "make render STACK=dev  write what the stack would deploy to build/render/STACK"
 	@echo "make api-check         every rendered object against the Kubernetes API schemas (strict) and the vendored CRDs"
@@ -59,9 +62,11 @@ checkov: venv checkov-venv
 api-check: venv
 	$(PY) -m scripts.api_check
 
-binaries:
-	@echo "==> binaries: promtool, amtool, Prometheus, Alertmanager, Pushgateway, node-exporter"
-	./scripts/install_binaries.sh
+# The programs the tests and the demo run, built from their Go modules at the versions the stack deploys
+# (tools/versions.yaml, components/settings/defaults.yaml) into build/tools/bin; a warm run builds nothing.
+tools: venv
+	@echo "==> tools: Prometheus, promtool, Alertmanager, amtool, Pushgateway, node_exporter, OpenTofu, the Pulumi CLI, ... into build/tools/bin"
+	$(PY) -m scripts.build_tools
 
 lint: venv
 	@echo "==> lint: ruff, mypy"
@@ -73,11 +78,11 @@ lint: venv
 # Two per core because the end-to-end workers mostly wait on real binaries: measured on 2 cores (load 2-4),
 # the full suite took 175 s wall / 340 s CPU on 4 workers against 187 s / 308 s on 2.
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1); echo $$((2 * n)))
-pytest: venv binaries
+pytest: venv tools
 	@echo "==> pytest: $(PYTEST_WORKERS) workers"
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-test: venv binaries lint checkov pytest
+test: venv tools lint checkov pytest
 
 render: venv
 	$(PY) -m scripts.render --stack $(STACK) --out $(OUT)
@@ -85,7 +90,7 @@ render: venv
 render-all: venv
 	for stack in dev staging prod; do $(PY) -m scripts.render --stack $$stack --out build/render/$$stack || exit 1; done
 
-demo: venv binaries
+demo: venv tools
 	$(PY) -m scripts.localstack demo --stack $(STACK)
 
 # Post-deploy check of a live stack against its render; the command prints the port-forwards it expects.
@@ -95,7 +100,7 @@ verify: venv
 bundle: venv
 	$(PY) -m scripts.package_monitoring_bundle --out dist
 
-bench: venv binaries
+bench: venv tools
 	$(PY) -m scripts.bench --write docs/benchmarks.md
 
 define require_pulumi

@@ -9,7 +9,7 @@ Figures:
   (bytecode and build cache written); each pair's ratio is one sample, and the median ratio is
   reported with its spread. Wall and CPU (user + system of the child) are both paired: on a
   loaded machine CPU time is the steadier of the two.
-- ``make test``: wall time of each phase (venvs and binaries, lint, checkov, pytest), read off the
+- ``make test``: wall time of each phase (venvs and tools, lint, checkov, pytest), read off the
   ``==>`` markers the Makefile prints, on an existing virtualenv;
 - detection latency: from the push that makes SeamlessSla99thDegraded true to the webhook
   delivery, on the local stack with the stack's own scrape and evaluation intervals and group

@@ -44,8 +44,8 @@ def test_the_settings_example_runs_as_written_and_prints_what_the_readme_shows()
 def test_every_make_test_step_announces_itself_first() -> None:
     steps = re.search(r"^test:([^\n]*)$", MAKEFILE, re.M)
     assert steps, "make test is gone"
-    for target in ("$(VENV)/.installed", "binaries", "lint", "checkov", "pytest"):
+    for target in ("$(VENV)/.installed", "tools", "lint", "checkov", "pytest"):
         recipe = re.search(rf"^{re.escape(target)}:[^\n]*\n\t([^\n]*)", MAKEFILE, re.M)
         assert recipe and recipe.group(1).startswith('@echo "==> '), f"make target {target} starts silently"
-    assert {"venv", "binaries", "lint", "checkov", "pytest"} <= set(steps.group(1).split())
+    assert {"venv", "tools", "lint", "checkov", "pytest"} <= set(steps.group(1).split())
     assert "--quiet" not in MAKEFILE.split("venv: $(VENV)/.installed")[0]

@@ -1,6 +1,6 @@
 """Alloy's stage.template cases run by Go's text/template (tests/support/gotemplate/stage.go), built once per session.
 
-The Go toolchain comes from the Debian package golang-go (scripts/install_binaries.sh).
+The Go toolchain is a requirement of the project (README, "Requirements": Go 1.26, which `make tools` also builds with).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class StageResult:
 def build(workdir: Path) -> Path:
     """Compile the runner into ``workdir``; AssertionError (with the fix) when Go is missing."""
     go = shutil.which("go")
-    assert go, "the Go toolchain is missing: run scripts/install_binaries.sh (Debian package golang-go)"
+    assert go, "the Go toolchain is missing: install Go 1.26 (README, 'Requirements')"
     binary = workdir / "stage"
     env = {"PATH": str(Path(go).parent), "HOME": str(workdir), "GOCACHE": str(workdir / "cache"), "GO111MODULE": "off", "GOFLAGS": ""}
     subprocess.run([go, "build", "-o", str(binary), str(SOURCE)], check=True, capture_output=True, env=env, timeout=300)
