@@ -34,8 +34,10 @@ must never appear in metrics, rules, dashboards or log stream labels.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,36 @@ METRIC_TYPES = ("counter", "gauge", "histogram", "summary")
 _METRIC_KEYS = {"type", "labels", "help", "buckets", "job", "churn_labels", "preinitialised"}
 _SYSTEM_KEYS = {"source", "metrics", "required_labels", "per_service", "job"}
 ANY_JOB = "*"  # the series carries the job of whichever target it describes (up, scrape_*)
+
+
+def stored_bound(value: float) -> str:
+    """The text Prometheus 3 stores as the ``le`` of a scraped classic-histogram bucket (and the ``quantile`` of a
+    summary) whose bound is ``value``, however the target spelled it (``5``, ``5.0``, ``5e0``).
+
+    Prometheus 3.0 normalises these label values on ingestion (prometheus/prometheus#15164; Prometheus 2 kept
+    the exposition's text, so Go clients' ``le="5"`` and Python clients' ``le="5.0"`` were different series):
+    Go's shortest ``%g`` of the float, with ``.0`` appended when that has neither a point nor an exponent
+    (``formatOpenMetricsFloat`` in model/textparse): 5 -> ``5.0``, 0.5 -> ``0.5``, 1e6 -> ``1e+06``,
+    5e-05 -> ``5e-05``, infinity -> ``+Inf``.
+    """
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0.0"
+    # repr() gives the shortest digits that read back as the same float, as Go's strconv does.
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = "".join(map(str, digits))
+    power = len(mantissa) + exponent - 1
+    if power < -4 or power >= 6:  # %g with the shortest precision switches to %e outside [1e-4, 1e6)
+        text = mantissa[0] + (f".{mantissa[1:]}" if len(mantissa) > 1 else "") + f"e{'-' if power < 0 else '+'}{abs(power):02d}"
+    else:
+        text = format(Decimal(repr(abs(value))).normalize(), "f")
+    text = ("-" if sign else "") + text
+    return text if "." in text or "e" in text else f"{text}.0"
 
 
 class CatalogError(ValueError):
@@ -127,26 +159,34 @@ class Catalog:
     def le_problem(self, series: str, op: str, value: str) -> str | None:
         """Why an ``le`` matcher (op ``=`` or ``=~``, as written) on ``series`` matches no catalog bucket, or None.
 
-        Bounds are compared as text the way clients expose them: ``5`` (Go) and ``5.0`` (Python) both
-        name bucket 5; a regex must match at least one bound's text.
+        Bounds are compared as the text Prometheus 3 stores for a scraped bucket (:func:`stored_bound`:
+        bucket 5 is ``5.0``, whether the client wrote ``5`` or ``5.0``); a regex must match at least one
+        bound's stored text. A matcher that names a bucket only in a client's spelling (``le="5"``, which
+        matched Go clients' series on Prometheus 2) is refused with the stored text to write instead.
         """
         if not series.endswith("_bucket") or not self.has_metric(series):
             return None
         fam = self.family(series)
         if fam.type != "histogram":
             return None
-        texts = {"+Inf"}
+        stored = {stored_bound(b): b for b in fam.buckets} | {"+Inf": math.inf}
+        spelled: dict[str, float] = {}
         for b in fam.buckets:
             plain = str(int(b)) if b.is_integer() else repr(b)
-            texts |= {plain, repr(float(b)), f"{plain}.0"}
+            spelled |= dict.fromkeys((plain, repr(float(b)), f"{plain}.0"), b)
         if op in ("=", "MatchOp.Equal"):
-            ok = value in texts
+            ok = value in stored
+            client_only = sorted({stored_bound(spelled[value])}) if not ok and value in spelled else []
         elif op in ("=~", "MatchOp.Re"):
-            ok = any(re.fullmatch(value, t) for t in texts)
+            ok = any(re.fullmatch(value, t) for t in stored)
+            client_only = sorted({stored_bound(b) for t, b in spelled.items() if re.fullmatch(value, t)})
         else:
             return None
         if ok:
             return None
+        if client_only:
+            return (f"{series}: le {value!r} matches no series on Prometheus 3, which stores a scraped bucket's le "
+                    f"normalised on ingestion: write {' or '.join(client_only)} (catalog/metrics.yaml)")
         shown = [str(int(b)) if b.is_integer() else repr(b) for b in fam.buckets]
         return f"{series} has no bucket le {value!r}; catalog buckets of {fam.name}: {shown} (catalog/metrics.yaml)"
 

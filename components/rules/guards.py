@@ -44,7 +44,7 @@ from typing import Any
 
 import promql_parser as pp
 
-from components.rules.catalog import ANY_JOB, Catalog, Metric, load_catalog
+from components.rules.catalog import ANY_JOB, Catalog, Metric, load_catalog, stored_bound
 from components.wiring import endpoints
 
 # Functions whose result is wrong when each run of a per-run label is a new series (churn, above);
@@ -352,6 +352,17 @@ def _regex_value(pattern: str) -> str:
     raise GuardError(f"cannot make a label value that matches {pattern!r} for a generated case")
 
 
+def _label_value(label: str, pattern: str, fam: Metric) -> str:
+    """A value of ``label`` the regex matcher accepts; for ``le``, a bucket bound of the family spelled as
+    Prometheus 3 stores a scraped one (catalog.stored_bound: "1.0", not "1"), so the case's series is one
+    the cluster's Prometheus can hold."""
+    if label == "le":
+        for text in [*(stored_bound(b) for b in fam.buckets), "+Inf"]:
+            if re.fullmatch(pattern, text):
+                return text
+    return _regex_value(pattern)
+
+
 # --- the generated cases ---
 
 
@@ -384,7 +395,7 @@ def _vanish_case(alert: str, rules: list[dict[str, Any]], recorded: Recorded, ca
                 continue
             job = source_job(sel, catalog) or DEFAULT_JOB
             jobs.add(job)
-            labels = {**{k: _regex_value(v) for k, v in sel.regex.items()}, **sel.equal}
+            labels = {**{k: _label_value(k, v, fam) for k, v in sel.regex.items()}, **sel.equal}
             labels.setdefault("job", job)
             rising = fam.type in ("counter", "histogram")
             values: list[Value] = [float(i if rising else 1) for i in range(present)]

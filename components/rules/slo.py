@@ -41,7 +41,7 @@ import yaml
 
 from components import paths
 from components.kit import yaml_load
-from components.rules.catalog import Catalog, load_catalog
+from components.rules.catalog import Catalog, load_catalog, stored_bound
 from components.rules.loader import RuleContext, dashboard_url, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
 
@@ -208,9 +208,15 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
 
 
 def _le_matcher(le: float) -> str:
-    # Go clients expose le="5", Python clients le="5.0": accept both.
-    text = re.escape(format_number(le)).replace("\\", "\\\\")
-    return f'le=~"{text}(\\\\.0+)?"' if le.is_integer() else f'le=~"{text}0*"'
+    # Go clients expose le="5", Python clients le="5.0": accept both, for series stored as exposed (remote
+    # write). Scraped buckets are stored as Prometheus 3 normalises them (catalog.stored_bound: 5 -> "5.0",
+    # 1e6 -> "1e+06", prometheus/prometheus#15164): that text is matched too, added where the first
+    # pattern misses it (bounds from 1e6 up and below 1e-4).
+    text = re.escape(format_number(le))
+    pattern = f"{text}(\\.0+)?" if le.is_integer() else f"{text}0*"
+    if not re.fullmatch(pattern, stored_bound(le)):
+        pattern = f"{pattern}|{re.escape(stored_bound(le))}"
+    return 'le=~"' + pattern.replace("\\", "\\\\") + '"'
 
 
 def _with(metric: str, matchers: str, extra: str = "") -> str:

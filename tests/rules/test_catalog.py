@@ -1,11 +1,16 @@
 """The metric catalog loads, resolves exposition suffixes and rejects bad data."""
 
+import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from components.rules.catalog import CATALOG_PATH, FORBIDDEN_LABELS, CatalogError, load_catalog, parse_catalog
+from components.rules.catalog import CATALOG_PATH, FORBIDDEN_LABELS, CatalogError, load_catalog, parse_catalog, stored_bound
+from components.rules.thresholds import format_number
+from tests.support.tools import tool
 
 
 def test_seed_metrics_are_catalogued() -> None:
@@ -134,3 +139,29 @@ def test_failure_mode_keys_are_validated(tmp_path: Path) -> None:
     p = _write(tmp_path, {"systems": {"a": {"job": "a", "metrics": {"m": {"type": "histogram", "buckets": [5, 1]}}}}})
     with pytest.raises(CatalogError, match=r"buckets: got \[5, 1\]; accepted: bucket bounds in ascending order"):
         load_catalog(p)
+
+
+# Bounds beyond the catalog's, on both sides of where Go's shortest %g switches to an exponent (1e-4, 1e6).
+EDGE_BOUNDS = (0.0001, 5e-05, 0.25, 2.5, 999999.0, 1e6, 1234567.5, 1e21)
+
+
+def test_stored_bound_is_the_le_prometheus_stores(tmp_path: Path) -> None:
+    """stored_bound against the deployed Prometheus's own parser: every catalog bucket bound (and a few edge
+    bounds) exposed as a Go client spells it ("5") and as a Python client does ("5.0"), written to a TSDB block
+    by promtool 3.5.0 and read back. Prometheus 3 normalises le on ingestion (prometheus/prometheus#15164), so
+    both spellings come back as one text; Prometheus 2.42 kept each as written."""
+    bounds = sorted({b for m in load_catalog().metrics.values() for b in m.buckets} | set(EDGE_BOUNDS))
+    spellings: dict[str, Callable[[float], str]] = {"go": format_number, "python": lambda b: repr(float(b))}
+    lines = []
+    for client, spell in spellings.items():
+        lines.append(f"# TYPE {client} histogram")
+        lines += [f'{client}_bucket{{le="{spell(b)}"}} {i} 1700000000' for i, b in enumerate(bounds)]
+        lines += [f'{client}_bucket{{le="+Inf"}} {len(bounds)} 1700000000', f"{client}_count {len(bounds)} 1700000000", f"{client}_sum 1 1700000000"]
+    (tmp_path / "in.om").write_text("\n".join([*lines, "# EOF", ""]))
+    promtool = tool("promtool")
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "in.om"), str(tmp_path / "data")], check=True, capture_output=True)
+    (tmp_path / "data" / "wal").mkdir()
+    dump = subprocess.run([promtool, "tsdb", "dump", "--min-time=0", str(tmp_path / "data")], check=True, capture_output=True, text=True).stdout
+    for client in spellings:
+        stored = dict(re.findall(rf'{{__name__="{client}_bucket", le="([^"]+)"}} (\d+) ', dump))
+        assert stored == {**{stored_bound(b): str(i) for i, b in enumerate(bounds)}, "+Inf": str(len(bounds))}, (client, dump)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -17,6 +18,7 @@ import yaml
 from components.kit import yaml_load
 from components.rules import guards, thresholds
 from components.rules.all_rules import load_all_rules
+from components.rules.catalog import stored_bound
 from components.rules.loader import (
     RULES_DIR,
     RuleContext,
@@ -490,6 +492,37 @@ def test_le_outside_the_catalog_buckets_fails_the_lint() -> None:
     problems = _lint_expr('sum(rate(dvt_signal_processing_duration_ms_bucket{le="1500"}[5m]))')
     assert any("has no bucket le '1500'" in p and "'1000'" in p for p in problems), problems
     assert _lint_expr('sum(rate(dvt_signal_processing_duration_ms_bucket{le=~"1000(\\\\.0+)?"}[5m]))') == []
+
+
+@pytest.mark.parametrize("matcher", ['le="1000"', 'le=~"1000"', 'le=~"1000|2500"'])
+def test_le_spelled_as_a_client_exposes_it_fails_the_lint(matcher: str) -> None:
+    """Prometheus 3 stores a scraped bucket's le normalised (prometheus/prometheus#15164): bucket 1000 is
+    le="1000.0" whether the client wrote "1000" or "1000.0". On Prometheus 2.42 le="1000" matched Go clients'
+    series and the lint accepted it; on the deployed 3.5.0 it matches nothing, so the lint names the text to write."""
+    problems = _lint_expr(f"sum(rate(dvt_signal_processing_duration_ms_bucket{{{matcher}}}[5m]))")
+    assert any("matches no series on Prometheus 3" in p and "1000.0" in p for p in problems), problems
+    assert _lint_expr('sum(rate(dvt_signal_processing_duration_ms_bucket{le="1000.0"}[5m]))') == []
+
+
+_FLOAT_LABEL = re.compile(r'\b(le|quantile)="([^"]*)"')
+
+
+def test_test_series_carry_le_and_quantile_as_prometheus_stores_them(built_tests: list[Path]) -> None:
+    """promtool takes input series as written, but the deployed Prometheus 3 normalises a scraped le or quantile
+    on ingestion (prometheus/prometheus#15164): le="1" is stored as "1.0". Test data in another spelling would let
+    a rule that matches le="1" pass its tests and match nothing in the cluster, so every series of every built
+    test (hand-written, SLO and generated) spells them as stored (catalog.stored_bound)."""
+    checked, wrong = 0, []
+    for path in built_tests:
+        for case in yaml_load.safe_load(path.read_text())["tests"]:
+            texts = [s["series"] for s in case.get("input_series") or []]
+            texts += [s["labels"] for t in case.get("promql_expr_test") or [] for s in t.get("exp_samples") or [] if s.get("labels")]
+            for text in texts:
+                for label, value in _FLOAT_LABEL.findall(text):
+                    checked += 1
+                    if value != stored_bound(float(value)):
+                        wrong.append(f"{path.name}: {case.get('name')}: {label}={value!r}, stored as {stored_bound(float(value))!r}")
+    assert checked > 100 and wrong == [], wrong
 
 
 def test_every_alert_is_guarded_by_a_companion_or_itself(specs) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 from components.rules import slo
+from components.rules.catalog import stored_bound
+from components.rules.thresholds import format_number
 from tooling.rules.build import TEST_CONTEXT
 
 
@@ -66,6 +69,22 @@ def test_latency_sli_accepts_go_and_python_bucket_labels() -> None:
     spec = slo.parse_spec(_spec(sli={"latency": {"metric": "dvt_run_completion_duration_seconds", "le": 5}}), "x")[0]
     assert 'le=~"5(\\\\.0+)?"' in slo.sli_error_expr(spec, "5m")
     assert spec.budget == 0.005
+
+
+@pytest.mark.parametrize("le", [5, 0.5, 240, 1000, 999999, 1e6, 1234567.5, 0.0001, 5e-05])
+def test_latency_sli_matches_the_bucket_as_prometheus_3_stores_it(le: float) -> None:
+    """Prometheus 3 normalises a scraped bucket's le on ingestion (prometheus/prometheus#15164): 5 -> "5.0",
+    1e6 -> "1e+06", 5e-05 -> "5e-05" (catalog.stored_bound, checked against promtool in test_catalog.py). The
+    SLI's good-events matcher matches that text, and still the clients' spellings for series that are not
+    scraped (remote write); on Prometheus 2.42 le=1e6 was matched by "1000000" only, which 3.5.0 never stores."""
+    spec = slo.parse_spec(_spec(sli={"latency": {"metric": "dvt_run_completion_duration_seconds", "le": le}}), "x")[0]
+    matcher = re.search(r'le=~"((?:[^"\\]|\\.)*)"', slo.sli_error_expr(spec, "5m"))
+    assert matcher
+    pattern = matcher.group(1).replace("\\\\", "\\")  # the PromQL string's escapes undone
+    plain = format_number(le)
+    for text in (stored_bound(le), plain, f"{plain}.0" if float(le).is_integer() else plain):
+        assert re.fullmatch(pattern, text), (pattern, text)
+    assert not re.fullmatch(pattern, stored_bound(le * 2))
 
 
 def test_latency_bound_can_be_a_threshold(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import promql_parser
 
+from components.rules.catalog import stored_bound
 from components.rules.slo import HALF_WINDOW, PAGE_FOR, SLI_WINDOWS, UPTIME_RECORD, Slo, record_name
 from components.rules.thresholds import format_number
 
@@ -46,9 +47,9 @@ def input_series(slo: Slo, bad_fraction_of_64: int, samples: int = SAMPLES) -> l
     kind, body = slo.sli_kind, slo.sli[slo.sli_kind]
     if kind == "latency":
         labels = _labels(body["matchers"])
-        le = format_number(body["le"])
-        # Python clients write le="5.0": exercise the regex that accepts both forms.
-        le_text = f"{le}.0" if body["le"].is_integer() else le
+        # The bucket's le as Prometheus 3 stores a scraped one (5 -> "5.0", normalised on ingestion,
+        # prometheus/prometheus#15164), whichever spelling the client exposes.
+        le_text = stored_bound(body["le"])
         return [
             {"series": _series(f"{body['metric']}_bucket", {**labels, "le": le_text}), "values": _counter(good, samples)},
             {"series": _series(f"{body['metric']}_count", labels), "values": _counter(TOTAL_PER_MIN, samples)},
