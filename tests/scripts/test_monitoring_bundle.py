@@ -1,5 +1,5 @@
 """The seed 002 monitoring bundle: Helm chart (rendered and linted by Helm's own Go SDK), Terraform module
-(evaluated by the terraform CLI), jsonnet mixin (evaluated by the jsonnet library), all equal to the render."""
+(evaluated by OpenTofu's CLI, built by `make tools`), jsonnet mixin (evaluated by the jsonnet library), all equal to the render."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from helm_python.errors import HelmError
 
 from components import paths
 from scripts import package_monitoring_bundle as bundle
+from tests.support.tools import tool
 from tooling import render as render_module
 from tooling.render import Render
 
@@ -241,15 +242,15 @@ def test_bad_values_are_refused_by_the_schema_and_by_helm(out: Path, values: dic
 
 # --- Terraform module ----------------------------------------------------------------------------------
 
-TERRAFORM = shutil.which("terraform")
-
-
 def terraform(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert TERRAFORM, "the terraform CLI is part of this machine's image (/usr/local/bin/terraform); see docs/monitoring-bundle.md"
-    config = directory.parent / "terraformrc"
+    """``tofu -chdir=DIRECTORY ARGS -no-color``: OpenTofu, the open-source fork of Terraform, built by `make tools`
+    (tools/versions.yaml); its absence fails the test, naming `make tools`. An empty CLI config (no credentials,
+    no plugin cache or mirrors from the machine)."""
+    tofu = tool("tofu")
+    config = directory.parent / "tofurc"
     config.write_text("")
-    env = os.environ | {"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(config)}
-    return subprocess.run([TERRAFORM, f"-chdir={directory}", *args, "-no-color"], capture_output=True, text=True, timeout=120, env=env)
+    env = os.environ | {"TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": str(config)}
+    return subprocess.run([tofu, f"-chdir={directory}", *args, "-no-color"], capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_terraform_files_are_canonically_formatted(out: Path) -> None:
@@ -281,9 +282,9 @@ output "replaced" { value = module.replaced.dashboards }
 
 @pytest.fixture(scope="module")
 def module_values(out: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The bundle module's variables and locals evaluated by terraform, with terraform.tfvars.example.
+    """The bundle module's variables and locals evaluated by OpenTofu, with terraform.tfvars.example.
 
-    A root module holding them with outputs and no resources: terraform evaluates it without the kubernetes
+    A root module holding them with outputs and no resources: OpenTofu evaluates it without the kubernetes
     provider, which cannot be downloaded here (main.tf's resources are not evaluated).
     """
     root = tmp_path_factory.mktemp("tf") / "probe"
