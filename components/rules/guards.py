@@ -29,9 +29,10 @@ inputs present, then stale: the alert itself, when ``vanish: self``, and
 churning or born-non-zero family a **churn** / **born-non-zero** case: the
 alert's own firing cases, their inputs rewritten into one series per run, or
 into children that appear only with their first increment, must still fire.
-Evaluation times keep clear of window edges so the cases hold under both the
-closed ``[t-r, t]`` windows of Prometheus 2 (local promtool) and the left-open
-``(t-r, t]`` windows of Prometheus 3 (deployed).
+Evaluation times keep clear of window edges so the cases hold under the
+left-open ``(t-r, t]`` windows of Prometheus 3 (deployed, and the promtool the
+tests run, built by `make tools`) as under the closed ``[t-r, t]`` windows of
+Prometheus 2.
 """
 
 from __future__ import annotations
