@@ -46,7 +46,7 @@ import yaml
 
 from components.settings.units import duration_seconds as _duration
 from components.wiring import endpoints
-from tooling.go_tools import ToolBuildError, require
+from tooling.go_tools import BIN_DIR, ToolBuildError, require
 from tooling.local_flags import (
     AlertmanagerSettings,
     PrometheusSettings,
@@ -438,10 +438,11 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         time.sleep(interval)
 
 
-def require_binaries() -> dict[str, str]:
-    """Component -> absolute path of its build in build/tools/bin; LocalStackError naming `make tools` when one is missing."""
+def require_binaries(bin_dir: Path = BIN_DIR) -> dict[str, str]:
+    """Component -> absolute path of its build in ``bin_dir`` (build/tools/bin); LocalStackError naming `make tools`
+    when one is missing (a program of the same name elsewhere on PATH is not used)."""
     try:
-        found = require(*BINARIES.values())
+        found = require(*BINARIES.values(), bin_dir=bin_dir)
     except ToolBuildError as error:
         raise LocalStackError(str(error)) from None
     return {name: str(found[binary]) for name, binary in BINARIES.items()}

@@ -26,6 +26,7 @@ from tooling.localstack import (
     compress_rules,
     duration_seconds,
     free_ports,
+    require_binaries,
     rewrite_alertmanager,
     wait_until,
     write_configs,
@@ -90,6 +91,15 @@ def test_closing_the_stack_stops_every_process_and_frees_its_ports() -> None:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))  # nobody listens any more
+
+
+def test_the_stack_runs_the_builds_and_a_missing_one_fails_naming_make_tools(tmp_path: Path) -> None:
+    """The stack runs the programs of build/tools/bin (the deployed versions), never a same-named one elsewhere on PATH."""
+    assert require_binaries() == {name: str(paths.TOOLS_DIR / "bin" / binary) for name, binary in
+                                  (("prometheus", "prometheus"), ("alertmanager", "alertmanager"), ("pushgateway", "pushgateway"))}
+    (tmp_path / "prometheus").touch()
+    with pytest.raises(LocalStackError, match=r"missing build of alertmanager, pushgateway in .*: run `make tools`"):
+        require_binaries(tmp_path)
 
 
 def test_a_component_that_cannot_start_is_reported_with_its_log() -> None:
