@@ -1,8 +1,10 @@
 """Write the rule set as promtool-ready files, with their unit tests.
 
     python -m scripts.build_rules --out build/rules
-    promtool check rules build/rules/rules/*.yaml
-    promtool test rules build/rules/tests/*.yaml
+    build/tools/bin/promtool check rules build/rules/rules/*.yaml
+    build/tools/bin/promtool test rules build/rules/tests/*.yaml
+
+(``make tools`` builds that promtool, the deployed Prometheus release's.)
 
 ``rules/`` holds the expanded PrometheusRule specs (hand-written files and
 the generated ``slo-*``); ``tests/`` holds the cases of ``rules/tests/*.test.yaml``,
