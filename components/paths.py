@@ -45,3 +45,6 @@ TOOLS_VERSIONS = REPO_ROOT / "tools" / "versions.yaml"
 TOOLS_DIR = BUILD_DIR / "tools"
 DEPLOY_TEST_DIR = BUILD_DIR / "deploy-test"
 PULUMI_PROJECT = REPO_ROOT / "Pulumi.yaml"
+# The Pulumi entry point and the CLI version the workflows install and `make tools` builds.
+ENTRY_POINT = REPO_ROOT / "__main__.py"
+PULUMI_VERSION_FILE = REPO_ROOT / ".pulumi-version"

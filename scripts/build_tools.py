@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 
-from tooling.engine import write_policy_analyzer
 from tooling.go_tools import BIN_DIR, PLUGIN_DIR, PULUMI_HOME, ToolBuildError, build, load_tools, sdk_plugin_version
 
 
@@ -58,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"==> tools: {name} built in {time.monotonic() - started:.0f} s", file=sys.stderr)
         if (BIN_DIR / "pulumi").exists() and (PLUGIN_DIR / "pulumi-resource-kubernetes").exists():
             register_provider()
-        if (BIN_DIR / "pulumi").exists():
-            write_policy_analyzer(BIN_DIR)
     except ToolBuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

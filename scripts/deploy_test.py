@@ -28,7 +28,6 @@ from tooling.local_cluster import ClusterStartError, LocalCluster
 
 TOOLS = (
     "pulumi",
-    "pulumi-analyzer-policy-python",
     "kine",
     "kube-apiserver",
     "kube-controller-manager",

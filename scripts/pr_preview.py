@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None, project_dir: Path = REPO_ROOT) -> int:
 
     failed = False
     try:
-        Engine(project_dir=args.project_dir, env=env, command=command).stack(args.stack, create=False).preview(
-            diff=True, policy_packs=[str(POLICY_DIR)], suppress_outputs=True, color="never", on_output=lines.append
+        engine = Engine(project_dir=args.project_dir, env=env, command=command)
+        engine.stack(args.stack, create=False).preview(
+            diff=True, policy_packs=engine.policy_packs([POLICY_DIR]), suppress_outputs=True, color="never", on_output=lines.append
         )
     except auto.CommandError as error:
         failed = True

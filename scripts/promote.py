@@ -222,7 +222,6 @@ class AutomationDeployer:
                 "or run without --preview/--up for the checks only"
             )
         self.project_dir = project_dir
-        self.policy_pack = str(POLICY_DIR)
 
     def _stack(self, stack: str) -> Any:
         env = {}
@@ -230,14 +229,17 @@ class AutomationDeployer:
             (self.project_dir / LOCAL_BACKEND_DIR).mkdir(exist_ok=True)
             env["PULUMI_BACKEND_URL"] = f"file://{self.project_dir / LOCAL_BACKEND_DIR}"
         # A first promotion to a stack nobody has initialised on the shared backend creates it.
-        return Engine(project_dir=self.project_dir, env=env).stack(stack)
+        self.engine = Engine(project_dir=self.project_dir, env=env)
+        return self.engine.stack(stack)
 
     def preview(self, stack: str) -> ChangeSummary:
-        result = self._stack(stack).preview(policy_packs=[self.policy_pack], diff=True, on_output=print)
+        selected = self._stack(stack)
+        result = selected.preview(policy_packs=self.engine.policy_packs([POLICY_DIR]), diff=True, on_output=print)
         return {str(getattr(op, "value", op)): int(n) for op, n in result.change_summary.items()}
 
     def up(self, stack: str, message: str) -> None:
-        self._stack(stack).up(policy_packs=[self.policy_pack], message=message, on_output=print)
+        selected = self._stack(stack)
+        selected.up(policy_packs=self.engine.policy_packs([POLICY_DIR]), message=message, on_output=print)
 
 
 # --- the promotion ----------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.paths import POLICY_DIR, REPO_ROOT
+from components.settings.errors import NAMESPACE
 from tooling.deploy_test import DeployTest, changed, render_differences, unprotect_procedure
 from tooling.go_tools import BIN_DIR
 from tooling.local_cluster import STORAGE_CLASS, LocalCluster
@@ -22,7 +23,7 @@ from tooling.local_cluster import STORAGE_CLASS, LocalCluster
 Verdict = tuple[bool, dict[str, Any]]
 
 # What the update scenario changes on dev: a retention and a Loki ingestion limit.
-UPDATES = {"prometheus.retention": "9d", "loki.ingestion.rateMb": "7"}
+UPDATES = {"prometheus.retention": "9d", "loki.ingestion.maxStreamsPerUser": "4321"}
 # The claim the storage scenarios grow and re-class, and its new size.
 GROWN_KEY, GROWN_SIZE = "loki.storage.size", "6Gi"
 OTHER_CLASS = "another-class"
@@ -81,7 +82,7 @@ def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
     after = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
     unchanged = before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
     evidence = {"refusal": _first_line(preview_error, "refusing"), "claim_unchanged": unchanged, "class": after["spec"].get("storageClassName")}
-    refused = all(error is not None and "refusing loki.storage.storageClass" in error for error in (preview_error, up_error))
+    refused = all(error is not None and f"refusing {NAMESPACE}:loki.storage.storageClass" in error for error in (preview_error, up_error))
     return refused and unchanged and after["spec"].get("storageClassName") == STORAGE_CLASS, evidence
 
 
@@ -98,6 +99,7 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
         for line in run.cli("stack", "--show-urns", stack=stack).stdout.splitlines()
         if ("PersistentVolumeClaim" in line and line.strip().endswith(f"::{claim_name}")) or f"PersistentVolumeClaim::{claim_name}" in line
     )
+    dependents = _dependents(json.loads(run.cli("stack", "export", stack=stack).stdout), urn)
     substitutions = {
         "<urn>": urn,
         "<context>": run.clusters[stack].context,
@@ -107,16 +109,22 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
     }
     outputs = []
     for line in unprotect_procedure():
-        command = line
-        for placeholder, value in substitutions.items():
-            command = command.replace(f"'{placeholder}'", shlex.quote(value)).replace(placeholder, shlex.quote(value))
-        argv = shlex.split(command)
-        if argv[0] == "pulumi":
-            argv += ["--yes"] if argv[1] in ("up", "state") else []
-        result = _shell(run, argv, command)
-        outputs.append(f"{command.split('>')[0].strip()} -> {result.returncode}")
-        if result.returncode != 0:
-            return False, {"destroy_refusal": _first_line(destroy_error, "protected"), "procedure": outputs, "failed": result.stderr[-800:]}
+        # A line about "each dependent" runs once per dependent of the resource.
+        expanded = [line.replace("<dependent kind>", kind).replace("<dependent name>", name) for kind, name in dependents] if "<dependent" in line else [line]
+        for command in expanded:
+            for placeholder, value in substitutions.items():
+                command = command.replace(f"'{placeholder}'", shlex.quote(value)).replace(placeholder, shlex.quote(value))
+            argv = shlex.split(command.split(">", 1)[0]) if " > " in command else shlex.split(command)
+            if argv[0] == "pulumi" and argv[1] == "state":
+                argv.append("--yes")
+            result = _shell(run, argv, command)
+            outputs.append(f"{command.split(' > ')[0].strip()} -> {result.returncode}")
+            if result.returncode != 0:
+                return False, {
+                    "destroy_refusal": _first_line(destroy_error, "protected"),
+                    "procedure": outputs,
+                    "failed": (result.stderr or result.stdout)[-800:],
+                }
     new = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
     evidence = {
         "destroy_refusal": _first_line(destroy_error, "protected"),
@@ -127,11 +135,24 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
     return destroy_error is not None and "protect" in destroy_error and namespace_kept and evidence["claim_recreated"], evidence
 
 
+def _dependents(state: dict[str, Any], urn: str) -> list[tuple[str, str]]:
+    """(kubectl kind, name) of every Kubernetes object that depends on ``urn`` in an exported state, transitively."""
+    resources = state["deployment"]["resources"]
+    found: set[str] = set()
+    frontier = {urn}
+    while frontier:
+        frontier = {r["urn"] for r in resources if set(r.get("dependencies") or []) & frontier} - found
+        found |= frontier
+    objects = []
+    for resource in resources:
+        if resource["urn"] in found and resource["type"].startswith("kubernetes:") and "metadata" in (resource.get("outputs") or {}):
+            objects.append((resource["type"].rsplit(":", 1)[1].lower(), resource["outputs"]["metadata"]["name"]))
+    return objects
+
+
 def _shell(run: DeployTest, argv: list[str], command: str) -> subprocess.CompletedProcess[str]:
     """One command of a documented procedure: the built CLI, kubectl and the project's program, redirections kept."""
-    redirect = command.split(">", 1)[1].strip() if ">" in command and argv[0] == "pulumi" else None
-    if redirect:
-        argv = shlex.split(command.split(">", 1)[0])
+    redirect = command.split(" > ", 1)[1].strip() if " > " in command and argv[0] == "pulumi" else None
     if argv[0] == "pulumi" and "--stack" in argv and argv[1] in ("preview", "up"):
         # `pulumi preview/up` of this project: through the engine (tooling/engine.py says why).
         stack = argv[argv.index("--stack") + 1]
@@ -196,7 +217,7 @@ def promotion(run: DeployTest, source: str = "dev", target: str = "staging") -> 
 
 def policy_pack_blocks(run: DeployTest, stack: str = "prod") -> Verdict:
     """The policy pack passes prod as configured and blocks it with its stateful resources unprotected."""
-    packs = [str(POLICY_DIR)]
+    packs = run.engine().policy_packs([POLICY_DIR])
     passing = run.failure(lambda: run.preview(stack, policy_packs=packs))
     run.set_config(stack, "protectStateful", "false")
     blocked = run.failure(lambda: run.preview(stack, policy_packs=packs))

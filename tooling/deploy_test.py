@@ -42,6 +42,7 @@ from components.settings.errors import NAMESPACE
 from tooling.engine import Engine
 from tooling.go_tools import BIN_DIR, PULUMI_HOME
 from tooling.local_cluster import LocalCluster
+from tooling.stack_config import stack_file
 
 STACKS = ("dev", "staging", "prod")
 REPORT = DEPLOY_TEST_DIR / "report.json"
@@ -221,7 +222,7 @@ def prepare_project(project: Path) -> None:
     project.mkdir(parents=True)
     shutil.copyfile(PULUMI_PROJECT, project / PULUMI_PROJECT.name)
     for stack in STACKS:
-        shutil.copyfile(REPO_ROOT / f"Pulumi.{stack}.yaml", project / f"Pulumi.{stack}.yaml")
+        shutil.copyfile(stack_file(stack), stack_file(stack, project))
 
 
 def unprotect_procedure() -> list[str]:

@@ -9,9 +9,9 @@ the same function (:func:`program.run`) is run as an Automation API inline progr
 the providers and the stack's configuration are the same; only the process that runs the program
 differs (this one, not one started by the language host).
 
-A Python policy pack needs a language host too; without it the CLI falls back to an analyzer plugin
-named ``pulumi-analyzer-policy-python`` (sdk/go/common/resource/plugin/analyzer_plugin.go), which
-``make tools`` writes (tooling/go_tools.py: :func:`write_policy_analyzer`).
+A Python policy pack needs a language host too; without one, :meth:`Engine.policy_packs` hands the CLI the
+pack's executable form (``policy/analyzer.py``), which the CLI starts directly as a binary analyzer plugin
+and which runs the pack exactly as the language host would.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from components.paths import REPO_ROOT
 
 LANGUAGE_HOST = "pulumi-language-python"
 PROJECT_NAME = "observability"
+# A policy pack's executable form (see policy/analyzer.py).
+ANALYZER = "analyzer.py"
 
 
 def language_host(env: Mapping[str, str]) -> str | None:
@@ -64,6 +66,11 @@ class Engine:
         """True when the program runs in this process (no language host to start it)."""
         return language_host(self.environment) is None
 
+    def policy_packs(self, packs: list[Path]) -> list[str]:
+        """``--policy-pack`` arguments for ``packs`` (directories): the directory itself when a language host can
+        start it, else its executable form ``<pack>/analyzer.py``."""
+        return [str(pack if not self.inline else pack / ANALYZER) for pack in packs]
+
     def stack(self, name: str, *, create: bool = True) -> Any:
         """The Automation API stack ``name`` of the project (created on the backend when ``create``)."""
         from pulumi import automation as auto
@@ -76,39 +83,3 @@ class Engine:
         select = auto.create_or_select_stack if create else auto.select_stack
         return select(stack_name=name, work_dir=str(self.project_dir), opts=options)
 
-
-POLICY_ANALYZER = "pulumi-analyzer-policy-python"
-_POLICY_ANALYZER_SCRIPT = '''#!/usr/bin/env -S python3 -I
-"""Written by `make tools` (tooling/engine.py). Started by the Pulumi CLI for a Python policy pack when no
-Python language host is installed (the CLI's analyzer-plugin fallback, sdk/go/common/resource/plugin/
-analyzer_plugin.go) with argv = [engine address, "."] in the pack's directory. Runs the pack as the
-language host's RunPlugin would: `python -u -m pulumi.policy <engine> <pack>` with the interpreter of the
-pack's `virtualenv` option (resolved against the pack directory) and that environment activated."""
-import os
-import re
-import sys
-from pathlib import Path
-
-spec = Path("PulumiPolicy.yaml").read_text(encoding="utf-8")
-found = re.search(r"^\\s*virtualenv:\\s*(\\S+)\\s*$", spec, re.MULTILINE)
-env = dict(os.environ)
-if found:
-    venv = (Path.cwd() / found.group(1)).resolve()
-    python = str(venv / "bin" / "python")
-    env["VIRTUAL_ENV"] = str(venv)
-    env["PATH"] = str(venv / "bin") + os.pathsep + env.get("PATH", "")
-    env.pop("PYTHONHOME", None)
-else:
-    python = env.get("PULUMI_PYTHON_CMD", "python3")
-os.execvpe(python, [python, "-u", "-m", "pulumi.policy", *sys.argv[1:]], env)
-'''
-
-
-def write_policy_analyzer(bin_dir: Path) -> Path:
-    """Write the ``pulumi-analyzer-policy-python`` plugin into ``bin_dir`` (found there on PATH by the CLI)."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    path = bin_dir / POLICY_ANALYZER
-    if not path.exists() or path.read_text(encoding="utf-8") != _POLICY_ANALYZER_SCRIPT:
-        path.write_text(_POLICY_ANALYZER_SCRIPT, encoding="utf-8")
-    path.chmod(0o755)
-    return path

@@ -1,14 +1,17 @@
 """How the CLI runs this project (tooling/engine.py): the project's program through the language host when
-one is installed, the same function inline when not, and the policy pack through the CLI's analyzer fallback."""
+one is installed, the same function inline when not, and the policy pack in its executable form when not."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import tooling.engine as engine_module
 from components import paths
-from tooling.engine import LANGUAGE_HOST, POLICY_ANALYZER, Engine, language_host, write_policy_analyzer
+from tooling.engine import ANALYZER, LANGUAGE_HOST, Engine, language_host
 
 
 def _executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
@@ -39,36 +42,41 @@ def test_without_a_language_host_the_program_runs_inline(tmp_path: Path) -> None
 
 
 def test_the_inline_program_is_the_entry_point_s_function() -> None:
-    main = (paths.REPO_ROOT / "__main__.py").read_text(encoding="utf-8")
+    main = paths.ENTRY_POINT.read_text(encoding="utf-8")
     assert "from program import run" in main and main.rstrip().endswith("run()")
-    engine = (paths.REPO_ROOT / "tooling" / "engine.py").read_text(encoding="utf-8")
-    assert "from program import run" in engine
+    assert "from program import run" in inspect.getsource(engine_module._inline_program)
 
 
-def test_the_policy_analyzer_runs_the_pack_as_the_language_host_would(tmp_path: Path) -> None:
-    """argv, interpreter and environment: ``<venv>/bin/python -u -m pulumi.policy <engine> .`` with the venv activated."""
+def test_the_pack_s_executable_form_runs_it_as_the_language_host_would(tmp_path: Path) -> None:
+    """policy/analyzer.py, started by the CLI with argv [engine]: ``<venv>/bin/python -u -m pulumi.policy <engine> <pack>``
+    in the pack directory, with the pack's virtualenv activated (PATH, VIRTUAL_ENV; PYTHONHOME dropped)."""
     record = tmp_path / "record"
     venv = tmp_path / "venv"
-    _executable(venv / "bin" / "python", f'#!/bin/sh\necho "$@" > {record}\necho "$VIRTUAL_ENV" >> {record}\necho "$PATH" >> {record}\n')
+    _executable(venv / "bin" / "python", f'#!/bin/sh\necho "$@" > {record}\necho "$VIRTUAL_ENV" >> {record}\necho "$PATH" >> {record}\npwd >> {record}\n')
     pack = tmp_path / "policy"
     pack.mkdir()
     (pack / "PulumiPolicy.yaml").write_text("runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: ../venv\n", encoding="utf-8")
-    analyzer = write_policy_analyzer(tmp_path / "bin")
-    assert analyzer.name == POLICY_ANALYZER and os.access(analyzer, os.X_OK)
+    analyzer = pack / ANALYZER
+    shutil.copy2(paths.POLICY_DIR / ANALYZER, analyzer)
     env = {"PATH": "/usr/bin:/bin", "PYTHONHOME": "/wrong"}
-    result = subprocess.run([str(analyzer), "127.0.0.1:4711", "."], cwd=pack, env=env, capture_output=True, text=True, check=False, timeout=30)
+    result = subprocess.run([str(analyzer), "127.0.0.1:4711"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=30)
     assert result.returncode == 0, result.stderr
-    argv, virtual_env, path = record.read_text(encoding="utf-8").splitlines()
-    assert argv == "-u -m pulumi.policy 127.0.0.1:4711 ."
+    argv, virtual_env, path, cwd = record.read_text(encoding="utf-8").splitlines()
+    assert argv == f"-u -m pulumi.policy 127.0.0.1:4711 {pack.resolve()}"
     assert virtual_env == str(venv.resolve())
     assert path.split(os.pathsep)[0] == str(venv.resolve() / "bin")
+    assert Path(cwd) == pack.resolve()
+
+
+def test_the_engine_hands_the_cli_the_pack_it_can_start(tmp_path: Path) -> None:
+    without = Engine(env={"PATH": "", "PULUMI_HOME": str(tmp_path / "none")})
+    assert without.policy_packs([paths.POLICY_DIR]) == [str(paths.POLICY_DIR / ANALYZER)]
+    host = _executable(tmp_path / "bin" / LANGUAGE_HOST)
+    with_host = Engine(env={"PATH": str(host.parent), "PULUMI_HOME": str(tmp_path / "none")})
+    assert with_host.policy_packs([paths.POLICY_DIR]) == [str(paths.POLICY_DIR)]
+    assert os.access(paths.POLICY_DIR / ANALYZER, os.X_OK)
 
 
 def test_the_repository_s_pack_names_the_project_venv() -> None:
     spec = (paths.POLICY_DIR / "PulumiPolicy.yaml").read_text(encoding="utf-8")
     assert "virtualenv: ../.venv" in spec
-
-
-def test_writing_the_analyzer_twice_changes_nothing(tmp_path: Path) -> None:
-    first = write_policy_analyzer(tmp_path).read_text(encoding="utf-8")
-    assert write_policy_analyzer(tmp_path).read_text(encoding="utf-8") == first

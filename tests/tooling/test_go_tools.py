@@ -51,7 +51,7 @@ def test_an_image_without_a_version_tag_is_refused_naming_the_setting(tmp_path: 
 
 def test_the_cli_is_built_at_the_version_the_workflows_install() -> None:
     pulumi = load_tools()["pulumi"]
-    pinned = (paths.REPO_ROOT / ".pulumi-version").read_text(encoding="utf-8").strip()
+    pinned = paths.PULUMI_VERSION_FILE.read_text(encoding="utf-8").strip()
     assert pulumi.version == f"v{pinned}" and pulumi.local_replaces == f"v{pinned}"
     assert f"version.Version=v{pinned}" in pulumi.ldflags
     # At or above the SDK the program runs with.
