@@ -16,10 +16,13 @@ existing stack plans none either.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from components.kit.context import StackContext
 from components.kit.volumes import SKIP_AWAIT
@@ -90,10 +93,38 @@ def with_skip_await(metadata: Any) -> Any:
     return metadata
 
 
+class KubeconfigError(pulumi.RunError):
+    """No file of $KUBECONFIG defines the stack's context; shown without a traceback."""
+
+
+def kubeconfig_file(context: str | None, kubeconfig: str | None) -> str | None:
+    """The file of a multi-file $KUBECONFIG that defines ``context`` (None: the current context), for the
+    providers; None when $KUBECONFIG is unset or names one file (the providers then read it themselves).
+
+    pulumi-kubernetes takes its ``kubeconfig`` input as one path or one document (provider/pkg/provider/
+    util.go, parseKubeconfigString), and its Python SDK fills that input from $KUBECONFIG: a list such as
+    ``a:b`` failed with "failed to parse kubeconfig data" (seen by the deploy test). Like kubectl, the first
+    file that names the context wins."""
+    files = [path for path in (kubeconfig or "").split(os.pathsep) if path]
+    if len(files) < 2:
+        return None
+    for path in files:
+        try:
+            document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        names = {entry.get("name") for entry in document.get("contexts") or [] if isinstance(entry, dict)}
+        if (context in names) if context else document.get("current-context"):
+            return path
+    wanted = f"context '{context}'" if context else "a current context"
+    raise KubeconfigError(f"no file of KUBECONFIG ({', '.join(files)}) defines {wanted}; set {CONTEXT_KEY} to a context one of them defines")
+
+
 def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.Provider:
     """Register the identity check and the stack's provider; every custom resource registered after
     this call waits for the check, and every Kubernetes resource uses that provider."""
-    probe = k8s.Provider(PROBE, context=config.context)
+    kubeconfig = kubeconfig_file(config.context, os.environ.get("KUBECONFIG"))
+    probe = k8s.Provider(PROBE, context=config.context, kubeconfig=kubeconfig)
     kube_system = k8s.core.v1.Namespace.get(PROBE, IDENTITY_NAMESPACE, opts=pulumi.ResourceOptions(provider=probe))
     verified: pulumi.Output[pulumi.Resource] = kube_system.metadata.apply(lambda metadata: _verified(config, context.stack, metadata, kube_system))
     provider_holder: list[k8s.Provider] = []
@@ -110,6 +141,16 @@ def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.
         return pulumi.ResourceTransformationResult(props, pulumi.ResourceOptions.merge(args.opts, extra))
 
     pulumi.runtime.register_stack_transformation(on_cluster)
-    provider = k8s.Provider(PROVIDER, context=config.context, cluster_identifier=config.cluster_id)
+    provider = k8s.Provider(
+        PROVIDER,
+        context=config.context,
+        kubeconfig=kubeconfig,
+        cluster_identifier=config.cluster_id,
+        # pulumi-kubernetes replaces a ConfigMap or Secret whose data changed unless told they are mutable
+        # (provider.go, Configure): a new retention or Loki limit then planned replacements, not the in-place
+        # updates reviewers expect (seen by the deploy test). Pods that read one roll through their checksum.
+        enable_config_map_mutable=True,
+        enable_secret_mutable=True,
+    )
     provider_holder.append(provider)
     return provider

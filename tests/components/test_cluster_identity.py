@@ -8,13 +8,16 @@ probe provider (every other one waits for the check).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 from pulumi.runtime import settings as runtime_settings
 
-from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, WrongClusterError
+from components.cluster import CLUSTER_ID_KEY, PROBE, PROVIDER, KubeconfigError, WrongClusterError, kubeconfig_file
 from components.kit.volumes import SKIP_AWAIT
 from components.settings.errors import SettingsError
 from components.settings.loader import load_settings
@@ -159,3 +162,43 @@ def test_skip_readiness_waits_takes_only_a_boolean(value: Any) -> None:
     config.values["observability:kubernetes"] = {**config.values["observability:kubernetes"], "skipReadinessWaits": value}
     with pytest.raises(SettingsError, match=r"kubernetes\.skipReadinessWaits"):
         load_settings(config.values, "dev", config.secret_keys)
+
+
+# --- the providers' kubeconfig and mutability, as the real provider needs them (found by the deploy test) ---
+
+
+def _kubeconfig(path: Path, *contexts: str, current: str | None = None) -> Path:
+    document = {"apiVersion": "v1", "kind": "Config", "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts]}
+    if current:
+        document["current-context"] = current
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def test_a_single_kubeconfig_is_left_to_the_provider(tmp_path: Path) -> None:
+    assert kubeconfig_file("prod", None) is None
+    assert kubeconfig_file("prod", str(_kubeconfig(tmp_path / "one", "prod"))) is None
+
+
+def test_a_kubeconfig_list_gives_the_provider_the_file_that_names_the_context(tmp_path: Path) -> None:
+    first = _kubeconfig(tmp_path / "a", "dev", current="dev")
+    second = _kubeconfig(tmp_path / "b", "prod", "dev")
+    listed = os.pathsep.join([str(tmp_path / "missing"), str(first), str(second)])
+    assert kubeconfig_file("prod", listed) == str(second)
+    # The first file that names it wins, as with kubectl.
+    assert kubeconfig_file("dev", listed) == str(first)
+    assert kubeconfig_file(None, listed) == str(first)
+
+
+def test_a_kubeconfig_list_without_the_context_is_refused_naming_the_key(tmp_path: Path) -> None:
+    listed = os.pathsep.join([str(_kubeconfig(tmp_path / "a", "dev")), str(_kubeconfig(tmp_path / "b", "staging"))])
+    with pytest.raises(KubeconfigError, match=r"no file of KUBECONFIG \(.*\) defines context 'prod'; set observability:kubernetes\.context"):
+        kubeconfig_file("prod", listed)
+
+
+def test_the_stack_s_provider_updates_config_maps_and_secrets_in_place(render_stack: Any) -> None:
+    """Without these the provider replaces a ConfigMap or Secret whose data changed: a retention or a Loki
+    limit planned replacements in the deploy test."""
+    for stack in STACKS:
+        provider = next(r for r in render_stack(stack).records if r.type == "pulumi:providers:kubernetes" and r.name == PROVIDER)
+        assert provider.inputs.get("enableConfigMapMutable") == "true" and provider.inputs.get("enableSecretMutable") == "true", provider.inputs
