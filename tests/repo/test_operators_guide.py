@@ -3,7 +3,7 @@
 Paths, make targets, modules, secret keys and policy names it mentions must
 exist; its secret and policy tables must list exactly the real ones. Every
 `pulumi` command in the guide and in docs/data-safety.md is one the CLI
-accepts (tests/support/pulumi_cli_model.py), every script flag exists, and the
+accepts (its own help, tests/support/pulumi_cli.py), every script flag exists, and the
 procedures for replacing a protected resource and adopting claims are the
 ones that work.
 """
@@ -25,7 +25,7 @@ from policy.policies import POLICIES
 from scripts import adopt_claims
 from scripts.adopt_claims import adoptions
 from tests.conftest import RenderStack
-from tests.support.pulumi_cli_model import SHELL_STOP, cli_problems
+from tests.support.pulumi_cli import SHELL_STOP, cli_problems
 
 ROOT = paths.REPO_ROOT
 GUIDE = paths.DOCS_DIR / "operators-guide.md"

@@ -13,7 +13,7 @@ import shlex
 import pytest
 
 from scripts.adopt_claims import CLAIM, adoptions, main, qualified_type, urn
-from tests.support.pulumi_cli_model import cli_problems
+from tests.support.pulumi_cli import cli_problems
 from tooling.mock_runtime import PROJECT
 
 
