@@ -20,7 +20,7 @@ from components.metrics.operator_crds import after_crds
 from components.metrics.prometheus import Prometheus
 from components.metrics.pushgateway import Pushgateway
 from components.metrics.service_exporters import ServiceExporters
-from components.namespace import stack_namespace
+from components.namespace import host_namespace, stack_namespace
 from components.rules.prometheus_rules import RuleSet
 from components.settings import Settings
 from components.traces.tempo import Tempo
@@ -68,7 +68,7 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
         node_exporter=settings.node_exporter,
         kube_state_metrics=settings.kube_state_metrics,
         blackbox_exporter=settings.blackbox_exporter,
-        opts=in_namespace,
+        opts=pulumi.ResourceOptions(depends_on=[namespace, host_namespace(context)]),
     )
     ServiceExporters(settings.service_exporters, context, in_namespace)
     Monitors(settings, in_namespace)

@@ -34,6 +34,10 @@ class StorageRequest(Protocol):
     def storage_class(self) -> str | None: ...
 
 
+# <namespace>-host: see StackContext.host_namespace.
+HOST_NAMESPACE_SUFFIX = "-host"
+
+
 @dataclass(frozen=True)
 class StackContext:
     """The stack-wide facts a component needs beside its own section.
@@ -48,6 +52,12 @@ class StackContext:
     namespace: str
     protect_stateful: bool
     availability: AvailabilityPolicy
+
+    @property
+    def host_namespace(self) -> str:
+        """The namespace of the collectors that need the node's own namespaces and files (node-exporter): the
+        one namespace of the stack whose Pod Security level is privileged (components/namespace.py)."""
+        return f"{self.namespace}{HOST_NAMESPACE_SUFFIX}"
 
 
 class HttpEndpoint(Protocol):

@@ -6,6 +6,8 @@ context); their monitors and the blackbox probes live in components/wiring/monit
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
@@ -91,15 +93,17 @@ class Exporters(pulumi.ComponentResource):
         self._blackbox_exporter(blackbox_exporter)
         self.register_outputs({})
 
-    def _identity(self, name: str, config: ExporterSettings, role: str) -> tuple[ComponentMeta, Account]:
+    def _identity(self, name: str, config: ExporterSettings, role: str, context: StackContext | None = None) -> tuple[ComponentMeta, Account]:
         """The exporter's names and labels, and its ServiceAccount."""
-        meta = ComponentMeta.of(name, self.context, role=role, image=config.image)
+        meta = ComponentMeta.of(name, context or self.context, role=role, image=config.image)
         return meta, account(meta, self)
 
     def _node_exporter(self, config: NodeExporterSettings) -> None:
-        meta, exporter_account = self._identity(NODE_EXPORTER, config, "node-metrics")
+        # In the stack's privileged namespace: host namespaces and files (components/namespace.py).
+        host = replace(self.context, namespace=self.context.host_namespace)
+        meta, exporter_account = self._identity(NODE_EXPORTER, config, "node-metrics", host)
         endpoint = endpoints.node_exporter(config.port)
-        host = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
+        mounts = {"/host/proc": "/proc", "/host/sys": "/sys", "/host/root": "/"}
         exporter = serving_container(
             NODE_EXPORTER,
             config,
@@ -114,7 +118,7 @@ class Exporters(pulumi.ComponentResource):
             # The node's own filesystems, read-only; nothing is written to the host.
             volume_mounts=tuple(
                 {"name": _volume(path), "mountPath": path, "readOnly": True, **({"mountPropagation": "HostToContainer"} if source == "/" else {})}
-                for path, source in host.items()
+                for path, source in mounts.items()
             ),
         )
         k8s.apps.v1.DaemonSet(
@@ -128,7 +132,7 @@ class Exporters(pulumi.ComponentResource):
                     spec=pod_spec(
                         containers=[exporter],
                         service_account_name=NODE_EXPORTER,
-                        volumes=[{"name": _volume(path), "hostPath": {"path": source}} for path, source in host.items()],
+                        volumes=[{"name": _volume(path), "hostPath": {"path": source}} for path, source in mounts.items()],
                         extra={
                             # Every node, tainted ones included: a node without metrics is invisible.
                             "tolerations": [{"operator": "Exists"}],

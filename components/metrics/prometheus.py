@@ -121,7 +121,7 @@ class Prometheus(pulumi.ComponentResource):
             rule([""], ["services", "endpoints", "pods"], ["get", "list", "watch"]),
             rule(["discovery.k8s.io"], ["endpointslices"], ["get", "list", "watch"]),
         ]
-        for target_namespace in sorted({namespace, kubelet_namespace(kubelet_service)}):
+        for target_namespace in sorted({namespace, context.host_namespace, kubelet_namespace(kubelet_service)}):
             name = NAME if target_namespace == namespace else f"{NAME}-{namespace}"
             namespace_access(name, namespace=target_namespace, account=workload.account, rules=discovery)
 

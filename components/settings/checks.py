@@ -33,6 +33,7 @@ CHECKS: tuple[Callable[[Settings], list[Problem]], ...] = (
     metrics_checks.interval_problems,
     platform_checks.network_problems,
     platform_checks.readiness_wait_problems,
+    platform_checks.host_namespace_problems,
     traces_checks.trace_retention,
     grafana_checks.grafana_url_problems,
 )

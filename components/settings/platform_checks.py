@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
+from components.kit.context import HOST_NAMESPACE_SUFFIX
 from components.settings.errors import Problem
 from components.settings.model import Settings
 from components.settings.types import Resources, Workload
@@ -100,6 +101,21 @@ def readiness_wait_problems(settings: Settings) -> list[Problem]:
                 True,
                 "is for a control plane without nodes (the deploy test) and would let a prod deploy succeed with pods that never "
                 "became ready; accepted form: false (leave it unset) in prod",
+            )
+        ]
+    return []
+
+
+def host_namespace_problems(settings: Settings) -> list[Problem]:
+    # The stack also makes <namespace>-host (components/namespace.py); a namespace name is at most 63 characters.
+    longest = 63 - len(HOST_NAMESPACE_SUFFIX)
+    if len(settings.namespace) > longest:
+        return [
+            Problem(
+                "namespace",
+                settings.namespace,
+                f"is {len(settings.namespace)} characters; accepted form: at most {longest}, since the stack also makes "
+                f"the namespace {settings.namespace}{HOST_NAMESPACE_SUFFIX} for node-exporter",
             )
         ]
     return []

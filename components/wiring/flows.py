@@ -122,6 +122,8 @@ class Scrape:
     endpoints: tuple[Endpoint, ...]
     # Pushed series carry their own job and instance: keep them (Pushgateway).
     honor_labels: bool = False
+    # The namespace the pods run in when not the stack's (node-exporter: the host namespace).
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ def table(settings: Settings) -> list[Flow]:
         _scrape(endpoints.TEMPO_NAME, endpoints.TEMPO),
         _scrape(endpoints.ALLOY_NAME, endpoints.ALLOY),
         Flow("scrape", prometheus, nodes, tcp(node_exporter.port), "Prometheus scrapes node-exporter on the host network",
-             monitor=Scrape(endpoints.NODE_EXPORTER_NAME, (node_exporter,))),
+             monitor=Scrape(endpoints.NODE_EXPORTER_NAME, (node_exporter,), namespace=settings.context.host_namespace)),
         # Through the kubelet's Service (components/wiring/monitors.py, kubelet_monitor_spec).
         Flow("scrape", prometheus, nodes, tcp(endpoints.KUBELET_PORT), "Prometheus scrapes the kubelet and cAdvisor"),
         # By the service exporters' ScrapeConfigs.

@@ -78,6 +78,7 @@ def _job(name: str) -> list[dict[str, Any]]:
 
 def pod_monitor_spec(item: Scrape) -> dict[str, Any]:
     return {
+        **({"namespaceSelector": {"matchNames": [item.namespace]}} if item.namespace else {}),
         "selector": {"matchLabels": {NAME_LABEL: item.target}},
         "podMetricsEndpoints": [
             {"port": e.port_name, "path": e.metrics_path, "honorLabels": item.honor_labels, "relabelings": _job(item.target)}

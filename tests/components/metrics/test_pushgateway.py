@@ -42,10 +42,23 @@ def test_limits_are_the_designed_ones(rendered: Render) -> None:
 def test_everything_lands_in_the_stack_namespace(rendered: Render) -> None:
     namespace = _object(rendered, "Namespace", rendered.settings.namespace)
     assert namespace["metadata"]["labels"]["environment"] == rendered.settings.environment
-    # The one exception: access to the kubelet Service's namespace for the operator and Prometheus.
+    # The exceptions: access to the kubelet Service's namespace for the operator and Prometheus, and
+    # node-exporter with Prometheus's discovery of it in the privileged host namespace (components/namespace.py).
     kubelet_namespace = rendered.settings.operator.kubelet_service.split("/", 1)[0]
+    host = rendered.settings.context.host_namespace
+    in_host = set()
     for manifest in rendered.manifests():
         if manifest["kind"] in ("Role", "RoleBinding") and manifest["metadata"]["namespace"] == kubelet_namespace:
             assert manifest["metadata"]["name"].endswith(f"-{rendered.settings.namespace}") or "-kubelet" in manifest["metadata"]["name"]
+        elif manifest["kind"] not in CLUSTER_SCOPED and manifest["metadata"]["namespace"] == host:
+            in_host.add((manifest["kind"], manifest["metadata"]["name"]))
         elif manifest["kind"] not in CLUSTER_SCOPED:
             assert manifest["metadata"]["namespace"] == rendered.settings.namespace
+    discovery = f"prometheus-{rendered.settings.namespace}"
+    assert in_host == {
+        ("DaemonSet", "node-exporter"),
+        ("ServiceAccount", "node-exporter"),
+        ("Service", "node-exporter"),
+        ("Role", discovery),
+        ("RoleBinding", discovery),
+    }
