@@ -22,7 +22,7 @@ from typing import Any
 
 from components.paths import BUILD_DIR
 from tooling import deploy_scenarios as scenarios
-from tooling.deploy_test import REPORT, RUN_DIR, STACKS, DeployTest, DeployTestError, changed, environment, prepare_project
+from tooling.deploy_test import OPERATOR, REPORT, RUN_DIR, STACKS, DeployTest, DeployTestError, changed, environment, prepare_project, run_operator
 from tooling.go_tools import BIN_DIR, PLUGIN_DIR, ToolBuildError, require
 from tooling.local_cluster import ClusterStartError, LocalCluster
 
@@ -34,13 +34,17 @@ TOOLS = (
     "kube-scheduler",
     "kwok",
     "kubectl",
+    "prometheus-operator",
 )
+# Seconds the operator may take to make the Prometheus and Alertmanager StatefulSets and their pods to get ready.
+OPERATOR_TIMEOUT = 180.0
 # Deployed by the CLI directly; staging is deployed by the promotion from dev (scenario "promotion").
 DIRECT = ("dev", "prod")
 
 
 def deploy(run: DeployTest, stack: str) -> dict[str, Any]:
-    """``pulumi up`` of ``stack``, then ``pulumi preview --expect-no-changes``: the stack's report entry."""
+    """``pulumi up`` of ``stack``, the operator started on its resources, then ``pulumi preview --expect-no-changes``:
+    the stack's report entry."""
     entry: dict[str, Any] = {"up": False}
     try:
         seconds, steps = run.up(stack)
@@ -48,7 +52,27 @@ def deploy(run: DeployTest, stack: str) -> dict[str, Any]:
     except Exception as error:  # the CLI's failure: kept in the report, the run goes on
         entry["error"] = str(error)[-4000:]
         return entry
+    entry |= operated(run, stack)
     return entry | second_preview(run, stack)
+
+
+def operated(run: DeployTest, stack: str) -> dict[str, Any]:
+    """The real operator on the stack's custom resources: the StatefulSets it made, once their pods are ready."""
+    run_operator(run, stack)
+    wanted = {"prometheus-prometheus", "alertmanager-alertmanager"}
+    deadline = time.monotonic() + OPERATOR_TIMEOUT
+    ready: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        items = run.get("/apis/apps/v1/namespaces/observability/statefulsets", stack)["items"]
+        ready = {
+            i["metadata"]["name"]: f"{i.get('status', {}).get('readyReplicas', 0)}/{i['spec'].get('replicas')}"
+            for i in items
+            if i["metadata"]["name"] in wanted
+        }
+        if set(ready) == wanted and all(v.split("/")[0] == v.split("/")[1] for v in ready.values()):
+            break
+        time.sleep(2)
+    return {"operator_statefulsets": ready, "operator_log_tail": run.clusters[stack].log_tail(OPERATOR, 3) if set(ready) != wanted else ""}
 
 
 def second_preview(run: DeployTest, stack: str) -> dict[str, Any]:
@@ -135,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             run.log(f"{stack}: {json.dumps({k: v for k, v in run.report['stacks'][stack].items() if k not in ('error', 'pending')})}")
         if not args.stacks_only:
             scenario(run, "promotion", lambda: scenarios.promotion(run))
-        run.report["stacks"]["staging"] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"} | second_preview(run, "staging")
+        staging: dict[str, Any] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"}
+        if staging["up"]:
+            staging |= operated(run, "staging")
+        run.report["stacks"]["staging"] = staging | second_preview(run, "staging")
         if not args.stacks_only:
             for stack in STACKS:
                 scenario(run, f"pod_security_admitted[{stack}]", functools.partial(scenarios.pod_security_admitted, run, stack))

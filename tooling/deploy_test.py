@@ -41,7 +41,7 @@ from components.paths import DEPLOY_TEST_DIR, DOCS_DIR, PULUMI_PROJECT, REPO_ROO
 from components.settings.errors import NAMESPACE
 from tooling.engine import Engine
 from tooling.go_tools import BIN_DIR, PULUMI_HOME
-from tooling.local_cluster import LocalCluster
+from tooling.local_cluster import LOOPBACK, LocalCluster, free_port
 from tooling.stack_config import stack_file
 
 STACKS = ("dev", "staging", "prod")
@@ -233,3 +233,27 @@ def unprotect_procedure() -> list[str]:
     if block is None:
         raise DeployTestError(f"{DATA_SAFETY.name}: no sh block under {UNPROTECT_HEADING!r}")
     return [line.split("#", 1)[0].strip() for line in block[1].splitlines() if line.split("#", 1)[0].strip()]
+
+
+OPERATOR = "prometheus-operator"
+
+
+def run_operator(run: DeployTest, stack: str, namespace: str = "observability") -> list[str]:
+    """Start the Prometheus Operator build against ``stack``'s cluster with the arguments of the stack's own
+    operator Deployment (its pod there is simulated and runs nothing), as a cluster admin by client certificate,
+    listening on loopback. It then makes the Prometheus and Alertmanager StatefulSets from the stack's custom
+    resources, whose pods the API server admits or refuses like every other. Returns the arguments used."""
+    cluster = run.clusters[stack]
+    deployment = run.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{OPERATOR}", stack)
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == OPERATOR)
+    args = [a for a in container.get("args", []) if not a.startswith("--web.listen-address")]
+    certificate, key = cluster.client_certificate("deploy-test-operator", "system:masters")
+    connection = [
+        f"--apiserver={cluster.server}",
+        f"--ca-file={cluster.ca_file}",
+        f"--cert-file={certificate}",
+        f"--key-file={key}",
+        f"--web.listen-address={LOOPBACK}:{free_port()}",
+    ]
+    cluster.spawn(OPERATOR, [str(BIN_DIR / OPERATOR), *args, *connection])
+    return args

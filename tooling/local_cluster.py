@@ -75,9 +75,13 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
 
 
-def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None) -> x509.Certificate:
+def _certificate(
+    subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None, *, group: str | None = None
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    # A client certificate's CN is the user and O the group (Kubernetes x509 client authentication).
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, subject)] + ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, group)] if group else [])
+    name = x509.Name(attributes)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -89,6 +93,8 @@ def _certificate(subject: str, key: rsa.RSAPrivateKey, issuer: tuple[x509.Certif
     )
     if issuer is None:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    elif group is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     else:
         names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
         names += [x509.DNSName(f"kubernetes.default.svc{suffix}") for suffix in ("", ".cluster.local")]
@@ -374,6 +380,24 @@ class LocalCluster:
                     pass
                 time.sleep(0.5)
         raise ClusterStartError(f"kube-apiserver not ready after {READY_TIMEOUT:.0f} s:\n{self.log_tail('kube-apiserver')}")
+
+    def client_certificate(self, user: str, group: str) -> tuple[Path, Path]:
+        """(certificate, key) files of a client certificate for ``user`` in ``group``, signed by the cluster's CA:
+        for programs that authenticate with a certificate rather than a token (the Prometheus Operator)."""
+        ca = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
+        ca_key = serialization.load_pem_private_key((self.workdir / "ca.key").read_bytes(), password=None)
+        assert isinstance(ca_key, rsa.RSAPrivateKey)
+        key = _key()
+        certificate = _certificate(user, key, (ca, ca_key), group=group)
+        paths = (self.workdir / f"{user}.crt", self.workdir / f"{user}.key")
+        paths[0].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        paths[1].write_bytes(_pem_key(key))
+        paths[1].chmod(0o600)
+        return paths
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        """Start another program beside the control plane; it is stopped with it. Its log: ``<workdir>/<name>.log``."""
+        self._spawn(name, argv)
 
     def client(self) -> httpx.Client:
         """An HTTP client for the API server, authenticated as the test's admin."""
