@@ -196,7 +196,11 @@ def promotion(run: DeployTest, source: str = "dev", target: str = "staging") -> 
     env = {**os.environ, **run.env}
 
     def promote(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*base, *extra], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+        result = subprocess.run([*base, *extra], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
+        # The whole output stays with the run (build/deploy-test/run/project/promotion-*.log) for a reader.
+        log = run.project / f"promotion-{len(list(run.project.glob('promotion-*.log')))}.log"
+        log.write_text(f"$ {' '.join(extra)}\n{result.stdout}\n--- stderr\n{result.stderr}", encoding="utf-8")
+        return result
 
     preview = promote("--preview", "--changes-out", str(changes))
     if preview.returncode != 0:
