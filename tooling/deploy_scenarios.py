@@ -90,7 +90,7 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
     """``pulumi destroy`` of prod fails on protection and deletes nothing; the documented procedure for
     replacing a protected resource, run as written, recreates one claim."""
     namespaces_before = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"]
-    destroy_error = run.failure(lambda: run.engine().stack(stack, create=False).destroy(color="never"))
+    destroy_error = run.failure(lambda: run.operate("destroy", stack))
     namespace_kept = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"] == namespaces_before
     claim_name = "data-loki-0"
     old = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
@@ -181,7 +181,7 @@ def wrong_cluster_refused(run: DeployTest, other: LocalCluster, stack: str = "pr
     wrong.write_text(other.kubeconfig.read_text(encoding="utf-8").replace(other.context, own.context), encoding="utf-8")
     env = {"KUBECONFIG": str(wrong)}
     preview_error = run.failure(lambda: run.preview(stack, env=env))
-    up_error = run.failure(lambda: run.engine(env).stack(stack, create=False).up(color="never"))
+    up_error = run.failure(lambda: run.operate("up", stack, env))
     with other.client() as client:
         created = client.get("/api/v1/namespaces/observability").status_code != 404
     evidence = {"refusal": _first_line(preview_error, "refusing to deploy"), "namespace_created_there": created, "other_uid": other.kube_system_uid()}

@@ -142,14 +142,24 @@ class DeployTest:
     def up(self, stack: str, **options: Any) -> tuple[float, list[StepRecord]]:
         events: list[Any] = []
         started = time.monotonic()
-        self.engine().stack(stack, create=False).up(on_event=events.append, color="never", **options)
+        engine = self.engine()
+        with engine.program_environment():
+            engine.stack(stack, create=False).up(on_event=events.append, color="never", **options)
         return time.monotonic() - started, _steps(events)
 
     def preview(self, stack: str, env: Mapping[str, str] | None = None, **options: Any) -> tuple[float, list[StepRecord]]:
         events: list[Any] = []
         started = time.monotonic()
-        self.engine(env).stack(stack, create=False).preview(on_event=events.append, color="never", **options)
+        engine = self.engine(env)
+        with engine.program_environment():
+            engine.stack(stack, create=False).preview(on_event=events.append, color="never", **options)
         return time.monotonic() - started, _steps(events)
+
+    def operate(self, action: str, stack: str, env: Mapping[str, str] | None = None, **options: Any) -> Any:
+        """``stack.<action>(**options)`` (up, destroy, ...) through the engine, the program seeing the CLI's environment."""
+        engine = self.engine(env)
+        with engine.program_environment():
+            return getattr(engine.stack(stack, create=False), action)(color="never", **options)
 
     def failure(self, action: Callable[[], Any]) -> str | None:
         """The CLI's error output when ``action`` fails; None when it succeeds."""

@@ -16,8 +16,9 @@ and which runs the pack exactly as the language host would.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,24 @@ class Engine:
     def inline(self) -> bool:
         """True when the program runs in this process (no language host to start it)."""
         return language_host(self.environment) is None
+
+    @contextlib.contextmanager
+    def program_environment(self) -> Iterator[None]:
+        """While an operation runs: the inline program sees the environment the CLI gets, as a program the
+        language host starts would (it inherits the CLI's). The program reads KUBECONFIG (components/cluster.py)."""
+        if not self.inline or not self.env:
+            yield
+            return
+        saved = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def policy_packs(self, packs: list[Path]) -> list[str]:
         """``--policy-pack`` arguments for ``packs`` (directories): the directory itself when a language host can
