@@ -299,10 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-latency", action="store_true", help="do not run the local stack for detection latency")
     p.add_argument("--skip-make-test", action="store_true", help="do not time `make test`")
     p.add_argument("--skip-engine", action="store_true", help="do not time the real CLI against kubectl on a local API server")
+    p.add_argument("--engine-only", action="store_true", help="time only the real CLI against kubectl; --write then refreshes that section alone")
     p.add_argument("--write", type=Path, help="also write the figures as Markdown to this file")
     p.add_argument("--readme", type=Path, default=paths.README, help="README whose benchmark block --write also refreshes")
     args = p.parse_args(argv)
 
+    if args.engine_only:
+        return engine_only(args.stacks, args.write)
     compressed = None
     if not args.skip_latency:
         compressed = detection_latency(render(read_stack_config(args.stacks[0])), compressed=True)
@@ -412,6 +415,35 @@ def readme_with(text: str, block: str) -> str:
     return f"{head}{README_START}\n{block}\n{README_END}{tail}"
 
 
+ENGINE_HEADING = "## The real engine against kubectl"
+
+
+def engine_section(timings: list[EngineTiming]) -> list[str]:
+    return [ENGINE_HEADING, "", *engine_table(timings), "", f"{ENGINE_NOTES} Machine: {_machine()}, load average {os.getloadavg()[0]:.1f} at the end."]
+
+
+def with_section(text: str, section: list[str]) -> str:
+    """``text`` with its engine section replaced by ``section`` (or ``section`` put before "How to read it")."""
+    block = "\n".join(section) + "\n"
+    if ENGINE_HEADING in text:
+        head, rest = text.split(ENGINE_HEADING, 1)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else rest[rest.find("\nHow to read it") + 1 :] if "\nHow to read it" in rest else ""
+        return head + block + "\n" + tail
+    marker = "\nHow to read it"
+    return text.replace(marker, "\n" + block + marker, 1) if marker in text else text + "\n" + block
+
+
+def engine_only(stacks: list[str], write: Path | None) -> int:
+    timings = [engine_timing(stack) for stack in stacks]
+    for t in timings:
+        print(f"{t.stack}: pulumi up {t.pulumi_up:.1f}s vs kubectl apply {t.kubectl_apply:.1f}s ({t.up_vs_apply:.1f}x); "
+              f"pulumi preview {t.pulumi_preview:.1f}s vs server-side dry run {t.kubectl_dry_run:.1f}s ({t.preview_vs_dry_run:.1f}x)", flush=True)  # fmt: skip
+    if write:
+        write.write_text(with_section(write.read_text() if write.exists() else "# Benchmarks\n", engine_section(timings)))
+        print(f"refreshed the engine section of {write}")
+    return 0
+
+
 def engine_table(timings: list[EngineTiming]) -> list[str]:
     cells = [
         [
@@ -447,7 +479,7 @@ def markdown(rows: list[Row], timed: MakeTest | None, compressed: Latency | None
         *latency_table(rows),
     ]
     if engine:
-        lines += ["", "## The real engine against kubectl", "", *engine_table(engine), "", ENGINE_NOTES]
+        lines += ["", *engine_section(engine)]
     if compressed is not None:
         lines += [
             "",

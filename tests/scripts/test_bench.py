@@ -43,3 +43,14 @@ def test_paired_ratios_report_median_and_spread() -> None:
     text = bench.summary([row], None)
     assert "| dev | 1.20s / 1.20s | 1.20s / 1.20s | 1.20x (1.10-1.40) | 1.20x (1.10-1.40) | 700 | 1.0 |" in text
     assert "`make test` was not timed in this run." in text
+
+
+def test_the_engine_section_is_replaced_in_place_and_nothing_else_moves() -> None:
+    from scripts.bench import ENGINE_HEADING, with_section
+
+    page = "# Benchmarks\n\n## Render\n\nrender table\n\nHow to read it:\n\n- notes\n"
+    first = with_section(page, [ENGINE_HEADING, "", "first figures"])
+    assert first.index("## Render") < first.index(ENGINE_HEADING) < first.index("How to read it")
+    second = with_section(first, [ENGINE_HEADING, "", "second figures"])
+    assert "second figures" in second and "first figures" not in second
+    assert second.replace("second figures", "first figures") == first
