@@ -48,7 +48,11 @@ def test_demo_fires_and_delivers_the_sla_alert_and_cleans_up() -> None:
 
 
 def test_an_interrupted_demo_stops_every_process() -> None:
-    demo = subprocess.Popen(DEMO, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT restored in the child: a test run started as a background job (`cmd &`) inherits SIGINT ignored,
+    # and Python then never raises KeyboardInterrupt (the demo ran to its end).
+    demo = subprocess.Popen(
+        DEMO, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     output = ""
     try:
         assert demo.stdout is not None
