@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         for cluster in clusters.values():
             cluster.stop()
         if not args.keep:
-            shutil.rmtree(RUN_DIR / "project" / "state", ignore_errors=True)
+            # The logs stay for a reader; the state, the SQLite stores and every key and token go with the run.
+            shutil.rmtree(RUN_DIR / "state", ignore_errors=True)
+            for secret in (*RUN_DIR.glob("*/*.key"), *RUN_DIR.glob("*/tokens.csv"), *RUN_DIR.glob("*/*kubeconfig"), *RUN_DIR.glob("*/state.db*")):
+                secret.unlink(missing_ok=True)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     failed = [s for s, entry in report["stacks"].items() if not entry.get("up") or entry.get("changes_after_up") != 0]
