@@ -2,8 +2,9 @@
 
 On a fresh control plane (tooling/local_cluster.py) the stack is deployed twice over, in this order:
 
-1. ``kubectl apply --server-side`` of the stack's offline render, for real: its CRDs first (a custom
-   resource cannot be applied before its CRD is established), then everything else;
+1. ``kubectl apply --server-side`` of the stack's offline render, for real: its CRDs and namespaces first (a
+   custom resource cannot be applied before its CRD is established, nor an object before its namespace), then
+   everything else;
 2. ``kubectl apply --server-side --dry-run=server`` of the whole render: the server-side dry run of
    objects that exist, which is what a no-change ``pulumi preview`` asks the API server for;
 3. every object kubectl made is deleted (the namespace with it; the controller manager finishes it);
@@ -89,7 +90,9 @@ def engine_timing(stack: str) -> EngineTiming:
             secret.unlink()
         crds = work / "crds"
         crds.mkdir()
-        for path in manifests.glob("customresourcedefinition_*.yaml"):
+        # CRDs and namespaces first: kubectl applies files in name order, and a custom resource needs its CRD
+        # established, a namespaced object its namespace.
+        for path in [*manifests.glob("customresourcedefinition_*.yaml"), *manifests.glob("namespace_*.yaml")]:
             shutil.move(str(path), crds / path.name)
         apply = ["apply", "--server-side", "--field-manager", "bench"]
         kubectl_apply = _kubectl(cluster, env, *apply, "-f", str(crds))
@@ -101,6 +104,8 @@ def engine_timing(stack: str) -> EngineTiming:
         namespace = next(str(o["metadata"]["name"]) for o in rendered.manifests() if o["kind"] == "Namespace")
         _kubectl(cluster, env, "delete", "--wait=false", "--ignore-not-found", "-R", "-f", str(manifests))
         _wait_gone(cluster, namespace)
+        # The CRDs too (their objects go first): `pulumi up` would otherwise meet them terminating.
+        _kubectl(cluster, env, "wait", "--for=delete", "crd", "--all", "--timeout=300s")
         up, _ = run.up(stack)
         preview, _ = run.preview(stack)
     return EngineTiming(stack, len(rendered.manifests()), kubectl_apply, dry_run, up, preview)
