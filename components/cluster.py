@@ -29,6 +29,9 @@ from components.kit.volumes import SKIP_AWAIT
 from components.settings.errors import NAMESPACE
 from components.settings.platform import KubernetesSettings
 
+# The Kubernetes minor versions the stack supports: every rendered object is checked against each
+# (scripts/api_check.py), and Pod Security levels are pinned to the oldest (components/namespace.py).
+SUPPORTED_KUBERNETES = ("1.33", "1.34", "1.35", "1.36", "1.37")
 IDENTITY_NAMESPACE = "kube-system"
 PROBE = "cluster-identity"
 PROVIDER = "cluster"
@@ -97,15 +100,24 @@ class KubeconfigError(pulumi.RunError):
     """No file of $KUBECONFIG defines the stack's context; shown without a traceback."""
 
 
+def _names(document: dict[str, Any], section: str) -> set[Any]:
+    return {entry.get("name") for entry in document.get(section) or [] if isinstance(entry, dict)}
+
+
 def kubeconfig_file(context: str | None, kubeconfig: str | None) -> str | None:
-    """The file of a multi-file $KUBECONFIG that defines ``context`` (None: the current context), for the
-    providers; None when $KUBECONFIG is unset or names one file (the providers then read it themselves).
+    """The file of a multi-file $KUBECONFIG that holds ``context`` (None: the current context) with its cluster
+    and user, for the providers; None when $KUBECONFIG is unset, names one file, or holds a kubeconfig document
+    itself (the providers then read it as they always do).
 
     pulumi-kubernetes takes its ``kubeconfig`` input as one path or one document (provider/pkg/provider/
     util.go, parseKubeconfigString), and its Python SDK fills that input from $KUBECONFIG: a list such as
-    ``a:b`` failed with "failed to parse kubeconfig data" (seen by the deploy test). Like kubectl, the first
-    file that names the context wins."""
-    files = [path for path in (kubeconfig or "").split(os.pathsep) if path]
+    ``a:b`` failed with "failed to parse kubeconfig data" (seen by the deploy test). As with kubectl, the first
+    file that names the context is the one; it must also name the context's cluster and user (a context split
+    across files is refused, naming the fix). Errors name paths only, never a file's content."""
+    value = kubeconfig or ""
+    if "\n" in value or value.lstrip().startswith(("{", "apiVersion")):
+        return None
+    files = [path for path in value.split(os.pathsep) if path]
     if len(files) < 2:
         return None
     for path in files:
@@ -113,11 +125,21 @@ def kubeconfig_file(context: str | None, kubeconfig: str | None) -> str | None:
             document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             continue
-        names = {entry.get("name") for entry in document.get("contexts") or [] if isinstance(entry, dict)}
-        if (context in names) if context else document.get("current-context"):
+        if not isinstance(document, dict):
+            continue
+        name = context or document.get("current-context")
+        entry = next((e.get("context") or {} for e in document.get("contexts") or [] if isinstance(e, dict) and e.get("name") == name), None)
+        if not name or entry is None:
+            continue
+        if entry.get("cluster") in _names(document, "clusters") and entry.get("user") in _names(document, "users"):
             return path
+        raise KubeconfigError(
+            f"{path} (in KUBECONFIG) defines context '{name}' but not its cluster and user in the same file; the providers "
+            "read one file: merge them (kubectl config view --flatten > FILE) and point KUBECONFIG at FILE"
+        )
     wanted = f"context '{context}'" if context else "a current context"
-    raise KubeconfigError(f"no file of KUBECONFIG ({', '.join(files)}) defines {wanted}; set {CONTEXT_KEY} to a context one of them defines")
+    shown = ", ".join(path for path in files if Path(path).exists()) or "no existing file"
+    raise KubeconfigError(f"no file of KUBECONFIG ({shown}) defines {wanted}; set {CONTEXT_KEY} to a context one of them defines")
 
 
 def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.Provider:
@@ -148,7 +170,9 @@ def use_stack_cluster(config: KubernetesSettings, context: StackContext) -> k8s.
         cluster_identifier=config.cluster_id,
         # pulumi-kubernetes replaces a ConfigMap or Secret whose data changed unless told they are mutable
         # (provider.go, Configure): a new retention or Loki limit then planned replacements, not the in-place
-        # updates reviewers expect (seen by the deploy test). Pods that read one roll through their checksum.
+        # updates reviewers expect (seen by the deploy test). Pods that read a config roll through its checksum;
+        # a Secret read as environment variables reaches running pods at their next restart, as it did when the
+        # replacement kept the Secret's name.
         enable_config_map_mutable=True,
         enable_secret_mutable=True,
     )

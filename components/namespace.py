@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster import SUPPORTED_KUBERNETES
 from components.kit.context import StackContext
 from components.kit.labels import PART_OF, STACK_LABEL
 
@@ -21,9 +22,15 @@ RESTRICTED = "restricted"
 PRIVILEGED = "privileged"
 
 
+# The level's definition as of the oldest supported Kubernetes: a cluster upgrade that tightens "latest" does not
+# start refusing the stack's pods on their next rollout.
+PSA_VERSION = f"v{SUPPORTED_KUBERNETES[0]}"
+
+
 def pod_security(level: str) -> dict[str, str]:
     """Enforce ``level``; audit and warn at restricted, so anything below it is reported even where admitted."""
-    return {f"{PSA}/enforce": level, f"{PSA}/audit": RESTRICTED, f"{PSA}/warn": RESTRICTED}
+    labels = {f"{PSA}/enforce": level, f"{PSA}/audit": RESTRICTED, f"{PSA}/warn": RESTRICTED}
+    return labels | {f"{key}-version": PSA_VERSION for key in list(labels)}
 
 
 def _labels(context: StackContext, level: str) -> dict[str, str]:

@@ -40,7 +40,10 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     # First: every resource after this waits for the cluster identity check and uses the stack's provider.
     use_stack_cluster(settings.kubernetes, context)
     namespace = stack_namespace(context)
+    host = host_namespace(context)
     in_namespace = pulumi.ResourceOptions(depends_on=[namespace])
+    # Prometheus also has a Role in the host namespace (discovery of node-exporter).
+    in_both = pulumi.ResourceOptions(depends_on=[namespace, host])
     if settings.operator.install:
         # Every monitoring.coreos.com object registered from here on waits for the CRDs.
         after_crds(PrometheusOperator(settings.operator, context, in_namespace).crds)
@@ -61,14 +64,14 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
         kubelet_service=settings.operator.kubelet_service,
         requirements=flows.requirements(settings, endpoints.PROMETHEUS_NAME),
         alertmanager_service=alertmanager.service_name,
-        opts=in_namespace,
+        opts=in_both,
     )
     Exporters(
         context,
         node_exporter=settings.node_exporter,
         kube_state_metrics=settings.kube_state_metrics,
         blackbox_exporter=settings.blackbox_exporter,
-        opts=pulumi.ResourceOptions(depends_on=[namespace, host_namespace(context)]),
+        opts=in_both,
     )
     ServiceExporters(settings.service_exporters, context, in_namespace)
     Monitors(settings, in_namespace)

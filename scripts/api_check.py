@@ -34,6 +34,7 @@ import referencing
 from jsonschema.protocols import Validator
 from kubernetes_validate import utils as kv_utils
 
+from components.cluster import SUPPORTED_KUBERNETES
 from components.metrics.operator_crds import crd_directory, load_crds
 from tooling.render import Render, is_kubernetes_object, redact, render
 from tooling.stack_config import apply_overrides, read_stack_config
@@ -41,7 +42,6 @@ from tooling.stack_config import apply_overrides, read_stack_config
 # Minor versions the stack supports. The oldest is the one kube-state-metrics v2.16 (the pinned exporter,
 # whose client-go is v0.33) is built for; the newest is the newest schema kubernetes-validate 1.37.0 ships.
 # Upgrading kubernetes-validate and adding a version here is how a new release becomes supported.
-SUPPORTED_KUBERNETES = ("1.33", "1.34", "1.35", "1.36", "1.37")
 CUSTOM_GROUP = "monitoring.coreos.com"
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 

@@ -146,7 +146,9 @@ class Exporters(pulumi.ComponentResource):
                     ),
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[exporter_account.resource]),
+            # Deleted before its replacement is made (a move to another namespace is a replacement): the new pods
+            # listen on the same host port, and would never schedule beside the old ones.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[exporter_account.resource], delete_before_replace=True),
         )
         service(meta, exporter.ports, self)
 

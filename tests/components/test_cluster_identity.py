@@ -167,8 +167,11 @@ def test_skip_readiness_waits_takes_only_a_boolean(value: Any) -> None:
 # --- the providers' kubeconfig and mutability, as the real provider needs them (found by the deploy test) ---
 
 
-def _kubeconfig(path: Path, *contexts: str, current: str | None = None) -> Path:
-    document = {"apiVersion": "v1", "kind": "Config", "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts]}
+def _kubeconfig(path: Path, *contexts: str, current: str | None = None, whole: bool = True) -> Path:
+    document: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts]}
+    if whole:
+        document["clusters"] = [{"name": c, "cluster": {"server": "https://127.0.0.1:6443"}} for c in contexts]
+        document["users"] = [{"name": c, "user": {"token": "not-a-real-token"}} for c in contexts]
     if current:
         document["current-context"] = current
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -202,3 +205,18 @@ def test_the_stack_s_provider_updates_config_maps_and_secrets_in_place(render_st
     for stack in STACKS:
         provider = next(r for r in render_stack(stack).records if r.type == "pulumi:providers:kubernetes" and r.name == PROVIDER)
         assert provider.inputs.get("enableConfigMapMutable") == "true" and provider.inputs.get("enableSecretMutable") == "true", provider.inputs
+
+
+def test_a_kubeconfig_document_in_the_variable_is_left_to_the_provider_and_never_echoed(tmp_path: Path) -> None:
+    document = (_kubeconfig(tmp_path / "a", "prod")).read_text(encoding="utf-8")
+    assert ":" in document and "not-a-real-token" in document
+    assert kubeconfig_file("prod", document) is None
+
+
+def test_a_context_without_its_cluster_and_user_in_the_same_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    split = _kubeconfig(tmp_path / "contexts", "prod", whole=False)
+    credentials = _kubeconfig(tmp_path / "credentials", "other")
+    refusal = r"defines context .prod. but not its cluster and user in the same file; .*kubectl config view --flatten"
+    with pytest.raises(KubeconfigError, match=refusal) as refused:
+        kubeconfig_file("prod", os.pathsep.join([str(split), str(credentials)]))
+    assert "not-a-real-token" not in str(refused.value)

@@ -10,7 +10,8 @@ import kubernetes_validate
 import pytest
 
 from components import paths
-from scripts.api_check import SUPPORTED_KUBERNETES, Finding, check_objects, check_render, kubernetes_objects, structural_to_json_schema
+from components.cluster import SUPPORTED_KUBERNETES
+from scripts.api_check import Finding, check_objects, check_render, kubernetes_objects, structural_to_json_schema
 from tooling.render import Render
 
 README = paths.README
