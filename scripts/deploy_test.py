@@ -13,6 +13,7 @@ import argparse
 import functools
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -129,6 +130,10 @@ def scenario(run: DeployTest, name: str, check: Callable[[], tuple[bool, dict[st
     run.log(f"scenario {name}: {'passed' if passed else 'FAILED'}")
 
 
+def _terminated(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.deploy_test", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stacks-only", action="store_true", help="deploy the stacks and check the second preview; skip the scenarios")
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     RUN_DIR.mkdir(parents=True)
+    # A terminated run (a CI timeout) still stops its clusters: SIGTERM unwinds through the finally below.
+    signal.signal(signal.SIGTERM, _terminated)
     clusters: dict[str, LocalCluster] = {}
     started = time.monotonic()
     try:
@@ -153,16 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         run = DeployTest(clusters={s: clusters[s] for s in STACKS}, project=project, env=env)
         for stack in STACKS:
             run.configure(stack, clusters[stack].kube_system_uid(), clusters[stack].context)
-        for stack in DIRECT:
+        for stack in STACKS if args.stacks_only else DIRECT:
             run.log(f"pulumi up {stack}")
             run.report["stacks"][stack] = deploy(run, stack)
             run.log(f"{stack}: {json.dumps({k: v for k, v in run.report['stacks'][stack].items() if k not in ('error', 'pending')})}")
         if not args.stacks_only:
             scenario(run, "promotion", lambda: scenarios.promotion(run))
-        staging: dict[str, Any] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"}
-        if staging["up"]:
-            staging |= operated(run, "staging")
-        run.report["stacks"]["staging"] = staging | second_preview(run, "staging")
+        if not args.stacks_only:
+            staging: dict[str, Any] = {"up": run.report["scenarios"].get("promotion", False), "via": "scripts.promote"}
+            if staging["up"]:
+                staging |= operated(run, "staging")
+            run.report["stacks"]["staging"] = staging | second_preview(run, "staging")
         if not args.stacks_only:
             for stack in STACKS:
                 scenario(run, f"pod_security_admitted[{stack}]", functools.partial(scenarios.pod_security_admitted, run, stack))

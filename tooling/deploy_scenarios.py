@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +51,48 @@ def update_in_place(run: DeployTest, stack: str = "dev") -> Verdict:
     evidence = {
         "render_changes": sorted("/".join(k) for k in expected),
         "preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed),
-        "applied_changes": len(changed(applied)),
+        "applied_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in changed(applied)),
         "changes_after": len(second),
     }
-    return ops == ["update"] and seen == expected and len(changed(applied)) == len(previewed) and not second, evidence
+    applied_as_previewed = sorted(f"{s.op} {s.urn}" for s in changed(applied)) == sorted(f"{s.op} {s.urn}" for s in previewed)
+    return ops == ["update"] and seen == expected and applied_as_previewed and not second, evidence
 
 
 def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
     """A larger volume: one in-place update of the claim, and the claim on the server asks for the new size."""
+    path = "/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0"
+    before = run.get(path, stack)
     run.set_config(stack, GROWN_KEY, GROWN_SIZE)
     _, preview = run.preview(stack)
     previewed = changed(preview)
-    run.up(stack)
-    claim = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
+    _, applied = run.up(stack)
+    claim = _wait_for(lambda: _grown(run.get(path, stack)), 30) or run.get(path, stack)
     requested = claim["spec"]["resources"]["requests"]["storage"]
-    evidence = {"preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed), "claim_request": requested, "claim_uid_kept": True}
-    ops = {(s.op, s.kind) for s in previewed}
-    return ops <= {("update", "PersistentVolumeClaim"), ("update", "StatefulSet")} and (
-        "update",
-        "PersistentVolumeClaim",
-    ) in ops and requested == GROWN_SIZE, evidence
+    evidence = {
+        "preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed),
+        "applied_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in changed(applied)),
+        "claim_request": requested,
+        "claim_capacity": claim.get("status", {}).get("capacity", {}).get("storage"),
+        "claim_uid_kept": claim["metadata"]["uid"] == before["metadata"]["uid"],
+    }
+    allowed = {("update", "PersistentVolumeClaim"), ("update", "StatefulSet")}
+    ops = {(s.op, s.kind) for s in previewed} | {(s.op, s.kind) for s in changed(applied)}
+    grown = requested == GROWN_SIZE and evidence["claim_capacity"] == GROWN_SIZE
+    return ops <= allowed and ("update", "PersistentVolumeClaim") in ops and grown and bool(evidence["claim_uid_kept"]), evidence
+
+
+def _grown(claim: dict[str, Any]) -> dict[str, Any] | None:
+    return claim if claim.get("status", {}).get("capacity", {}).get("storage") == GROWN_SIZE else None
+
+
+def _wait_for(check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    return None
 
 
 def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
@@ -80,7 +103,8 @@ def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
     up_error = run.failure(lambda: run.up(stack))
     run.remove_config(stack, "loki.storage.storageClass")
     after = run.get("/api/v1/namespaces/observability/persistentvolumeclaims/data-loki-0", stack)
-    unchanged = before["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
+    # The spec, not the resourceVersion: the test's resizer may still write the claim's status.
+    unchanged = before["spec"] == after["spec"] and before["metadata"]["uid"] == after["metadata"]["uid"]
     evidence = {"refusal": _first_line(preview_error, "refusing"), "claim_unchanged": unchanged, "class": after["spec"].get("storageClassName")}
     refused = all(error is not None and f"refusing {NAMESPACE}:loki.storage.storageClass" in error for error in (preview_error, up_error))
     return refused and unchanged and after["spec"].get("storageClassName") == STORAGE_CLASS, evidence
@@ -89,9 +113,10 @@ def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:
 def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
     """``pulumi destroy`` of prod fails on protection and deletes nothing; the documented procedure for
     replacing a protected resource, run as written, recreates one claim."""
-    namespaces_before = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"]
+    inventory_before = _inventory(run, stack)
     destroy_error = run.failure(lambda: run.operate("destroy", stack))
-    namespace_kept = run.get("/api/v1/namespaces/observability", stack)["metadata"]["uid"] == namespaces_before
+    # Deletes nothing: every object of the stack's namespaces still there, the same one (UID).
+    namespace_kept = _inventory(run, stack) == inventory_before
     claim_name = "data-loki-0"
     old = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
     urn = next(
@@ -108,6 +133,7 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
         "<name>": claim_name,
     }
     outputs = []
+    planned: list[str] = []
     for line in unprotect_procedure():
         # A line about "each dependent" runs once per dependent of the resource.
         expanded = [line.replace("<dependent kind>", kind).replace("<dependent name>", name) for kind, name in dependents] if "<dependent" in line else [line]
@@ -119,6 +145,8 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
                 argv.append("--yes")
             result = _shell(run, argv, command)
             outputs.append(f"{command.split(' > ')[0].strip()} -> {result.returncode}")
+            if argv[:2] == ["pulumi", "preview"]:
+                planned = json.loads(result.stdout or "[]")
             if result.returncode != 0:
                 return False, {
                     "destroy_refusal": _first_line(destroy_error, "protected"),
@@ -126,13 +154,34 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
                     "failed": (result.stderr or result.stdout)[-800:],
                 }
     new = run.get(f"/api/v1/namespaces/observability/persistentvolumeclaims/{claim_name}", stack)
+    # "a create (+) for it and each dependent, nothing else" (docs/data-safety.md)
+    expected_plan = sorted([f"create PersistentVolumeClaim/{claim_name}"] + [f"create {_KINDS.get(kind, kind)}/{name}" for kind, name in dependents])
     evidence = {
         "destroy_refusal": _first_line(destroy_error, "protected"),
-        "namespace_kept": namespace_kept,
+        "nothing_deleted_by_destroy": namespace_kept,
+        "objects_checked": len(inventory_before),
         "procedure": outputs,
+        "planned": planned,
         "claim_recreated": old["metadata"]["uid"] != new["metadata"]["uid"],
     }
-    return destroy_error is not None and "protect" in destroy_error and namespace_kept and evidence["claim_recreated"], evidence
+    refused = destroy_error is not None and "because it is protected" in destroy_error
+    return refused and namespace_kept and sorted(planned) == expected_plan and bool(evidence["claim_recreated"]), evidence
+
+
+# kubectl's lower-case kinds of the dependents, as the engine names them.
+_KINDS = {"statefulset": "StatefulSet", "persistentvolumeclaim": "PersistentVolumeClaim"}
+
+
+def _inventory(run: DeployTest, stack: str) -> dict[str, str]:
+    """kind/namespace/name -> UID of the objects of the stack's namespaces (workloads, claims, configs, services)."""
+    found: dict[str, str] = {}
+    for path in ("/api/v1/persistentvolumeclaims", "/api/v1/configmaps", "/api/v1/services", "/apis/apps/v1/statefulsets",
+                 "/apis/apps/v1/deployments", "/apis/apps/v1/daemonsets", "/api/v1/namespaces"):  # fmt: skip
+        for item in run.get(path, stack)["items"]:
+            meta = item["metadata"]
+            if meta.get("namespace", meta["name"]).startswith("observability"):
+                found[f"{path.rsplit('/', 1)[1]}/{meta.get('namespace', '')}/{meta['name']}"] = meta["uid"]
+    return found
 
 
 def _dependents(state: dict[str, Any], urn: str) -> list[tuple[str, str]]:
@@ -179,11 +228,15 @@ def wrong_cluster_refused(run: DeployTest, other: LocalCluster, stack: str = "pr
     # The stack's own context name, but the other cluster's server and credentials: a stale or mistaken kubeconfig.
     wrong = own.workdir / "wrong.kubeconfig"
     wrong.write_text(other.kubeconfig.read_text(encoding="utf-8").replace(other.context, own.context), encoding="utf-8")
+    wrong.chmod(0o600)
     env = {"KUBECONFIG": str(wrong)}
     preview_error = run.failure(lambda: run.preview(stack, env=env))
     up_error = run.failure(lambda: run.operate("up", stack, env))
     with other.client() as client:
-        created = client.get("/api/v1/namespaces/observability").status_code != 404
+        # Nothing of the stack there: no namespace of it and no CRD (the first things an update would make).
+        namespaces = [n["metadata"]["name"] for n in client.get("/api/v1/namespaces").json()["items"]]
+        crds = client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions").json()["items"]
+        created = any(name.startswith("observability") for name in namespaces) or bool(crds)
     evidence = {"refusal": _first_line(preview_error, "refusing to deploy"), "namespace_created_there": created, "other_uid": other.kube_system_uid()}
     refused = all(e is not None and "refusing to deploy stack" in e for e in (preview_error, up_error))
     return refused and not created, evidence
@@ -251,9 +304,27 @@ def pod_security_admitted(run: DeployTest, stack: str) -> Verdict:
     events = run.get("/api/v1/events?fieldSelector=reason%3DFailedCreate", stack)["items"]
     problems += [f"{e['involvedObject']['kind']} {e['involvedObject']['name']}: {e['message'][:200]}" for e in events]
     unlabelled = sorted(ns for ns, level in levels.items() if not level)
-    evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled}
-    # No workload at all (the stack is not deployed) proves nothing.
-    return bool(levels) and not problems and not unlabelled, evidence
+    statefulsets = {i["metadata"]["name"] for i in run.get("/apis/apps/v1/namespaces/observability/statefulsets", stack)["items"]}
+    operated = {"prometheus-prometheus", "alertmanager-alertmanager"} <= statefulsets
+    refused = _host_pod_refused(run, stack)
+    evidence = {"levels": levels, "problems": problems[:20], "namespaces_without_level": unlabelled, "operator_statefulsets": operated,
+                "host_pod_refused_in_stack_namespace": refused}  # fmt: skip
+    expected = {"observability": "restricted", "observability-host": "privileged"}
+    # No workload (the stack not deployed), no operator-made pods, or admission not enforcing: proves nothing.
+    return levels == expected and not problems and operated and refused, evidence
+
+
+def _host_pod_refused(run: DeployTest, stack: str) -> bool:
+    """The negative control: a pod with host networking is refused in the stack's namespace (server-side dry run)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "pod-security-control", "namespace": "observability"},
+        "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "example.invalid/none:1"}]},
+    }
+    with run.clusters[stack].client() as client:
+        response = client.post("/api/v1/namespaces/observability/pods?dryRun=All", json=pod)
+    return response.status_code == 403 and "violates PodSecurity" in response.text
 
 
 def pr_preview(run: DeployTest, stack: str = "dev") -> Verdict:

@@ -21,9 +21,11 @@ Errors: :class:`ClusterStartError` with the failing program's last log lines.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import datetime
 import ipaddress
 import secrets
+import signal
 import socket
 import ssl
 import subprocess
@@ -43,6 +45,7 @@ from cryptography.x509.oid import NameOID
 from tooling.go_tools import BIN_DIR, SHARE_DIR, require
 
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 # Simulated nodes, one per zone: prod's required spreading needs as many domains as replicas.
@@ -193,6 +196,7 @@ class LocalCluster:
         for user, token in tokens.items():
             name = user.removeprefix("system:")
             (self.workdir / f"{name}.kubeconfig").write_text(yaml.safe_dump(self._kubeconfig(name, token)), encoding="utf-8")
+            (self.workdir / f"{name}.kubeconfig").chmod(0o600)
         stages = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted((SHARE_DIR / "kwok").glob("*.yaml"))]
         (self.workdir / "kwok.yaml").write_text(yaml.safe_dump_all(stages), encoding="utf-8")
 
@@ -360,7 +364,9 @@ class LocalCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.workdir / f"{name}.log"
@@ -414,7 +420,7 @@ class LocalCluster:
             return str(response.json()["metadata"]["uid"])
 
     def stop(self) -> None:
-        """End every process started, the controller manager first; wait for each."""
+        """End every process started, the last started first; wait for each."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -433,6 +439,12 @@ class LocalCluster:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (Linux PR_SET_PDEATHSIG), so a
+    killed run (a CI timeout, SIGKILL) leaves no control plane behind; ``stop`` covers every orderly end."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _ok(response: httpx.Response) -> httpx.Response:

@@ -3,6 +3,9 @@ own, pods admitted and made Ready by kwok's simulated kubelet, claims bound, and
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
+from components import paths
 from tooling.local_cluster import LOOPBACK, STORAGE_CLASS, LocalCluster
 
 pytestmark = pytest.mark.xdist_group("local-cluster")
@@ -88,3 +92,23 @@ def test_stop_ends_every_process(tmp_path: Path) -> None:
     started.stop()
     assert all(p.poll() is not None for p in processes)
     assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_killed_run_leaves_no_control_plane_behind(tmp_path: Path) -> None:
+    """SIGKILL of the process that started the cluster (a CI timeout): the kernel ends its programs (PR_SET_PDEATHSIG)."""
+    script = (
+        "import sys, time; from pathlib import Path; from tooling.local_cluster import LocalCluster\n"
+        f"c = LocalCluster.start(Path({str(tmp_path / 'killed')!r}), context='killed', nodes=False)\n"
+        "print(' '.join(str(p.pid) for p in c.processes.values()), flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(pids) == 3 and all(psutil.pid_exists(pid) for pid in pids)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def gone() -> bool:
+        return not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+    assert _wait(gone, 30)
