@@ -150,7 +150,8 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
 def go_env() -> dict[str, str]:
     """The go command's environment: the machine's own toolchain, module mode, no VCS stamping."""
     env = dict(os.environ)
-    env.update({"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -buildvcs=false", "CGO_ENABLED": env.get("CGO_ENABLED", "1")})
+    # CGO_ENABLED is left to Go: with a C compiler kine uses its cgo SQLite driver, without one its pure-Go one.
+    env.update({"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -buildvcs=false"})
     return env
 
 
