@@ -114,7 +114,10 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
     """``pulumi destroy`` of prod fails on protection and deletes nothing; the documented procedure for
     replacing a protected resource, run as written, recreates one claim."""
     inventory_before = _inventory(run, stack)
-    destroy_error = run.failure(lambda: run.operate("destroy", stack))
+    # As a user runs it: the CLI, with its preview (`--yes` only confirms). destroy needs no program, so no
+    # language host either. (The Automation API's destroy passes --skip-preview: see skip_preview_destroy.)
+    destroyed = run.cli("destroy", "--yes", stack=stack, check=False)
+    destroy_error = None if destroyed.returncode == 0 else destroyed.stdout + destroyed.stderr
     # Deletes nothing: every object of the stack's namespaces still there, the same one (UID).
     namespace_kept = _inventory(run, stack) == inventory_before
     claim_name = "data-loki-0"
