@@ -168,7 +168,10 @@ def destroy_protected(run: DeployTest, stack: str = "prod") -> Verdict:
         "claim_recreated": old["metadata"]["uid"] != new["metadata"]["uid"],
     }
     refused = destroy_error is not None and "because it is protected" in destroy_error
-    return refused and namespace_kept and sorted(planned) == expected_plan and bool(evidence["claim_recreated"]), evidence
+    # Kubernetes objects only: the preview also plans a step on a provider (no kind), kept as evidence.
+    objects = sorted(step for step in planned if "None/None" not in step)
+    evidence["provider_steps"] = sorted(step for step in planned if "None/None" in step)
+    return refused and namespace_kept and objects == expected_plan and bool(evidence["claim_recreated"]), evidence
 
 
 # kubectl's lower-case kinds of the dependents, as the engine names them.
