@@ -25,7 +25,7 @@ from components.paths import BUILD_DIR
 from tooling import deploy_scenarios as scenarios
 from tooling.deploy_test import OPERATOR, REPORT, RUN_DIR, STACKS, DeployTest, DeployTestError, changed, environment, prepare_project, run_operator
 from tooling.go_tools import BIN_DIR, PLUGIN_DIR, ToolBuildError, require
-from tooling.local_cluster import ClusterStartError, LocalCluster
+from tooling.local_cluster import ClusterStartError, LocalCluster, wait_for
 
 TOOLS = (
     "pulumi",
@@ -61,19 +61,21 @@ def operated(run: DeployTest, stack: str) -> dict[str, Any]:
     """The real operator on the stack's custom resources: the StatefulSets it made, once their pods are ready."""
     run_operator(run, stack)
     wanted = {"prometheus-prometheus", "alertmanager-alertmanager"}
-    deadline = time.monotonic() + OPERATOR_TIMEOUT
-    ready: dict[str, str] = {}
-    while time.monotonic() < deadline:
+
+    def ready() -> dict[str, str]:
         items = run.get("/apis/apps/v1/namespaces/observability/statefulsets", stack)["items"]
-        ready = {
+        return {
             i["metadata"]["name"]: f"{i.get('status', {}).get('readyReplicas', 0)}/{i['spec'].get('replicas')}"
             for i in items
             if i["metadata"]["name"] in wanted
         }
-        if set(ready) == wanted and all(v.split("/")[0] == v.split("/")[1] for v in ready.values()):
-            break
-        time.sleep(2)
-    return {"operator_statefulsets": ready, "operator_log_tail": run.clusters[stack].log_tail(OPERATOR, 3) if set(ready) != wanted else ""}
+
+    def all_ready() -> dict[str, str] | None:
+        found = ready()
+        return found if set(found) == wanted and all(v.split("/")[0] == v.split("/")[1] for v in found.values()) else None
+
+    done = wait_for(all_ready, OPERATOR_TIMEOUT, interval=2)
+    return {"operator_statefulsets": done or ready(), "operator_log_tail": "" if done else run.clusters[stack].log_tail(OPERATOR, 3)}
 
 
 def second_preview(run: DeployTest, stack: str) -> dict[str, Any]:

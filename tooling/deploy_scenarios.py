@@ -11,7 +11,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from components.paths import POLICY_DIR, REPO_ROOT
 from components.settings.errors import NAMESPACE
 from tooling.deploy_test import DeployTest, changed, render_differences, unprotect_procedure
 from tooling.go_tools import BIN_DIR
-from tooling.local_cluster import STORAGE_CLASS, LocalCluster
+from tooling.local_cluster import STORAGE_CLASS, LocalCluster, wait_for
 
 Verdict = tuple[bool, dict[str, Any]]
 
@@ -66,7 +65,7 @@ def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
     _, preview = run.preview(stack)
     previewed = changed(preview)
     _, applied = run.up(stack)
-    claim = _wait_for(lambda: _grown(run.get(path, stack)), 30) or run.get(path, stack)
+    claim = wait_for(lambda: _grown(run.get(path, stack)), 30) or run.get(path, stack)
     requested = claim["spec"]["resources"]["requests"]["storage"]
     evidence = {
         "preview_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in previewed),
@@ -84,15 +83,6 @@ def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
 def _grown(claim: dict[str, Any]) -> dict[str, Any] | None:
     return claim if claim.get("status", {}).get("capacity", {}).get("storage") == GROWN_SIZE else None
 
-
-def _wait_for(check: Any, seconds: float) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    return None
 
 
 def storage_class_refused(run: DeployTest, stack: str = "dev") -> Verdict:

@@ -441,6 +441,17 @@ class LocalCluster:
         self.stop()
 
 
+def wait_for(check: Any, seconds: float, interval: float = 0.5) -> Any:
+    """The first truthy result of ``check()`` within ``seconds``; None when there was none."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    return None
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the process that started it dies (Linux PR_SET_PDEATHSIG), so a
     killed run (a CI timeout, SIGKILL) leaves no control plane behind; ``stop`` covers every orderly end."""

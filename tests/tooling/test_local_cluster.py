@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import psutil
 import pytest
 
 from components import paths
-from tooling.local_cluster import LOOPBACK, STORAGE_CLASS, LocalCluster
+from tooling.local_cluster import LOOPBACK, STORAGE_CLASS, LocalCluster, wait_for
 
 pytestmark = pytest.mark.xdist_group("local-cluster")
 
@@ -27,13 +26,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 
 def _wait(check: Any, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"not seen within {seconds} s")
+    found = wait_for(check, seconds)
+    assert found, f"not seen within {seconds} s"
+    return found
 
 
 def test_every_listener_is_on_loopback(cluster: LocalCluster) -> None:
