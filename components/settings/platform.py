@@ -88,6 +88,10 @@ class NetworkSettings(Section):
     # Namespaces of the ingress controller(s) that expose Grafana.
     ingress_namespaces: tuple[DnsLabel, ...]
     dns_namespace: DnsLabel
+    # Where pods send DNS queries when the resolver is not a pod of dns_namespace: NodeLocal DNSCache
+    # listens on a link-local address on each node's host network (169.254.20.10 by default), which
+    # a namespace selector never matches. Empty (default): only dns_namespace. docs/security.md.
+    dns_cidrs: tuple[Cidr, ...] = ()
     # Where the API server, the nodes (kubelet, node-exporter) and the alert receivers
     # (Slack, PagerDuty, SMTP) live; narrow them per cluster where the ranges are known.
     api_server_cidrs: tuple[Cidr, ...]

@@ -67,7 +67,6 @@ KUBELET_PORT = 10250
 API_SERVER_PORTS = (443, 6443)
 DNS_PORT = 53
 HTTPS_PORT = 443  # Slack and PagerDuty receivers
-SMTP_SUBMISSION_PORT = 587  # e-mail receiver (STARTTLS)
 
 # Internal gRPC port of Loki and Tempo (querier and ingester traffic inside the pod).
 LOKI_GRPC_PORT = 9095

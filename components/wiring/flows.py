@@ -223,7 +223,7 @@ def table(settings: Settings) -> list[Flow]:
         Flow("ingress", Namespaces(network.ingress_namespaces), Pods(endpoints.GRAFANA_NAME), tcp(endpoints.GRAFANA.port),
              "users reach Grafana through the ingress controller"),
         Flow("peer", alertmanager, alertmanager, ((gossip, TCP), (gossip, UDP)), "Alertmanager replicas gossip silences and notification state"),
-        Flow("notify", alertmanager, Cidrs(network.receiver_cidrs, "alert receivers"), tcp(endpoints.HTTPS_PORT, endpoints.SMTP_SUBMISSION_PORT),
+        Flow("notify", alertmanager, Cidrs(network.receiver_cidrs, "alert receivers"), tcp(*_receiver_ports(settings)),
              "Alertmanager notifies Slack, PagerDuty and e-mail"),
         _probe(endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS),
         _probe(endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
@@ -246,6 +246,15 @@ def _scrape(target: str, *served: Endpoint, honor_labels: bool = False) -> Flow:
 def _probe(target: str, endpoint: Endpoint) -> Flow:
     return Flow("probe", Pods(endpoints.BLACKBOX_EXPORTER_NAME), Pods(target), tcp(endpoint.port), f"the blackbox exporter probes {target}'s health endpoint",
                 monitor=HealthProbe(target, endpoint))
+
+
+def _receiver_ports(settings: Settings) -> list[int]:
+    """HTTPS for Slack and PagerDuty; the e-mail smarthost's own port (25, 465 and 587 are all in use), when e-mail is on."""
+    email = settings.alerting.email
+    ports = {endpoints.HTTPS_PORT}
+    if email is not None:
+        ports.add(int(email.smarthost.rsplit(":", 1)[1]))
+    return sorted(ports)
 
 
 def _object_storage(settings: Settings) -> list[Flow]:

@@ -109,7 +109,6 @@ NEEDED = [
     (OPERATOR_NAME, "apiserver", 443, "TCP"),
     (KUBE_STATE_METRICS_NAME, "apiserver", 443, "TCP"),
     (ALERTMANAGER_NAME, "internet", 443, "TCP"),
-    (ALERTMANAGER_NAME, "internet", 587, "TCP"),
     (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
     (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
     (BLACKBOX_EXPORTER_NAME, GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
@@ -205,6 +204,42 @@ def test_narrow_cidrs_confine_egress(render_stack) -> None:
     assert not allowed(policies, prometheus, Host("192.168.1.1"), endpoints.NODE_EXPORTER.port)
     assert allowed(policies, alertmanager, Host("203.0.113.9"), 443)
     assert not allowed(policies, alertmanager, Host(SLACK_IP), 443)
+
+
+# NodeLocal DNSCache's default listen address (kubernetes/dns, cmd/node-cache -localip; k8s.io docs "Using NodeLocal DNSCache").
+NODE_LOCAL_DNS = "169.254.20.10"
+
+
+def test_a_resolver_on_the_host_network_is_reached_only_through_dns_cidrs(render_stack) -> None:
+    """NodeLocal DNSCache answers on a link-local address of each node, not from a pod of dnsNamespace."""
+    without = render_stack("prod")
+    render = render_stack("prod", f"network.dnsCidrs=[{NODE_LOCAL_DNS}/32]")
+    resolver = Host(NODE_LOCAL_DNS)
+    for name, pod in _pods(render).items():
+        for protocol in ("UDP", "TCP"):
+            assert not allowed(_policies(without), _pods(without)[name], resolver, endpoints.DNS_PORT, protocol), name
+            assert allowed(_policies(render), pod, resolver, endpoints.DNS_PORT, protocol), name
+        assert not allowed(_policies(render), pod, resolver, 8080), name
+        assert not allowed(_policies(render), pod, Host("169.254.20.11"), endpoints.DNS_PORT, "UDP"), name
+    # The resolver pods of dnsNamespace stay reachable beside it.
+    assert allowed(_policies(render), _pods(render)[GRAFANA_NAME], Pod(render.settings.network.dns_namespace, {"k8s-app": "kube-dns"}), 53, "UDP")
+
+
+def test_a_bare_resolver_address_is_taken_as_one_host(render_stack) -> None:
+    render = render_stack("dev", f"network.dnsCidrs=[{NODE_LOCAL_DNS}]")
+    assert render.settings.network.dns_cidrs == (f"{NODE_LOCAL_DNS}/32",)
+
+
+def test_e_mail_leaves_on_the_smarthost_port(render_stack) -> None:
+    """Submission (587), implicit TLS (465) and plain relay (25) are all in use: the policy follows the smarthost."""
+    alertmanager, smtp = ALERTMANAGER_NAME, Host(SLACK_IP)
+    for port in (25, 465, 587):
+        render = render_stack("prod", f"alerting.email.smarthost=smtp.example.org:{port}")
+        assert allowed(_policies(render), _pods(render)[alertmanager], smtp, port)
+        assert all(not allowed(_policies(render), _pods(render)[alertmanager], smtp, other) for other in {25, 465, 587} - {port})
+    no_email = render_stack("staging", "alerting.email=null")
+    assert not allowed(_policies(no_email), _pods(no_email)[alertmanager], smtp, 587)
+    assert allowed(_policies(no_email), _pods(no_email)[alertmanager], smtp, 443)
 
 
 def test_an_object_store_opens_https_from_its_user_only(render_stack) -> None:
