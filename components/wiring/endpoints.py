@@ -103,6 +103,10 @@ ALERTMANAGER_STATEFULSET = f"alertmanager-{ALERTMANAGER_RESOURCE}"
 # resources of the stack; every other component's Service carries the component's name.
 PROMETHEUS_SERVICE = "prometheus-operated"
 ALERTMANAGER_SERVICE = "alertmanager-operated"
+# Readers (Grafana's datasources) use the stack's own Service of each resource, sticky to one replica
+# (components/kit/operated.py): through the headless one, each query meets either replica.
+PROMETHEUS_READ_SERVICE = PROMETHEUS_RESOURCE
+ALERTMANAGER_READ_SERVICE = ALERTMANAGER_RESOURCE
 LOKI_SERVICE = LOKI_NAME
 TEMPO_SERVICE = TEMPO_NAME
 ALLOY_SERVICE = ALLOY_NAME
@@ -127,7 +131,8 @@ def service_url(service: str, namespace: str, port: int) -> str:
 
 
 def prometheus_url(namespace: str) -> str:
-    return service_url(PROMETHEUS_SERVICE, namespace, PROMETHEUS.port)
+    """Where readers query Prometheus: one replica per client, another when that one is not ready."""
+    return service_url(PROMETHEUS_READ_SERVICE, namespace, PROMETHEUS.port)
 
 
 def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
@@ -136,7 +141,8 @@ def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
 
 
 def alertmanager_url(namespace: str) -> str:
-    return service_url(ALERTMANAGER_SERVICE, namespace, ALERTMANAGER.port)
+    """Where readers (and silence writers) reach Alertmanager: one replica per client, as for Prometheus."""
+    return service_url(ALERTMANAGER_READ_SERVICE, namespace, ALERTMANAGER.port)
 
 
 def loki_url(namespace: str) -> str:
