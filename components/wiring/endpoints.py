@@ -62,9 +62,7 @@ ALLOY_SAMPLING_PORT = 4319
 # Ports outside the stack's own components, for NetworkPolicies.
 ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
 KUBELET_PORT = 10250
-# The API server: 443 on the kubernetes Service; policies see the endpoint after
-# DNAT, which is 6443 on most distributions.
-API_SERVER_PORTS = (443, 6443)
+# The API server's ports are a setting (network.apiServerPorts): they differ by distribution.
 DNS_PORT = 53
 HTTPS_PORT = 443  # Slack and PagerDuty receivers
 
