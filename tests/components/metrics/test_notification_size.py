@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 import urllib.request
@@ -215,7 +216,8 @@ def test_a_300_alert_slack_message_stays_small_and_keeps_what_matters(delivered:
     text = attachment["text"]
     assert _slack_chars(attachment) < SLACK_MESSAGE_CEILING, _slack_chars(attachment)
     assert len(text) <= notifications.SLACK_TEXT_ADVISED_CHARS, len(text)
-    assert attachment["title"].startswith("[FIRING:300] ManyPodsRestarting (warning, prod)")
+    assert attachment["title"] == "[FIRING:300] ManyPodsRestarting (warning, prod)"
+    assert len(attachment["title"]) <= notifications.SLACK_TITLE_RUNES
     assert f"Runbook: {RUNBOOK.format('ManyPodsRestarting')}" in text and f"Dashboard: {DASHBOARD}" in text
     listed = re.findall(r"\*(parsing-\d{3}) restarted", text)
     assert len(listed) == notifications.LISTED_ALERTS
@@ -280,6 +282,31 @@ def test_a_300_alert_e_mail_stays_small_and_keeps_the_links(delivered: Running) 
         assert RUNBOOK.format("ManyPodsFailing") in body and DASHBOARD.split("?")[0] in body
         assert f"…and {300 - notifications.LISTED_ALERTS} more (300 in all)" in body
     assert len(re.findall(r"parsing-\d{3} restarted", plain_text)) == notifications.LISTED_ALERTS
+
+
+def _amtool_render(directory: Path, template: str, data: dict[str, Any], kind: str = "text") -> str:
+    """``template`` rendered by the real amtool 0.28.1 with ``data`` (template.Data: receiver, status, alerts, ...)."""
+    (directory / "none.tmpl").write_text("")
+    (directory / "data.json").write_text(json.dumps(data))
+    done = subprocess.run([tool("amtool"), "template", "render", f"--template.glob={directory / 'none.tmpl'}", f"--template.text={template}",
+                           f"--template.data={directory / 'data.json'}", f"--template.type={kind}"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_resolved_group_lists_its_resolved_alerts_bounded(tmp_path: Path) -> None:
+    """When a group resolves, nothing fires: the notification lists (and counts) the resolved alerts instead."""
+    alerts = [{"status": "resolved", "labels": {"alertname": "ManyPodsRestarting", "pod": f"parsing-{i:03d}"},
+               "annotations": {"summary": f"parsing-{i:03d} restarted", "description": "back to normal", "runbook_url": RUNBOOK.format("ManyPodsRestarting"),
+                               "dashboard_url": DASHBOARD}, "startsAt": "2026-12-07T10:00:00Z", "endsAt": "2026-12-07T11:00:00Z"} for i in range(300)]
+    data = {"receiver": "slack", "status": "resolved", "alerts": alerts, "groupLabels": {"alertname": "ManyPodsRestarting"},
+            "commonLabels": {"alertname": "ManyPodsRestarting", "severity": "warning", "environment": "prod"}, "commonAnnotations": {}, "externalURL": "http://am"}
+    text = _amtool_render(tmp_path, notifications.SLACK_TEXT, data)
+    assert re.findall(r"\*(parsing-\d{3}) restarted\*", text) == [f"parsing-{i:03d}" for i in range(notifications.LISTED_ALERTS)]
+    assert f"…and {300 - notifications.LISTED_ALERTS} more (300 in all)" in text and RUNBOOK.format("ManyPodsRestarting") in text
+    assert _amtool_render(tmp_path, notifications.SLACK_TITLE, data) == "[RESOLVED] ManyPodsRestarting (warning, prod)"
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["firing"], data) == ""
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["resolved"], data).count("- parsing-") == notifications.LISTED_ALERTS
 
 
 # Alertmanager's own templates for the fields the stack leaves unset repeat every alert of a group
