@@ -97,6 +97,10 @@ def _env(config: GrafanaSettings) -> tuple[dict[str, Any], ...]:
         "GF_PATHS_DATA": DATA_DIR,
         "GF_ANALYTICS_REPORTING_ENABLED": "false",
         "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        # Grafana 12 downloads its default "preinstall" plugins (the Drilldown apps) from grafana.com at
+        # every start and updates them; the stack's NetworkPolicies give Grafana no Internet egress, so each
+        # start would fail those installs (grafana/grafana#106871). Grafana runs what its image holds.
+        "GF_PLUGINS_PREINSTALL_DISABLED": "true",
         "GF_USERS_ALLOW_SIGN_UP": "false",
         "GF_AUTH_ANONYMOUS_ENABLED": "false",
         "GF_LOG_MODE": "console",

@@ -55,15 +55,21 @@ def service_ports(ports: Sequence[Port]) -> list[dict[str, Any]]:
 
 
 def service(
-    meta: ComponentMeta, ports: Sequence[Port], parent: pulumi.Resource, *, name: str | None = None, headless: bool = False
+    meta: ComponentMeta, ports: Sequence[Port], parent: pulumi.Resource, *, name: str | None = None, headless: bool = False, sticky: bool = False
 ) -> k8s.core.v1.Service:
     """A Service (named ``name``, default the component's) selecting the component's pods.
 
     ``headless`` gives one DNS record per ready pod instead of a virtual IP: for StatefulSet pod names
-    and for clients that spread load over the pods themselves.
+    and for clients that spread load over the pods themselves. ``sticky`` sends every connection of one
+    client address to the same ready pod (``sessionAffinity: ClientIP``): for reads of replicas that hold
+    different data, so one reader sees one replica's answers (docs/metrics.md, "Reads from replicas").
     """
     spec: dict[str, Any] = {"selector": dict(meta.selector), "ports": service_ports(ports)}
     if headless:
         spec = {"clusterIP": "None", **spec}
+    if sticky:
+        # kube-proxy keeps a client on its pod until the pod leaves the Service's ready endpoints or the
+        # client is idle for the Kubernetes default timeout (sessionAffinityConfig.clientIP, 3 hours).
+        spec["sessionAffinity"] = "ClientIP"
     resource_name = name or meta.name
     return k8s.core.v1.Service(resource_name, metadata=meta.metadata(resource_name), spec=spec, opts=pulumi.ResourceOptions(parent=parent))

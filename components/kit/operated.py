@@ -143,6 +143,9 @@ class OperatedWorkload:
             spec=dict(spec),
             opts=stateful_options(self.context, parent, depends_on=[self.account.resource, *depends_on, *claims], ignore_changes=[KEEP_VOLUME_SIZE]),
         )
-        endpoint = service(meta, [Port.of(kind.endpoint)], parent)
+        # The replicas of an operated resource do not share data (two Prometheus scrape at different instants,
+        # Alertmanager silences spread by gossip): readers go through this Service, sticky to one replica, not the
+        # operator's headless `<kind>-operated` (prometheus-operator/prometheus-operator#2203).
+        endpoint = service(meta, [Port.of(kind.endpoint)], parent, sticky=True)
         disruption_budget(kind.name, self.context, replicas=config.replicas, selector=meta.selector, labels=meta.labels, parent=parent)
         return resource, endpoint

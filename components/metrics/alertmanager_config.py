@@ -5,6 +5,7 @@
     critical      -> PagerDuty                  (where alerting.paging; else as error)
     emergency     -> PagerDuty with escalation  (where alerting.paging; else as error)
 
+The text of every notification is bounded (components/metrics/notifications.py).
 Credentials never enter this file: receivers read them with *_file fields from
 the receivers Secret that the Alertmanager resource mounts, so the generated
 config is plain data that amtool can check and the render can show.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.metrics import notifications
 from components.settings.metrics import AlertingSettings
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
@@ -25,17 +27,6 @@ SECRETS_DIR = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
 NULL_RECEIVER = "null"
 PAGERDUTY = "pagerduty"
 PAGERDUTY_ESCALATION = "pagerduty-escalation"
-
-SLACK_TITLE = (
-    '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] '
-    "{{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }}, {{ .CommonLabels.environment }})"
-)
-SLACK_TEXT = (
-    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
-    "Runbook: {{ .Annotations.runbook_url }}\nDashboard: {{ .Annotations.dashboard_url }}\n{{ end }}"
-)
-PAGER_DESCRIPTION = "{{ .CommonLabels.alertname }} ({{ .CommonLabels.environment }}): {{ .CommonAnnotations.summary }}"
-
 
 def secret_file(key: str) -> str:
     return f"{SECRETS_DIR}/{key}"
@@ -50,8 +41,8 @@ def _slack(alerting: AlertingSettings) -> list[dict[str, Any]]:
             "api_url_file": secret_file("slackWebhookUrl"),
             "channel": slack.channel,
             "send_resolved": True,
-            "title": SLACK_TITLE,
-            "text": SLACK_TEXT,
+            "title": notifications.SLACK_TITLE,
+            "text": notifications.SLACK_TEXT,
         }
     ]
 
@@ -66,6 +57,8 @@ def _email(alerting: AlertingSettings) -> list[dict[str, Any]]:
         "smarthost": email.smarthost,
         "require_tls": email.require_tls,
         "send_resolved": True,
+        "html": notifications.EMAIL_HTML,
+        "text": notifications.EMAIL_TEXT,
     }
     if email.auth_username:
         config["auth_username"] = email.auth_username
@@ -74,7 +67,14 @@ def _email(alerting: AlertingSettings) -> list[dict[str, Any]]:
 
 
 def _pager(key: str) -> dict[str, Any]:
-    return {"routing_key_file": secret_file(key), "severity": "critical", "description": PAGER_DESCRIPTION, "send_resolved": True}
+    return {
+        "routing_key_file": secret_file(key),
+        "severity": "critical",
+        "description": notifications.PAGERDUTY_DESCRIPTION,
+        "details": dict(notifications.PAGERDUTY_DETAILS),
+        "links": [dict(link) for link in notifications.PAGERDUTY_LINKS],
+        "send_resolved": True,
+    }
 
 
 def _name(integrations: dict[str, list[dict[str, Any]]]) -> str:

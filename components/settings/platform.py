@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section, matching
+from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section, matching, whole_number
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -39,6 +39,7 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
+NetworkPort = Annotated[int, BeforeValidator(whole_number(1, 65535))]
 # required: never two replicas of a component in one domain (pods stay Pending
 # rather than share); preferred: spread when the scheduler can; off: no rule.
 SpreadMode = Annotated[
@@ -87,10 +88,20 @@ class NetworkSettings(Section):
     monitored_namespaces: tuple[DnsLabel, ...]
     # Namespaces of the ingress controller(s) that expose Grafana.
     ingress_namespaces: tuple[DnsLabel, ...]
+    # Where Grafana's users come from when the ingress controller is not a pod of ingress_namespaces: a
+    # controller on the host network, or a cloud load balancer that sends to pod IPs. Empty (default): none.
+    ingress_cidrs: tuple[Cidr, ...] = ()
     dns_namespace: DnsLabel
+    # Where pods send DNS queries when the resolver is not a pod of dns_namespace: NodeLocal DNSCache
+    # listens on a link-local address on each node's host network (169.254.20.10 by default), which
+    # a namespace selector never matches. Empty (default): only dns_namespace. docs/security.md.
+    dns_cidrs: tuple[Cidr, ...] = ()
     # Where the API server, the nodes (kubelet, node-exporter) and the alert receivers
     # (Slack, PagerDuty, SMTP) live; narrow them per cluster where the ranges are known.
     api_server_cidrs: tuple[Cidr, ...]
+    # The API server's own port: policies see it after the kubernetes Service's DNAT (6443 with kubeadm,
+    # k3s and kind; 443 on the large managed platforms; 8443 with minikube).
+    api_server_ports: tuple[NetworkPort, ...]
     node_cidrs: tuple[Cidr, ...]
     receiver_cidrs: tuple[Cidr, ...]
     # Where Loki's and Tempo's object store is, when they use one.

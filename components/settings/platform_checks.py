@@ -83,13 +83,19 @@ def network_problems(settings: Settings) -> list[Problem]:
             "Loki and Tempo could not reach their bucket",
         ),
     ]
-    return [
+    problems = [
         Problem(
             f"network.{key}", list(cidrs), f"is empty, so under the default-deny policies {why}; accepted form: a list of at least one CIDR (e.g. [10.0.0.0/8])"
         )
         for key, cidrs, used, why in needed
         if used and not cidrs
     ]
+    if not network.api_server_ports:
+        problems.append(Problem(
+            "network.apiServerPorts", [], "is empty, so under the default-deny policies the operator, kube-state-metrics, Alloy and Prometheus "
+            "could not reach the Kubernetes API; accepted form: a list of at least one port (e.g. [443, 6443])"
+        ))
+    return problems
 
 
 def readiness_wait_problems(settings: Settings) -> list[Problem]:

@@ -62,12 +62,9 @@ ALLOY_SAMPLING_PORT = 4319
 # Ports outside the stack's own components, for NetworkPolicies.
 ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
 KUBELET_PORT = 10250
-# The API server: 443 on the kubernetes Service; policies see the endpoint after
-# DNAT, which is 6443 on most distributions.
-API_SERVER_PORTS = (443, 6443)
+# The API server's ports are a setting (network.apiServerPorts): they differ by distribution.
 DNS_PORT = 53
 HTTPS_PORT = 443  # Slack and PagerDuty receivers
-SMTP_SUBMISSION_PORT = 587  # e-mail receiver (STARTTLS)
 
 # Internal gRPC port of Loki and Tempo (querier and ingester traffic inside the pod).
 LOKI_GRPC_PORT = 9095
@@ -104,6 +101,10 @@ ALERTMANAGER_STATEFULSET = f"alertmanager-{ALERTMANAGER_RESOURCE}"
 # resources of the stack; every other component's Service carries the component's name.
 PROMETHEUS_SERVICE = "prometheus-operated"
 ALERTMANAGER_SERVICE = "alertmanager-operated"
+# Readers (Grafana's datasources) use the stack's own Service of each resource, sticky to one replica
+# (components/kit/operated.py): through the headless one, each query meets either replica.
+PROMETHEUS_READ_SERVICE = PROMETHEUS_RESOURCE
+ALERTMANAGER_READ_SERVICE = ALERTMANAGER_RESOURCE
 LOKI_SERVICE = LOKI_NAME
 TEMPO_SERVICE = TEMPO_NAME
 ALLOY_SERVICE = ALLOY_NAME
@@ -128,7 +129,8 @@ def service_url(service: str, namespace: str, port: int) -> str:
 
 
 def prometheus_url(namespace: str) -> str:
-    return service_url(PROMETHEUS_SERVICE, namespace, PROMETHEUS.port)
+    """Where readers query Prometheus: one replica per client, another when that one is not ready."""
+    return service_url(PROMETHEUS_READ_SERVICE, namespace, PROMETHEUS.port)
 
 
 def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
@@ -137,7 +139,8 @@ def prometheus_replica_urls(namespace: str, replicas: int) -> list[str]:
 
 
 def alertmanager_url(namespace: str) -> str:
-    return service_url(ALERTMANAGER_SERVICE, namespace, ALERTMANAGER.port)
+    """Where readers (and silence writers) reach Alertmanager: one replica per client, as for Prometheus."""
+    return service_url(ALERTMANAGER_READ_SERVICE, namespace, ALERTMANAGER.port)
 
 
 def loki_url(namespace: str) -> str:

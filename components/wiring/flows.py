@@ -222,8 +222,10 @@ def table(settings: Settings) -> list[Flow]:
         Flow("peer", alloy, alloy, tcp(endpoints.ALLOY_SAMPLING_PORT), "Alloy routes each trace's spans to one instance for tail sampling"),
         Flow("ingress", Namespaces(network.ingress_namespaces), Pods(endpoints.GRAFANA_NAME), tcp(endpoints.GRAFANA.port),
              "users reach Grafana through the ingress controller"),
+        Flow("ingress", Cidrs(network.ingress_cidrs, "the ingress controller's nodes or load balancer"), Pods(endpoints.GRAFANA_NAME),
+             tcp(endpoints.GRAFANA.port), "users reach Grafana through an ingress controller or load balancer off the pod network"),
         Flow("peer", alertmanager, alertmanager, ((gossip, TCP), (gossip, UDP)), "Alertmanager replicas gossip silences and notification state"),
-        Flow("notify", alertmanager, Cidrs(network.receiver_cidrs, "alert receivers"), tcp(endpoints.HTTPS_PORT, endpoints.SMTP_SUBMISSION_PORT),
+        Flow("notify", alertmanager, Cidrs(network.receiver_cidrs, "alert receivers"), tcp(*_receiver_ports(settings)),
              "Alertmanager notifies Slack, PagerDuty and e-mail"),
         _probe(endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS),
         _probe(endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
@@ -234,7 +236,7 @@ def table(settings: Settings) -> list[Flow]:
         _probe(endpoints.ALLOY_NAME, endpoints.ALLOY),
         *(flow.row() for flow in data_flows(settings)),
         *_object_storage(settings),
-        *(Flow("api", Pods(client), api_server, tcp(*endpoints.API_SERVER_PORTS), f"{client} calls the Kubernetes API") for client in API_CLIENTS),
+        *(Flow("api", Pods(client), api_server, tcp(*network.api_server_ports), f"{client} calls the Kubernetes API") for client in API_CLIENTS),
     ]
 
 
@@ -246,6 +248,15 @@ def _scrape(target: str, *served: Endpoint, honor_labels: bool = False) -> Flow:
 def _probe(target: str, endpoint: Endpoint) -> Flow:
     return Flow("probe", Pods(endpoints.BLACKBOX_EXPORTER_NAME), Pods(target), tcp(endpoint.port), f"the blackbox exporter probes {target}'s health endpoint",
                 monitor=HealthProbe(target, endpoint))
+
+
+def _receiver_ports(settings: Settings) -> list[int]:
+    """HTTPS for Slack and PagerDuty; the e-mail smarthost's own port (25, 465 and 587 are all in use), when e-mail is on."""
+    email = settings.alerting.email
+    ports = {endpoints.HTTPS_PORT}
+    if email is not None:
+        ports.add(int(email.smarthost.rsplit(":", 1)[1]))
+    return sorted(ports)
 
 
 def _object_storage(settings: Settings) -> list[Flow]:

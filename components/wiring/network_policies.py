@@ -54,13 +54,23 @@ def _rule(direction: str, peer: Peer, ports: Sequence[tuple[int, str]]) -> dict[
     return rule
 
 
+def _dns_rules(settings: Settings) -> list[dict[str, Any]]:
+    """Egress on the DNS ports to the resolver's pods (any pod of ``network.dnsNamespace``: no add-on label is
+    assumed) and to ``network.dnsCidrs``, for resolvers that are not pods there (NodeLocal DNSCache on the host network)."""
+    dns = [(endpoints.DNS_PORT, UDP), (endpoints.DNS_PORT, TCP)]
+    network = settings.network
+    rules = [_rule("to", Namespaces((network.dns_namespace,)), dns)]
+    if network.dns_cidrs:
+        rules.append(_rule("to", Cidrs(network.dns_cidrs, "DNS resolvers"), dns))
+    return rules
+
+
 def policy_specs(settings: Settings) -> dict[str, dict[str, Any]]:
     """metadata.name -> NetworkPolicy spec, for every policy of the stack."""
     everything: dict[str, Any] = {"podSelector": {}}
-    dns = [(endpoints.DNS_PORT, UDP), (endpoints.DNS_PORT, TCP)]
     specs: dict[str, dict[str, Any]] = {
         "default-deny": {**everything, "policyTypes": ["Ingress", "Egress"]},
-        "allow-dns": {**everything, "policyTypes": ["Egress"], "egress": [_rule("to", Namespaces((settings.network.dns_namespace,)), dns)]},
+        "allow-dns": {**everything, "policyTypes": ["Egress"], "egress": _dns_rules(settings)},
     }
     all_flows = flows(settings)
     components = sorted({peer.name for flow in all_flows for peer in (flow.source, flow.destination) if isinstance(peer, Pods)})

@@ -318,6 +318,11 @@ def test_an_empty_cidr_list_under_default_deny_is_refused(key: str) -> None:
         ("loki.objectStorage=s3", "loki.objectStorage", "or null to leave it unset"),
         ("serviceExporters.targets=[{name: x}]", "serviceExporters.targets.0.kind", "one of mongodb, rabbitmq, qdrant"),
         ("cluster=[a]", "cluster", "not text"),
+        ("network.dnsCidrs=[node-local-dns]", "network.dnsCidrs.0", "CIDR notation"),
+        ("network.dnsCidrs=169.254.20.10/32", "network.dnsCidrs", "a list, each entry"),
+        ("network.ingressCidrs=[ingress-nginx]", "network.ingressCidrs.0", "CIDR notation"),
+        ("network.apiServerPorts=[70000]", "network.apiServerPorts.0", "a whole number from 1 to 65535"),
+        ("network.apiServerPorts=[]", "network.apiServerPorts", "at least one port"),
     ],
 )
 def test_every_refusal_names_the_accepted_form(override: str, key: str, words: str) -> None:

@@ -96,9 +96,12 @@ def test_datasource_urls_reach_the_services(rendered: Render) -> None:
     for uid, service, port in ((LOKI_UID, endpoints.LOKI_SERVICE, 3100), (TEMPO_UID, endpoints.TEMPO_SERVICE, 3200)):
         assert datasources[uid]["url"] == f"http://{service}.{namespace}.svc:{port}"
         assert port in [p["port"] for p in find(rendered, "Service", service)["spec"]["ports"]]
-    # Made by the Prometheus Operator for the stack's Prometheus and Alertmanager resources.
-    assert datasources[PROMETHEUS_UID]["url"] == f"http://{endpoints.PROMETHEUS_SERVICE}.{namespace}.svc:9090"
-    assert datasources[ALERTMANAGER_UID]["url"] == f"http://{endpoints.ALERTMANAGER_SERVICE}.{namespace}.svc:9093"
+    # The stack's own Services of its Prometheus and Alertmanager resources, sticky to one replica
+    # (tests/components/wiring/test_replica_reads.py), not the operator's headless ones.
+    assert datasources[PROMETHEUS_UID]["url"] == f"http://{endpoints.PROMETHEUS_READ_SERVICE}.{namespace}.svc:9090"
+    assert datasources[ALERTMANAGER_UID]["url"] == f"http://{endpoints.ALERTMANAGER_READ_SERVICE}.{namespace}.svc:9093"
+    for service in (endpoints.PROMETHEUS_READ_SERVICE, endpoints.ALERTMANAGER_READ_SERVICE):
+        assert find(rendered, "Service", service)["spec"]["sessionAffinity"] == "ClientIP"
 
 
 def test_one_folder_per_monitored_system(rendered: Render) -> None:

@@ -109,7 +109,6 @@ NEEDED = [
     (OPERATOR_NAME, "apiserver", 443, "TCP"),
     (KUBE_STATE_METRICS_NAME, "apiserver", 443, "TCP"),
     (ALERTMANAGER_NAME, "internet", 443, "TCP"),
-    (ALERTMANAGER_NAME, "internet", 587, "TCP"),
     (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "TCP"),
     (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
     (BLACKBOX_EXPORTER_NAME, GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
@@ -205,6 +204,77 @@ def test_narrow_cidrs_confine_egress(render_stack) -> None:
     assert not allowed(policies, prometheus, Host("192.168.1.1"), endpoints.NODE_EXPORTER.port)
     assert allowed(policies, alertmanager, Host("203.0.113.9"), 443)
     assert not allowed(policies, alertmanager, Host(SLACK_IP), 443)
+
+
+# NodeLocal DNSCache's default listen address (kubernetes/dns, cmd/node-cache -localip; k8s.io docs "Using NodeLocal DNSCache").
+NODE_LOCAL_DNS = "169.254.20.10"
+
+
+def test_a_resolver_on_the_host_network_is_reached_only_through_dns_cidrs(render_stack) -> None:
+    """NodeLocal DNSCache answers on a link-local address of each node, not from a pod of dnsNamespace."""
+    without = render_stack("prod")
+    render = render_stack("prod", f"network.dnsCidrs=[{NODE_LOCAL_DNS}/32]")
+    resolver = Host(NODE_LOCAL_DNS)
+    for name, pod in _pods(render).items():
+        for protocol in ("UDP", "TCP"):
+            assert not allowed(_policies(without), _pods(without)[name], resolver, endpoints.DNS_PORT, protocol), name
+            assert allowed(_policies(render), pod, resolver, endpoints.DNS_PORT, protocol), name
+        assert not allowed(_policies(render), pod, resolver, 8080), name
+        assert not allowed(_policies(render), pod, Host("169.254.20.11"), endpoints.DNS_PORT, "UDP"), name
+    # The resolver pods of dnsNamespace stay reachable beside it.
+    assert allowed(_policies(render), _pods(render)[GRAFANA_NAME], Pod(render.settings.network.dns_namespace, {"k8s-app": "kube-dns"}), 53, "UDP")
+
+
+def test_a_bare_resolver_address_is_taken_as_one_host(render_stack) -> None:
+    render = render_stack("dev", f"network.dnsCidrs=[{NODE_LOCAL_DNS}]")
+    assert render.settings.network.dns_cidrs == (f"{NODE_LOCAL_DNS}/32",)
+
+
+def test_the_api_server_port_follows_the_distribution(render_stack) -> None:
+    """The policies see the API server's own port after the kubernetes Service's DNAT: 8443 with minikube."""
+    default, minikube = render_stack("dev"), render_stack("dev", "network.apiServerPorts=[8443]")
+    api_server = Host(API_SERVER_IP)
+    for client in (PROMETHEUS_NAME, OPERATOR_NAME, KUBE_STATE_METRICS_NAME, ALLOY_NAME):
+        assert not allowed(_policies(default), _pods(default)[client], api_server, 8443), client
+        assert allowed(_policies(minikube), _pods(minikube)[client], api_server, 8443), client
+        assert not allowed(_policies(minikube), _pods(minikube)[client], api_server, 6443), client
+
+
+def test_an_ingress_controller_off_the_pod_network_reaches_grafana_only_through_ingress_cidrs(render_stack) -> None:
+    """A controller on the host network (or a load balancer sending to pod IPs) is no pod of ingressNamespaces."""
+    default, render = render_stack("prod"), render_stack("prod", "network.ingressCidrs=[10.0.3.0/24]")
+    controller = Host(NODE_IP)
+    assert not allowed(_policies(default), controller, _pods(default)[GRAFANA_NAME], endpoints.GRAFANA.port)
+    assert allowed(_policies(render), controller, _pods(render)[GRAFANA_NAME], endpoints.GRAFANA.port)
+    assert not allowed(_policies(render), controller, _pods(render)[GRAFANA_NAME], 22)
+    assert not allowed(_policies(render), controller, _pods(render)[PROMETHEUS_NAME], endpoints.PROMETHEUS.port)
+    assert not allowed(_policies(render), Host("10.0.4.1"), _pods(render)[GRAFANA_NAME], endpoints.GRAFANA.port)
+
+
+def test_grafana_does_not_fetch_plugins_the_policies_would_cut_off(rendered: Render) -> None:
+    """Grafana 12 installs its default plugins from grafana.com at start unless told not to; the policies give it no
+    Internet egress, so the stack's Grafana must not try (grafana/grafana#106871)."""
+    if not any(m["kind"] == "Deployment" and m["metadata"]["name"] == GRAFANA_NAME for m in rendered.manifests()):
+        return  # an external Grafana: not this stack's pods
+    grafana_com = Host("34.120.177.193")  # grafana.com's address in the public report of the failure
+    assert not allowed(_policies(rendered), _pods(rendered)[GRAFANA_NAME], grafana_com, 443) or not rendered.settings.network.policies
+    deployment = next(m for m in rendered.manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == GRAFANA_NAME)
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == GRAFANA_NAME]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env.get("GF_PLUGINS_PREINSTALL_DISABLED") == "true"
+    assert "GF_INSTALL_PLUGINS" not in env and "GF_PLUGINS_PREINSTALL" not in env and "GF_PLUGINS_PREINSTALL_SYNC" not in env
+
+
+def test_e_mail_leaves_on_the_smarthost_port(render_stack) -> None:
+    """Submission (587), implicit TLS (465) and plain relay (25) are all in use: the policy follows the smarthost."""
+    alertmanager, smtp = ALERTMANAGER_NAME, Host(SLACK_IP)
+    for port in (25, 465, 587):
+        render = render_stack("prod", f"alerting.email.smarthost=smtp.example.org:{port}")
+        assert allowed(_policies(render), _pods(render)[alertmanager], smtp, port)
+        assert all(not allowed(_policies(render), _pods(render)[alertmanager], smtp, other) for other in {25, 465, 587} - {port})
+    no_email = render_stack("staging", "alerting.email=null")
+    assert not allowed(_policies(no_email), _pods(no_email)[alertmanager], smtp, 587)
+    assert allowed(_policies(no_email), _pods(no_email)[alertmanager], smtp, 443)
 
 
 def test_an_object_store_opens_https_from_its_user_only(render_stack) -> None:
