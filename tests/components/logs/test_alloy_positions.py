@@ -40,7 +40,7 @@ def _relabel_rules(render: Render) -> list[Block]:
 
 
 def _storage_path(render: Render) -> str:
-    args = container(render, KIND, NAME)["args"]
+    args: list[str] = container(render, KIND, NAME)["args"]
     return next(a.split("=", 1)[1] for a in args if a.startswith("--storage.path="))
 
 
