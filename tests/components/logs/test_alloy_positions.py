@@ -112,16 +112,16 @@ def test_each_log_target_is_tailed_by_exactly_one_replica(rendered: Render) -> N
     load = Counter(o[0] for o in owners)
     assert set(load) == {f"{NAME}-{i}" for i in range(rendered.settings.alloy.replicas)}
     assert all(count > len(targets) / rendered.settings.alloy.replicas / 2 for count in load.values()), load
+    # The share is not a public label (those not starting with __), so it never changes the key of a
+    # target's saved position nor a stream (kubetail/target.go publicLabels, kubetail.go entryForTarget).
+    rules = _relabel_rules(rendered)
+    kept = relabel.apply(rules, targets[0], {POD_NAME_ENV: owners[0][0]})
+    assert kept is not None and SHARE_LABEL in kept
+    assert {name for name in kept if not name.startswith("__")} == {"service"}
     by_pod: dict[str, set[str]] = {}
     for target, owner in zip(targets, owners, strict=True):
         by_pod.setdefault(target["__meta_kubernetes_pod_name"], set()).add(owner[0])
     assert all(len(o) == 1 for o in by_pod.values())
-
-
-def test_the_share_is_not_a_public_label() -> None:
-    # Labels starting with __ are not public, so the share never changes the key of a target's
-    # saved position nor a stream (kubetail/target.go publicLabels; loki.source.kubernetes entryForTarget).
-    assert SHARE_LABEL.startswith("__")
 
 
 def test_a_config_change_keeps_each_target_on_its_replica_and_claim(render_stack) -> None:
