@@ -9,17 +9,24 @@ emptyDir the positions went with every pod, and the config checksum makes every 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
+import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.logs.alloy_config import POD_NAME_ENV, SHARE_LABEL
 from components.wiring import endpoints
 from tests.components.kit.test_data_safety import replacing_changes
 from tests.support import relabel
-from tests.support.alloy_parser import Block, parse, references
+from tests.support.alloy_parser import Block, Call, parse, references
 from tests.support.k8s_objects import container, find, manifests, mounted_file, pod
+from tests.support.tools import tool
 from tooling.render import Render
 
 KIND = "StatefulSet"
@@ -164,3 +171,61 @@ def test_one_replica_keeps_every_target(render_stack) -> None:
     hashmod = [r for r in dev if r.attributes.get("action") == "hashmod"]
     assert [r.attributes["modulus"] for r in hashmod] == [1]
     assert all(len(o) == 1 and o[0] == f"{NAME}-0" for o in _owners(render_stack("dev"), _targets(20)))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_the_relabel_model_agrees_with_the_real_prometheus(render_stack, tmp_path: Path) -> None:
+    """tests/support/relabel.py against a real relabeller: Prometheus 3.5.0, whose hashmod, keep and replace
+    Alloy's relabel package reproduces (internal/component/common/relabel/relabel.go). The rendered rules are
+    given to Prometheus as they are, one scrape job per replica with that replica's pod name for sys.env."""
+    render = render_stack("prod")
+    rules = _relabel_rules(render)
+    pods = [f"{NAME}-{ordinal}" for ordinal in range(render.settings.alloy.replicas)]
+    targets = _targets(60)
+
+    def prometheus_rule(rule: Block, pod_name: str) -> dict[str, Any]:
+        return {name: (pod_name if isinstance(value, Call) else value) for name, value in rule.attributes.items()}
+
+    static = [{"targets": [f"127.0.0.1:{20000 + i}"], "labels": target} for i, target in enumerate(targets)]
+    config = {
+        "global": {"scrape_interval": "1h"},
+        "scrape_configs": [
+            {"job_name": pod_name, "static_configs": static, "relabel_configs": [prometheus_rule(r, pod_name) for r in rules]} for pod_name in pods
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    process = subprocess.Popen(
+        [tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        kept: dict[str, set[str]] = {}
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets?state=active", timeout=2) as response:
+                    active = json.load(response)["data"]["activeTargets"]
+            except OSError:
+                if process.poll() is not None:
+                    raise AssertionError(f"prometheus did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
+                time.sleep(0.3)
+                continue
+            kept = {}
+            for item in active:
+                kept.setdefault(item["scrapePool"], set()).add(item["discoveredLabels"]["__address__"])
+            if sum(len(v) for v in kept.values()) >= len(targets):
+                break
+            time.sleep(0.3)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    expected = {pod_name: {f"127.0.0.1:{20000 + i}" for i, o in enumerate(_owners(render, targets)) if o == [pod_name]} for pod_name in pods}
+    assert kept == expected
