@@ -52,7 +52,7 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     # The config documents read other sections too (data flows, Prometheus replicas, sampling).
     Loki(settings.loki, context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
     Tempo(settings.tempo, context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
-    Alloy(settings.alloy, context, alloy_config(settings), opts=in_namespace)
+    Alloy(settings.alloy, context, alloy_config(settings), storage_key=settings.storage_key(settings.alloy.storage), opts=in_namespace)
     alertmanager = Alertmanager(
         settings.alertmanager, context, alerting=settings.alerting, storage_key=settings.storage_key(settings.alertmanager.storage), opts=in_namespace
     )

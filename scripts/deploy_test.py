@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario(run, "update_in_place", lambda: scenarios.update_in_place(run))
             scenario(run, "storage_grow", lambda: scenarios.storage_grow(run))
             scenario(run, "storage_class_refused", lambda: scenarios.storage_class_refused(run))
+            scenario(run, "alloy_keeps_its_claim", lambda: scenarios.alloy_keeps_its_claim(run))
             scenario(run, "wrong_cluster_refused", lambda: scenarios.wrong_cluster_refused(run, clusters["other"]))
             scenario(run, "policy_pack_blocks", lambda: scenarios.policy_pack_blocks(run))
             scenario(run, "pr_preview", lambda: scenarios.pr_preview(run))

@@ -80,6 +80,45 @@ def storage_grow(run: DeployTest, stack: str = "dev") -> Verdict:
     return ops <= allowed and ("update", "PersistentVolumeClaim") in ops and grown and bool(evidence["claim_uid_kept"]), evidence
 
 
+# A change of Alloy's pipeline only (the sampling share is written into its config): a new config checksum,
+# so new pods; each must come back on the claim that holds its log read positions (grafana/alloy#876).
+ALLOY_CONFIG_CHANGE = ("tempo.sampling", "40%")
+ALLOY_POD, ALLOY_CLAIM = "alloy-0", "data-alloy-0"
+
+
+def alloy_keeps_its_claim(run: DeployTest, stack: str = "dev") -> Verdict:
+    """A config change rolls Alloy's pod; the new pod mounts the same bound claim (same UID, same volume)."""
+    pods = "/api/v1/namespaces/observability/pods"
+    claim_path = f"/api/v1/namespaces/observability/persistentvolumeclaims/{ALLOY_CLAIM}"
+    old_pod, old_claim = run.get(f"{pods}/{ALLOY_POD}", stack), run.get(claim_path, stack)
+    key, value = ALLOY_CONFIG_CHANGE
+    run.set_config(stack, key, value)
+    _, applied = run.up(stack)
+    run.remove_config(stack, key)
+
+    def rolled() -> dict[str, Any] | None:
+        item = run.get(f"{pods}/{ALLOY_POD}", stack)
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in item.get("status", {}).get("conditions", []))
+        return item if item["metadata"]["uid"] != old_pod["metadata"]["uid"] and ready else None
+
+    new_pod = wait_for(rolled, 60) or run.get(f"{pods}/{ALLOY_POD}", stack)
+    new_claim = run.get(claim_path, stack)
+    mounted = sorted(v["persistentVolumeClaim"]["claimName"] for v in new_pod["spec"]["volumes"] if "persistentVolumeClaim" in v)
+    evidence = {
+        "applied_changes": sorted(f"{s.op} {s.kind}/{s.name}" for s in changed(applied)),
+        "pod_replaced": new_pod["metadata"]["uid"] != old_pod["metadata"]["uid"],
+        "claims_mounted": mounted,
+        "claim_uid_kept": new_claim["metadata"]["uid"] == old_claim["metadata"]["uid"],
+        "claim_phase": new_claim.get("status", {}).get("phase"),
+        "volume_kept": new_claim["spec"].get("volumeName") == old_claim["spec"].get("volumeName") and bool(old_claim["spec"].get("volumeName")),
+    }
+    steps = changed(applied)
+    # Updates only (no claim created, replaced or deleted), Alloy's StatefulSet among them.
+    in_place = {s.op for s in steps} == {"update"} and any(s.kind == "StatefulSet" and s.name == "alloy" for s in steps)
+    kept = evidence["pod_replaced"] and mounted == [ALLOY_CLAIM] and evidence["claim_uid_kept"] and evidence["volume_kept"]
+    return bool(in_place and kept and evidence["claim_phase"] == "Bound"), evidence
+
+
 def _grown(claim: dict[str, Any]) -> dict[str, Any] | None:
     return claim if claim.get("status", {}).get("capacity", {}).get("storage") == GROWN_SIZE else None
 

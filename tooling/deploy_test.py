@@ -12,6 +12,8 @@ Scenarios (each a key of the report's ``scenarios``; True only when what it chec
   exactly the objects the offline render changes, with no replacement;
 - ``storage_grow``: a larger Loki volume grows its claim in place;
 - ``storage_class_refused``: another storage class is refused before any change;
+- ``alloy_keeps_its_claim``: a change of Alloy's config on dev rolls its pod, and the new pod mounts the
+  same bound claim (its log read positions), not a new volume;
 - ``destroy_protected``: ``pulumi destroy`` of prod is refused; the unprotect procedure of
   docs/data-safety.md, run as written, replaces a protected claim;
 - ``wrong_cluster_refused``: prod pointed at a second API server is refused before any change;

@@ -1,6 +1,7 @@
 """Alloy's pipeline, generated from settings.
 
-Logs: pods on this node, tailed through the Kubernetes API (no hostPath, no
+Logs: the cluster's pods, each tailed by one replica (a hash of namespace/pod
+modulo alloy.replicas picks it) through the Kubernetes API (no hostPath, no
 root), JSON parsed, ``level`` normalised into a bounded label, ``service``
 from the pod's labels, ``environment`` constant: the only three stream labels.
 
@@ -27,7 +28,17 @@ DATA_DIR = "/var/lib/alloy/data"
 HEADLESS_SERVICE = f"{endpoints.ALLOY_SERVICE}-headless"
 # Second OTLP listener: spans arrive here already routed by trace ID.
 SAMPLING_PORT = endpoints.ALLOY_SAMPLING_PORT
-NODE_NAME_ENV = "NODE_NAME"
+# The pod's own name (downward API), e.g. alloy-2: the replica that keeps a target is the one whose
+# name is the StatefulSet's name and the target's share. The pod name is set on every Kubernetes
+# version; the apps.kubernetes.io/pod-index label only from 1.28, and an empty value would keep nothing.
+POD_NAME_ENV = "POD_NAME"
+STATEFULSET = endpoints.ALLOY_NAME
+# A pod's containers stay on one replica for the pod's life: the key is what a restart of Alloy cannot change.
+SHARE_KEY_LABELS = ("__meta_kubernetes_namespace", "__meta_kubernetes_pod_name")
+SHARE_KEY_SEPARATOR = "/"
+# Names starting with __ never reach the target's public labels, which key its read position
+# (Alloy v1.10.1 loki/source/kubernetes/kubetail: publicLabels, entryForTarget).
+SHARE_LABEL = "__tmp_alloy_replica"
 # Seed 004 writes levels in upper case and queries level="ERROR"; anything else becomes UNKNOWN
 # so a typo in one service's logger cannot add label values.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
@@ -110,6 +121,32 @@ def sampling_percentage(settings: Settings) -> int | float:
     return int(percent) if percent == percent.to_integral_value() else float(percent)
 
 
+def replica_share_rules(replicas: int) -> list[Block]:
+    """Relabel rules keeping the targets of this replica only: each pod's containers go to exactly one replica.
+
+    The share is md5(namespace/pod) modulo ``replicas`` (Alloy's hashmod), so it depends on nothing a
+    restart or a config change of Alloy alters: a restarted replica tails the same containers again and
+    resumes each from the position it saved on its own volume, and no other replica takes them over
+    meanwhile (which would read them from the start: with no saved position, Alloy v1.10.1 asks for the
+    log since the Unix epoch, kubetail/tailer.go). Only a different ``replicas`` moves targets.
+    """
+    return [
+        Block(
+            "rule",
+            attributes={
+                "source_labels": list(SHARE_KEY_LABELS),
+                "separator": SHARE_KEY_SEPARATOR,
+                "modulus": replicas,
+                "action": "hashmod",
+                "target_label": SHARE_LABEL,
+            },
+        ),
+        # The share's pod name (alloy-<share>), kept only by the pod of that name.
+        Block("rule", attributes={"source_labels": [SHARE_LABEL], "regex": "(.+)", "replacement": f"{STATEFULSET}-$1", "target_label": SHARE_LABEL}),
+        Block("rule", attributes={"source_labels": [SHARE_LABEL], "regex": Expr(f'sys.env("{POD_NAME_ENV}")'), "action": "keep"}),
+    ]
+
+
 def _log_blocks(settings: Settings) -> list[Block]:
     write = Block(
         "loki.write",
@@ -129,12 +166,7 @@ def _log_blocks(settings: Settings) -> list[Block]:
             Block("stage.label_keep", attributes={"values": ["service", "level"]}),
         ],
     )
-    discovery = Block(
-        "discovery.kubernetes",
-        "pods",
-        {"role": "pod"},
-        [Block("selectors", attributes={"role": "pod", "field": Expr(f'"spec.nodeName=" + sys.env("{NODE_NAME_ENV}")')})],
-    )
+    discovery = Block("discovery.kubernetes", "pods", {"role": "pod"})
     sources = [meta_label(label) for label in settings.alloy.service_labels] + ["__meta_kubernetes_pod_container_name"]
     relabel = Block(
         "discovery.relabel",
@@ -142,6 +174,7 @@ def _log_blocks(settings: Settings) -> list[Block]:
         {"targets": export(discovery, "targets")},
         [
             Block("rule", attributes={"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Unknown", "action": "drop"}),
+            *replica_share_rules(settings.alloy.replicas),
             # The first non-empty of the configured pod labels, else the container's name.
             Block(
                 "rule",

@@ -55,5 +55,9 @@ class LokiSettings(Workload):
 
 
 class AlloySettings(Workload):
+    """Alloy: ``replicas`` share the cluster's log targets (each tails its own share, components/logs/alloy_config.py),
+    ``storage`` is each replica's volume for its storage path (its log read positions, docs/logs-and-traces.md)."""
+
     # Pod labels whose first present value becomes the log stream's `service` label.
     service_labels: Annotated[tuple[LabelKey, ...], Field(min_length=1)]
+    storage: Storage

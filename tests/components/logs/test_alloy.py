@@ -1,4 +1,4 @@
-"""Alloy: the generated pipeline read back and checked, RBAC, probes and limits of the DaemonSet."""
+"""Alloy: the generated pipeline read back and checked, RBAC, probes and limits of the StatefulSet."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from components.logs.loki_config import STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS
 from components.wiring import endpoints
 from tests.support import go_template
-from tests.support.alloy_parser import AlloySyntaxError, Block, Call, Concat, all_attributes, parse, references
+from tests.support.alloy_parser import AlloySyntaxError, Block, all_attributes, parse, references
 from tests.support.config_reference import image_version, reference
 from tests.support.k8s_objects import container, find, mounted_file, mounted_yaml, pod
 from tooling.render import Render
@@ -24,8 +24,8 @@ SAMPLING_PERCENT = {"dev": 100, "staging": 50, "prod": 10}
 
 
 def _text(render: Render) -> str:
-    alloy = container(render, "DaemonSet", endpoints.ALLOY_NAME)
-    return mounted_file(render, "DaemonSet", endpoints.ALLOY_NAME, alloy["args"][1])
+    alloy = container(render, "StatefulSet", endpoints.ALLOY_NAME)
+    return mounted_file(render, "StatefulSet", endpoints.ALLOY_NAME, alloy["args"][1])
 
 
 def _blocks(render: Render) -> list[Block]:
@@ -86,7 +86,7 @@ def test_spans_of_one_trace_meet_in_one_sampler(rendered: Render) -> None:
     assert namespace == rendered.settings.namespace
     headless = find(rendered, "Service", service_name)
     assert headless["spec"]["clusterIP"] == "None"
-    assert headless["spec"]["selector"] == find(rendered, "DaemonSet", endpoints.ALLOY_NAME)["spec"]["selector"]["matchLabels"]
+    assert headless["spec"]["selector"] == find(rendered, "StatefulSet", endpoints.ALLOY_NAME)["spec"]["selector"]["matchLabels"]
     assert [p["port"] for p in headless["spec"]["ports"]] == [int(dns["port"])] == [SAMPLING_PORT]
     routed = _component(blocks, "otelcol.receiver.otlp", "routed")
     assert routed.child("grpc").attributes["endpoint"] == f"0.0.0.0:{SAMPLING_PORT}"
@@ -145,12 +145,8 @@ def test_level_values_are_bounded(rendered: Render) -> None:
 
 def test_service_comes_from_the_pod_labels(rendered: Render) -> None:
     blocks = _blocks(rendered)
-    discovery = _component(blocks, "discovery.kubernetes")
-    field = discovery.child("selectors").attributes["field"]
-    assert isinstance(field, Concat) and field.parts[0] == "spec.nodeName="
-    assert field.parts[1] == Call("sys.env", ("NODE_NAME",))
-    node_env = next(e for e in container(rendered, "DaemonSet", endpoints.ALLOY_NAME)["env"] if e["name"] == "NODE_NAME")
-    assert node_env["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    # Every pod of the cluster is discovered; each replica keeps its share (test_alloy_positions.py).
+    assert _component(blocks, "discovery.kubernetes").attributes == {"role": "pod"}
     rule = next(r for r in _component(blocks, "discovery.relabel").children("rule") if r.attributes.get("target_label") == "service")
     assert rule.attributes["source_labels"][:2] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name", "__meta_kubernetes_pod_label_app"]
     source = _component(blocks, "loki.source.kubernetes")
@@ -163,18 +159,18 @@ def test_rbac_reads_pods_and_their_logs_only(rendered: Render) -> None:
     binding = find(rendered, "ClusterRoleBinding", f"alloy-{rendered.settings.namespace}")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": endpoints.ALLOY_NAME, "namespace": rendered.settings.namespace}]
-    assert pod(rendered, "DaemonSet", endpoints.ALLOY_NAME)["serviceAccountName"] == endpoints.ALLOY_NAME
+    assert pod(rendered, "StatefulSet", endpoints.ALLOY_NAME)["serviceAccountName"] == endpoints.ALLOY_NAME
 
 
-def test_daemonset_probes_limits_and_no_host_access(rendered: Render) -> None:
-    alloy = container(rendered, "DaemonSet", endpoints.ALLOY_NAME)
+def test_probes_limits_and_no_host_access(rendered: Render) -> None:
+    alloy = container(rendered, "StatefulSet", endpoints.ALLOY_NAME)
     for probe in ("readinessProbe", "livenessProbe"):
         assert alloy[probe]["httpGet"] == {"path": "/-/ready", "port": "http"}
     assert {"name": "http", "containerPort": 12345, "protocol": "TCP"} in alloy["ports"]
     assert "--server.http.listen-addr=0.0.0.0:12345" in alloy["args"]
     # DESIGN.md: log shipper 0.5 CPU / 256 MiB.
     assert alloy["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
-    spec = pod(rendered, "DaemonSet", endpoints.ALLOY_NAME)
+    spec = pod(rendered, "StatefulSet", endpoints.ALLOY_NAME)
     assert not any("hostPath" in volume for volume in spec["volumes"])
     assert not spec.get("hostNetwork") and not spec.get("hostPID")
     assert alloy["securityContext"]["runAsNonRoot"] is True
@@ -236,7 +232,7 @@ def test_tail_sampling_has_a_memory_guard(rendered: Render) -> None:
     # Nothing reaches the sampler except through the limiter.
     feeding = [b for b in blocks if any(sampler_input in references(v) for v in all_attributes(b))]
     assert [(b.name, b.label) for b in feeding] == [(limiter.name, limiter.label)]
-    limit_bytes = _quantity(container(rendered, "DaemonSet", endpoints.ALLOY_NAME)["resources"]["limits"]["memory"])
+    limit_bytes = _quantity(container(rendered, "StatefulSet", endpoints.ALLOY_NAME)["resources"]["limits"]["memory"])
     limit = _mib(limiter.attributes["limit"])
     spike = _mib(limiter.attributes["spike_limit"])
     assert 0 < spike < limit < limit_bytes

@@ -16,8 +16,8 @@ from tooling.render import Render
 
 
 def _text(render: Render) -> str:
-    alloy = container(render, "DaemonSet", endpoints.ALLOY_NAME)
-    return mounted_file(render, "DaemonSet", endpoints.ALLOY_NAME, alloy["args"][1])
+    alloy = container(render, "StatefulSet", endpoints.ALLOY_NAME)
+    return mounted_file(render, "StatefulSet", endpoints.ALLOY_NAME, alloy["args"][1])
 
 
 def _reference(render: Render) -> dict[str, Any]:

@@ -72,8 +72,8 @@ def consumer_ports(render: Render, consumer: str) -> set[int]:
 
 
 def _alloy_blocks(render: Render) -> list[Block]:
-    alloy = container(render, "DaemonSet", ALLOY_NAME)
-    return parse(mounted_file(render, "DaemonSet", ALLOY_NAME, alloy["args"][1]))
+    alloy = container(render, "StatefulSet", ALLOY_NAME)
+    return parse(mounted_file(render, "StatefulSet", ALLOY_NAME, alloy["args"][1]))
 
 
 def _remote_writes(render: Render, exemplars: bool) -> list[str]:

@@ -1,0 +1,90 @@
+"""Why the Pushgateway's persistence file must be on a volume that outlives its pod, on the real Pushgateway
+1.11.0 run with the rendered arguments (issue 22, kind 1).
+
+A batch job pushes its group once per run; the Pushgateway serves it until the next push. Started again on
+the same directory (the pod back on its claim) it serves the group from its persistence file; started on a
+fresh directory (a pod on an emptyDir) the group is gone until the job runs again: a query or alert on the
+job's last success sees no series at all.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from components.wiring import endpoints
+from tests.support.k8s_objects import container
+from tests.support.tools import tool
+
+GROUP = "nightly-backfill"
+SAMPLE = "batch_last_success_seconds 1765000000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _local_args(rendered_args: list[str], directory: Path, port: int) -> list[str]:
+    """The rendered arguments, with the persistence file's directory and the listen address made local."""
+    out = []
+    for arg in rendered_args:
+        if arg.startswith("--persistence.file="):
+            arg = f"--persistence.file={directory / posixpath.basename(arg.split('=', 1)[1])}"
+        elif arg.startswith("--web.listen-address="):
+            arg = f"--web.listen-address=127.0.0.1:{port}"
+        out.append(arg)
+    return out
+
+
+@contextmanager
+def _pushgateway(rendered_args: list[str], directory: Path) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen([tool("pushgateway"), *_local_args(rendered_args, directory, port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"pushgateway did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        # SIGTERM, as the kubelet stops a pod: the Pushgateway writes its persistence file on the way out.
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _serves_group(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return any(line.startswith("batch_last_success_seconds{") and f'job="{GROUP}"' in line for line in text.splitlines())
+
+
+def test_a_pushed_group_survives_only_a_kept_persistence_directory(render_stack, tmp_path: Path) -> None:
+    args = container(render_stack("prod"), "Deployment", endpoints.PUSHGATEWAY_NAME)["args"]
+    assert any(a.startswith("--persistence.file=") for a in args)
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    kept.mkdir()
+    fresh.mkdir()
+    with _pushgateway(args, kept) as url:
+        request = urllib.request.Request(f"{url}/metrics/job/{GROUP}", data=f"# TYPE batch_last_success_seconds gauge\n{SAMPLE}\n".encode(), method="PUT")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+        assert _serves_group(url)
+    with _pushgateway(args, kept) as url:
+        assert _serves_group(url), "the group is gone after a restart on the kept directory"
+    with _pushgateway(args, fresh) as url:
+        assert not _serves_group(url)
