@@ -46,6 +46,8 @@ MAKE_COMMAND = "make tools"
 COLLECTOR_KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector", "extensions": "extension"}
 # Where the generated collector reads its configuration from (--config file:... and ${env:...}).
 COLLECTOR_PROVIDERS = ("go.opentelemetry.io/collector/confmap/provider/fileprovider", "go.opentelemetry.io/collector/confmap/provider/envprovider")
+# The collector's own telemetry (its otelcol_* metrics); a package of the service module, at the collector's release.
+COLLECTOR_TELEMETRY = "go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 _IMAGE_TAG = re.compile(r":v?(?P<version>\d+\.\d+\.\d+)$")
 _SEMVER = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)")
@@ -81,7 +83,7 @@ class Tool:
         """``name@version+digest``: changes whenever anything that shapes the build changes."""
         recipe = json.dumps(
             [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data,
-             self.collector, self.stable_version],
+             self.collector, self.stable_version, collector_main(self) if self.collector else None],
             sort_keys=True,
         )
         return f"{self.name}@{self.version}+{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
@@ -234,7 +236,7 @@ def _write_provider_main(tool: Tool, wrapper: Path) -> str:
 def collector_main(tool: Tool) -> str:
     """The Go source of a collector main registering every component module of ``tool.collector``."""
     imports = ['"log"', "", '"go.opentelemetry.io/collector/component"', '"go.opentelemetry.io/collector/confmap"', '"go.opentelemetry.io/collector/otelcol"']
-    imports += [f'"{provider}"' for provider in COLLECTOR_PROVIDERS]
+    imports += [f'"{provider}"' for provider in COLLECTOR_PROVIDERS] + [f'"{COLLECTOR_TELEMETRY}"']
     maps = []
     for kind, modules in tool.collector:
         package = COLLECTOR_KINDS[kind]
@@ -249,7 +251,8 @@ def collector_main(tool: Tool) -> str:
     return (
         "// Written by tooling/go_tools.py from tools/versions.yaml: a collector with the components listed there.\n"
         "package main\n\nimport (\n" + "".join(f"\t{line}\n" if line else "\n" for line in unique) + ")\n\n"
-        "func components() (otelcol.Factories, error) {\n\tvar err error\n\tf := otelcol.Factories{}\n" + "".join(maps) + "\treturn f, nil\n}\n\n"
+        "func components() (otelcol.Factories, error) {\n\tvar err error\n"
+        "\tf := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}\n" + "".join(maps) + "\treturn f, nil\n}\n\n"
         "func main() {\n\tsettings := otelcol.CollectorSettings{\n"
         f"\t\tBuildInfo: component.BuildInfo{{{info}}},\n"
         "\t\tFactories: components,\n"
@@ -264,7 +267,7 @@ def _build_collector(tool: Tool, wrapper: Path) -> list[str]:
     assert tool.stable_version is not None
     (wrapper / "main.go").write_text(collector_main(tool), encoding="utf-8")
     pinned = {tool.module: tool.version} | {module: tool.version for _, modules in tool.collector for module in modules}
-    pinned |= {provider: tool.stable_version for provider in COLLECTOR_PROVIDERS}
+    pinned |= {provider: tool.stable_version for provider in COLLECTOR_PROVIDERS} | {"go.opentelemetry.io/collector/service": tool.version}
     _go(["get", *(f"{module}@{version}" for module, version in pinned.items())], wrapper, tool)
     go_mod = (wrapper / "go.mod").read_text(encoding="utf-8")
     for module, version in pinned.items():
