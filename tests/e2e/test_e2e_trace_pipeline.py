@@ -25,8 +25,9 @@ import yaml
 from components.paths import REPO_ROOT
 from components.traces import trace_metrics
 from components.wiring import endpoints, limits
-from tests.support.alloy_parser import Block, parse, references
-from tests.support.k8s_objects import manifests, mounted_yaml
+from tests.support.alloy_parser import Block, references
+from tests.support.alloy_render import alloy_blocks
+from tests.support.k8s_objects import mounted_yaml
 from tests.support.otelcol import Sample, collector_config, ports, post_spans, running, scrape, span, total
 from tooling.local_cluster import wait_for
 from tooling.render import Render
@@ -41,18 +42,6 @@ SPAN_PAYLOAD = limits.SPAN_BYTES_BOUND
 # writes otelcol_exporter_send_failed_spans_total, which the AlloyTraceExportFailing alert reads.
 SEND_FAILED = "otelcol_exporter_send_failed_spans"
 ACCEPTED = "otelcol_receiver_accepted_spans"
-
-
-def _alloy_blocks(render: Render) -> list[Block]:
-    """The rendered Alloy config (whichever workload kind runs Alloy)."""
-    for manifest in manifests(render):
-        if manifest["kind"] in ("DaemonSet", "StatefulSet", "Deployment") and manifest["metadata"]["name"] == endpoints.ALLOY_NAME:
-            spec = manifest["spec"]["template"]["spec"]
-            args = next(c for c in spec["containers"] if c["name"] == endpoints.ALLOY_NAME)["args"]
-            config_map = next(v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v)
-            (config,) = [m for m in manifests(render) if m["kind"] == "ConfigMap" and m["metadata"]["name"] == config_map]
-            return parse(config["data"][args[1].rsplit("/", 1)[1]])
-    raise AssertionError("no Alloy workload in the render")
 
 
 def _one(blocks: list[Block], name: str) -> Block:
@@ -105,7 +94,7 @@ def _calls(samples: list[Sample], **labels: str) -> float:
 def span_metrics_runs(prod_render: Render, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Sample]]:
     """One collector: every span reaches the connector placed as the render places it ("rendered") and a
     connector after the sampler ("after sampling"); both publish on prometheus exporters of their own."""
-    blocks = _alloy_blocks(prod_render)
+    blocks = alloy_blocks(prod_render)
     limiter, sampler = _one(blocks, "otelcol.processor.memory_limiter"), _one(blocks, "otelcol.processor.tail_sampling")
     connector = _one(blocks, "otelcol.connector.spanmetrics")
     fan_out = references(limiter.child("output").attributes["traces"])
@@ -175,7 +164,7 @@ def test_the_rendered_relabelling_matches_the_connector_s_real_names(span_metric
     assert call.labels["service_name"] == "checkout" and call.labels["span_name"] == "GET /cart"
     assert call.labels["span_kind"] == "SPAN_KIND_SERVER"
     assert call.labels["deployment_environment"] == "prod"
-    rules = _one(_alloy_blocks(prod_render), "prometheus.relabel").children("rule")
+    rules = _one(alloy_blocks(prod_render), "prometheus.relabel").children("rule")
     renamed = next(r for r in rules if r.attributes.get("target_label") == "__name__")
     assert renamed.attributes["regex"] == f"{trace_metrics.DURATION_HISTOGRAM}_(bucket|sum|count)"
     les = {s.labels["le"] for s in samples if s.name.endswith("_bucket")}
@@ -243,7 +232,7 @@ def _stack_rule_groups() -> list[dict[str, Any]]:
 
 
 def test_the_rendered_limits_deliver_every_span(tmp_path: Path, prod_render: Render) -> None:
-    batch = _one(_alloy_blocks(prod_render), "otelcol.processor.batch").attributes
+    batch = _one(alloy_blocks(prod_render), "otelcol.processor.batch").attributes
     bounds = {key: batch[key] for key in ("send_batch_size", "send_batch_max_size")}
     accepted, lost = _deliver(tmp_path, receiver_mib=_tempo_grpc(prod_render)["max_recv_msg_size_mib"], batch=bounds, spans=3000)
     assert (accepted, lost) == (3000, 0)
