@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.paths import REPO_ROOT
+from components.paths import RULES_DIR
 from components.traces import trace_metrics
 from components.wiring import endpoints, limits
 from tests.support.alloy_parser import Block, references
@@ -227,7 +227,7 @@ def test_an_oversize_batch_is_lost_whole_and_only_the_sender_counts_it(tmp_path:
 
 
 def _stack_rule_groups() -> list[dict[str, Any]]:
-    groups: list[dict[str, Any]] = yaml.safe_load((REPO_ROOT / "rules" / "observability-stack.yaml").read_text(encoding="utf-8"))["groups"]
+    groups: list[dict[str, Any]] = yaml.safe_load((RULES_DIR / "observability-stack.yaml").read_text(encoding="utf-8"))["groups"]
     return groups
 
 
