@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+from components.logs.alloy_config import ENVIRONMENT_ATTRIBUTES
 from components.traces import trace_metrics
 from components.wiring import endpoints
 from tests.support.alloy_parser import Block, references
@@ -101,3 +102,12 @@ def test_grafana_reads_the_series_alloy_writes(rendered: Render) -> None:
 def test_without_trace_metrics_nothing_is_written(render_stack) -> None:
     blocks = alloy_blocks(render_stack("dev", "tempo.metricsGenerator.enabled=false"))
     assert not [b for b in blocks if b.name in (*METRIC_CONNECTORS, "prometheus.remote_write")]
+
+
+def test_the_environment_dimension_is_one_alloy_fills_on_every_trace(rendered: Render) -> None:
+    """Alloy fills whichever environment attribute a trace lacks (components/logs/alloy_config.py) before the hop."""
+    blocks = alloy_blocks(rendered)
+    span_dimensions = {d.attributes["name"] for d in one(blocks, "otelcol.connector.spanmetrics").children("dimension")}
+    graph_dimensions = set(one(blocks, "otelcol.connector.servicegraph").attributes["dimensions"])
+    assert span_dimensions and graph_dimensions
+    assert span_dimensions | graph_dimensions <= set(ENVIRONMENT_ATTRIBUTES)
