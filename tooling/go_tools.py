@@ -42,6 +42,13 @@ STAMP_DIR = TOOLS_DIR / "stamps"
 PULUMI_HOME = TOOLS_DIR / "pulumi-home"
 MAKE_COMMAND = "make tools"
 
+# The component kinds of a collector recipe, as otelcol.Factories names their maps (Go type: <kind>.Factory).
+COLLECTOR_KINDS = {"receivers": "receiver", "processors": "processor", "exporters": "exporter", "connectors": "connector", "extensions": "extension"}
+# Where the generated collector reads its configuration from (--config file:... and ${env:...}).
+COLLECTOR_PROVIDERS = ("go.opentelemetry.io/collector/confmap/provider/fileprovider", "go.opentelemetry.io/collector/confmap/provider/envprovider")
+# The collector's own telemetry (its otelcol_* metrics); a package of the service module, at the collector's release.
+COLLECTOR_TELEMETRY = "go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
 _IMAGE_TAG = re.compile(r":v?(?P<version>\d+\.\d+\.\d+)$")
 _SEMVER = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)")
 
@@ -65,12 +72,18 @@ class Tool:
     provider_main: str | None = None
     # Files of the module copied to build/tools/share/<name>/ (data the program reads at run time).
     data: tuple[str, ...] = ()
+    # An OpenTelemetry Collector of our own: (kind, component modules) pairs registered by a generated main
+    # (kind: receivers, processors, exporters, connectors, extensions), each module at ``version``; the
+    # collector's v1 modules (confmap providers) at ``stable_version``.
+    collector: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    stable_version: str | None = None
 
     @property
     def key(self) -> str:
         """``name@version+digest``: changes whenever anything that shapes the build changes."""
         recipe = json.dumps(
-            [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data],
+            [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data,
+             self.collector, self.stable_version, collector_main(self) if self.collector else None],
             sort_keys=True,
         )
         return f"{self.name}@{self.version}+{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
@@ -123,6 +136,12 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
         binaries = tuple(entry.get("binaries") or [Path(p).name for p in packages])
         if entry.get("provider_main"):
             binaries = (Path(entry["provider_main"]).name,)
+        collector = tuple((kind, tuple(modules)) for kind, modules in (entry.get("collector") or {}).items())
+        unknown = sorted({kind for kind, _ in collector} - set(COLLECTOR_KINDS))
+        if unknown:
+            raise ToolBuildError(f"{versions_file.name}: {name}: collector kinds {unknown}; accepted: {', '.join(COLLECTOR_KINDS)}")
+        if collector and not entry.get("stable_version"):
+            raise ToolBuildError(f"{versions_file.name}: {name}: a collector needs stable_version (its v1 modules' release)")
         if len(binaries) != max(len(packages), 1):
             raise ToolBuildError(f"{versions_file.name}: {name}: one binary name per package")
         semver = _SEMVER.match(tag)
@@ -140,6 +159,8 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
             local_replaces=str(entry["local_replaces"]).format(**fields) if "local_replaces" in entry else None,
             provider_main=entry.get("provider_main"),
             data=tuple(entry.get("data", [])),
+            collector=collector,
+            stable_version=entry.get("stable_version"),
         )
     return tools
 
@@ -212,6 +233,50 @@ def _write_provider_main(tool: Tool, wrapper: Path) -> str:
     return "."
 
 
+def collector_main(tool: Tool) -> str:
+    """The Go source of a collector main registering every component module of ``tool.collector``."""
+    imports = ['"log"', "", '"go.opentelemetry.io/collector/component"', '"go.opentelemetry.io/collector/confmap"', '"go.opentelemetry.io/collector/otelcol"']
+    imports += [f'"{provider}"' for provider in COLLECTOR_PROVIDERS] + [f'"{COLLECTOR_TELEMETRY}"']
+    maps = []
+    for kind, modules in tool.collector:
+        package = COLLECTOR_KINDS[kind]
+        imports.append(f'"go.opentelemetry.io/collector/{package}"')
+        imports += [f'"{module}"' for module in modules]
+        factories = ", ".join(f"{Path(module).name}.NewFactory()" for module in modules)
+        field = kind.capitalize()
+        maps.append(f"\tif f.{field}, err = otelcol.MakeFactoryMap[{package}.Factory]({factories}); err != nil {{\n\t\treturn f, err\n\t}}\n")
+    providers = ", ".join(f"{Path(provider).name}.NewFactory()" for provider in COLLECTOR_PROVIDERS)
+    unique = list(dict.fromkeys(imports))
+    info = f'Command: "{tool.binaries[0]}", Description: "tools/versions.yaml {tool.name}", Version: "{tool.tag.removeprefix("v")}"'
+    return (
+        "// Written by tooling/go_tools.py from tools/versions.yaml: a collector with the components listed there.\n"
+        "package main\n\nimport (\n" + "".join(f"\t{line}\n" if line else "\n" for line in unique) + ")\n\n"
+        "func components() (otelcol.Factories, error) {\n\tvar err error\n"
+        "\tf := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}\n" + "".join(maps) + "\treturn f, nil\n}\n\n"
+        "func main() {\n\tsettings := otelcol.CollectorSettings{\n"
+        f"\t\tBuildInfo: component.BuildInfo{{{info}}},\n"
+        "\t\tFactories: components,\n"
+        "\t\tConfigProviderSettings: otelcol.ConfigProviderSettings{ResolverSettings: confmap.ResolverSettings{\n"
+        f"\t\t\tProviderFactories: []confmap.ProviderFactory{{{providers}}},\n\t\t}}}},\n\t}}\n"
+        "\tif err := otelcol.NewCommand(settings).Execute(); err != nil {\n\t\tlog.Fatal(err)\n\t}\n}\n"
+    )
+
+
+def _build_collector(tool: Tool, wrapper: Path) -> list[str]:
+    """Write the collector's main and require every module at its pinned release (``go get`` may not move one)."""
+    assert tool.stable_version is not None
+    (wrapper / "main.go").write_text(collector_main(tool), encoding="utf-8")
+    pinned = {tool.module: tool.version} | {module: tool.version for _, modules in tool.collector for module in modules}
+    pinned |= {provider: tool.stable_version for provider in COLLECTOR_PROVIDERS} | {"go.opentelemetry.io/collector/service": tool.version}
+    _go(["get", *(f"{module}@{version}" for module, version in pinned.items())], wrapper, tool)
+    go_mod = (wrapper / "go.mod").read_text(encoding="utf-8")
+    for module, version in pinned.items():
+        found = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(\S+)", go_mod, re.MULTILINE)
+        if found is None or found[1] != version:
+            raise ToolBuildError(f"{tool.name}: go get moved {module} to {found[1] if found else 'nothing'}, not {version}")
+    return ["."]
+
+
 def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool:
     """Build ``tool`` unless its stamp and binaries exist; True when something was built."""
     stamp = STAMP_DIR / tool.key
@@ -221,6 +286,9 @@ def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool
     shutil.rmtree(wrapper, ignore_errors=True)
     wrapper.mkdir(parents=True)
     (wrapper / "go.mod").write_text(f"module local.build/{tool.name}\n\ngo 1.24\n", encoding="utf-8")
+    if tool.collector:
+        targets = _build_collector(tool, wrapper)
+        return _finish(tool, targets, wrapper, bin_dir, stamp, log)
     go_version, replaces = _upstream_go_mod(tool, wrapper)
     lines = [f"module local.build/{tool.name}", "", f"go {go_version}", "", f"require {tool.module} {tool.version}"]
     lines += [f"replace {line}" for line in replaces]
@@ -235,6 +303,11 @@ def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool
         required = re.search(rf"^\s*(?:require\s+)?{re.escape(tool.module)}\s+(\S+)", (wrapper / "go.mod").read_text(), re.MULTILINE)
         if required is None or required[1] != tool.version:
             raise ToolBuildError(f"{tool.name}: go get moved {tool.module} to {required[1] if required else 'nothing'}, not {tool.version}")
+    return _finish(tool, targets, wrapper, bin_dir, stamp, log)
+
+
+def _finish(tool: Tool, targets: list[str], wrapper: Path, bin_dir: Path, stamp: Path, log: Any) -> bool:
+    """Build ``targets`` in ``wrapper`` into ``bin_dir``, copy the tool's data, write its stamp."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     for target, binary in zip(targets, tool.binaries, strict=True):
         print(f"==> tools: {tool.name} {tool.tag}: go build {target} -> {binary}", file=log, flush=True)

@@ -21,7 +21,8 @@ from components.kit.config_file import ConfigFile
 from components.logs.alloy_syntax import Block, Expr, document, export
 from components.settings import Settings
 from components.settings.units import quantity_bytes
-from components.wiring import endpoints
+from components.traces.trace_metrics import trace_metric_blocks
+from components.wiring import endpoints, limits
 
 CONFIG = ConfigFile("/etc/alloy", "config.alloy")
 DATA_DIR = "/var/lib/alloy/data"
@@ -152,7 +153,9 @@ def _log_blocks(settings: Settings) -> list[Block]:
         "loki.write",
         "loki",
         {"external_labels": {"environment": settings.environment}},
-        [Block("endpoint", attributes={"url": endpoints.loki_url(settings.namespace) + "/loki/api/v1/push"})],
+        # batch_size: below Loki's ingestion bursts, which refuse a larger push whole (components/wiring/limits.py).
+        [Block("endpoint", attributes={"url": endpoints.loki_url(settings.namespace) + "/loki/api/v1/push",
+                                       "batch_size": f"{limits.loki_batch_bytes(settings) // 1024}KiB"})],
     )
     process = Block(
         "loki.process",
@@ -197,7 +200,14 @@ def _trace_blocks(settings: Settings) -> list[Block]:
         "tempo",
         blocks=[Block("client", attributes={"endpoint": f"{endpoints.TEMPO_SERVICE}.{settings.namespace}.svc:{endpoints.OTLP_GRPC_PORT}"}, blocks=[insecure])],
     )
-    batch = Block("otelcol.processor.batch", "traces", blocks=[Block("output", attributes={"traces": [export(tempo, "input")]})])
+    # Counted in spans and bounded below Tempo's message and burst limits (components/wiring/limits.py): without
+    # send_batch_max_size a batch grows without bound and Tempo refuses it whole (opentelemetry-collector#12219).
+    batch = Block(
+        "otelcol.processor.batch",
+        "traces",
+        {"send_batch_size": limits.trace_batch_spans(), "send_batch_max_size": limits.trace_batch_max_spans()},
+        [Block("output", attributes={"traces": [export(tempo, "input")]})],
+    )
     memory = sampling_memory(settings)
     sampling = Block(
         "otelcol.processor.tail_sampling",
@@ -219,19 +229,23 @@ def _trace_blocks(settings: Settings) -> list[Block]:
             Block("output", attributes={"traces": [export(batch, "input")]}),
         ],
     )
+    # Span metrics and the service graph see every span: they take the limiter's output beside the sampler
+    # (after the limiter, so a span it refuses and the sender retries is counted once).
+    metric_blocks, metric_inputs = trace_metric_blocks(settings)
     # In front of the sampler: above its limit it refuses spans (the sending Alloy retries) instead of
     # letting the buffer grow until the container is OOM-killed with every buffered trace.
     limiter = Block(
         "otelcol.processor.memory_limiter",
         "sampling",
         {"check_interval": LIMITER_CHECK_INTERVAL, "limit": f"{memory.limit_mib}MiB", "spike_limit": f"{memory.spike_limit_mib}MiB"},
-        [Block("output", attributes={"traces": [export(sampling, "input")]})],
+        [Block("output", attributes={"traces": [export(sampling, "input"), *metric_inputs]})],
     )
     routed = Block(
         "otelcol.receiver.otlp",
         "routed",
         blocks=[
-            Block("grpc", attributes={"endpoint": f"0.0.0.0:{SAMPLING_PORT}"}),
+            # Takes what the balancer forwards: a part of one application request (limits.py).
+            Block("grpc", attributes={"endpoint": f"0.0.0.0:{SAMPLING_PORT}", "max_recv_msg_size": limits.mib(limits.OTLP_GRPC_MAX_MESSAGE_MIB)}),
             Block("output", attributes={"traces": [export(limiter, "input")]}),
         ],
     )
@@ -260,12 +274,12 @@ def _trace_blocks(settings: Settings) -> list[Block]:
         "otelcol.receiver.otlp",
         "apps",
         blocks=[
-            Block("grpc", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"}),
-            Block("http", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_HTTP_PORT}"}),
+            Block("grpc", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}", "max_recv_msg_size": limits.mib(limits.APP_OTLP_MAX_REQUEST_MIB)}),
+            Block("http", attributes={"endpoint": f"0.0.0.0:{endpoints.OTLP_HTTP_PORT}", "max_request_body_size": limits.mib(limits.APP_OTLP_MAX_REQUEST_MIB)}),
             Block("output", attributes={"traces": [export(environment, "input")]}),
         ],
     )
-    return [receiver, environment, balancer, routed, limiter, sampling, batch, tempo]
+    return [receiver, environment, balancer, routed, limiter, sampling, batch, tempo, *metric_blocks]
 
 
 def alloy_config(settings: Settings) -> str:

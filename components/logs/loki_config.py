@@ -16,6 +16,7 @@ from components.settings import Settings
 from components.settings.logs import FIRST_SCHEMA_DAY, results_cache_mb
 from components.settings.units import hours
 from components.wiring import endpoints, flows
+from components.wiring.limits import LOKI_MAX_LINE_BYTES
 
 DATA_DIR = "/var/loki"
 CONFIG = ConfigFile("/etc/loki", "loki.yaml")
@@ -129,6 +130,10 @@ def loki_config(settings: Settings) -> dict[str, Any]:
             "per_stream_rate_limit": f"{_mb(limits.per_stream_rate_mb)}MB",
             "per_stream_rate_limit_burst": f"{_mb(limits.per_stream_burst_mb)}MB",
             "max_global_streams_per_user": limits.max_streams_per_user,
+            # Written once with Alloy's push size (components/wiring/limits.py): a longer line loses its tail
+            # instead of the whole entry (discarded lines count only in loki_discarded_samples_total).
+            "max_line_size": LOKI_MAX_LINE_BYTES,
+            "max_line_size_truncate": True,
             "reject_old_samples": True,
             "reject_old_samples_max_age": "168h",
             "allow_structured_metadata": True,

@@ -1,8 +1,9 @@
 """Tempo's configuration file, generated from settings (monolithic mode).
 
-Block retention is per environment; the optional metrics-generator writes
-service-graph and span metrics to the stack's Prometheus, which the Tempo
-datasource's service map reads back.
+Block retention is per environment. The metrics-generator stays off: Tempo
+receives sampled traces, and metrics computed from them are distorted
+(grafana/tempo#1515); span metrics and the service graph come from Alloy,
+before sampling (components/traces/trace_metrics.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from components.wiring import endpoints, flows
 
 DATA_DIR = "/var/tempo"
 CONFIG = ConfigFile("/etc/tempo", "tempo.yaml")
-GENERATOR_PROCESSORS = ("service-graphs", "span-metrics")
-REMOTE_WRITE_PATH = flows.REMOTE_WRITE_PATH
 
 
 def _trace_storage(settings: Settings) -> dict[str, Any]:
@@ -39,24 +38,6 @@ def _trace_storage(settings: Settings) -> dict[str, Any]:
         trace["backend"] = "gcs"
         trace["gcs"] = {"bucket_name": storage.bucket}
     return trace
-
-
-def _metrics_generator(settings: Settings) -> dict[str, Any]:
-    return {
-        "registry": {"external_labels": {"source": "tempo", "environment": settings.environment}},
-        "storage": {
-            "path": f"{DATA_DIR}/generator/wal",
-            # Every replica gets every series: an HA pair must not split span metrics between them.
-            "remote_write": [
-                {"url": url + REMOTE_WRITE_PATH, "send_exemplars": True}
-                for url in endpoints.prometheus_replica_urls(settings.namespace, settings.prometheus.replicas)
-            ],
-        },
-        "processor": {
-            "service_graphs": {"dimensions": ["deployment.environment"]},
-            "span_metrics": {"dimensions": ["deployment.environment"]},
-        },
-    }
 
 
 def tempo_config(settings: Settings) -> dict[str, Any]:
@@ -82,9 +63,7 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
         "storage": {"trace": _trace_storage(settings)},
         "usage_report": {"reporting_enabled": False},
     }
-    if tempo.metrics_generator.enabled:
-        # No traces_storage: only the local-blocks processor (not enabled here) reads it.
-        config["metrics_generator"] = _metrics_generator(settings)
-        config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
-    # What the flows into Tempo need (the OTLP listener Alloy sends to, HTTP streaming for Grafana).
+    # No metrics_generator: it would compute span metrics and the service graph from the traces Alloy has
+    # already sampled (grafana/tempo#1515); Alloy computes them from every span (components/traces/trace_metrics.py).
+    # What the flows into Tempo need (the OTLP listener Alloy sends to and its size limits, HTTP streaming for Grafana).
     return flows.apply(config, flows.requirements(settings, endpoints.TEMPO_NAME))

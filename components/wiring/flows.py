@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.settings import Settings
-from components.wiring import endpoints
+from components.wiring import endpoints, limits
 from components.wiring.endpoints import STREAM_LABELS, Endpoint
 
 # Prometheus feature flag that keeps exemplars (off by default in Prometheus 3;
@@ -281,13 +281,14 @@ def data_flows(settings: Settings) -> list[DataFlow]:
     if settings.tempo.metrics_generator.enabled:
         rows += [
             DataFlow(
-                "tempo-remote-write", endpoints.TEMPO_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
+                "alloy-remote-write", endpoints.ALLOY_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
                 # Off by default: Prometheus answers 404 "remote write receiver needs to be enabled".
                 (Requirement(("enableRemoteWriteReceiver",), True),),
-                "Tempo's metrics generator remote-writes service-graph and span metrics (the service map, traces to metrics)",
+                "Alloy remote-writes span metrics and the service graph, computed from every span before sampling"
+                " (the service map, traces to metrics; components/traces/trace_metrics.py)",
             ),
             DataFlow(
-                "tempo-exemplars", endpoints.TEMPO_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
+                "alloy-exemplars", endpoints.ALLOY_NAME, endpoints.PROMETHEUS_NAME, endpoints.PROMETHEUS.port, REMOTE_WRITE_PATH,
                 # Without the feature Prometheus accepts the samples and drops their exemplars.
                 (Requirement(("enableFeatures",), EXEMPLAR_STORAGE, "contains"),),
                 "span metrics carry exemplars (trace IDs) that the Prometheus datasource links to Tempo",
@@ -302,7 +303,12 @@ def data_flows(settings: Settings) -> list[DataFlow]:
         ),
         DataFlow(
             "alloy-tempo-otlp", endpoints.ALLOY_NAME, endpoints.TEMPO_NAME, endpoints.OTLP_GRPC_PORT, "(OTLP gRPC)",
-            (Requirement(("distributor", "receivers", "otlp", "protocols", "grpc", "endpoint"), f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"),),
+            (
+                Requirement(("distributor", "receivers", "otlp", "protocols", "grpc", "endpoint"), f"0.0.0.0:{endpoints.OTLP_GRPC_PORT}"),
+                # Alloy's batch is sized below both (components/wiring/limits.py); either refuses a larger one whole.
+                Requirement(("distributor", "receivers", "otlp", "protocols", "grpc", "max_recv_msg_size_mib"), limits.OTLP_GRPC_MAX_MESSAGE_MIB, "at_least"),
+                Requirement(("overrides", "defaults", "ingestion", "burst_size_bytes"), limits.TEMPO_INGESTION_BURST_BYTES, "at_least"),
+            ),
             "Alloy forwards the sampled traces to Tempo over OTLP gRPC",
         ),
         DataFlow(

@@ -80,7 +80,7 @@ def test_every_storage_variant_matches_the_reference(variant: dict[str, Any]) ->
         ("loki", ("query_range", "results_cache"), "enabled"),
         ("loki", ("schema_config", "configs", 0, "index"), "retention"),
         ("tempo", ("compactor", "compaction"), "block_retentions"),
-        ("tempo", ("metrics_generator", "storage", "remote_write", 0), "exemplars"),
+        ("tempo", ("overrides", "defaults", "ingestion"), "burst_bytes"),
         ("tempo", ("distributor", "receivers", "otlp", "protocols", "grpc"), "listen"),
         ("tempo", (), "stream_over_http"),
     ],
@@ -107,7 +107,7 @@ def test_an_invented_key_is_refused(render_stack, name: str, path: tuple[str | i
         ("loki", ("limits_config", "discover_service_name"), "service", "list of strings"),
         ("tempo", ("compactor", "compaction", "block_retention"), "14 days", "duration"),
         ("tempo", ("server", "http_listen_port"), "3200", "int"),
-        ("tempo", ("metrics_generator", "storage", "remote_write", 0, "send_exemplars"), "true", "boolean"),
+        ("tempo", ("distributor", "receivers", "otlp", "protocols", "grpc", "max_recv_msg_size_mib"), "16MiB", "int"),
         ("tempo", ("stream_over_http_enabled",), 1, "boolean"),
     ],
 )

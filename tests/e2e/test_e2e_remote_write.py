@@ -1,9 +1,9 @@
-"""End to end: Tempo's remote write, with an exemplar, into the local Prometheus started from the rendered resource.
+"""End to end: the span metrics' remote write (Alloy's), with an exemplar, into the local Prometheus started from the rendered resource.
 
 The local Prometheus takes its flags from the rendered Prometheus resource
 (tooling/local_flags.py). A span-metrics sample carrying a trace-ID exemplar is
-remote-written the way Tempo's metrics generator does (protobuf, snappy, to the
-path Tempo's rendered config names) and read back through /api/v1/query and
+remote-written the way Alloy's prometheus.remote_write does (protobuf, snappy, to the
+path Alloy's rendered config names) and read back through /api/v1/query and
 /api/v1/query_exemplars. With either setting removed from the render the same
 write is refused or its exemplar is lost. The three Prometheus instances start
 side by side, once for the module.
@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from components.wiring import endpoints
-from tests.support.k8s_objects import mounted_yaml
+from tests.support.alloy_render import alloy_blocks
 from tooling.local_flags import rendered_resource
 from tooling.localstack import E2E, LocalStack, free_ports, start_all
 from tooling.remote_write import TRACE_ID_LABEL, Exemplar, Series, decode_request, push, write_request
@@ -32,9 +31,8 @@ LABELS = {"__name__": METRIC, "service": "checkout", "span_name": "GET /cart", "
 
 
 def _write_path(render: Render) -> str:
-    """The path Tempo's rendered metrics generator remote-writes to."""
-    tempo = mounted_yaml(render, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
-    paths = {urlparse(w["url"]).path for w in tempo["metrics_generator"]["storage"]["remote_write"]}
+    """The path Alloy's rendered prometheus.remote_write sends span metrics to."""
+    paths = {urlparse(e.attributes["url"]).path for b in alloy_blocks(render) if b.name == "prometheus.remote_write" for e in b.children("endpoint")}
     (path,) = paths
     return str(path)
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components import paths
-from tooling.go_tools import BIN_DIR, ToolBuildError, load_tools, require, sdk_plugin_version, wrapper_replaces
+from tooling.go_tools import BIN_DIR, ToolBuildError, collector_main, load_tools, require, sdk_plugin_version, wrapper_replaces
 
 IMAGE_TAG = "{image}:{tag}"
 
@@ -94,6 +94,20 @@ def test_a_directory_replace_without_a_published_version_is_refused() -> None:
         wrapper_replaces(GO_MOD, None, "kubernetes")
 
 
+def test_the_collector_registers_every_listed_component_and_refuses_an_unknown_kind(tmp_path: Path) -> None:
+    tool = load_tools()["otelcol"]
+    main = collector_main(tool)
+    for kind, modules in tool.collector:
+        for module in modules:
+            assert f'"{module}"' in main and f"{Path(module).name}.NewFactory()" in main, (kind, module)
+    spec = yaml.safe_load(paths.TOOLS_VERSIONS.read_text(encoding="utf-8"))
+    spec["tools"]["otelcol"]["collector"]["samplers"] = ["example.com/x"]
+    versions = tmp_path / "versions.yaml"
+    versions.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(ToolBuildError, match=r"otelcol: collector kinds \['samplers'\]; accepted: receivers, processors"):
+        load_tools(versions)
+
+
 def test_a_missing_build_names_the_command_that_makes_it(tmp_path: Path) -> None:
     with pytest.raises(ToolBuildError, match=r"missing build of kwok, promtool in .*: run `make tools`"):
         require("kwok", "promtool", bin_dir=tmp_path)
@@ -111,6 +125,7 @@ def test_a_missing_build_names_the_command_that_makes_it(tmp_path: Path) -> None
         ("pulumi", ["version"], "v{pulumi}"),
         ("kube-apiserver", ["--version"], "Kubernetes v{kubernetes}"),
         ("kubectl", ["version", "--client"], "Client Version: v{kubernetes}"),
+        ("otelcol", ["--version"], "otelcol version {otelcol}"),
     ],
 )
 def test_each_built_program_answers_with_its_pinned_version(binary: str, argv: list[str], expected: str) -> None:

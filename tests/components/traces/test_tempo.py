@@ -1,8 +1,8 @@
-"""Tempo: OTLP receivers, block retention per environment, metrics-generator to Prometheus, probes, volume."""
+"""Tempo: OTLP receivers, block retention per environment, no metrics-generator, probes, volume."""
 
 from __future__ import annotations
 
-from components.wiring import endpoints
+from components.wiring import endpoints, flows, limits
 from tests.support.k8s_objects import config_flag, container, find, has, mounted_yaml
 from tooling.render import Render
 
@@ -21,31 +21,21 @@ def test_block_retention_is_the_designed_one(rendered: Render) -> None:
 
 def test_otlp_receivers_listen_on_4317_and_4318(rendered: Render) -> None:
     protocols = _config(rendered)["distributor"]["receivers"]["otlp"]["protocols"]
-    assert protocols == {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}
+    assert protocols == {
+        "grpc": {"endpoint": "0.0.0.0:4317", "max_recv_msg_size_mib": limits.OTLP_GRPC_MAX_MESSAGE_MIB},
+        "http": {"endpoint": "0.0.0.0:4318"},
+    }
     ports = {p["name"]: p["port"] for p in find(rendered, "Service", endpoints.TEMPO_SERVICE)["spec"]["ports"]}
     assert ports == {"http": 3200, "grpc": 9095, "otlp-grpc": 4317, "otlp-http": 4318}
 
 
-def test_metrics_generator_writes_to_the_stack_prometheus(rendered: Render) -> None:
+def test_tempo_computes_no_metrics_from_sampled_traces(rendered: Render) -> None:
+    """Tempo receives traces Alloy has already sampled: a generator there would rate them ~1/share too low
+    (grafana/tempo#1515). Span metrics and the service graph come from Alloy (tests/components/traces/test_trace_metrics.py)."""
     config = _config(rendered)
-    generator = config["metrics_generator"]
-    remote_write = generator["storage"]["remote_write"]
-    namespace = rendered.settings.namespace
-    # One entry per Prometheus replica (the operator's pods behind prometheus-operated).
-    assert remote_write == [
-        {"url": f"http://prometheus-prometheus-{i}.prometheus-operated.{namespace}.svc:9090/api/v1/write", "send_exemplars": True}
-        for i in range(rendered.settings.prometheus.replicas)
-    ]
-    assert len(remote_write) == (2 if rendered.stack == "prod" else 1)
-    assert all(f".{endpoints.PROMETHEUS_SERVICE}.{namespace}.svc:{endpoints.PROMETHEUS.port}/" in w["url"] for w in remote_write)
-    assert config["overrides"]["defaults"]["metrics_generator"]["processors"] == ["service-graphs", "span-metrics"]
-    assert generator["registry"]["external_labels"]["environment"] == rendered.settings.environment
-
-
-def test_metrics_generator_can_be_turned_off(render_stack) -> None:
-    config = _config(render_stack("dev", "tempo.metricsGenerator.enabled=false"))
     assert "metrics_generator" not in config
-    assert "overrides" not in config
+    assert "metrics_generator" not in config.get("overrides", {}).get("defaults", {})
+    assert not any(f.producer == endpoints.TEMPO_NAME for f in flows.data_flows(rendered.settings))
 
 
 def test_blocks_and_wal_live_on_the_claimed_volume(rendered: Render) -> None:

@@ -77,8 +77,7 @@ def _alloy_blocks(render: Render) -> list[Block]:
 
 
 def _remote_writes(render: Render, exemplars: bool) -> list[str]:
-    tempo = _file(render, TEMPO_NAME, "/etc/tempo/tempo.yaml")
-    writes = tempo.get("metrics_generator", {}).get("storage", {}).get("remote_write", [])
+    writes = [e.attributes for b in _alloy_blocks(render) if b.name == "prometheus.remote_write" for e in b.children("endpoint")]
     return [w["url"] for w in writes if not exemplars or w.get("send_exemplars") is True]
 
 
@@ -109,8 +108,8 @@ def _datasource(uid: str) -> Callable[[Render], list[str]]:
 
 
 PRODUCER_URLS: dict[str, Callable[[Render], list[str]]] = {
-    "tempo-remote-write": lambda r: _remote_writes(r, exemplars=False),
-    "tempo-exemplars": lambda r: _remote_writes(r, exemplars=True),
+    "alloy-remote-write": lambda r: _remote_writes(r, exemplars=False),
+    "alloy-exemplars": lambda r: _remote_writes(r, exemplars=True),
     "alloy-loki-push": _loki_push,
     "alloy-tempo-otlp": _otlp_to_tempo,
     "prometheus-alertmanager": _alerts,
@@ -166,7 +165,7 @@ def check_flow(render: Render, flow: DataFlow, consumer_document: dict[str, Any]
 
 def test_every_row_works_in_every_stack(rendered: Render) -> None:
     rows = flows.data_flows(rendered.settings)
-    assert {"tempo-remote-write", "tempo-exemplars", "alloy-loki-push", "alloy-tempo-otlp", "prometheus-alertmanager"} <= {f.name for f in rows}
+    assert {"alloy-remote-write", "alloy-exemplars", "alloy-loki-push", "alloy-tempo-otlp", "prometheus-alertmanager"} <= {f.name for f in rows}
     problems = [p for flow in rows for p in check_flow(rendered, flow)]
     assert problems == []
 
@@ -181,7 +180,7 @@ def test_every_row_has_a_check_of_its_producer() -> None:
             assert flow.requires == () or flow.consumer in CONSUMER_DOCUMENT
 
 
-def test_prometheus_takes_tempo_remote_write_with_exemplars(rendered: Render) -> None:
+def test_prometheus_takes_alloy_remote_write_with_exemplars(rendered: Render) -> None:
     spec = _custom_resource(rendered, "Prometheus")
     # The operator's fields for --web.enable-remote-write-receiver and --enable-feature=exemplar-storage
     # (components/metrics/crds/prometheus-operator-v0.85.0, prometheuses: enableRemoteWriteReceiver, enableFeatures).
@@ -191,7 +190,7 @@ def test_prometheus_takes_tempo_remote_write_with_exemplars(rendered: Render) ->
 
 @pytest.mark.parametrize(
     ("flow_name", "remove"),
-    [("tempo-remote-write", ("enableRemoteWriteReceiver",)), ("tempo-exemplars", ("enableFeatures",))],
+    [("alloy-remote-write", ("enableRemoteWriteReceiver",)), ("alloy-exemplars", ("enableFeatures",))],
 )
 def test_a_consumer_setting_removed_from_the_render_fails_its_row(render_stack, flow_name: str, remove: tuple[str, ...]) -> None:
     render = render_stack("prod")
@@ -221,7 +220,7 @@ def test_a_flow_the_policies_do_not_carry_fails(render_stack) -> None:
 
 def test_without_the_metrics_generator_prometheus_needs_no_receiver(render_stack) -> None:
     render = render_stack("dev", "tempo.metricsGenerator.enabled=false")
-    assert not any(f.producer == TEMPO_NAME for f in flows.data_flows(render.settings))
+    assert not any(f.consumer == PROMETHEUS_NAME and f.path == flows.REMOTE_WRITE_PATH for f in flows.data_flows(render.settings))
     assert "enableRemoteWriteReceiver" not in _custom_resource(render, "Prometheus")
     assert [p for flow in flows.data_flows(render.settings) for p in check_flow(render, flow)] == []
 

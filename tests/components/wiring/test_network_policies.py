@@ -113,7 +113,8 @@ NEEDED = [
     (ALERTMANAGER_NAME, ALERTMANAGER_NAME, endpoints.ALERTMANAGER_CLUSTER_PORT, "UDP"),
     (BLACKBOX_EXPORTER_NAME, GRAFANA_NAME, endpoints.GRAFANA.port, "TCP"),
     (BLACKBOX_EXPORTER_NAME, "monitored", 8080, "TCP"),
-    (TEMPO_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    # Span metrics and the service graph, remote-written from Alloy (before sampling; Tempo's generator is off).
+    (ALLOY_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
     (ALLOY_NAME, ALLOY_NAME, endpoints.ALLOY_SAMPLING_PORT, "TCP"),
 ]
 
@@ -127,7 +128,7 @@ DENIED = [
     ("random", PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY.port, "TCP"),
     ("ingress", PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
     ("ingress", GRAFANA_NAME, 22, "TCP"),
-    (ALLOY_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
+    (TEMPO_NAME, PROMETHEUS_NAME, endpoints.PROMETHEUS.port, "TCP"),
     (LOKI_NAME, "internet", 443, "TCP"),
     (GRAFANA_NAME, "internet", 443, "TCP"),
     (PUSHGATEWAY_NAME, "internet", 443, "TCP"),

@@ -1,0 +1,112 @@
+"""Span metrics and the service graph, computed in Alloy from every span, before tail sampling.
+
+Tempo's metrics-generator sees only the traces Alloy keeps (every error, the environment's share of the
+rest), so its rates came out about 1/share too low and its error ratios about 1/share too high
+(grafana/tempo#1515). Alloy computes both where every span still passes: in the routed pipeline, after
+the load-balancing hop has brought every span of a trace (so both sides of a call) to one instance, in
+parallel with the sampler. The series keep the names and labels that Tempo's generator wrote, which
+Grafana's Tempo datasource (service map, traces to metrics) reads:
+
+- ``traces_spanmetrics_calls_total``, ``traces_spanmetrics_latency_{bucket,sum,count}`` (seconds) with
+  ``service``, ``span_name``, ``span_kind``, ``status_code``, ``deployment_environment``;
+- ``traces_service_graph_request_total``, ``..._failed_total``, ``..._server_seconds_*``,
+  ``..._client_seconds_*`` with ``client``, ``server``, ``connection_type`` and the environment dimension.
+
+Each Alloy instance writes its own share of every series, told apart by ``COLLECTOR_LABEL`` (its pod
+name): queries sum over it, as they did over nothing before.
+"""
+
+from __future__ import annotations
+
+from components.logs.alloy_syntax import Block, Expr, export
+from components.settings import Settings
+from components.wiring import endpoints, flows
+
+# The environment dimension Tempo's generator had (label deployment_environment); Alloy fills it on every
+# trace from deployment.environment.name when only that is set (components/logs/alloy_config.py).
+ENVIRONMENT_DIMENSION = "deployment.environment"
+# The otelcol spanmetrics connector names its metrics <namespace>.calls and <namespace>.duration; this
+# namespace makes the Prometheus names traces_spanmetrics_calls_total and traces_spanmetrics_duration_seconds.
+SPANMETRICS_NAMESPACE = "traces.spanmetrics"
+# Tempo's generator calls the histogram ..._latency (seconds); renamed on the way to Prometheus.
+DURATION_HISTOGRAM = "traces_spanmetrics_duration_seconds"
+LATENCY_HISTOGRAM = "traces_spanmetrics_latency"
+CALLS_COUNTER = "traces_spanmetrics_calls_total"
+SERVICE_GRAPH_REQUESTS = "traces_service_graph_request_total"
+# Tempo's default span-metrics buckets (seconds), so every `le` a panel used before still exists.
+LATENCY_BUCKETS_SECONDS = (0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384)
+# Resource attributes that key a service's series: without this every pod (service.instance.id, host
+# name) would get series of its own, which Tempo's generator never had.
+RESOURCE_KEY_ATTRIBUTES = ("service.name", "deployment.environment", "deployment.environment.name")
+# The Alloy pod a series comes from: two instances each see a share of every service's spans. The
+# container runtime sets HOSTNAME to the pod's name in every container.
+COLLECTOR_LABEL = "collector"
+POD_NAME_ENV = "HOSTNAME"
+# What the remote-written series carry besides their own labels (Tempo's generator wrote source="tempo").
+SOURCE = "alloy"
+LABEL = "all_spans"
+
+
+def _duration(seconds: float) -> str:
+    """An Alloy duration for a bucket bound, in milliseconds so every bound is exact (0.002 -> "2ms")."""
+    milliseconds = round(seconds * 1000)
+    return f"{milliseconds}ms"
+
+
+def trace_metric_blocks(settings: Settings) -> tuple[list[Block], list[Expr]]:
+    """(the components, the trace consumers to add to the routed pipeline's fan-out).
+
+    Empty when ``tempo.metricsGenerator.enabled`` is off (then nothing is written to Prometheus)."""
+    if not settings.tempo.metrics_generator.enabled:
+        return [], []
+    write = Block(
+        "prometheus.remote_write",
+        LABEL,
+        {"external_labels": {"source": SOURCE, "environment": settings.environment, COLLECTOR_LABEL: Expr(f'sys.env("{POD_NAME_ENV}")')}},
+        # Every replica gets every series: an HA pair must not split span metrics between them.
+        [
+            Block("endpoint", attributes={"url": url + flows.REMOTE_WRITE_PATH, "send_exemplars": True})
+            for url in endpoints.prometheus_replica_urls(settings.namespace, settings.prometheus.replicas)
+        ],
+    )
+    relabel = Block(
+        "prometheus.relabel",
+        LABEL,
+        {"forward_to": [export(write, "receiver")]},
+        [
+            Block("rule", attributes={
+                "source_labels": ["__name__"], "regex": f"{DURATION_HISTOGRAM}_(bucket|sum|count)",
+                "target_label": "__name__", "replacement": f"{LATENCY_HISTOGRAM}_$1",
+            }),
+            # Tempo's label for service.name is `service` (Grafana's traces-to-metrics tag maps to it).
+            Block("rule", attributes={"source_labels": ["service_name"], "regex": "(.+)", "target_label": "service", "replacement": "$1"}),
+            # job/instance come from the resource (service.name, service.instance.id): the first would repeat
+            # `service`, the second would split series per application pod.
+            Block("rule", attributes={"action": "labeldrop", "regex": "service_name|job|instance"}),
+        ],
+    )
+    exporter = Block(
+        "otelcol.exporter.prometheus",
+        LABEL,
+        {"include_target_info": False, "forward_to": [export(relabel, "receiver")]},
+    )
+    metrics_out = [Block("output", attributes={"metrics": [export(exporter, "input")]})]
+    spanmetrics = Block(
+        "otelcol.connector.spanmetrics",
+        LABEL,
+        {"namespace": SPANMETRICS_NAMESPACE, "resource_metrics_key_attributes": list(RESOURCE_KEY_ATTRIBUTES)},
+        [
+            Block("dimension", attributes={"name": ENVIRONMENT_DIMENSION}),
+            Block("histogram", attributes={"unit": "s"},
+                  blocks=[Block("explicit", attributes={"buckets": [_duration(b) for b in LATENCY_BUCKETS_SECONDS]})]),
+            Block("exemplars", attributes={"enabled": True}),
+            *metrics_out,
+        ],
+    )
+    servicegraph = Block(
+        "otelcol.connector.servicegraph",
+        LABEL,
+        {"dimensions": [ENVIRONMENT_DIMENSION]},
+        metrics_out,
+    )
+    return [spanmetrics, servicegraph, exporter, relabel, write], [export(spanmetrics, "input"), export(servicegraph, "input")]

@@ -1,0 +1,113 @@
+"""Span metrics and the service graph come from every span (before tail sampling), under the names their readers use.
+
+Producer: the rendered Alloy pipeline. Consumers: Grafana's Tempo datasource (traces to metrics, service map)
+and the stack's rules and dashboards. grafana/tempo#1515: a generator fed sampled traces rates them about
+1/share too low; the real-collector evidence is tests/e2e/test_e2e_trace_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from components.logs.alloy_config import ENVIRONMENT_ATTRIBUTES
+from components.traces import trace_metrics
+from components.wiring import endpoints
+from tests.support.alloy_parser import Block, references
+from tests.support.alloy_render import alloy_blocks, one
+from tests.support.k8s_objects import mounted_yaml
+from tooling.render import Render
+
+SAMPLER = "otelcol.processor.tail_sampling"
+METRIC_CONNECTORS = ("otelcol.connector.spanmetrics", "otelcol.connector.servicegraph")
+
+
+def _downstream(blocks: list[Block], start: str) -> set[str]:
+    """Every component reachable from ``start`` (``name.label``) through output blocks and forward_to."""
+    by_id = {f"{b.name}.{b.label}": b for b in blocks}
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        block = by_id[todo.pop()]
+        targets = [r for child in block.children("output") for value in child.attributes.values() for r in references(value)]
+        targets += references(block.attributes.get("forward_to", []))
+        for target in (t.rsplit(".", 1)[0] for t in targets):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_every_span_the_sampler_sees_reaches_the_metric_connectors(rendered: Render) -> None:
+    blocks = alloy_blocks(rendered)
+    sampler = one(blocks, SAMPLER)
+    feeders = [b for b in blocks if any(f"{SAMPLER}.{sampler.label}.input" in references(v) for c in b.children("output") for v in c.attributes.values())]
+    assert len(feeders) == 1, "one component feeds the sampler"
+    fan_out = references(feeders[0].child("output").attributes["traces"])
+    for connector in METRIC_CONNECTORS:
+        assert f"{connector}.{one(blocks, connector).label}.input" in fan_out, f"{connector} does not take what the sampler takes"
+
+
+def test_nothing_downstream_of_the_sampler_computes_metrics(rendered: Render) -> None:
+    """The kind: no aggregation after a non-uniform sampler, in Alloy or in Tempo."""
+    blocks = alloy_blocks(rendered)
+    after = _downstream(blocks, f"{SAMPLER}.{one(blocks, SAMPLER).label}")
+    assert not any(component.startswith(("otelcol.connector.", "otelcol.exporter.prometheus", "prometheus.")) for component in after), after
+    tempo = mounted_yaml(rendered, "StatefulSet", endpoints.TEMPO_NAME, "/etc/tempo/tempo.yaml")
+    assert "metrics_generator" not in tempo, "Tempo receives sampled traces: its metrics-generator would rate them too low"
+
+
+def test_both_sides_of_a_call_meet_in_one_service_graph(rendered: Render) -> None:
+    """The service graph pairs a client span with its server span: it sits behind the load-balancing hop,
+    which sends every span of a trace to one Alloy."""
+    blocks = alloy_blocks(rendered)
+    balancer = one(blocks, "otelcol.exporter.loadbalancing")
+    assert balancer.attributes["routing_key"] == "traceID"
+    graph = f"otelcol.connector.servicegraph.{one(blocks, 'otelcol.connector.servicegraph').label}"
+    assert graph in _downstream(blocks, f"otelcol.receiver.otlp.{one(blocks, 'otelcol.receiver.otlp', 'routed').label}")
+    # Before the hop an instance holds a random part of each trace: no connector there.
+    before_hop = _downstream(blocks, f"otelcol.receiver.otlp.{one(blocks, 'otelcol.receiver.otlp', 'apps').label}")
+    assert f"otelcol.exporter.loadbalancing.{balancer.label}" in before_hop
+    assert not any(c.startswith("otelcol.connector.") for c in before_hop)
+
+
+def test_the_series_reach_every_prometheus_replica_under_tempo_s_names(rendered: Render) -> None:
+    blocks = alloy_blocks(rendered)
+    connector = one(blocks, "otelcol.connector.spanmetrics")
+    # <namespace>.calls -> traces_spanmetrics_calls_total, <namespace>.duration (unit s) -> ..._duration_seconds
+    prefix = connector.attributes["namespace"].replace(".", "_")
+    assert f"{prefix}_calls_total" == trace_metrics.CALLS_COUNTER
+    assert connector.child("histogram").attributes["unit"] == "s" and f"{prefix}_duration_seconds" == trace_metrics.DURATION_HISTOGRAM
+    rules = one(blocks, "prometheus.relabel").children("rule")
+    rename = next(r for r in rules if r.attributes.get("target_label") == "__name__")
+    assert re.fullmatch(rename.attributes["regex"], f"{trace_metrics.DURATION_HISTOGRAM}_bucket")
+    assert rename.attributes["replacement"].replace("$1", "bucket") == f"{trace_metrics.LATENCY_HISTOGRAM}_bucket"
+    assert any(r.attributes.get("source_labels") == ["service_name"] and r.attributes.get("target_label") == "service" for r in rules)
+    write = one(blocks, "prometheus.remote_write")
+    urls = [e.attributes["url"] for e in write.children("endpoint")]
+    assert len(urls) == rendered.settings.prometheus.replicas
+    assert trace_metrics.COLLECTOR_LABEL in write.attributes["external_labels"], "two Alloy pods would write the same series"
+
+
+def test_grafana_reads_the_series_alloy_writes(rendered: Render) -> None:
+    """Consumer side: the Tempo datasource's traces-to-metrics query and tag, and its service map source."""
+    datasource = json.loads(rendered.files["grafana/datasource-tempo.json"])["jsonDataEncoded"]
+    metrics = datasource["tracesToMetrics"]
+    assert {"key": "service.name", "value": "service"} in metrics["tags"]
+    names = {name for query in metrics["queries"] for name in re.findall(r"[a-z_]+(?=\{)", query["query"])}
+    assert names == {trace_metrics.CALLS_COUNTER}
+    assert datasource["serviceMap"]["datasourceUid"].endswith(endpoints.PROMETHEUS_UID)
+
+
+def test_without_trace_metrics_nothing_is_written(render_stack) -> None:
+    blocks = alloy_blocks(render_stack("dev", "tempo.metricsGenerator.enabled=false"))
+    assert not [b for b in blocks if b.name in (*METRIC_CONNECTORS, "prometheus.remote_write")]
+
+
+def test_the_environment_dimension_is_one_alloy_fills_on_every_trace(rendered: Render) -> None:
+    """Alloy fills whichever environment attribute a trace lacks (components/logs/alloy_config.py) before the hop."""
+    blocks = alloy_blocks(rendered)
+    span_dimensions = {d.attributes["name"] for d in one(blocks, "otelcol.connector.spanmetrics").children("dimension")}
+    graph_dimensions = set(one(blocks, "otelcol.connector.servicegraph").attributes["dimensions"])
+    assert span_dimensions and graph_dimensions
+    assert span_dimensions | graph_dimensions <= set(ENVIRONMENT_ATTRIBUTES)
