@@ -65,14 +65,17 @@ class Tool:
     provider_main: str | None = None
     # Files of the module copied to build/tools/share/<name>/ (data the program reads at run time).
     data: tuple[str, ...] = ()
+    # A main package of this repository (a directory under tools/) built against the module, in place of packages.
+    local_main: str | None = None
 
     @property
     def key(self) -> str:
         """``name@version+digest``: changes whenever anything that shapes the build changes."""
-        recipe = json.dumps(
-            [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data],
-            sort_keys=True,
-        )
+        parts: list[Any] = [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data]
+        if self.local_main:
+            # The sources too: an edit rebuilds (and the other tools' keys stay as they were).
+            parts.append({path.name: path.read_text(encoding="utf-8") for path in sorted((REPO_ROOT / self.local_main).glob("*.go"))})
+        recipe = json.dumps(parts, sort_keys=True)
         return f"{self.name}@{self.version}+{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
     def paths(self, bin_dir: Path = BIN_DIR) -> list[Path]:
@@ -123,6 +126,8 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
         binaries = tuple(entry.get("binaries") or [Path(p).name for p in packages])
         if entry.get("provider_main"):
             binaries = (Path(entry["provider_main"]).name,)
+        if entry.get("local_main"):
+            binaries = (Path(entry["local_main"]).name,)
         if len(binaries) != max(len(packages), 1):
             raise ToolBuildError(f"{versions_file.name}: {name}: one binary name per package")
         semver = _SEMVER.match(tag)
@@ -140,6 +145,7 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
             local_replaces=str(entry["local_replaces"]).format(**fields) if "local_replaces" in entry else None,
             provider_main=entry.get("provider_main"),
             data=tuple(entry.get("data", [])),
+            local_main=entry.get("local_main"),
         )
     return tools
 
@@ -227,6 +233,11 @@ def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool
     (wrapper / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if tool.provider_main:
         targets = [_write_provider_main(tool, wrapper)]
+        _go(["mod", "tidy"], wrapper, tool)
+    elif tool.local_main:
+        for source in sorted((REPO_ROOT / tool.local_main).glob("*.go")):
+            shutil.copyfile(source, wrapper / source.name)
+        targets = ["."]
         _go(["mod", "tidy"], wrapper, tool)
     else:
         targets = [tool.module if package == "." else f"{tool.module}/{package}" for package in tool.packages]
