@@ -36,14 +36,14 @@ SERVICE_KINDS = frozenset({"mongodb", "rabbitmq", "qdrant", "ollama"})
 EXPORTERS = POD_MONITORED | frozenset(KUBELET_ENDPOINTS) | SERVICE_KINDS
 
 
-class UnknownExporter(KeyError):
+class UnknownExporterError(KeyError):
     """An exporter no monitor of the stack scrapes."""
 
 
 def job(exporter: str) -> str:
     """The job label of the series scraped from ``exporter`` (a component name, ``kubelet``, ``cadvisor`` or a
-    service kind). Raises UnknownExporter naming the accepted names."""
+    service kind). Raises UnknownExporterError naming the accepted names."""
     if exporter not in EXPORTERS:
-        raise UnknownExporter(f"{exporter!r} is not scraped by the stack; accepted: {sorted(EXPORTERS)}")
+        raise UnknownExporterError(f"{exporter!r} is not scraped by the stack; accepted: {sorted(EXPORTERS)}")
     # Every monitor relabels job to the exporter's name (not the operator's "<namespace>/<monitor>").
     return exporter
