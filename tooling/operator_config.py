@@ -39,6 +39,24 @@ def generate(manifests: Path) -> dict[str, Any]:
     return config
 
 
+def of_render(files: Mapping[str, str], workdir: Path) -> dict[str, Any]:
+    """The operator-generated configuration of a render held in memory (``Render.files``), written to ``workdir``."""
+    manifests = workdir / "manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        if path.startswith("manifests/"):
+            (workdir / path).write_text(text, encoding="utf-8")
+    return generate(manifests)
+
+
+def target_labels(scrape: Mapping[str, Any]) -> frozenset[str]:
+    """The labels the scrape's relabelling writes on its targets (``namespace``, ``pod``, ``job``, ...), and
+    ``instance``, which Prometheus sets from the address: the labels a scraped series' own labels meet."""
+    written = {str(rule["target_label"]) for rule in scrape.get("relabel_configs") or [] if rule.get("target_label")}
+    static = {label for group in scrape.get("static_configs") or [] for label in group.get("labels") or {}}
+    return frozenset(label for label in written | static | {"job", "instance"} if not label.startswith("__"))
+
+
 def scrape_config(config: Mapping[str, Any], job_name: str) -> dict[str, Any]:
     """The scrape config named ``job_name`` (the operator's ``podMonitor/<ns>/<name>/<endpoint index>``, ...)."""
     for scrape in config.get("scrape_configs") or []:
@@ -92,4 +110,4 @@ def global_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-__all__ = ["OperatorConfigError", "ToolBuildError", "generate", "global_config", "job_label", "localised", "scrape_config"]
+__all__ = ["OperatorConfigError", "ToolBuildError", "generate", "global_config", "job_label", "localised", "of_render", "scrape_config", "target_labels"]
