@@ -154,7 +154,8 @@ def test_a_gone_containers_cadvisor_series_go_stale_at_once_and_linger_without_t
     }
     selector = 'container_memory_working_set_bytes{{job="{job}", pod="parsing-0"}}'
     with LocalPrometheus(config) as prometheus:
-        prometheus.wait_for(lambda: all(prometheus.query(selector.format(job=j)) for j in ("cadvisor", "cadvisor-untracked")), 30, "both scrapes see the container")
+        both = ("cadvisor", "cadvisor-untracked")
+        prometheus.wait_for(lambda: all(prometheus.query(selector.format(job=j)) for j in both), 30, "both scrapes see the container")
         containers.clear()  # the container is gone (OOM-killed and replaced, or deleted)
         gone_at = time.monotonic()
         prometheus.wait_for(lambda: not prometheus.query(selector.format(job="cadvisor")), 15, "the tracked series going stale")
