@@ -69,7 +69,8 @@ def scrape_of(generated: dict[str, Any], prod: Render, job: str, port: str | Non
 
     found = [s for s in generated["scrape_configs"] if operator_config.job_label(s) == job and on_port(s)]
     assert len(found) == 1, [s["job_name"] for s in found]
-    return found[0]
+    scrape: dict[str, Any] = found[0]
+    return scrape
 
 
 def kubelet_discovery(prod: Render, node: str) -> dict[str, str]:
