@@ -19,7 +19,9 @@ Failure modes (issue 14), recorded per family so rules can be guarded and
 tested against them:
 
 - ``job``: the scrape job whose targets export the family (set per system or
-  per metric; ``"*"`` for series Prometheus writes per target, such as ``up``).
+  per metric; ``"*"`` for series Prometheus writes per target, such as ``up``;
+  ``scrape: <exporter>`` for the stack's own exporters, whose job
+  ``components/wiring/scrape_jobs.py`` gives).
   When every target of that job is down or gone the family vanishes, so its
   absence means the source is down;
 - ``churn_labels``: labels with one value per run (``run_id``); every run is a
