@@ -50,6 +50,14 @@ KUBELET_DROPPED_BUCKETS = (
 )
 
 
+# Tempo's metrics generator (span metrics, service graph) writes its series to Prometheus by remote write, so no
+# scrape limit bounds them; Tempo stops creating new ones past this many active series per tenant
+# (overrides.defaults.metrics_generator.max_active_series, Tempo 2.8.2; 0 = unbounded upstream) and counts the
+# refusals in tempo_metrics_generator_registry_series_limited_total, which TempoGeneratorSeriesLimited reads.
+# About 18 series per (service, span name, kind, status) with the default latency buckets: ~1,100 operations.
+SPAN_METRICS_MAX_ACTIVE_SERIES = 20_000
+
+
 def drop_metrics(regex: str) -> dict[str, Any]:
     """A metricRelabelings entry dropping the series whose name matches ``regex`` (anchored, as Prometheus does)."""
     return {"action": "drop", "sourceLabels": ["__name__"], "regex": regex}

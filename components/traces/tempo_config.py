@@ -11,6 +11,7 @@ from typing import Any
 
 from components.kit.config_file import ConfigFile
 from components.kit.object_storage import s3_endpoint
+from components.metrics import cardinality
 from components.settings import Settings
 from components.settings.units import hours
 from components.wiring import endpoints, flows
@@ -85,6 +86,9 @@ def tempo_config(settings: Settings) -> dict[str, Any]:
     if tempo.metrics_generator.enabled:
         # No traces_storage: only the local-blocks processor (not enabled here) reads it.
         config["metrics_generator"] = _metrics_generator(settings)
-        config["overrides"] = {"defaults": {"metrics_generator": {"processors": list(GENERATOR_PROCESSORS)}}}
+        # max_active_series: the generator's span metrics reach Prometheus by remote write, past every scrape
+        # limit; a span name with an ID in it would grow them without bound (components/metrics/cardinality.py).
+        config["overrides"] = {"defaults": {"metrics_generator": {
+            "processors": list(GENERATOR_PROCESSORS), "max_active_series": cardinality.SPAN_METRICS_MAX_ACTIVE_SERIES}}}
     # What the flows into Tempo need (the OTLP listener Alloy sends to, HTTP streaming for Grafana).
     return flows.apply(config, flows.requirements(settings, endpoints.TEMPO_NAME))
