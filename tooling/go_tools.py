@@ -77,15 +77,19 @@ class Tool:
     # collector's v1 modules (confmap providers) at ``stable_version``.
     collector: tuple[tuple[str, tuple[str, ...]], ...] = ()
     stable_version: str | None = None
+    # A main package of this repository (a directory under tools/) built against the module, in place of packages.
+    local_main: str | None = None
 
     @property
     def key(self) -> str:
         """``name@version+digest``: changes whenever anything that shapes the build changes."""
-        recipe = json.dumps(
-            [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data,
-             self.collector, self.stable_version, collector_main(self) if self.collector else None],
-            sort_keys=True,
-        )
+        parts: list[Any] = [self.module, self.version, self.tag, self.packages, self.binaries, self.ldflags, self.local_replaces, self.provider_main, self.data]
+        if self.collector:
+            parts += [self.collector, self.stable_version, collector_main(self)]
+        if self.local_main:
+            # The sources too: an edit rebuilds (and the other tools' keys stay as they were).
+            parts.append({path.name: path.read_text(encoding="utf-8") for path in sorted((REPO_ROOT / self.local_main).glob("*.go"))})
+        recipe = json.dumps(parts, sort_keys=True)
         return f"{self.name}@{self.version}+{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
     def paths(self, bin_dir: Path = BIN_DIR) -> list[Path]:
@@ -142,6 +146,8 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
             raise ToolBuildError(f"{versions_file.name}: {name}: collector kinds {unknown}; accepted: {', '.join(COLLECTOR_KINDS)}")
         if collector and not entry.get("stable_version"):
             raise ToolBuildError(f"{versions_file.name}: {name}: a collector needs stable_version (its v1 modules' release)")
+        if entry.get("local_main"):
+            binaries = (Path(entry["local_main"]).name,)
         if len(binaries) != max(len(packages), 1):
             raise ToolBuildError(f"{versions_file.name}: {name}: one binary name per package")
         semver = _SEMVER.match(tag)
@@ -161,6 +167,7 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
             data=tuple(entry.get("data", [])),
             collector=collector,
             stable_version=entry.get("stable_version"),
+            local_main=entry.get("local_main"),
         )
     return tools
 
@@ -295,6 +302,11 @@ def build(tool: Tool, *, bin_dir: Path = BIN_DIR, log: Any = sys.stderr) -> bool
     (wrapper / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if tool.provider_main:
         targets = [_write_provider_main(tool, wrapper)]
+        _go(["mod", "tidy"], wrapper, tool)
+    elif tool.local_main:
+        for source in sorted((REPO_ROOT / tool.local_main).glob("*.go")):
+            shutil.copyfile(source, wrapper / source.name)
+        targets = ["."]
         _go(["mod", "tidy"], wrapper, tool)
     else:
         targets = [tool.module if package == "." else f"{tool.module}/{package}" for package in tool.packages]

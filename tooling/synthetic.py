@@ -189,6 +189,7 @@ BAD_COUNTER_WORDS = (
     "refused",
     "discarded",
     "exceeded",
+    "limited",
 )
 
 Labels = dict[str, str]

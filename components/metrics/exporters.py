@@ -19,6 +19,7 @@ from components.kit.objects import ComponentMeta, service
 from components.kit.rbac import Account, account, cluster_access, rule
 from components.kit.serving import deployment, serving_container
 from components.kit.workload import ContainerSpec, HttpCheck, Port, Probes, pod_spec, pod_template
+from components.metrics import cardinality
 from components.settings.metrics import ExporterSettings, NodeExporterSettings
 from components.wiring import endpoints
 
@@ -113,7 +114,11 @@ class Exporters(pulumi.ComponentResource):
                 "--path.procfs=/host/proc",
                 "--path.sysfs=/host/sys",
                 "--path.rootfs=/host/root",
-                "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+                # No series per pod (components/metrics/cardinality.py): neither its network interface, seen from
+                # the host network, nor its volumes. Flags of node_exporter v1.9.1 (`node_exporter --help`).
+                f"--collector.filesystem.mount-points-exclude={cardinality.NODE_MOUNT_POINTS_EXCLUDE}",
+                f"--collector.netclass.ignored-devices={cardinality.POD_INTERFACES}",
+                f"--collector.netdev.device-exclude={cardinality.POD_INTERFACES}",
             ),
             # The node's own filesystems, read-only; nothing is written to the host.
             volume_mounts=tuple(

@@ -37,6 +37,7 @@ VOLUME = WORKLOAD.volume
 STATEFULSET = WORKLOAD.statefulset
 # The scrape class every monitor gets unless it names another (none other exists).
 SCRAPE_CLASS = "bounded"
+EXTRA_SCRAPE_METRICS = "extra-scrape-metrics"
 
 
 def forbidden_label_drop() -> dict[str, Any]:
@@ -67,6 +68,9 @@ def prometheus_fields(config: PrometheusSettings, context: StackContext, *, clus
         "scrapeConfigSelector": selector,
         "scrapeConfigNamespaceSelector": namespaces,
         "scrapeClasses": [{"name": SCRAPE_CLASS, "default": True, "metricRelabelings": [forbidden_label_drop()]}],
+        # scrape_sample_limit per target, which ScrapeSampleLimitApproaching divides by (Prometheus 3.5 writes it
+        # only with this feature; https://prometheus.io/docs/prometheus/3.5/feature_flags/#extra-scrape-metrics).
+        "enableFeatures": [EXTRA_SCRAPE_METRICS],
         # Enforced: no monitor can raise them.
         "enforcedSampleLimit": limits.sample_limit,
         "enforcedTargetLimit": limits.target_limit,

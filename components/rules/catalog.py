@@ -19,7 +19,9 @@ Failure modes (issue 14), recorded per family so rules can be guarded and
 tested against them:
 
 - ``job``: the scrape job whose targets export the family (set per system or
-  per metric; ``"*"`` for series Prometheus writes per target, such as ``up``).
+  per metric; ``"*"`` for series Prometheus writes per target, such as ``up``;
+  ``scrape: <exporter>`` for the stack's own exporters, whose job
+  ``components/wiring/scrape_jobs.py`` gives).
   When every target of that job is down or gone the family vanishes, so its
   absence means the source is down;
 - ``churn_labels``: labels with one value per run (``run_id``); every run is a
@@ -46,6 +48,7 @@ import yaml
 
 from components import paths
 from components.kit import yaml_load
+from components.wiring import scrape_jobs
 
 CATALOG_PATH = paths.CATALOG_FILE
 
@@ -64,8 +67,8 @@ FORBIDDEN_LABELS: frozenset[str] = frozenset(
 )
 
 METRIC_TYPES = ("counter", "gauge", "histogram", "summary")
-_METRIC_KEYS = {"type", "labels", "help", "buckets", "job", "churn_labels", "preinitialised"}
-_SYSTEM_KEYS = {"source", "metrics", "required_labels", "per_service", "job"}
+_METRIC_KEYS = {"type", "labels", "help", "buckets", "job", "scrape", "churn_labels", "preinitialised"}
+_SYSTEM_KEYS = {"source", "metrics", "required_labels", "per_service", "job", "scrape"}
 ANY_JOB = "*"  # the series carries the job of whichever target it describes (up, scrape_*)
 
 
@@ -242,6 +245,26 @@ def _labels(path: Path, where: str, raw: Any) -> frozenset[str]:
     return frozenset(raw)
 
 
+def _job(path: Path, where: str, raw: dict[str, Any], inherited: str) -> str:
+    """The family's job: ``scrape: <exporter>`` read from components/wiring/scrape_jobs.py (the stack's own
+    scrapes), ``job: <name>`` for the monitored systems' jobs, else the system's."""
+    if "scrape" in raw and "job" in raw:
+        raise _fail(path, where, sorted(raw), "either scrape (an exporter the stack scrapes) or job (a monitored system's job), not both")
+    if "scrape" in raw:
+        try:
+            return scrape_jobs.job(str(raw["scrape"]))
+        except scrape_jobs.UnknownExporterError:
+            raise _fail(path, f"{where}.scrape", raw["scrape"], f"one of {sorted(scrape_jobs.EXPORTERS)}") from None
+    job = raw.get("job", inherited)
+    if not isinstance(job, str):
+        raise _fail(path, f"{where}.job", job, "the scrape job that exports it (scrape: <exporter> for the stack's own, "
+                    f"job: <name> for a monitored system's, on the system or the metric), or job: '{ANY_JOB}' for per-target series")
+    if "job" in raw and job in scrape_jobs.EXPORTERS:
+        # The stack's own jobs are read from its monitors, so they follow a rename.
+        raise _fail(path, f"{where}.job", job, f"scrape: {job} (the job of a scrape the stack renders)")
+    return job
+
+
 def _metric(path: Path, system: str, name: str, raw: Any, extra: frozenset[str], job: str = "") -> Metric:
     where = f"systems.{system}.metrics.{name}"
     if not isinstance(raw, dict):
@@ -263,10 +286,7 @@ def _metric(path: Path, system: str, name: str, raw: Any, extra: frozenset[str],
     for key, subset in (("churn_labels", churn), ("preinitialised", pre)):
         if not subset <= own:
             raise _fail(path, f"{where}.{key}", sorted(subset - own), f"labels of the metric itself: {sorted(own)}")
-    job = raw.get("job", job)
-    if not isinstance(job, str):
-        raise _fail(path, f"{where}.job", job, "the scrape job that exports it (set on the system or the metric), "
-                    f"or '{ANY_JOB}' for per-target series")
+    job = _job(path, where, raw, job)
     return Metric(
         name=name,
         type=mtype,
@@ -302,7 +322,7 @@ def parse_catalog(data: Any, path: Path = CATALOG_PATH) -> Catalog:
         if unknown:
             raise _fail(path, f"systems.{system}.{unknown[0]}", unknown[0], f"one of {sorted(_SYSTEM_KEYS)}")
         required = _labels(path, f"systems.{system}.required_labels", body.get("required_labels"))
-        job = body.get("job", "")
+        job = _job(path, f"systems.{system}", body, "") if ("job" in body or "scrape" in body) else ""
         for name, raw in (body.get("metrics") or {}).items():
             add(_metric(path, system, name, raw, required, job))
         per = body.get("per_service")

@@ -19,6 +19,7 @@ name): queries sum over it, as they did over nothing before.
 from __future__ import annotations
 
 from components.logs.alloy_syntax import Block, Expr, export
+from components.metrics import cardinality
 from components.settings import Settings
 from components.wiring import endpoints, flows
 
@@ -94,7 +95,13 @@ def trace_metric_blocks(settings: Settings) -> tuple[list[Block], list[Expr]]:
     spanmetrics = Block(
         "otelcol.connector.spanmetrics",
         LABEL,
-        {"namespace": SPANMETRICS_NAMESPACE, "resource_metrics_key_attributes": list(RESOURCE_KEY_ATTRIBUTES)},
+        {
+            "namespace": SPANMETRICS_NAMESPACE,
+            "resource_metrics_key_attributes": list(RESOURCE_KEY_ATTRIBUTES),
+            # A span name with an ID in it would otherwise grow the series without bound (components/metrics/cardinality.py).
+            "aggregation_cardinality_limit": cardinality.SPAN_METRICS_KEYS_PER_SERVICE,
+            "metrics_expiration": cardinality.SPAN_METRICS_EXPIRATION,
+        },
         [
             Block("dimension", attributes={"name": ENVIRONMENT_DIMENSION}),
             Block("histogram", attributes={"unit": "s"},

@@ -120,7 +120,8 @@ class Scrape:
 
     target: str
     endpoints: tuple[Endpoint, ...]
-    # Pushed series carry their own job and instance: keep them (Pushgateway).
+    # The series carry labels the exporter sets on purpose: keep them over the target's (Pushgateway: the pushed
+    # job and instance; kube-state-metrics: the namespace/pod/container of the object described).
     honor_labels: bool = False
     # The namespace the pods run in when not the stack's (node-exporter: the host namespace).
     namespace: str | None = None
@@ -200,7 +201,9 @@ def table(settings: Settings) -> list[Flow]:
         _scrape(endpoints.ALERTMANAGER_NAME, endpoints.ALERTMANAGER),
         _scrape(endpoints.PUSHGATEWAY_NAME, endpoints.PUSHGATEWAY, honor_labels=True),
         _scrape(endpoints.OPERATOR_NAME, endpoints.OPERATOR),
-        _scrape(endpoints.KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY),
+        # kube-state-metrics labels each series with the namespace, pod and container it describes; without
+        # honorLabels the target's own (its pod's) would win and move them to exported_* (issue 22).
+        _scrape(endpoints.KUBE_STATE_METRICS_NAME, endpoints.KUBE_STATE_METRICS, endpoints.KUBE_STATE_METRICS_TELEMETRY, honor_labels=True),
         _scrape(endpoints.BLACKBOX_EXPORTER_NAME, endpoints.BLACKBOX_EXPORTER),
         # Through their Services, by the service exporters' ScrapeConfigs (components/metrics/service_exporters.py).
         Flow("scrape", prometheus, mongodb, tcp(endpoints.MONGODB_EXPORTER.port), f"Prometheus scrapes {endpoints.MONGODB_EXPORTER_NAME}"),

@@ -16,9 +16,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kit.labels import NAME_LABEL, stack_selector, standard_labels
+from components.metrics import cardinality
 from components.metrics.exporters import HTTP_MODULE
 from components.settings import Settings
-from components.wiring import endpoints
+from components.wiring import endpoints, scrape_jobs
 from components.wiring.flows import HealthProbe, Scrape, table
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -71,9 +72,9 @@ def health_targets(settings: Settings) -> dict[str, str]:
     return {probe.target: probe.url(settings.namespace) for probe in _monitored(settings, HealthProbe)}
 
 
-def _job(name: str) -> list[dict[str, Any]]:
-    # job="<component>" rather than the operator's "<namespace>/<monitor>".
-    return [{"action": "replace", "targetLabel": "job", "replacement": name}]
+def _job(exporter: str) -> list[dict[str, Any]]:
+    # job="<component>" rather than the operator's "<namespace>/<monitor>" (components/wiring/scrape_jobs.py).
+    return [{"action": "replace", "targetLabel": "job", "replacement": scrape_jobs.job(exporter)}]
 
 
 def pod_monitor_spec(item: Scrape) -> dict[str, Any]:
@@ -98,13 +99,27 @@ def kubelet_monitor_spec(settings: Settings) -> dict[str, Any]:
         "tlsConfig": {"caFile": f"{SERVICE_ACCOUNT_DIR}/ca.crt", "insecureSkipVerify": True},
         "honorLabels": True,
     }
+    kubelet, cadvisor = endpoints.KUBELET_NAME, scrape_jobs.CADVISOR
     return {
         "namespaceSelector": {"matchNames": [namespace]},
         "selector": {"matchLabels": {NAME_LABEL: endpoints.KUBELET_NAME}},
         "jobLabel": NAME_LABEL,
         "endpoints": [
-            {**common, "path": "/metrics", "relabelings": _job(endpoints.KUBELET_NAME)},
-            {**common, "path": "/metrics/cadvisor", "relabelings": _job("cadvisor")},
+            {**common, "path": scrape_jobs.KUBELET_ENDPOINTS[kubelet], "relabelings": _job(kubelet),
+             "metricRelabelings": cardinality.kubelet_metric_relabelings()},
+            {
+                **common,
+                "path": scrape_jobs.KUBELET_ENDPOINTS[cadvisor],
+                "relabelings": _job(cadvisor),
+                "metricRelabelings": cardinality.cadvisor_metric_relabelings(),
+                # cAdvisor stamps its samples with the time it measured them. Prometheus marks a series stale
+                # when it leaves a scrape only if the samples carry no timestamp, so a dead container's series
+                # would stay for the 5-minute lookback (kube-prometheus#695: memory alerts firing after an OOM
+                # restart, dashboards counting old and new container). Keep the timestamps (their spacing is
+                # what rate() needs) and track staleness anyway (Prometheus >= 2.48, track_timestamps_staleness).
+                "honorTimestamps": True,
+                "trackTimestampsStaleness": True,
+            },
         ],
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.metrics import cardinality
 from components.paths import RULES_DIR
 from components.traces import trace_metrics
 from components.wiring import endpoints, limits
@@ -68,6 +69,8 @@ def _spanmetrics(connector: Block) -> dict[str, Any]:
         "dimensions": [{"name": d.attributes["name"]} for d in connector.children("dimension")],
         "histogram": {"unit": histogram.attributes["unit"], "explicit": {"buckets": histogram.child("explicit").attributes["buckets"]}},
         "exemplars": {"enabled": connector.child("exemplars").attributes["enabled"]},
+        "aggregation_cardinality_limit": connector.attributes["aggregation_cardinality_limit"],
+        "metrics_expiration": connector.attributes["metrics_expiration"],
         "metrics_flush_interval": FLUSH,
     }
 
@@ -169,6 +172,46 @@ def test_the_rendered_relabelling_matches_the_connector_s_real_names(span_metric
     assert renamed.attributes["regex"] == f"{trace_metrics.DURATION_HISTOGRAM}_(bucket|sum|count)"
     les = {s.labels["le"] for s in samples if s.name.endswith("_bucket")}
     assert {"0.002", "16.384", "+Inf"} <= les
+
+
+def test_span_names_past_the_rendered_limit_land_in_the_series_the_alert_reads(prod_render: Render, tmp_path: Path) -> None:
+    """A span name with an ID in it: past the rendered key limit, the real connector counts new operations in one
+    overflow series, under the label SpanMetricsSeriesLimited selects (components/metrics/cardinality.py)."""
+    connector = _one(alloy_blocks(prod_render), "otelcol.connector.spanmetrics")
+    limit = connector.attributes["aggregation_cardinality_limit"]
+    assert limit == cardinality.SPAN_METRICS_KEYS_PER_SERVICE
+    beyond = 25
+    otlp, own, metrics_port = ports(3)
+    config = collector_config(
+        {"otlp": {"protocols": {"http": {"endpoint": f"127.0.0.1:{otlp}"}}}},
+        {
+            "traces/all": {"receivers": ["otlp"], "exporters": ["span_metrics"]},
+            "metrics/all": {"receivers": ["span_metrics"], "exporters": ["prometheus"]},
+        },
+        telemetry_port=own,
+        connectors={"span_metrics": _spanmetrics(connector)},
+        exporters={"prometheus": {"endpoint": f"127.0.0.1:{metrics_port}"}},
+    )
+    names = [f"GET /orders/{index}" for index in range(limit + beyond)]
+    with running(config, tmp_path):
+        for start in range(0, len(names), 200):
+            chunk = names[start:start + 200]
+            assert post_spans(otlp, [span(secrets.token_hex(16), secrets.token_hex(8), name=name) for name in chunk]) == 200
+
+        def counted() -> list[Sample] | None:
+            samples = scrape(metrics_port)
+            return samples if _calls(samples) == len(names) else None
+
+        samples = wait_for(counted, 60, 1.0)
+        assert samples is not None, f"{_calls(scrape(metrics_port))} of {len(names)} spans counted"
+    calls = [s for s in samples if s.name == CALLS]
+    overflow = [s for s in calls if s.labels.get(cardinality.SPAN_METRICS_OVERFLOW_LABEL) == "true"]
+    named = [s for s in calls if "span_name" in s.labels]
+    assert len(named) == limit, f"{len(named)} operations kept their own series; the limit is {limit}"
+    assert len(overflow) == 1 and overflow[0].value == beyond
+    # The alert's selector is the overflow label as the connector writes it.
+    (rule,) = [r for g in _stack_rule_groups() for r in g["rules"] if r.get("alert") == "SpanMetricsSeriesLimited"]
+    assert f'{CALLS}{{{cardinality.SPAN_METRICS_OVERFLOW_LABEL}="true"}}' in rule["expr"]
 
 
 # --- (b) batch size against the consumer's gRPC message limit ------------------------------------

@@ -165,3 +165,24 @@ def test_stored_bound_is_the_le_prometheus_stores(tmp_path: Path) -> None:
     for client in spellings:
         stored = dict(re.findall(rf'{{__name__="{client}_bucket", le="([^"]+)"}} (\d+) ', dump))
         assert stored == {**{stored_bound(b): str(i) for i, b in enumerate(bounds)}, "+Inf": str(len(bounds))}, (client, dump)
+
+
+def test_the_stack_exporters_jobs_come_from_the_monitors(tmp_path: Path) -> None:
+    """scrape: <exporter> reads the job the monitors give (components/wiring/scrape_jobs.py); a typed job naming a
+    stack exporter, an unknown exporter, or both keys, are refused with the key and the accepted form."""
+    from components.wiring import scrape_jobs
+
+    cat = load_catalog()
+    for family, exporter in (("loki_discarded_samples_total", "loki"), ("tempo_discarded_spans_total", "tempo"),
+                             ("alertmanager_notifications_total", "alertmanager"), ("kubelet_volume_stats_used_bytes", "kubelet"),
+                             ("kube_pod_container_resource_limits", "kube-state-metrics"), ("container_memory_working_set_bytes", "cadvisor")):
+        assert cat.metrics[family].job == scrape_jobs.job(exporter), family
+    cases = [
+        ({"scrape": "lokii"}, r"systems\.s\.metrics\.m\.scrape: got 'lokii'; accepted: one of \["),
+        ({"job": "loki"}, r"systems\.s\.metrics\.m\.job: got 'loki'; accepted: scrape: loki"),
+        ({"job": "x", "scrape": "loki"}, r"systems\.s\.metrics\.m: .*accepted: either scrape"),
+    ]
+    for extra, message in cases:
+        p = _write(tmp_path, {"systems": {"s": {"metrics": {"m": {"type": "gauge", **extra}}}}})
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(p)
