@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
-from components.rules.catalog import Catalog, Metric
+from components.rules.catalog import ANY_JOB, Catalog, Metric
+from components.wiring import endpoints, scrape_jobs
 
 # Families the local stack's own Prometheus and Alertmanager export (or
-# Prometheus writes itself: ALERTS, scrape_*); the generator leaves them to the real binaries.
+# Prometheus writes itself: ALERTS, scrape_*); the generator leaves them to the real binaries. A family of
+# the same name that another exporter serves (Alloy's prometheus.remote_write writes
+# prometheus_remote_storage_*) is generated: the local Prometheus remote-writes nowhere.
 LIVE_PREFIXES = ("prometheus_", "alertmanager_")
+LIVE_JOBS = (scrape_jobs.job(endpoints.PROMETHEUS_NAME), scrape_jobs.job(endpoints.ALERTMANAGER_NAME))
 LIVE_SYSTEMS = ("prometheus-synthetic",)
 # Systems instrumented with a Prometheus client library, which appends _total
 # to counter names; exporters and upstream components (Tempo's
@@ -369,12 +373,17 @@ def _typical(metric: Metric) -> float:
     return 8.0
 
 
+def is_live(metric: Metric) -> bool:
+    """A family the real Prometheus or Alertmanager of the local stack serves itself."""
+    return metric.name.startswith(LIVE_PREFIXES) and metric.job in (*LIVE_JOBS, ANY_JOB)
+
+
 def catalog_families(catalog: Catalog, *, include_live: bool = False, systems: Iterable[str] | None = None) -> list[Metric]:
     """Catalog families to generate: all but the live ones, optionally only some systems."""
     wanted = set(systems) if systems is not None else None
     return [
         catalog.metrics[name]
         for name in catalog.names()
-        if (include_live or not (name.startswith(LIVE_PREFIXES) or catalog.metrics[name].system in LIVE_SYSTEMS))
+        if (include_live or not (is_live(catalog.metrics[name]) or catalog.metrics[name].system in LIVE_SYSTEMS))
         and (wanted is None or catalog.metrics[name].system in wanted)
     ]
