@@ -45,6 +45,14 @@ SHARE_LABEL = "__tmp_alloy_replica"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
 LEVEL_ALIASES = {"WARN": "WARNING"}
 UNKNOWN_LEVEL = "UNKNOWN"
+# Programs that log logfmt (Prometheus, Alertmanager, Loki, Tempo, Alloy, Grafana, most Go exporters: go-kit's
+# `level=info`, slog's `level=INFO`) carry their level as a `level=` pair. Extracted under its own name, read
+# only when the line gave no JSON level, from lines that do not start a JSON object, so the generated runbooks'
+# `{service="loki", level=~"ERROR|CRITICAL"}` finds the stack's own errors. A regex stage rather than
+# stage.logfmt: logfmt decoding fails on every JSON line and Alloy logs each failure at error level
+# (loki/process/stages/logfmt.go, v1.10.1), while a regex that does not match is silent.
+LOGFMT_LEVEL = "logfmt_level"
+LOGFMT_LEVEL_PATTERN = rf'^(?:[^{{].*?\s)?level="?(?P<{LOGFMT_LEVEL}>[A-Za-z]+)'
 ERROR_STATUS = "ERROR"
 DECISION_WAIT = "10s"
 # The OpenTelemetry resource attribute naming a deployment's environment: the current semantic
@@ -81,7 +89,8 @@ def level_template() -> str:
     known = " ".join(f'"{level}"' for level in LOG_LEVELS)
     aliases = "".join(f'{{{{ else if eq $l "{alias}" }}}}{level}' for alias, level in LEVEL_ALIASES.items())
     return (
-        f'{{{{ $l := "" }}}}{{{{ with .Value }}}}{{{{ $l = ToUpper . }}}}{{{{ end }}}}'
+        f'{{{{ $l := "" }}}}{{{{ with .Value }}}}{{{{ $l = ToUpper . }}}}'
+        f'{{{{ else }}}}{{{{ with .{LOGFMT_LEVEL} }}}}{{{{ $l = ToUpper . }}}}{{{{ end }}}}{{{{ end }}}}'
         f"{{{{ if eq $l {known} }}}}{{{{ $l }}}}{aliases}{{{{ else }}}}{UNKNOWN_LEVEL}{{{{ end }}}}"
     )
 
@@ -163,6 +172,7 @@ def _log_blocks(settings: Settings) -> list[Block]:
         {"forward_to": [export(write, "receiver")]},
         [
             Block("stage.json", attributes={"expressions": {"level": "level"}}),
+            Block("stage.regex", attributes={"expression": LOGFMT_LEVEL_PATTERN}),
             Block("stage.template", attributes={"source": "level", "template": level_template()}),
             Block("stage.labels", attributes={"values": {"level": ""}}),
             # Whatever else a target carried stays out of the stream labels.
