@@ -174,3 +174,17 @@ def test_pod_interface_pattern_spares_the_nodes_own() -> None:
     pattern = re.compile(cardinality.POD_INTERFACES)
     assert all(pattern.fullmatch(device) for device in (*POD_INTERFACES, "vethwe-bridge", "eni0a1b2c3d4e5", "gke1234abcd"))
     assert not any(pattern.fullmatch(device) for device in (*NODE_INTERFACES, "ens5", "cilium_host", "flannel.1", "cni0", "docker0", "tunl0"))
+
+
+def test_cadvisor_drops_the_same_pod_interfaces_and_only_network_series() -> None:
+    """The cAdvisor scrape's drop, as Prometheus applies it (anchored regex on "name;interface"): every pod interface
+    of a host-network pod's view goes, the node's own interfaces and a pod's own eth0 stay, other families stay."""
+    (drop,) = [r for r in cardinality.cadvisor_metric_relabelings() if r["sourceLabels"] == ["__name__", "interface"]]
+    pattern = re.compile(drop["regex"])
+
+    def dropped(name: str, interface: str) -> bool:
+        return pattern.fullmatch(f"{name}{drop['separator']}{interface}") is not None
+
+    assert all(dropped("container_network_receive_bytes_total", device) for device in POD_INTERFACES)
+    assert not any(dropped("container_network_receive_bytes_total", device) for device in (*NODE_INTERFACES, "net1"))
+    assert not any(dropped("container_cpu_usage_seconds_total", device) for device in POD_INTERFACES)
