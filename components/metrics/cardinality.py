@@ -13,20 +13,59 @@ from __future__ import annotations
 
 from typing import Any
 
-# The host-side ends of pod network interfaces, one per pod, named by the CNI: veth pairs (bridge, ptp,
-# flannel, kindnet, Weave, GKE's veth), Calico (cali<hash>), Cilium (lxc<hash>; lxc_health is the node's
-# own and stays), the AWS VPC CNI (eni<hash>), Azure CNI (azv<hash>), GKE dataplane (gke<hash>).
-# node-exporter on the host network reports each one (prometheus/node_exporter#1446), and cAdvisor
-# reports the host's interfaces for every host-network pod.
-POD_INTERFACES = r"^(veth.*|cali[0-9a-f]+|lxc[0-9a-f]+|eni[0-9a-f]+|azv[0-9a-f]+|gke[0-9a-f]+)$"
+# The host-side ends of pod network interfaces, one per pod (or per pod and network), named by the CNI.
+# node-exporter on the host network reports each one (prometheus/node_exporter#1446), and cAdvisor reports the
+# host's interfaces for every host-network pod. Each naming scheme as its CNI's source writes it:
+_POD_INTERFACE_SCHEMES = (
+    # veth pairs named by the CNI plugins' default (bridge, ptp: flannel, kindnet, kube-router), Weave (vethwe*)
+    # and Kube-OVN before 1.9 (veth<11 chars>_h).
+    r"veth.*",
+    # Calico (and Canal): cali + 11 hex of the workload's hash.
+    r"cali[0-9a-f]+",
+    # Cilium (GKE Dataplane V2, Azure CNI powered by Cilium): lxc + hex; lxc_health is the node's own and stays.
+    r"lxc[0-9a-f]+",
+    # AWS VPC CNI: its vethPrefix (eni by default) + 11 hex of sha1(namespace.pod); with security groups for pods in
+    # strict mode the prefix is vlan, and each pod's branch ENI gets its own VLAN link vlan.eth.<vlan id>
+    # (amazon-vpc-cni-k8s pkg/networkutils GeneratePodHostVethName, pkg/sgpp, routed-eni-cni-plugin driver).
+    r"eni[0-9a-f]+",
+    r"vlan[0-9a-f]{11}",
+    r"vlan\.eth\.[0-9]+",
+    # Azure CNI (azv<hash>) and GKE's own dataplane (gke<hash>).
+    r"azv[0-9a-f]+",
+    r"gke[0-9a-f]+",
+    # Kube-OVN: the first 12 chars of the sandbox ID + _h, or for another interface of the pod fewer chars +
+    # _<ifname>_h (kube-ovn pkg/daemon generateNicName).
+    r"[0-9a-f]{1,12}(_[0-9A-Za-z.-]+)?_h",
+    # OVN-Kubernetes (OpenShift's default CNI): the first 15 chars of the sandbox ID; for a secondary network
+    # fewer chars + _<ifindex> (ovn-kubernetes go-controller/pkg/cni helper_linux.go setupInterface).
+    r"[0-9a-f]{15}",
+    r"[0-9a-f]{1,14}_[0-9]+",
+    # Antrea: the pod name's first 8 chars (at most), -, 6 hex of sha1(sandbox ID) (antrea pkg/agent/util/net.go
+    # GenerateContainerInterfaceName). Docker's br-<12 hex> bridges do not fit (12 hex, not 6).
+    r"[a-z0-9][a-z0-9.-]{0,7}-[0-9a-f]{6}",
+    # Kata Containers: its tap, bridged to the pod's veth by a TC filter inside the pod's network namespace
+    # (kata-containers docs/design/architecture/networking.md), so only cAdvisor sees it, as a second interface per pod.
+    r"tap[0-9]+_kata",
+)
+POD_INTERFACES = "^(" + "|".join(_POD_INTERFACE_SCHEMES) + ")$"
 
 # Mount points node-exporter must not report (relative to --path.rootfs): its default
-# (/dev, /proc, /sys, /run/credentials, Docker's and CRI-O's storage) plus every pod volume, secret and
-# projected token the kubelet mounts and the container runtimes' per-container mounts (containerd,
-# k3s/RKE2's containerd, per-pod network namespaces): one filesystem series set per pod otherwise.
+# (/dev, /proc, /sys, /run/credentials, Docker's storage) plus every mount that exists per pod or per container,
+# whatever root the distribution gives the kubelet and the runtime:
+# - the kubelet's pod volumes, secrets, projected tokens and CSI staging mounts: anything below a directory named
+#   kubelet (/var/lib/kubelet, MicroK8s' /var/snap/microk8s/common/var/lib/kubelet, k0s' /var/lib/k0s/kubelet), and,
+#   for any other --root-dir, the kubelet's own layout pods/<pod UID>/ and plugins/kubernetes.io/;
+# - containerd's per-sandbox shm and per-task rootfs: anything below a directory named containerd (/run/containerd,
+#   k3s/RKE2's /run/k3s/containerd, k0s' /run/k0s/containerd, MicroK8s' .../common/run/containerd);
+# - CRI-O and Podman's containers/storage (graph root /var/lib/containers/storage, run root
+#   /run/containers/storage with overlay-containers/<id>/userdata/shm);
+# - Kata Containers' per-sandbox shares (/run/kata-containers) and the per-pod network namespaces.
+# The directories themselves stay (a dedicated disk for /var/lib/kubelet or /var/lib/containerd is the node's own).
+_POD_UID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 NODE_MOUNT_POINTS_EXCLUDE = (
-    r"^/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+|var/lib/containers/storage/.+"
-    r"|run/containerd/.+|run/k3s/containerd/.+|var/lib/kubelet/.+|run/netns/.+)($|/)"
+    r"^/(dev|proc|sys|run/credentials/.+|var/lib/docker/.+"
+    r"|(.+/)?kubelet/.+|.+/pods/" + _POD_UID + r"/.+|.+/plugins/kubernetes\.io/.+"
+    r"|(.+/)?containerd/.+|(.+/)?containers/storage/.+|run/kata-containers/.+|run/(docker/)?netns/.+)($|/)"
 )
 
 # cAdvisor families nobody reads that are per container and per device, state or failure type:

@@ -119,6 +119,8 @@ class Exporters(pulumi.ComponentResource):
                 f"--collector.filesystem.mount-points-exclude={cardinality.NODE_MOUNT_POINTS_EXCLUDE}",
                 f"--collector.netclass.ignored-devices={cardinality.POD_INTERFACES}",
                 f"--collector.netdev.device-exclude={cardinality.POD_INTERFACES}",
+                # The ARP collector counts neighbour entries per device: one node_arp_entries per pod interface.
+                f"--collector.arp.device-exclude={cardinality.POD_INTERFACES}",
             ),
             # The node's own filesystems, read-only; nothing is written to the host.
             volume_mounts=tuple(

@@ -91,10 +91,15 @@ class NetworkSettings(Section):
     # Where Grafana's users come from when the ingress controller is not a pod of ingress_namespaces: a
     # controller on the host network, or a cloud load balancer that sends to pod IPs. Empty (default): none.
     ingress_cidrs: tuple[Cidr, ...] = ()
-    dns_namespace: DnsLabel
-    # Where pods send DNS queries when the resolver is not a pod of dns_namespace: NodeLocal DNSCache
+    # Namespaces whose pods answer DNS queries (kube-system's CoreDNS; openshift-dns on OpenShift).
+    dns_namespaces: tuple[DnsLabel, ...]
+    # The ports the resolvers listen on: policies see the port after the DNS Service's DNAT, i.e. the
+    # resolver pods' own port (53 with CoreDNS as most distributions run it; 5353 for OpenShift's
+    # dns-default; 1053 for a CoreDNS run as non-root). docs/operators-guide.md says how to read it.
+    dns_ports: tuple[NetworkPort, ...]
+    # Where pods send DNS queries when the resolver is not a pod of dns_namespaces: NodeLocal DNSCache
     # listens on a link-local address on each node's host network (169.254.20.10 by default), which
-    # a namespace selector never matches. Empty (default): only dns_namespace. docs/security.md.
+    # a namespace selector never matches. Empty (default): only dns_namespaces. docs/security.md.
     dns_cidrs: tuple[Cidr, ...] = ()
     # Where the API server, the nodes (kubelet, node-exporter) and the alert receivers
     # (Slack, PagerDuty, SMTP) live; narrow them per cluster where the ranges are known.

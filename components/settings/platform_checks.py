@@ -90,6 +90,17 @@ def network_problems(settings: Settings) -> list[Problem]:
         for key, cidrs, used, why in needed
         if used and not cidrs
     ]
+    if not network.dns_namespaces and not network.dns_cidrs:
+        problems.append(Problem(
+            "network.dnsNamespaces", [], "is empty and so is network.dnsCidrs, so under the default-deny policies no pod of the stack could "
+            "resolve a name; accepted form: a list of the namespaces of the cluster's DNS pods (e.g. [kube-system]), or resolver CIDRs in "
+            "network.dnsCidrs"
+        ))
+    if not network.dns_ports:
+        problems.append(Problem(
+            "network.dnsPorts", [], "is empty, so under the default-deny policies no pod of the stack could resolve a name; accepted form: "
+            "a list of at least one port, the DNS pods' own (e.g. [53], or [5353] on OpenShift)"
+        ))
     if not network.api_server_ports:
         problems.append(Problem(
             "network.apiServerPorts", [], "is empty, so under the default-deny policies the operator, kube-state-metrics, Alloy and Prometheus "

@@ -62,8 +62,8 @@ ALLOY_SAMPLING_PORT = 4319
 # Ports outside the stack's own components, for NetworkPolicies.
 ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
 KUBELET_PORT = 10250
-# The API server's ports are a setting (network.apiServerPorts): they differ by distribution.
-DNS_PORT = 53
+# The API server's ports (network.apiServerPorts) and the DNS resolvers' (network.dnsPorts) are settings:
+# they differ by distribution.
 HTTPS_PORT = 443  # Slack and PagerDuty receivers
 
 # Internal gRPC port of Loki and Tempo (querier and ingester traffic inside the pod).

@@ -20,7 +20,6 @@ import pulumi_kubernetes as k8s
 
 from components.kit.labels import NAME_LABEL, PART_OF, STACK_LABEL
 from components.settings import Settings
-from components.wiring import endpoints
 from components.wiring.flows import TCP, UDP, Cidrs, Flow, Namespaces, Peer, Pods, table
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
@@ -55,11 +54,14 @@ def _rule(direction: str, peer: Peer, ports: Sequence[tuple[int, str]]) -> dict[
 
 
 def _dns_rules(settings: Settings) -> list[dict[str, Any]]:
-    """Egress on the DNS ports to the resolver's pods (any pod of ``network.dnsNamespace``: no add-on label is
-    assumed) and to ``network.dnsCidrs``, for resolvers that are not pods there (NodeLocal DNSCache on the host network)."""
-    dns = [(endpoints.DNS_PORT, UDP), (endpoints.DNS_PORT, TCP)]
+    """Egress on ``network.dnsPorts``, UDP and TCP, to the resolvers' pods (any pod of ``network.dnsNamespaces``: no
+    add-on label is assumed) and to ``network.dnsCidrs``, for resolvers that are not pods there (NodeLocal DNSCache
+    on the host network). The ports are the resolver pods' own: a policy sees the packet after the Service's DNAT."""
     network = settings.network
-    rules = [_rule("to", Namespaces((network.dns_namespace,)), dns)]
+    dns = [(port, protocol) for port in network.dns_ports for protocol in (UDP, TCP)]
+    rules = []
+    if network.dns_namespaces:
+        rules.append(_rule("to", Namespaces(network.dns_namespaces), dns))
     if network.dns_cidrs:
         rules.append(_rule("to", Cidrs(network.dns_cidrs, "DNS resolvers"), dns))
     return rules

@@ -172,8 +172,9 @@ def test_unneeded_flow_is_denied(rendered: Render, source: str, destination: str
 
 def test_every_pod_resolves_names_and_nothing_else_in_kube_system(rendered: Render) -> None:
     policies = _policies(rendered)
-    dns = Pod(rendered.settings.network.dns_namespace, {"k8s-app": "kube-dns"})
-    other = Pod(rendered.settings.network.dns_namespace, {"k8s-app": "metrics-server"})
+    (namespace,) = rendered.settings.network.dns_namespaces
+    dns = Pod(namespace, {"k8s-app": "kube-dns"})
+    other = Pod(namespace, {"k8s-app": "metrics-server"})
     for pod in _pods(rendered).values():
         assert allowed(policies, pod, dns, 53, "UDP") and allowed(policies, pod, dns, 53, "TCP")
         assert not allowed(policies, pod, other, 443)
@@ -207,23 +208,55 @@ def test_narrow_cidrs_confine_egress(render_stack) -> None:
     assert not allowed(policies, alertmanager, Host(SLACK_IP), 443)
 
 
+# CoreDNS's port as most distributions run it, the default of network.dnsPorts.
+DNS_PORT = 53
+# OpenShift's cluster DNS: the dns-default pods of namespace openshift-dns answer on 5353 behind the Service's
+# port 53 (openshift/cluster-dns-operator), so the policy, which sees the packet after DNAT, must open 5353.
+OPENSHIFT_DNS = Pod("openshift-dns", {"dns.operator.openshift.io/daemonset-dns": "default"})
+OPENSHIFT_DNS_PORT = 5353
 # NodeLocal DNSCache's default listen address (kubernetes/dns, cmd/node-cache -localip; k8s.io docs "Using NodeLocal DNSCache").
 NODE_LOCAL_DNS = "169.254.20.10"
 
 
 def test_a_resolver_on_the_host_network_is_reached_only_through_dns_cidrs(render_stack) -> None:
-    """NodeLocal DNSCache answers on a link-local address of each node, not from a pod of dnsNamespace."""
+    """NodeLocal DNSCache answers on a link-local address of each node, not from a pod of dnsNamespaces."""
     without = render_stack("prod")
     render = render_stack("prod", f"network.dnsCidrs=[{NODE_LOCAL_DNS}/32]")
     resolver = Host(NODE_LOCAL_DNS)
     for name, pod in _pods(render).items():
         for protocol in ("UDP", "TCP"):
-            assert not allowed(_policies(without), _pods(without)[name], resolver, endpoints.DNS_PORT, protocol), name
-            assert allowed(_policies(render), pod, resolver, endpoints.DNS_PORT, protocol), name
+            assert not allowed(_policies(without), _pods(without)[name], resolver, DNS_PORT, protocol), name
+            assert allowed(_policies(render), pod, resolver, DNS_PORT, protocol), name
         assert not allowed(_policies(render), pod, resolver, 8080), name
-        assert not allowed(_policies(render), pod, Host("169.254.20.11"), endpoints.DNS_PORT, "UDP"), name
-    # The resolver pods of dnsNamespace stay reachable beside it.
-    assert allowed(_policies(render), _pods(render)[GRAFANA_NAME], Pod(render.settings.network.dns_namespace, {"k8s-app": "kube-dns"}), 53, "UDP")
+        assert not allowed(_policies(render), pod, Host("169.254.20.11"), DNS_PORT, "UDP"), name
+    # The resolver pods of dnsNamespaces stay reachable beside it.
+    assert allowed(_policies(render), _pods(render)[GRAFANA_NAME], Pod("kube-system", {"k8s-app": "kube-dns"}), DNS_PORT, "UDP")
+
+
+def test_a_resolver_in_another_namespace_on_another_port_is_reached_through_the_settings(render_stack) -> None:
+    """OpenShift: resolver pods in openshift-dns listening on 5353; closed by default, opened by dnsNamespaces/dnsPorts."""
+    without = render_stack("prod")
+    render = render_stack("prod", "network.dnsNamespaces=[openshift-dns]", f"network.dnsPorts=[{OPENSHIFT_DNS_PORT}]")
+    assert render.settings.network.dns_namespaces == ("openshift-dns",) and render.settings.network.dns_ports == (OPENSHIFT_DNS_PORT,)
+    for name, pod in _pods(render).items():
+        for protocol in ("UDP", "TCP"):
+            assert not allowed(_policies(without), _pods(without)[name], OPENSHIFT_DNS, OPENSHIFT_DNS_PORT, protocol), name
+            assert allowed(_policies(render), pod, OPENSHIFT_DNS, OPENSHIFT_DNS_PORT, protocol), name
+        # Only the DNS port, and only that namespace.
+        assert not allowed(_policies(render), pod, OPENSHIFT_DNS, DNS_PORT, "UDP"), name
+        assert not allowed(_policies(render), pod, Pod("kube-system", {"k8s-app": "kube-dns"}), OPENSHIFT_DNS_PORT, "UDP"), name
+        assert not allowed(_policies(render), pod, Pod("openshift-monitoring", {}), OPENSHIFT_DNS_PORT, "UDP"), name
+
+
+def test_the_dns_ports_open_to_every_resolver_kind(render_stack) -> None:
+    """Several ports (CoreDNS as root and as non-root), several namespaces and a CIDR: each port to each of them."""
+    render = render_stack("dev", "network.dnsNamespaces=[kube-system, dns]", "network.dnsPorts=[53, 1053]",
+                          f"network.dnsCidrs=[{NODE_LOCAL_DNS}/32]")
+    grafana = _pods(render)[GRAFANA_NAME]
+    for resolver in (Pod("kube-system", {}), Pod("dns", {}), Host(NODE_LOCAL_DNS)):
+        for port in (53, 1053):
+            assert allowed(_policies(render), grafana, resolver, port, "UDP") and allowed(_policies(render), grafana, resolver, port, "TCP")
+        assert not allowed(_policies(render), grafana, resolver, 5353, "UDP")
 
 
 def test_a_bare_resolver_address_is_taken_as_one_host(render_stack) -> None:
