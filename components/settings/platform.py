@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from components.settings.types import DNS_LABEL_FORM, Count, DnsLabel, Section, matching, whole_number
 
@@ -80,8 +80,30 @@ class AvailabilitySettings(Section):
     zone_spread: SpreadMode
 
 
+# network.dnsNamespace (one namespace) before issue 22; read as dnsNamespaces: [its value], so a stack file
+# written for an earlier release keeps its meaning.
+LEGACY_DNS_NAMESPACE = "dnsNamespace"
+DEFAULT_DNS_NAMESPACES = ["kube-system"]
+
+
 class NetworkSettings(Section):
     """NetworkPolicies: default deny in the stack's namespace, then only the flows the stack needs."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_dns_namespace(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or LEGACY_DNS_NAMESPACE not in data:
+            return data
+        data = dict(data)
+        legacy = data.pop(LEGACY_DNS_NAMESPACE)
+        current = data.get("dnsNamespaces", DEFAULT_DNS_NAMESPACES)
+        if list(current or []) not in (DEFAULT_DNS_NAMESPACES, [legacy]):
+            raise ValueError(
+                f"network.{LEGACY_DNS_NAMESPACE} ({legacy!r}) and network.dnsNamespaces ({list(current)!r}) are both set; "
+                f"accepted form: only dnsNamespaces, a list of namespace names (dnsNamespace is its earlier, single-valued name)"
+            )
+        data["dnsNamespaces"] = [legacy]
+        return data
 
     policies: bool
     # Namespaces whose workloads send OTLP to Alloy, push to the Pushgateway and are scraped.

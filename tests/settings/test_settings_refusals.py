@@ -330,14 +330,21 @@ def test_an_empty_cidr_list_under_default_deny_is_refused(key: str) -> None:
         ("network.dnsNamespaces=[OpenShift_DNS]", "network.dnsNamespaces.0", "accepted form"),
         ("network.dnsNamespaces=openshift-dns", "network.dnsNamespaces", "a list, each entry"),
         ("network.dnsNamespaces=[]", "network.dnsNamespaces", "namespaces of the cluster's DNS pods"),
-        ("network.dnsNamespace=kube-system", "network.dnsNamespace", "did you mean 'dnsNamespaces'"),
+        ("network.dnsNamespace=x", "network", "network.dnsNamespace ('x') and network.dnsNamespaces (['y']) are both set"),
         ("network.ingressCidrs=[ingress-nginx]", "network.ingressCidrs.0", "CIDR notation"),
         ("network.apiServerPorts=[70000]", "network.apiServerPorts.0", "a whole number from 1 to 65535"),
         ("network.apiServerPorts=[]", "network.apiServerPorts", "at least one port"),
     ],
 )
 def test_every_refusal_names_the_accepted_form(override: str, key: str, words: str) -> None:
-    assert words in _line(_problems("dev", override), f"observability:{key}")
+    extra = ("network.dnsNamespaces=[y]",) if override.startswith("network.dnsNamespace=") else ()
+    assert words in _line(_problems("dev", override, *extra), f"observability:{key}")
+
+
+def test_the_earlier_single_dns_namespace_key_keeps_its_meaning(render_stack) -> None:
+    """network.dnsNamespace (before issue 22) is read as dnsNamespaces: [its value]."""
+    rendered = render_stack("dev", "network.dnsNamespace=openshift-dns")
+    assert rendered.settings.network.dns_namespaces == ("openshift-dns",)
 
 
 # 6. Secrets are masked, whatever the key.
