@@ -32,7 +32,7 @@ SAMPLING_PORT = endpoints.ALLOY_SAMPLING_PORT
 # The pod's own name (downward API), e.g. alloy-2: the replica that keeps a target is the one whose
 # name is the StatefulSet's name and the target's share. The pod name is set on every Kubernetes
 # version; the apps.kubernetes.io/pod-index label only from 1.28, and an empty value would keep nothing.
-POD_NAME_ENV = "POD_NAME"
+POD_NAME_ENV = endpoints.ALLOY_POD_NAME_ENV
 STATEFULSET = endpoints.ALLOY_NAME
 # A pod's containers stay on one replica for the pod's life: the key is what a restart of Alloy cannot change.
 SHARE_KEY_LABELS = ("__meta_kubernetes_namespace", "__meta_kubernetes_pod_name")
