@@ -98,6 +98,15 @@ PROMETHEUS_RESOURCE = PROMETHEUS_NAME
 ALERTMANAGER_RESOURCE = ALERTMANAGER_NAME
 PROMETHEUS_STATEFULSET = f"prometheus-{PROMETHEUS_RESOURCE}"
 ALERTMANAGER_STATEFULSET = f"alertmanager-{ALERTMANAGER_RESOURCE}"
+# Every StatefulSet of the stack, by component: the stack's own (Loki, Tempo, Alloy) and the operator's.
+# The rules' {{statefulset:<component>}} reads it (rules/observability-stack.yaml StackReplicasUnavailable).
+STATEFULSETS = {
+    ALLOY_NAME: ALLOY_NAME,
+    LOKI_NAME: LOKI_NAME,
+    TEMPO_NAME: TEMPO_NAME,
+    PROMETHEUS_NAME: PROMETHEUS_STATEFULSET,
+    ALERTMANAGER_NAME: ALERTMANAGER_STATEFULSET,
+}
 
 # Service names other components address. The operator makes `prometheus-operated` and
 # `alertmanager-operated` (headless: one DNS name per replica) for the Prometheus and Alertmanager
