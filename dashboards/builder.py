@@ -312,6 +312,9 @@ class Variable:
     values: tuple[str, ...] = ()
     multi: bool = True
     include_all: bool = True
+    # What "All" stands for: a regex matching any value, or None for the values the query found (Grafana
+    # then substitutes their alternation, so "All" still filters).
+    all_value: str | None = ".*"
     default: str | None = None
     hide: bool = False
     textbox: bool = False  # free text (e.g. a run id to search logs and traces for)
@@ -330,8 +333,8 @@ class Variable:
             "current": current,
             "hide": 2 if self.hide else 0,
         }
-        if self.include_all:
-            base["allValue"] = ".*"
+        if self.include_all and self.all_value is not None:
+            base["allValue"] = self.all_value
         if self.textbox:
             return base | {"type": "textbox", "query": self.default or "", "includeAll": False, "multi": False}
         if self.values:

@@ -337,22 +337,40 @@ def failed_queues(ctx: Context) -> Dashboard:
     ], ctx, tags=("rabbitmq", "dlq"))
 
 
+# The namespaces the selected services report their own metrics from (their pods'); "All" is their
+# alternation, not any namespace, so a container of the same name elsewhere is not counted.
+NAMESPACES = 'namespace=~"$namespace"'
+# kube-state-metrics keeps a container's limit while its pod is Succeeded or Failed (and no longer runs, so
+# cAdvisor has no series for it): limits count only for pods that are Pending or Running.
+LIVE_PODS = f'kube_pod_status_phase{{phase=~"Pending|Running", {NAMESPACES}}} == 1'
+
+
+def _limits(resource: str) -> str:
+    """Each selected service's summed limit of ``resource`` over its live pods (cores or bytes)."""
+    return (f'sum by (container) (kube_pod_container_resource_limits{{resource="{resource}", {CONTAINERS}, {NAMESPACES}}}'
+            f" and on (namespace, pod) ({LIVE_PODS}))")
+
+
 def resource_usage(ctx: Context) -> Dashboard:
-    container = CONTAINERS
-    pod = 'pod=~"($service)-.*"'
+    container = f"{CONTAINERS}, {NAMESPACES}"
+    pod = f'pod=~"($service)-.*", {NAMESPACES}'
+    working_set = f"container_memory_working_set_bytes{{{container}}}"
+    namespace = Variable("namespace", "Namespace", query=f"label_values({family('messages_processed_total')}, namespace)", all_value=None)
     return _dashboard("copilot-resource-usage", "Resource Usage", "Container CPU, memory, disk and network by service, with limit lines.", [
         Row("CPU and memory", [
             timeseries("CPU by service", [
                 prom(f"sum by (container) (rate(container_cpu_usage_seconds_total{{{container}}}[$__rate_interval]))", "{{container}}"),
-                prom(f'sum by (container) (kube_pod_container_resource_limits{{resource="cpu", {container}}})', "limit {{container}}"),
+                prom(_limits("cpu"), "limit {{container}}"),
             ], unit="cores", custom={"lineStyle": {"fill": "solid"}}),
             timeseries("Memory by service", [
-                prom(f"sum by (container) (container_memory_working_set_bytes{{{container}}})", "{{container}}"),
-                prom(f'sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}})', "limit {{container}}"),
+                prom(f"sum by (container) ({working_set})", "{{container}}"),
+                prom(_limits("memory"), "limit {{container}}"),
             ], unit="bytes"),
+            # The limits of the containers whose working set is summed above, no other (not a Pending pod's).
             bargauge("Memory against limit", [prom(
-                f"sum by (container) (container_memory_working_set_bytes{{{container}}})"
-                f' / sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}})', "{{container}}", instant=True)],
+                f"sum by (container) ({working_set})"
+                f' / sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}}'
+                f" and on (namespace, pod, container) {working_set})", "{{container}}", instant=True)],
                 unit="percentunit", min=0, max=1, steps=above(warning=0.8, critical=0.95), width=24),
         ]),
         Row("Disk and network", [
@@ -364,7 +382,7 @@ def resource_usage(ctx: Context) -> Dashboard:
                        unit="Bps", width=8),
         ]),
         _logs_row(),
-    ], ctx, tags=("resources",))
+    ], ctx, namespace, tags=("resources",))
 
 
 def logs_overview(ctx: Context) -> Dashboard:

@@ -82,6 +82,17 @@ def _plain(text: str, service: str | None) -> str:
     return text
 
 
+def _impacts(rules: list[dict[str, Any]], desc: str) -> list[str]:
+    """One impact line, or one per service when the rules of an alert name say different things."""
+    services = [r["labels"]["service"] for r in rules]
+    generic = {_section(_plain(r["annotations"]["description"], r["labels"]["service"]), "Impact") for r in rules}
+    if len(generic) > 1:
+        return [f"- service `{service}`: {_section(_plain(r['annotations']['description'], None), 'Impact')}"
+                for service, r in zip(services, rules, strict=True)]
+    impact = _section(desc, "Impact")
+    return [f"- {impact[:1].upper()}{impact[1:]}"]
+
+
 def render(alert: str, set_name: str, rules: list[dict[str, Any]], related: list[str], sli: str | None) -> str:
     first = rules[0]
     ann, labels = first["annotations"], first["labels"]
@@ -94,7 +105,7 @@ def render(alert: str, set_name: str, rules: list[dict[str, Any]], related: list
     when, who = ESCALATION[max((r["labels"]["severity"] for r in rules), key=list(ESCALATION).index)]
     lines = [f"# Runbook: {alert}", "", f"Severity: {', '.join(sorted({r['labels']['severity'] for r in rules}))}. "
              f"Service: {', '.join(services)}. Source: {SOURCES.get(set_name, set_name)}.", "", "## Symptoms", "",
-             f"- {ann['summary']}", f"- Alert text: {symptoms}", "", "## Impact", "", f"- {_section(desc, 'Impact')[:1].upper()}{_section(desc, 'Impact')[1:]}",
+             f"- {ann['summary']}", f"- Alert text: {symptoms}", "", "## Impact", "", *_impacts(rules, desc),
              f"- Severity `{severity}`: {when}", "", "## Diagnosis", "",
              f"1. Check dashboard: {DASHBOARDS.get(set_name, 'Observability Stack Health')} (Grafana), filtered to "
              f"service {', '.join(services)}.",

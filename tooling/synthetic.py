@@ -33,6 +33,8 @@ LIVE_SYSTEMS = ("prometheus-synthetic",)
 CLIENT_LIBRARY_SYSTEMS = ("qmtl-seamless", "qmtl-core", "dvt", "copilot")
 # kube-state-metrics and cAdvisor series carry the pod's own namespace, pod and container.
 POD_SCOPED_PREFIXES = ("kube_pod_", "container_")
+# Of those, the families about a pod rather than one of its containers (no container label).
+POD_LEVEL_FAMILIES = ("kube_pod_status_phase",)
 CONTAINERS = ("parsing", "embedding")
 DEFAULT_JOB = "synthetic-load"
 
@@ -98,6 +100,8 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
 }
 FAMILY_LABEL_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("controlbus_apply_ack_total", "phase"): ("freeze", "unfreeze"),
+    # The synthetic pods run; the Succeeded series exists at 0, as kube-state-metrics writes it.
+    ("kube_pod_status_phase", "phase"): ("Running", "Succeeded"),
     ("controlbus_apply_ack_latency_ms", "phase"): ("freeze", "unfreeze"),
     ("dvt_runs_completed_total", "status"): ("success", "failed", "cancelled"),
     ("dvt_run_completion_duration_seconds", "status"): ("success", "failed"),
@@ -236,6 +240,8 @@ def label_sets(metric: Metric, environment: str, namespace: str = "observability
     combos = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*choices)]
     if metric.name.startswith(POD_SCOPED_PREFIXES):
         pods = [{"namespace": namespace, "container": c, "pod": f"{c}-5d8f9c7b6-x2k4p"} for c in CONTAINERS]
+        if metric.name in POD_LEVEL_FAMILIES:
+            pods = [{k: v for k, v in p.items() if k != "container"} for p in pods]
         combos = [{**combo, **pod} for combo in combos for pod in pods]
     return combos
 
@@ -254,6 +260,8 @@ def gauge_level(metric: Metric, labels: Labels, now: float) -> float:
     if name in GAUGE_LEVELS:
         level = GAUGE_LEVELS[name]
         return level / 5 if name == "nodecache_resident_bytes" and labels.get("scope") != "total" else level
+    if name in POD_LEVEL_FAMILIES:
+        return 1.0 if labels.get("phase") == "Running" else 0.0
     if name.startswith("kube_pod_container_resource_"):
         return 1.0 if labels.get("resource") == "cpu" else 1.0e9
     if "timestamp" in name or name.endswith("_last_heartbeat_seconds"):
@@ -287,7 +295,8 @@ MetricObject = Counter | Gauge | Histogram | Summary
 
 def make_metric(metric: Metric, registry: CollectorRegistry, buckets: Iterable[float] | None = None, namespace: str | None = None) -> MetricObject:
     """A prometheus-client object for a catalog family, registered in ``registry``."""
-    labels = sorted(metric.labels | ({"namespace", "container", "pod"} if namespace and metric.name.startswith(POD_SCOPED_PREFIXES) else set()))
+    pod_labels = {"namespace", "pod"} if metric.name in POD_LEVEL_FAMILIES else {"namespace", "container", "pod"}
+    labels = sorted(metric.labels | (pod_labels if namespace and metric.name.startswith(POD_SCOPED_PREFIXES) else set()))
     doc = metric.help or metric.name
     if metric.type == "counter" and (metric.system in CLIENT_LIBRARY_SYSTEMS or metric.name.endswith("_total")):
         return Counter(metric.name, doc, labels, registry=registry)

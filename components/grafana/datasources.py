@@ -21,8 +21,8 @@ from components.grafana.access import GrafanaScope
 from components.settings.units import go_duration
 from components.wiring import endpoints
 
-# Exemplar labels carrying a trace ID: OpenTelemetry SDKs write trace_id,
-# Tempo's metrics-generator writes traceID.
+# Exemplar labels carrying a trace ID: OpenTelemetry SDKs and Alloy's span metrics write trace_id
+# (otelcol.exporter.prometheus); Tempo's metrics-generator (off here) wrote traceID.
 EXEMPLAR_TRACE_LABELS = ("trace_id", "traceID")
 # A trace_id field in a JSON log line ("trace_id": "abc") or in logfmt (trace_id=abc).
 TRACE_ID_REGEX = r'trace_id"?\s*[:=]\s*"?(\w+)'

@@ -32,7 +32,7 @@ SAMPLING_PORT = endpoints.ALLOY_SAMPLING_PORT
 # The pod's own name (downward API), e.g. alloy-2: the replica that keeps a target is the one whose
 # name is the StatefulSet's name and the target's share. The pod name is set on every Kubernetes
 # version; the apps.kubernetes.io/pod-index label only from 1.28, and an empty value would keep nothing.
-POD_NAME_ENV = "POD_NAME"
+POD_NAME_ENV = endpoints.ALLOY_POD_NAME_ENV
 STATEFULSET = endpoints.ALLOY_NAME
 # A pod's containers stay on one replica for the pod's life: the key is what a restart of Alloy cannot change.
 SHARE_KEY_LABELS = ("__meta_kubernetes_namespace", "__meta_kubernetes_pod_name")
@@ -40,6 +40,24 @@ SHARE_KEY_SEPARATOR = "/"
 # Names starting with __ never reach the target's public labels, which key its read position
 # (Alloy v1.10.1 loki/source/kubernetes/kubetail: publicLabels, entryForTarget).
 SHARE_LABEL = "__tmp_alloy_replica"
+# Which pods' containers are tailed: every phase but a finished pod of a controller that always restarts its
+# pods (an evicted or shut-down Deployment, StatefulSet or DaemonSet pod). What Alloy v1.10.1 does
+# (loki/source/kubernetes/kubetail/tailer.go, kubetail.go, internal/runner/runner.go):
+# - a target that leaves the list has its tailer cancelled, wherever it is in the log, and its saved
+#   position deleted. Dropping Succeeded/Failed cut a Job's last lines (often the error), and a Job
+#   that ran for a moment was never tailed; dropping Pending left the init containers of a pod stuck in
+#   Init (the pod is Pending while they run) uncollected; dropping Unknown (node unreachable) deleted
+#   the position, and the pod back in Running was read again from its start;
+# - a kept target's tailer reads to the end of the log, then stops for good when the container will not
+#   run again (containerTerminated: exit 0 under OnFailure, any exit under Never); the runner does not
+#   restart a worker that returned while its target stays, and after an Alloy restart the saved position
+#   makes the new tailer read nothing again. So a finished Job pod costs one log request per restart.
+# - a container that "will restart" (restartPolicy Always) is asked for its log again after each end, up
+#   to once a minute (retailBackoff), for as long as the pod object stays: finished pods of these
+#   controllers would be polled until deleted, and are left out, as before.
+TAILED_PHASE_LABELS = ("__meta_kubernetes_pod_phase", "__meta_kubernetes_pod_controller_kind")
+FINISHED_PHASES = ("Succeeded", "Failed")
+RESTARTING_CONTROLLERS = ("ReplicaSet", "StatefulSet", "DaemonSet", "ReplicationController")
 # Seed 004 writes levels in upper case and queries level="ERROR"; anything else becomes UNKNOWN
 # so a typo in one service's logger cannot add label values.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
@@ -186,7 +204,10 @@ def _log_blocks(settings: Settings) -> list[Block]:
         "pods",
         {"targets": export(discovery, "targets")},
         [
-            Block("rule", attributes={"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Unknown", "action": "drop"}),
+            Block("rule", attributes={
+                "source_labels": list(TAILED_PHASE_LABELS), "separator": ";",
+                "regex": f"({'|'.join(FINISHED_PHASES)});({'|'.join(RESTARTING_CONTROLLERS)})", "action": "drop",
+            }),
             *replica_share_rules(settings.alloy.replicas),
             # The first non-empty of the configured pod labels, else the container's name.
             Block(

@@ -28,6 +28,11 @@ INDEX_PERIOD = "24h"
 # Only these become stream labels (seed 004); everything else stays in the line. Written with
 # the Alloy -> Loki flow (components/wiring/endpoints.py, flows.py), which also sets Loki's label-name limit.
 STREAM_LABELS = endpoints.STREAM_LABELS
+# Loki 3.5.3's default, written out because half of it bounds what a stream still takes: an entry older
+# than the stream's newest minus max_chunk_age/2 is refused "too far behind" (pkg/ingester/stream.go). An
+# Alloy replica back from downtime sends its backlog into streams the other replicas kept current, so this
+# bounds how long a replica may be away without losing lines (docs/logs-and-traces.md, StackReplicasUnavailable).
+MAX_CHUNK_AGE = "2h"
 
 
 def _object_store(settings: Settings) -> str:
@@ -107,6 +112,7 @@ def loki_config(settings: Settings) -> dict[str, Any]:
             "ring": {"kvstore": {"store": "inmemory"}, "instance_addr": "127.0.0.1"},
             "storage": _common_storage(settings),
         },
+        "ingester": {"max_chunk_age": MAX_CHUNK_AGE},
         "schema_config": {"configs": _schema_periods(settings)},
         "storage_config": _storage_config(settings),
         "compactor": {

@@ -7,6 +7,7 @@ with placeholders that are expanded here:
 - ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
+- ``{{statefulset:<component>}}``   -> the name of that component's StatefulSet (components/wiring/endpoints.py)
 
 and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``
 and, from its ``annotations.dashboard: <dashboard uid>``, ``annotations.dashboard_url`` =
@@ -30,6 +31,7 @@ import yaml
 from components import paths
 from components.kit import yaml_load
 from components.rules import thresholds
+from components.wiring import endpoints
 
 REPO_ROOT = paths.REPO_ROOT
 RULES_DIR = paths.RULES_DIR
@@ -84,9 +86,13 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                     f"{where}: no retention known for {arg!r}; accepted: one of {sorted(ctx.retention_seconds)}"
                 )
             return str(ctx.retention_seconds[arg])
+        if kind == "statefulset" and arg:
+            if arg not in endpoints.STATEFULSETS:
+                raise RuleFileError(f"{where}: no StatefulSet known for {arg!r}; accepted: one of {sorted(endpoints.STATEFULSETS)}")
+            return endpoints.STATEFULSETS[arg]
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
-            "{{namespace}}, {{retention_seconds:<component>}}"
+            "{{namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
         )
 
     return _PLACEHOLDER.sub(sub, text)

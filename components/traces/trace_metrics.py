@@ -39,10 +39,10 @@ LATENCY_BUCKETS_SECONDS = (0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.25
 # Resource attributes that key a service's series: without this every pod (service.instance.id, host
 # name) would get series of its own, which Tempo's generator never had.
 RESOURCE_KEY_ATTRIBUTES = ("service.name", "deployment.environment", "deployment.environment.name")
-# The Alloy pod a series comes from: two instances each see a share of every service's spans. The
-# container runtime sets HOSTNAME to the pod's name in every container.
+# The Alloy pod a series comes from: two instances each see a share of every service's spans. The pod's
+# name comes from the downward API (HOSTNAME is only the pod's name while the pod spec sets no hostname).
 COLLECTOR_LABEL = "collector"
-POD_NAME_ENV = "HOSTNAME"
+POD_NAME_ENV = endpoints.ALLOY_POD_NAME_ENV
 # What the remote-written series carry besides their own labels (Tempo's generator wrote source="tempo").
 SOURCE = "alloy"
 LABEL = "all_spans"

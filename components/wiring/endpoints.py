@@ -58,6 +58,9 @@ OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 # Alloy instances route each trace's spans to one of them over OTLP gRPC on this port (tail sampling).
 ALLOY_SAMPLING_PORT = 4319
+# The environment variable the Alloy container gets its pod's name in (downward API, metadata.name):
+# the log share it keeps and the `collector` label of the series it writes are keyed on it.
+ALLOY_POD_NAME_ENV = "POD_NAME"
 
 # Ports outside the stack's own components, for NetworkPolicies.
 ALERTMANAGER_CLUSTER_PORT = 9094  # gossip between Alertmanager replicas, TCP and UDP
@@ -95,6 +98,15 @@ PROMETHEUS_RESOURCE = PROMETHEUS_NAME
 ALERTMANAGER_RESOURCE = ALERTMANAGER_NAME
 PROMETHEUS_STATEFULSET = f"prometheus-{PROMETHEUS_RESOURCE}"
 ALERTMANAGER_STATEFULSET = f"alertmanager-{ALERTMANAGER_RESOURCE}"
+# Every StatefulSet of the stack, by component: the stack's own (Loki, Tempo, Alloy) and the operator's.
+# The rules' {{statefulset:<component>}} reads it (rules/observability-stack.yaml StackReplicasUnavailable).
+STATEFULSETS = {
+    ALLOY_NAME: ALLOY_NAME,
+    LOKI_NAME: LOKI_NAME,
+    TEMPO_NAME: TEMPO_NAME,
+    PROMETHEUS_NAME: PROMETHEUS_STATEFULSET,
+    ALERTMANAGER_NAME: ALERTMANAGER_STATEFULSET,
+}
 
 # Service names other components address. The operator makes `prometheus-operated` and
 # `alertmanager-operated` (headless: one DNS name per replica) for the Prometheus and Alertmanager

@@ -180,14 +180,13 @@ def _free_port() -> int:
         return port
 
 
-def test_the_relabel_model_agrees_with_the_real_prometheus(render_stack, tmp_path: Path) -> None:
-    """tests/support/relabel.py against a real relabeller: Prometheus 3.5.0, whose hashmod, keep and replace
-    Alloy's relabel package reproduces (internal/component/common/relabel/relabel.go). The rendered rules are
-    given to Prometheus as they are, one scrape job per replica with that replica's pod name for sys.env."""
-    render = render_stack("prod")
+def _kept_by_prometheus(render: Render, targets: list[dict[str, str]], tmp_path: Path, expect: int) -> dict[str, set[int]]:
+    """Replica pod name -> the indexes of ``targets`` the real Prometheus 3.5.0 keeps with the rendered rules.
+
+    The rules are given to Prometheus as they are, one scrape job per replica with that replica's pod name
+    for sys.env; target i is addressed 127.0.0.1:(20000 + i)."""
     rules = _relabel_rules(render)
     pods = [f"{NAME}-{ordinal}" for ordinal in range(render.settings.alloy.replicas)]
-    targets = _targets(60)
 
     def prometheus_rule(rule: Block, pod_name: str) -> dict[str, Any]:
         return {name: (pod_name if isinstance(value, Call) else value) for name, value in rule.attributes.items()}
@@ -226,11 +225,69 @@ def test_the_relabel_model_agrees_with_the_real_prometheus(render_stack, tmp_pat
             kept = {}
             for item in active:
                 kept.setdefault(item["scrapePool"], set()).add(item["discoveredLabels"]["__address__"])
-            if sum(len(v) for v in kept.values()) >= len(targets):
+            if sum(len(v) for v in kept.values()) >= expect:
                 break
             time.sleep(0.3)
     finally:
         process.terminate()
         process.wait(timeout=20)
-    expected = {pod_name: {f"127.0.0.1:{20000 + i}" for i, o in enumerate(_owners(render, targets)) if o == [pod_name]} for pod_name in pods}
+    return {pod_name: {int(address.rsplit(":", 1)[1]) - 20000 for address in addresses} for pod_name, addresses in kept.items()}
+
+
+def test_the_relabel_model_agrees_with_the_real_prometheus(render_stack, tmp_path: Path) -> None:
+    """tests/support/relabel.py against a real relabeller: Prometheus 3.5.0, whose hashmod, keep and replace
+    Alloy's relabel package reproduces (internal/component/common/relabel/relabel.go)."""
+    render = render_stack("prod")
+    targets = _targets(60)
+    kept = _kept_by_prometheus(render, targets, tmp_path, expect=len(targets))
+    pods = [f"{NAME}-{ordinal}" for ordinal in range(render.settings.alloy.replicas)]
+    expected = {pod_name: {i for i, o in enumerate(_owners(render, targets)) if o == [pod_name]} for pod_name in pods}
     assert kept == expected
+
+
+def _pod_target(phase: str, controller: str | None, name: str, init: bool = False) -> dict[str, str]:
+    target = {
+        "__meta_kubernetes_namespace": "batch",
+        "__meta_kubernetes_pod_name": name,
+        "__meta_kubernetes_pod_container_name": "migrate" if init else "main",
+        "__meta_kubernetes_pod_container_init": str(init).lower(),
+        "__meta_kubernetes_pod_phase": phase,
+    }
+    if controller:
+        target["__meta_kubernetes_pod_controller_kind"] = controller
+    return target
+
+
+# (target, tailed?) What Alloy v1.10.1 does with a target that stays or leaves: components/logs/alloy_config.py.
+PHASE_CASES = [
+    # A pod stuck in Init is Pending while its init containers run: their logs say why.
+    (_pod_target("Pending", "ReplicaSet", "web-7c9d-init", init=True), True),
+    (_pod_target("Pending", "Job", "migrate-29-abcde", init=True), True),
+    # A Job's pod that finished: the tailer must read to the end (the last lines are the error), then stops.
+    (_pod_target("Succeeded", "Job", "report-28913-x7k2p"), True),
+    (_pod_target("Failed", "Job", "report-28914-q8z3n"), True),
+    (_pod_target("Succeeded", None, "one-off"), True),
+    # Node unreachable: dropping the target would delete its position and re-read the pod from the start.
+    (_pod_target("Unknown", "ReplicaSet", "web-7c9d-unk"), True),
+    (_pod_target("Running", "StatefulSet", "db-0"), True),
+    # A finished pod of a controller that always restarts its containers (evicted, node shut down): left out;
+    # kept, its tailer would ask for its log once a minute until the pod is deleted.
+    (_pod_target("Failed", "ReplicaSet", "web-7c9d-evicted"), False),
+    (_pod_target("Succeeded", "DaemonSet", "agent-shutdown"), False),
+    (_pod_target("Failed", "StatefulSet", "db-1"), False),
+]
+
+
+def test_init_containers_and_finished_jobs_are_tailed_by_one_replica(rendered: Render) -> None:
+    rules = _relabel_rules(rendered)
+    pods = [f"{NAME}-{ordinal}" for ordinal in range(rendered.settings.alloy.replicas)]
+    for target, tailed in PHASE_CASES:
+        keepers = [p for p in pods if relabel.apply(rules, target, {POD_NAME_ENV: p}) is not None]
+        assert len(keepers) == (1 if tailed else 0), (target, keepers)
+
+
+def test_the_phase_rules_agree_with_the_real_prometheus(render_stack, tmp_path: Path) -> None:
+    render = render_stack("prod")
+    targets = [target for target, _ in PHASE_CASES]
+    kept = _kept_by_prometheus(render, targets, tmp_path, expect=sum(tailed for _, tailed in PHASE_CASES))
+    assert sorted(i for indexes in kept.values() for i in indexes) == [i for i, (_, tailed) in enumerate(PHASE_CASES) if tailed]

@@ -13,9 +13,9 @@ import re
 from components.logs.alloy_config import ENVIRONMENT_ATTRIBUTES
 from components.traces import trace_metrics
 from components.wiring import endpoints
-from tests.support.alloy_parser import Block, references
+from tests.support.alloy_parser import Block, Call, references
 from tests.support.alloy_render import alloy_blocks, one
-from tests.support.k8s_objects import mounted_yaml
+from tests.support.k8s_objects import container, mounted_yaml
 from tooling.render import Render
 
 SAMPLER = "otelcol.processor.tail_sampling"
@@ -111,3 +111,34 @@ def test_the_environment_dimension_is_one_alloy_fills_on_every_trace(rendered: R
     graph_dimensions = set(one(blocks, "otelcol.connector.servicegraph").attributes["dimensions"])
     assert span_dimensions and graph_dimensions
     assert span_dimensions | graph_dimensions <= set(ENVIRONMENT_ATTRIBUTES)
+
+
+def _env_reads(value: object) -> list[str]:
+    """The variable names of every ``sys.env(...)`` call inside an attribute value."""
+    if isinstance(value, Call):
+        own = [value.args[0]] if value.name == "sys.env" else []
+        return own + [n for a in value.args for n in _env_reads(a)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _env_reads(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _env_reads(v)]
+    return []
+
+
+def _all_env_reads(blocks: list[Block]) -> list[str]:
+    return [n for b in blocks for v in b.attributes.values() for n in _env_reads(v)] + [n for b in blocks for n in _all_env_reads(b.blocks)]
+
+
+def test_every_pod_name_alloy_reads_comes_from_the_downward_api(rendered: Render) -> None:
+    """The ``collector`` label and the log share read the pod's name from the container's environment:
+    the variable must be one the container gets from metadata.name (HOSTNAME is the pod's name only while
+    the pod spec sets no hostname, and it is not written in the container spec)."""
+    blocks = alloy_blocks(rendered)
+    collector = one(blocks, "prometheus.remote_write").attributes["external_labels"][trace_metrics.COLLECTOR_LABEL]
+    assert _env_reads(collector), "the collector label must be the pod's name"
+    env = {e["name"]: e for e in container(rendered, "StatefulSet", endpoints.ALLOY_NAME)["env"]}
+    reads = set(_all_env_reads(blocks))
+    assert reads, "the share and the collector label read the pod's name"
+    for name in reads:
+        assert name in env, f"Alloy reads sys.env({name!r}); the container does not set it"
+        assert env[name]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", env[name]
