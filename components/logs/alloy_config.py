@@ -88,6 +88,15 @@ LIMITER_SHARE = Decimal("0.8")
 SPIKE_SHARE = Decimal("0.2")
 SAMPLING_BUFFER_SHARE = Decimal("0.5")
 TRACE_BYTES = 16 * 1024
+# The service graph's store of calls waiting for their other side (otelcol.connector.servicegraph, store
+# max_items) gets SERVICE_GRAPH_STORE_SHARE of the container at EDGE_BYTES an edge: a conservative round
+# figure for one store entry (the Edge struct with its key, trace ID, two service names and latencies, its
+# dimension and peer maps, list element and index entry: contrib servicegraphconnector v0.128.0, the version
+# Alloy v1.10.1 wraps, internal/store). Both buffers together stay below the limiter's soft limit
+# (LIMITER_SHARE - SPIKE_SHARE), where it starts refusing spans: 256 MiB gives 13107 edges, about 1300
+# unpaired edges/s per replica at the 10 s wait (Tempo's generator held 10000).
+SERVICE_GRAPH_STORE_SHARE = Decimal("0.05")
+EDGE_BYTES = 1024
 LIMITER_CHECK_INTERVAL = "1s"
 
 
@@ -127,20 +136,24 @@ def environment_statements() -> list[str]:
 
 @dataclass(frozen=True)
 class SamplingMemory:
-    """Tail sampling's memory guard for one Alloy container: limiter limits (MiB) and the trace buffer."""
+    """Tail sampling's memory guard for one Alloy container: limiter limits (MiB), the sampler's trace
+    buffer (traces) and the service graph's edge store (edges)."""
 
     limit_mib: int
     spike_limit_mib: int
     num_traces: int
+    service_graph_edges: int
 
 
 def sampling_memory(settings: Settings) -> SamplingMemory:
-    """Sized from alloy.resources.limits.memory (see LIMITER_SHARE, SAMPLING_BUFFER_SHARE, TRACE_BYTES)."""
+    """Sized from alloy.resources.limits.memory (see LIMITER_SHARE, SAMPLING_BUFFER_SHARE, TRACE_BYTES,
+    SERVICE_GRAPH_STORE_SHARE, EDGE_BYTES)."""
     limit = quantity_bytes(settings.alloy.resources.limits.memory)
     return SamplingMemory(
         limit_mib=int(limit * LIMITER_SHARE / MIB),
         spike_limit_mib=int(limit * SPIKE_SHARE / MIB),
         num_traces=int(limit * SAMPLING_BUFFER_SHARE / TRACE_BYTES),
+        service_graph_edges=int(limit * SERVICE_GRAPH_STORE_SHARE / EDGE_BYTES),
     )
 
 
@@ -243,7 +256,10 @@ def _trace_blocks(settings: Settings) -> list[Block]:
     sampling = Block(
         "otelcol.processor.tail_sampling",
         "per_environment",
-        # Bounded: at most num_traces traces wait for their decision (the oldest are decided early beyond it).
+        # Bounded: at most num_traces traces wait for their decision. Beyond it the oldest are dropped
+        # undecided, error traces too (tail sampling v0.128.0 processor.go, dropTrace), counted in
+        # otelcol_processor_tail_sampling_sampling_trace_dropped_too_early (alert TailSamplingTracesDroppedUndecided).
+        # Capacity: num_traces / decision_wait new traces per second per replica (docs/logs-and-traces.md).
         {"decision_wait": DECISION_WAIT, "num_traces": memory.num_traces},
         [
             # Policies are OR-ed: a trace with an error is kept whatever the percentage.
@@ -262,7 +278,7 @@ def _trace_blocks(settings: Settings) -> list[Block]:
     )
     # Span metrics and the service graph see every span: they take the limiter's output beside the sampler
     # (after the limiter, so a span it refuses and the sender retries is counted once).
-    metric_blocks, metric_inputs = trace_metric_blocks(settings)
+    metric_blocks, metric_inputs = trace_metric_blocks(settings, memory.service_graph_edges)
     # In front of the sampler: above its limit it refuses spans (the sending Alloy retries) instead of
     # letting the buffer grow until the container is OOM-killed with every buffered trace.
     limiter = Block(

@@ -5,7 +5,8 @@ that repeats every alert grows with it and runs into the sink's limit exactly th
 (prometheus/alertmanager#2769: a 300-alert group made ~43,000 characters of Slack text). So every
 template here lists the first ``LISTED_ALERTS`` alerts, each cut to ``SUMMARY_CHARS`` and
 ``DESCRIPTION_CHARS``, counts the rest, and puts the runbook and dashboard links first, where no
-cut reaches them. The templates are Go text/template as Alertmanager 0.28.1 runs them (its
+cut of the listing reaches them (each link is bounded by ``URL_CHARS`` of its own). The summary and
+links come from the first firing alert of the group. The templates are Go text/template as Alertmanager 0.28.1 runs them (its
 function map: template/template.go DefaultFuncs, and Go's builtins ``slice``, ``len``, ``index``).
 
 The sinks' limits, each written once (docs/metrics.md, "Notification sizes"):
@@ -32,6 +33,11 @@ PAGERDUTY_EVENT_BYTES = 512_000
 LISTED_ALERTS = 5
 SUMMARY_CHARS = 200
 DESCRIPTION_CHARS = 400
+# A runbook or dashboard URL: the rules write about a hundred characters; an annotation from elsewhere (a
+# dashboard link carrying a whole query) is cut here, so the copies of it in a PagerDuty event (details
+# and links) cannot approach the event limit (a 20,000-character URL made an 80 KB event). A cut URL
+# ends in an ellipsis and may not resolve; the runbook's own name is near its start.
+URL_CHARS = 500
 
 
 def cut(expression: str, chars: int) -> str:
@@ -47,16 +53,28 @@ def cut(expression: str, chars: int) -> str:
 
 # The alerts a notification lists: the firing ones, or (a resolved notification) the resolved ones.
 FIRING_ELSE_RESOLVED = "{{ $shown := .Alerts.Firing }}{{ if not $shown }}{{ $shown = .Alerts.Resolved }}{{ end }}"
+# The alert whose summary and links a notification shows: the first firing one, else the first. A group
+# that mixes firing and resolved alerts (send_resolved) may list a resolved one first in .Alerts.
+FIRST_FIRING_ELSE_FIRST = "{{ $first := index .Alerts 0 }}{{ with .Alerts.Firing }}{{ $first = index . 0 }}{{ end }}"
+
+
+def first_alert(field: str, chars: int) -> str:
+    """A whole template: ``field`` of the first firing alert (else the first alert), e.g.
+    ``.Annotations.runbook_url``, cut to ``chars``. Each PagerDuty field is a template of its own."""
+    return FIRST_FIRING_ELSE_FIRST + "{{ " + cut(f"$first{field}", chars) + " }}"
 
 
 def _links(line: str) -> str:
-    """The first alert's runbook and dashboard, one ``line`` each (``line`` formats NAME and URL).
+    """The runbook and dashboard of the first firing alert (else the first), one ``line`` each (``line``
+    formats NAME and URL), each URL cut to URL_CHARS.
 
     The stack groups by alertname and service, so every alert of a group shares them."""
-    runbook = line.replace("NAME", "Runbook").replace("URL", "{{ . }}")
-    dashboard = line.replace("NAME", "Dashboard").replace("URL", "{{ . }}")
+    url = "{{ " + cut(".", URL_CHARS) + " }}"
+    runbook = line.replace("NAME", "Runbook").replace("URL", url)
+    dashboard = line.replace("NAME", "Dashboard").replace("URL", url)
     return (
-        "{{ with index .Alerts 0 }}"
+        FIRST_FIRING_ELSE_FIRST
+        + "{{ with $first }}"
         f"{{{{ with .Annotations.runbook_url }}}}{runbook}{{{{ end }}}}"
         f"{{{{ with .Annotations.dashboard_url }}}}{dashboard}{{{{ end }}}}"
         "{{ end }}"
@@ -91,7 +109,7 @@ SLACK_TEXT = (
 
 PAGERDUTY_DESCRIPTION = (
     "{{ .CommonLabels.alertname }} ({{ .CommonLabels.environment }}, {{ .Alerts.Firing | len }} firing): "
-    "{{ with index .Alerts 0 }}{{ " + cut(".Annotations.summary", SUMMARY_CHARS) + " }}{{ end }}"
+    + first_alert(".Annotations.summary", SUMMARY_CHARS)
 )
 
 
@@ -107,13 +125,13 @@ PAGERDUTY_DETAILS = {
     "resolved": _plain_listing(".Alerts.Resolved"),
     "num_firing": "{{ .Alerts.Firing | len }}",
     "num_resolved": "{{ .Alerts.Resolved | len }}",
-    "runbook": "{{ (index .Alerts 0).Annotations.runbook_url }}",
-    "dashboard": "{{ (index .Alerts 0).Annotations.dashboard_url }}",
+    "runbook": first_alert(".Annotations.runbook_url", URL_CHARS),
+    "dashboard": first_alert(".Annotations.dashboard_url", URL_CHARS),
 }
 # Shown as links on the incident; Alertmanager leaves out a link whose href renders empty.
 PAGERDUTY_LINKS = [
-    {"href": "{{ (index .Alerts 0).Annotations.runbook_url }}", "text": "Runbook"},
-    {"href": "{{ (index .Alerts 0).Annotations.dashboard_url }}", "text": "Dashboard"},
+    {"href": first_alert(".Annotations.runbook_url", URL_CHARS), "text": "Runbook"},
+    {"href": first_alert(".Annotations.dashboard_url", URL_CHARS), "text": "Dashboard"},
 ]
 
 # E-mail: Alertmanager's default HTML (email.default.html) repeats every alert with all its labels.

@@ -46,6 +46,13 @@ POD_NAME_ENV = endpoints.ALLOY_POD_NAME_ENV
 # What the remote-written series carry besides their own labels (Tempo's generator wrote source="tempo").
 SOURCE = "alloy"
 LABEL = "all_spans"
+# How long the service graph keeps one side of a call waiting for the other (store.ttl). The two spans of a
+# call come from two services' SDKs, each exporting on its own timer: the batch span processor's default
+# schedule delay is 5 s (OpenTelemetry specification, OTEL_BSP_SCHEDULE_DELAY=5000 ms), so the client span
+# can reach Alloy 5 s plus the call's duration after the server span. Alloy v1.10.1's default of 2 s
+# (connector/servicegraph/servicegraph.go, StoreConfig.SetToDefault) expires such pairs unmatched; 10 s is
+# what Tempo 2.8.2's generator waited (servicegraphs.Config.Wait), so the service map counts what it did.
+SERVICE_GRAPH_WAIT = "10s"
 
 
 def _duration(seconds: float) -> str:
@@ -54,10 +61,12 @@ def _duration(seconds: float) -> str:
     return f"{milliseconds}ms"
 
 
-def trace_metric_blocks(settings: Settings) -> tuple[list[Block], list[Expr]]:
+def trace_metric_blocks(settings: Settings, service_graph_edges: int) -> tuple[list[Block], list[Expr]]:
     """(the components, the trace consumers to add to the routed pipeline's fan-out).
 
-    Empty when ``tempo.metricsGenerator.enabled`` is off (then nothing is written to Prometheus)."""
+    ``service_graph_edges``: how many unpaired call edges the service graph may hold (store.max_items), a
+    share of Alloy's memory (components/logs/alloy_config.py, sampling_memory). Empty when
+    ``tempo.metricsGenerator.enabled`` is off (then nothing is written to Prometheus)."""
     if not settings.tempo.metrics_generator.enabled:
         return [], []
     write = Block(
@@ -114,6 +123,11 @@ def trace_metric_blocks(settings: Settings) -> tuple[list[Block], list[Expr]]:
         "otelcol.connector.servicegraph",
         LABEL,
         {"dimensions": [ENVIRONMENT_DIMENSION]},
-        metrics_out,
+        [
+            # Beyond max_items a new edge's span is dropped (otelcol_connector_servicegraph_dropped_spans,
+            # alert ServiceGraphSpansDropped); an edge unpaired after ttl expires uncounted.
+            Block("store", attributes={"ttl": SERVICE_GRAPH_WAIT, "max_items": service_graph_edges}),
+            *metrics_out,
+        ],
     )
     return [spanmetrics, servicegraph, exporter, relabel, write], [export(spanmetrics, "input"), export(servicegraph, "input")]

@@ -88,9 +88,16 @@ def post_spans(port: int, spans: list[dict[str, Any]], service: str = "checkout"
         return int(error.code)
 
 
-def telemetry(port: int) -> dict[str, Any]:
-    """The collector's own metrics, served as Prometheus text on ``port``."""
-    return {"metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": {"host": LOOPBACK, "port": port}}}}]}}
+# Alloy v1.10.1 exports its otelcol components' instruments with the unit and type suffixes of
+# go.opentelemetry.io/otel/exporters/prometheus (otelcol_exporter_send_failed_spans_total,
+# http_server_request_duration_seconds_count); the collector's reader writes the same names with these options.
+ALLOY_NAMING = {"without_units": False, "without_type_suffix": False}
+
+
+def telemetry(port: int, *, alloy_names: bool = False) -> dict[str, Any]:
+    """The collector's own metrics, served as Prometheus text on ``port`` (under Alloy's names with ``alloy_names``)."""
+    exporter: dict[str, Any] = {"host": LOOPBACK, "port": port, **(ALLOY_NAMING if alloy_names else {})}
+    return {"metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {"prometheus": exporter}}}]}}
 
 
 @dataclass
@@ -106,10 +113,11 @@ class Collector:
         return scrape(self.telemetry_port)
 
 
-def collector_config(receivers: Mapping[str, Any], pipelines: Mapping[str, Any], *, telemetry_port: int, **sections: Mapping[str, Any]) -> dict[str, Any]:
+def collector_config(receivers: Mapping[str, Any], pipelines: Mapping[str, Any], *, telemetry_port: int, alloy_names: bool = False,
+                     **sections: Mapping[str, Any]) -> dict[str, Any]:
     """A collector config: ``sections`` are processors, exporters, connectors (each a mapping)."""
     return {"receivers": dict(receivers), **{k: dict(v) for k, v in sections.items()},
-            "service": {"telemetry": telemetry(telemetry_port), "pipelines": dict(pipelines)}}
+            "service": {"telemetry": telemetry(telemetry_port, alloy_names=alloy_names), "pipelines": dict(pipelines)}}
 
 
 @contextmanager

@@ -161,7 +161,8 @@ def alertmanager(render_stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         print(component.tail(30))
 
 
-def _post_group(url: str, alertname: str, severity: str, count: int, *, summary: str | None = None, description: str | None = None) -> None:
+def _post_group(url: str, alertname: str, severity: str, count: int, *, summary: str | None = None, description: str | None = None,
+                runbook: str | None = None, dashboard: str = DASHBOARD) -> None:
     alerts = [
         {
             "labels": {"alertname": alertname, "service": "parsing", "severity": severity, "environment": "prod", "pod": f"parsing-{i:03d}"},
@@ -169,8 +170,8 @@ def _post_group(url: str, alertname: str, severity: str, count: int, *, summary:
                 "summary": summary or f"parsing-{i:03d} restarted 4 times in 15 minutes",
                 "description": description or (f"Pod observability/parsing-{i:03d} (container worker) was OOM-killed and restarted; "
                                                 "memory use reached 98% of its 2Gi limit over the last 10 minutes."),
-                "runbook_url": RUNBOOK.format(alertname),
-                "dashboard_url": DASHBOARD,
+                "runbook_url": runbook or RUNBOOK.format(alertname),
+                "dashboard_url": dashboard,
             },
         }
         for i in range(count)
@@ -193,6 +194,8 @@ def _slack_chars(attachment: dict[str, Any]) -> int:
     return sum(len(attachment.get(key) or "") for key in ("title", "text", "fallback", "pretext"))
 
 
+LONG_RUNBOOK = RUNBOOK.format("LongLinksDown") + "?" + "r" * 20_000
+LONG_DASHBOARD = DASHBOARD + "&var-pod=" + "p" * 20_000
 GROUPS = {  # alertname: (severity, alerts)
     "ManyPodsRestarting": ("warning", 300),
     "FivePodsRestarting": ("warning", 5),
@@ -208,6 +211,8 @@ def delivered(alertmanager: Running) -> Running:
         _post_group(alertmanager.url, alertname, severity, count)
     # Worst case of every annotation: a summary and a description far longer than any rule writes.
     _post_group(alertmanager.url, "LongAnnotations", "warning", 300, summary="S" * 1500, description="D " * 3000)
+    # Links far longer than any rule writes, on a paging group (details and links repeat them).
+    _post_group(alertmanager.url, "LongLinksDown", "critical", 300, runbook=LONG_RUNBOOK, dashboard=LONG_DASHBOARD)
     return alertmanager
 
 
@@ -262,6 +267,23 @@ def test_a_300_alert_page_stays_within_pagerduty_limits(delivered: Running) -> N
     assert details["firing"].count("\n- ") + details["firing"].startswith("- ") == notifications.LISTED_ALERTS
     assert f"…and {300 - notifications.LISTED_ALERTS} more (300 in all)" in details["firing"]
     assert {(link["text"], link["href"]) for link in event["links"]} == {("Runbook", RUNBOOK.format("ManyPodsDown")), ("Dashboard", DASHBOARD)}
+
+
+def test_links_of_any_length_are_cut_in_a_page(delivered: Running) -> None:
+    """A 20,000-character runbook and dashboard URL: without a bound the event carried four copies (~80 KB)."""
+    def pages() -> list[tuple[dict[str, Any], int]]:
+        with delivered.inbox.lock:
+            posts = [(json.loads(body), len(body)) for path, body in delivered.inbox.posts if path.startswith("/pagerduty/")]
+        return [(event, size) for event, size in posts if event["payload"]["summary"].startswith("LongLinksDown ")]
+
+    wait_until(lambda: bool(pages()), 30, "a PagerDuty event for LongLinksDown")
+    (event, size), = pages()
+    assert size < notifications.PAGERDUTY_EVENT_BYTES // 50, size
+    details = event["payload"]["custom_details"]
+    links = {link["text"]: link["href"] for link in event["links"]}
+    for url, shown in ((LONG_RUNBOOK, details["runbook"]), (LONG_RUNBOOK, links["Runbook"]),
+                       (LONG_DASHBOARD, details["dashboard"]), (LONG_DASHBOARD, links["Dashboard"])):
+        assert shown == url[:notifications.URL_CHARS] + "…"
 
 
 def test_a_300_alert_e_mail_stays_small_and_keeps_the_links(delivered: Running) -> None:
@@ -339,3 +361,41 @@ def test_cut_refuses_what_re2_cannot_repeat() -> None:
     assert notifications.cut(".x", 999)
     with pytest.raises(ValueError, match="1000"):
         notifications.cut(".x", 1000)
+
+
+def _mixed_group(first_status: str) -> dict[str, Any]:
+    """A group whose first alert is ``first_status`` (runbook ``first``), the second firing (runbook ``second``)."""
+    alerts = [
+        {"status": status, "labels": {"alertname": "PodsRestarting", "pod": pod},
+         "annotations": {"summary": f"{pod} {status}", "description": "", "runbook_url": f"https://runbooks.example/{pod}",
+                         "dashboard_url": f"https://grafana.example/d/{pod}"},
+         "startsAt": "2026-12-07T10:00:00Z", "endsAt": "2026-12-07T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z"}
+        for pod, status in (("first", first_status), ("second", "firing"))
+    ]
+    return {"receiver": "pagerduty", "status": "firing", "alerts": alerts, "groupLabels": {"alertname": "PodsRestarting"},
+            "commonLabels": {"alertname": "PodsRestarting", "severity": "critical", "environment": "prod"}, "commonAnnotations": {},
+            "externalURL": "http://am"}
+
+
+def test_a_page_shows_the_first_firing_alert_not_a_resolved_one_before_it(tmp_path: Path) -> None:
+    """send_resolved groups mix firing and resolved alerts; .Alerts may list a resolved one first."""
+    data = _mixed_group("resolved")
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DESCRIPTION, data) == "PodsRestarting (prod, 1 firing): second firing"
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["runbook"], data) == "https://runbooks.example/second"
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["dashboard"], data) == "https://grafana.example/d/second"
+    hrefs = [_amtool_render(tmp_path, link["href"], data) for link in notifications.PAGERDUTY_LINKS]
+    assert hrefs == ["https://runbooks.example/second", "https://grafana.example/d/second"]
+    assert _amtool_render(tmp_path, notifications.SLACK_TEXT, data).startswith("Runbook: https://runbooks.example/second\n")
+
+
+def test_with_every_alert_firing_the_page_shows_the_first(tmp_path: Path) -> None:
+    data = _mixed_group("firing")
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DESCRIPTION, data) == "PodsRestarting (prod, 2 firing): first firing"
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["runbook"], data) == "https://runbooks.example/first"
+
+
+def test_a_resolved_group_shows_its_first_alert(tmp_path: Path) -> None:
+    data = _mixed_group("resolved")
+    data["alerts"] = data["alerts"][:1]
+    data["status"] = "resolved"
+    assert _amtool_render(tmp_path, notifications.PAGERDUTY_DETAILS["runbook"], data) == "https://runbooks.example/first"
