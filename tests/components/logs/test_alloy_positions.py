@@ -12,11 +12,11 @@ import json
 import socket
 import subprocess
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -215,9 +215,10 @@ def _kept_by_prometheus(render: Render, targets: list[dict[str, str]], tmp_path:
         kept: dict[str, set[str]] = {}
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets?state=active", timeout=2) as response:
-                    active = json.load(response)["data"]["activeTargets"]
-            except OSError:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets", params={"state": "active"}, timeout=2)
+                response.raise_for_status()
+                active = response.json()["data"]["activeTargets"]
+            except httpx.HTTPError:
                 if process.poll() is not None:
                     raise AssertionError(f"prometheus did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
                 time.sleep(0.3)

@@ -13,12 +13,12 @@ import json
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from tests.support.tools import tool
@@ -41,9 +41,9 @@ def _free_port() -> int:
 
 def _request(url: str, method: str = "GET", body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        text = response.read()
+    response = httpx.request(method, url, content=data, headers={"Content-Type": "application/json"}, timeout=5)
+    response.raise_for_status()
+    text = response.content
     # POST /api/v2/alerts answers 200 with an empty body.
     return json.loads(text) if text else None
 
@@ -61,9 +61,9 @@ def _alertmanager(config: Path, storage: Path) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
+                httpx.get(f"{url}/-/ready", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"alertmanager did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
                 time.sleep(0.2)

@@ -17,13 +17,13 @@ import socketserver
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -38,6 +38,13 @@ SLACK_MESSAGE_CEILING = 8_000
 RUNBOOK = "https://github.com/observability-stack/observability/blob/main/docs/runbooks/{}.md"
 DASHBOARD = "https://grafana.example.org/d/platform-stack-health?var-service=parsing"
 
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 def _port() -> int:
     with socket.socket() as s:
@@ -152,7 +159,7 @@ def alertmanager(render_stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     component.start()
     url = f"http://{HOST}:{port}"
     try:
-        wait_until(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 30, "Alertmanager ready")
+        wait_until(lambda: _ready(url), 30, "Alertmanager ready")
         yield Running(url, inbox)
     finally:
         component.stop()
@@ -176,8 +183,8 @@ def _post_group(url: str, alertname: str, severity: str, count: int, *, summary:
         }
         for i in range(count)
     ]
-    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"})
-    assert urllib.request.urlopen(request, timeout=10).status == 200
+    posted = httpx.post(f"{url}/api/v2/alerts", content=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"}, timeout=10)
+    assert posted.status_code == 200
 
 
 def _slack_attachment(running: Running, alertname: str) -> dict[str, Any]:

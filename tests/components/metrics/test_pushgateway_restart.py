@@ -13,10 +13,11 @@ import posixpath
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from components.wiring import endpoints
 from tests.support.k8s_objects import container
@@ -54,9 +55,9 @@ def _pushgateway(rendered_args: list[str], directory: Path) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
+                httpx.get(f"{url}/-/ready", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"pushgateway did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
                 time.sleep(0.2)
@@ -68,8 +69,9 @@ def _pushgateway(rendered_args: list[str], directory: Path) -> Iterator[str]:
 
 
 def _serves_group(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    response = httpx.get(f"{url}/metrics", timeout=5)
+    response.raise_for_status()
+    text = response.text
     return any(line.startswith("batch_last_success_seconds{") and f'job="{GROUP}"' in line for line in text.splitlines())
 
 
@@ -80,9 +82,8 @@ def test_a_pushed_group_survives_only_a_kept_persistence_directory(render_stack,
     kept.mkdir()
     fresh.mkdir()
     with _pushgateway(args, kept) as url:
-        request = urllib.request.Request(f"{url}/metrics/job/{GROUP}", data=f"# TYPE batch_last_success_seconds gauge\n{SAMPLE}\n".encode(), method="PUT")
-        with urllib.request.urlopen(request, timeout=5):
-            pass
+        pushed = httpx.put(f"{url}/metrics/job/{GROUP}", content=f"# TYPE batch_last_success_seconds gauge\n{SAMPLE}\n".encode(), timeout=5)
+        pushed.raise_for_status()
         assert _serves_group(url)
     with _pushgateway(args, kept) as url:
         assert _serves_group(url), "the group is gone after a restart on the kept directory"
