@@ -77,6 +77,9 @@ class Tool:
     # collector's v1 modules (confmap providers) at ``stable_version``.
     collector: tuple[tuple[str, tuple[str, ...]], ...] = ()
     stable_version: str | None = None
+    # Whether the release's otelcol.Factories takes the telemetry factory (its Telemetry field): later releases
+    # do; v0.128.0 has no such field (its service builds its own telemetry). Written as ``telemetry_factory``.
+    telemetry_factory: bool = True
     # A main package of this repository (a directory under tools/) built against the module, in place of packages.
     local_main: str | None = None
 
@@ -115,6 +118,14 @@ def _module_version(tag: str, rule: str | None) -> str:
             raise ToolBuildError(f"prometheus3 version rule needs a 3.x.y tag, got {tag}")
         return f"v0.{300 + int(match['minor'])}.{match['patch']}"
     raise ToolBuildError(f"{VERSIONS_FILE.name}: unknown module_version rule {rule!r}")
+
+
+def _flag(entry: Mapping[str, Any], key: str, name: str, versions_file: Path) -> bool:
+    """A tool's boolean option (default true); ToolBuildError naming the tool, key and value otherwise."""
+    value = entry.get(key, True)
+    if not isinstance(value, bool):
+        raise ToolBuildError(f"{versions_file.name}: {name}: {key} = {value!r}; accepted: true or false")
+    return value
 
 
 def sdk_plugin_version(package: str = "pulumi-kubernetes") -> str:
@@ -167,6 +178,7 @@ def load_tools(versions_file: Path = VERSIONS_FILE, defaults_file: Path = SETTIN
             data=tuple(entry.get("data", [])),
             collector=collector,
             stable_version=entry.get("stable_version"),
+            telemetry_factory=_flag(entry, "telemetry_factory", name, versions_file),
             local_main=entry.get("local_main"),
         )
     return tools
@@ -243,7 +255,7 @@ def _write_provider_main(tool: Tool, wrapper: Path) -> str:
 def collector_main(tool: Tool) -> str:
     """The Go source of a collector main registering every component module of ``tool.collector``."""
     imports = ['"log"', "", '"go.opentelemetry.io/collector/component"', '"go.opentelemetry.io/collector/confmap"', '"go.opentelemetry.io/collector/otelcol"']
-    imports += [f'"{provider}"' for provider in COLLECTOR_PROVIDERS] + [f'"{COLLECTOR_TELEMETRY}"']
+    imports += [f'"{provider}"' for provider in COLLECTOR_PROVIDERS] + ([f'"{COLLECTOR_TELEMETRY}"'] if tool.telemetry_factory else [])
     maps = []
     for kind, modules in tool.collector:
         package = COLLECTOR_KINDS[kind]
@@ -254,12 +266,13 @@ def collector_main(tool: Tool) -> str:
         maps.append(f"\tif f.{field}, err = otelcol.MakeFactoryMap[{package}.Factory]({factories}); err != nil {{\n\t\treturn f, err\n\t}}\n")
     providers = ", ".join(f"{Path(provider).name}.NewFactory()" for provider in COLLECTOR_PROVIDERS)
     unique = list(dict.fromkeys(imports))
+    telemetry = "Telemetry: otelconftelemetry.NewFactory()" if tool.telemetry_factory else ""
     info = f'Command: "{tool.binaries[0]}", Description: "tools/versions.yaml {tool.name}", Version: "{tool.tag.removeprefix("v")}"'
     return (
         "// Written by tooling/go_tools.py from tools/versions.yaml: a collector with the components listed there.\n"
         "package main\n\nimport (\n" + "".join(f"\t{line}\n" if line else "\n" for line in unique) + ")\n\n"
         "func components() (otelcol.Factories, error) {\n\tvar err error\n"
-        "\tf := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}\n" + "".join(maps) + "\treturn f, nil\n}\n\n"
+        f"\tf := otelcol.Factories{{{telemetry}}}\n" + "".join(maps) + "\treturn f, nil\n}\n\n"
         "func main() {\n\tsettings := otelcol.CollectorSettings{\n"
         f"\t\tBuildInfo: component.BuildInfo{{{info}}},\n"
         "\t\tFactories: components,\n"

@@ -17,60 +17,27 @@ ALLOY_NAMING), so a sample scraped from it is matched against the rule's selecto
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from components.paths import RULES_DIR
 from components.wiring import limits
 from tests.support.alloy_parser import Block
 from tests.support.alloy_render import alloy_blocks, one
-from tests.support.otelcol import Sample, collector_config, ports, post_spans, running, scrape, span, total
+from tests.support.otelcol import Sample, collector_config, ports, post_spans, read_by, running, scrape, span, total
 from tooling.local_cluster import wait_for
 from tooling.render import Render
 
 CALLS = "traces_span_metrics_calls_total"
 REQUEST = 500  # spans per OTLP/HTTP request
 ERROR_EVERY = 20
-_SELECTOR = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}")
-_MATCHER = re.compile(r'(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"')
 # The gRPC server's call metric of this collector release (a later otelgrpc than Alloy v1.10.1's v0.61.0, which
 # names it rpc.server.duration in ms with a numeric rpc.grpc.status_code), and the codes it writes by name.
 COLLECTOR_GRPC_CALLS = "rpc_server_call_duration_seconds_count"
 GRPC_CODES = {"OK": "0", "INVALID_ARGUMENT": "3", "RESOURCE_EXHAUSTED": "8", "UNAVAILABLE": "14"}
-# Labels Alloy's scrape and component registry add; the collector here has neither.
-_ALLOY_LABELS = {"job", "component_id", "component_path"}
-
-
-def _alert(name: str) -> dict[str, Any]:
-    groups = yaml.safe_load((RULES_DIR / "observability-stack.yaml").read_text(encoding="utf-8"))["groups"]
-    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == name]
-    return dict(rule)
-
-
-def _read_by(alert: str, sample: Sample) -> bool:
-    """Whether a selector of ``alert``'s expression selects ``sample`` (its name and every label matcher but
-    those of Alloy's own scrape and registry)."""
-    expr = _alert(alert)["expr"]
-    for selector in _SELECTOR.finditer(expr):
-        if selector["name"] != sample.name:
-            continue
-        ok = True
-        for m in _MATCHER.finditer(selector["matchers"]):
-            if m["label"] in _ALLOY_LABELS:
-                continue
-            value = sample.labels.get(m["label"], "")
-            pattern = m["value"].replace("\\\\", "\\")
-            ok &= {"=": value == pattern, "!=": value != pattern,
-                   "=~": re.fullmatch(pattern, value) is not None, "!~": re.fullmatch(pattern, value) is None}[m["op"]]
-        if ok:
-            return True
-    return False
 
 
 def _moved(samples: list[Sample], name: str) -> list[Sample]:
@@ -139,7 +106,7 @@ def test_an_overflowing_sampler_drops_traces_undecided_and_the_alert_reads_the_c
     # Error traces among them: fewer error spans leave the sampler than were sent.
     kept_errors = total(after, CALLS, status_code="STATUS_CODE_ERROR")
     assert kept_errors < errors, f"{kept_errors} of {errors} error spans kept; none was dropped"
-    assert all(_read_by("AlloyTracesDroppedUndecided", s) for s in dropped)
+    assert all(read_by("AlloyTracesDroppedUndecided", s) for s in dropped)
 
 
 def test_within_its_capacity_the_sampler_drops_nothing(prod_render: Render, tmp_path: Path) -> None:
@@ -177,9 +144,9 @@ def test_a_dead_receiver_fills_the_queue_and_the_alert_counts_the_refusals(prod_
         assert samples is not None, "the exporter refused nothing with its queue full"
     assert total(samples, "otelcol_exporter_send_failed_spans_total") == 0
     enqueue_failed = _moved(samples, "otelcol_exporter_enqueue_failed_spans_total")
-    assert all(_read_by("AlloyTraceExportFailing", s) for s in enqueue_failed)
+    assert all(read_by("AlloyTraceExportFailing", s) for s in enqueue_failed)
     # The rule still reads the other loss, the one the oversize-batch test moves.
-    assert _read_by("AlloyTraceExportFailing", Sample("otelcol_exporter_send_failed_spans_total", {}, 1.0))
+    assert read_by("AlloyTraceExportFailing", Sample("otelcol_exporter_send_failed_spans_total", {}, 1.0))
 
 
 # --- (c) an application's request above the receiver's limit ------------------------------------------
@@ -211,8 +178,8 @@ def test_an_oversize_http_request_is_refused_uncounted_but_the_alert_sees_it(pro
     requests = [s for s in samples if s.name == "http_server_request_duration_seconds_count"]
     refused = [s for s in requests if s.labels.get("http_response_status_code") == "400"]
     assert [s.value for s in refused] == [1]
-    assert _read_by("AlloyTraceRequestsRefused", refused[0])
-    assert not any(_read_by("AlloyTraceRequestsRefused", s) for s in requests if s.labels.get("http_response_status_code") == "200")
+    assert read_by("AlloyTraceRequestsRefused", refused[0])
+    assert not any(read_by("AlloyTraceRequestsRefused", s) for s in requests if s.labels.get("http_response_status_code") == "200")
 
 
 def test_an_oversize_grpc_message_is_refused_uncounted_but_the_alert_sees_it(prod_render: Render, tmp_path: Path) -> None:
@@ -254,10 +221,10 @@ def test_an_oversize_grpc_message_is_refused_uncounted_but_the_alert_sees_it(pro
     for call in calls:
         code = GRPC_CODES[call.labels["rpc_response_status_code"]]
         alloy_series = Sample("rpc_server_duration_milliseconds_count", {"rpc_grpc_status_code": code}, call.value)
-        assert _read_by("AlloyTraceRequestsRefused", alloy_series)
+        assert read_by("AlloyTraceRequestsRefused", alloy_series)
 
 
 @pytest.mark.parametrize("code", ["0", "14"])
 def test_the_alert_leaves_accepted_calls_and_memory_refusals_alone(code: str) -> None:
     """OK, and UNAVAILABLE (the memory limiter's refusal, counted in otelcol_receiver_refused_spans)."""
-    assert not _read_by("AlloyTraceRequestsRefused", Sample("rpc_server_duration_milliseconds_count", {"rpc_grpc_status_code": code}, 1.0))
+    assert not read_by("AlloyTraceRequestsRefused", Sample("rpc_server_duration_milliseconds_count", {"rpc_grpc_status_code": code}, 1.0))

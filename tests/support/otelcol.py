@@ -1,9 +1,11 @@
-"""The OpenTelemetry Collector that `make tools` builds (tools/versions.yaml: otelcol), run on loopback by tests.
+"""The OpenTelemetry Collectors that `make tools` builds (tools/versions.yaml: otelcol, otelcol-alloy), run on
+loopback by tests.
 
 It stands in for Alloy's trace pipeline (Alloy wraps the same upstream components; its own module cannot be
 built here): a test writes a collector config mirroring what the rendered Alloy config does, sends spans
 over OTLP/HTTP (JSON), and reads Prometheus text from the collector's prometheus exporter and from its own
-telemetry (``otelcol_*`` counters, the names Alloy's otelcol components export too).
+telemetry (``otelcol_*`` counters, the names Alloy's otelcol components export too), and match a sample
+against the selectors of a stack-delivery alert (:func:`read_by`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,20 @@ from typing import Any
 
 import yaml
 
+from components.paths import RULES_DIR
 from tests.support.tools import tool
 from tooling.local_cluster import free_port, wait_for
 
 LOOPBACK = "127.0.0.1"
 SPAN_KIND_SERVER = 2
+SPAN_KIND_CLIENT = 3
 STATUS_ERROR = 2
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
+_SELECTOR = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}")
+_MATCHER = re.compile(r'(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+# Labels Alloy's scrape and component registry add; a collector run here has neither.
+_ALLOY_LABELS = {"job", "component_id", "component_path"}
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,14 @@ def scrape(port: int) -> list[Sample]:
         return parse_text(response.read().decode())
 
 
-def span(trace_id: str, span_id: str, *, error: bool = False, payload_bytes: int = 0, name: str = "GET /cart") -> dict[str, Any]:
-    """One OTLP/JSON server span; ``payload_bytes`` of attribute value make it that much larger."""
+def span(trace_id: str, span_id: str, *, error: bool = False, payload_bytes: int = 0, name: str = "GET /cart",
+         kind: int = SPAN_KIND_SERVER, parent: str = "") -> dict[str, Any]:
+    """One OTLP/JSON span of ``kind`` (a server span unless told), a child of span ``parent`` when given;
+    ``payload_bytes`` of attribute value make it that much larger."""
     now = time.time_ns()
     attributes = [{"key": "payload", "value": {"stringValue": "x" * payload_bytes}}] if payload_bytes else []
     return {
-        "traceId": trace_id, "spanId": span_id, "name": name, "kind": SPAN_KIND_SERVER,
+        "traceId": trace_id, "spanId": span_id, **({"parentSpanId": parent} if parent else {}), "name": name, "kind": kind,
         "startTimeUnixNano": str(now - 5_000_000), "endTimeUnixNano": str(now),
         "status": {"code": STATUS_ERROR} if error else {},
         "attributes": attributes,
@@ -92,6 +102,33 @@ def post_spans(port: int, spans: list[dict[str, Any]], service: str = "checkout"
 # go.opentelemetry.io/otel/exporters/prometheus (otelcol_exporter_send_failed_spans_total,
 # http_server_request_duration_seconds_count); the collector's reader writes the same names with these options.
 ALLOY_NAMING = {"without_units": False, "without_type_suffix": False}
+
+
+def alert_rule(name: str) -> dict[str, Any]:
+    """The stack-delivery alert ``name`` of rules/observability-stack.yaml."""
+    groups = yaml.safe_load((RULES_DIR / "observability-stack.yaml").read_text(encoding="utf-8"))["groups"]
+    (rule,) = [r for g in groups for r in g["rules"] if r.get("alert") == name]
+    return dict(rule)
+
+
+def read_by(alert: str, sample: Sample) -> bool:
+    """Whether a selector of ``alert``'s expression selects ``sample`` (its name and every label matcher but
+    those of Alloy's own scrape and registry)."""
+    expr = alert_rule(alert)["expr"]
+    for selector in _SELECTOR.finditer(expr):
+        if selector["name"] != sample.name:
+            continue
+        ok = True
+        for m in _MATCHER.finditer(selector["matchers"]):
+            if m["label"] in _ALLOY_LABELS:
+                continue
+            value = sample.labels.get(m["label"], "")
+            pattern = m["value"].replace("\\\\", "\\")
+            ok &= {"=": value == pattern, "!=": value != pattern,
+                   "=~": re.fullmatch(pattern, value) is not None, "!~": re.fullmatch(pattern, value) is None}[m["op"]]
+        if ok:
+            return True
+    return False
 
 
 def telemetry(port: int, *, alloy_names: bool = False) -> dict[str, Any]:
@@ -121,9 +158,10 @@ def collector_config(receivers: Mapping[str, Any], pipelines: Mapping[str, Any],
 
 
 @contextmanager
-def running(config: Mapping[str, Any], directory: Path) -> Iterator[Collector]:
-    """Start the built collector with ``config`` (its telemetry port taken from the config) and stop it after."""
-    binary = tool("otelcol")
+def running(config: Mapping[str, Any], directory: Path, program: str = "otelcol") -> Iterator[Collector]:
+    """Start the built collector ``program`` (tools/versions.yaml) with ``config`` (its telemetry port taken from
+    the config) and stop it after."""
+    binary = tool(program)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
@@ -134,13 +172,13 @@ def running(config: Mapping[str, Any], directory: Path) -> Iterator[Collector]:
         try:
             def up() -> bool:
                 if collector.process is not None and collector.process.poll() is not None:
-                    raise AssertionError(f"otelcol exited {collector.process.returncode}:\n{collector.log.read_text()[-3000:]}")
+                    raise AssertionError(f"{program} exited {collector.process.returncode}:\n{collector.log.read_text()[-3000:]}")
                 try:
                     return bool(collector.own_metrics() is not None)
                 except OSError:
                     return False
 
-            assert wait_for(up, 60, 0.2), f"otelcol did not serve its telemetry on {port}:\n{collector.log.read_text()[-3000:]}"
+            assert wait_for(up, 60, 0.2), f"{program} did not serve its telemetry on {port}:\n{collector.log.read_text()[-3000:]}"
             yield collector
         finally:
             collector.process.terminate()

@@ -108,6 +108,30 @@ def test_the_collector_registers_every_listed_component_and_refuses_an_unknown_k
         load_tools(versions)
 
 
+def test_the_telemetry_factory_is_registered_only_where_the_release_has_the_field(tmp_path: Path) -> None:
+    """otelcol.Factories has a Telemetry field at v0.161.0, none at v0.128.0 (Alloy v1.10.1's release)."""
+    tools = load_tools()
+    assert tools["otelcol"].telemetry_factory and "Telemetry: otelconftelemetry.NewFactory()" in collector_main(tools["otelcol"])
+    alloy = tools["otelcol-alloy"]
+    assert alloy.version == "v0.128.0" and not alloy.telemetry_factory
+    assert "Telemetry" not in collector_main(alloy) and "otelconftelemetry" not in collector_main(alloy)
+    assert "servicegraphconnector.NewFactory()" in collector_main(alloy)
+    spec = yaml.safe_load(paths.TOOLS_VERSIONS.read_text(encoding="utf-8"))
+    spec["tools"]["otelcol-alloy"]["telemetry_factory"] = "no"
+    versions = tmp_path / "versions.yaml"
+    versions.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(ToolBuildError, match=r"otelcol-alloy: telemetry_factory = 'no'; accepted: true or false"):
+        load_tools(versions)
+
+
+def test_the_service_graph_collector_is_at_the_release_alloy_wraps() -> None:
+    """contrib v0.128.0 with the v1 modules at v1.34.0: Grafana Alloy v1.10.1's go.mod (the deployed Alloy)."""
+    defaults = yaml.safe_load(paths.SETTINGS_DEFAULTS.read_text(encoding="utf-8"))["common"]
+    assert defaults["alloy"]["image"].endswith(":v1.10.1"), "Alloy moved: pin otelcol-alloy at the release its go.mod requires"
+    alloy = load_tools()["otelcol-alloy"]
+    assert (alloy.version, alloy.stable_version) == ("v0.128.0", "v1.34.0")
+
+
 def test_a_missing_build_names_the_command_that_makes_it(tmp_path: Path) -> None:
     with pytest.raises(ToolBuildError, match=r"missing build of kwok, promtool in .*: run `make tools`"):
         require("kwok", "promtool", bin_dir=tmp_path)
@@ -126,6 +150,7 @@ def test_a_missing_build_names_the_command_that_makes_it(tmp_path: Path) -> None
         ("kube-apiserver", ["--version"], "Kubernetes v{kubernetes}"),
         ("kubectl", ["version", "--client"], "Client Version: v{kubernetes}"),
         ("otelcol", ["--version"], "otelcol version {otelcol}"),
+        ("otelcol-alloy", ["--version"], "otelcol-alloy version {otelcol-alloy}"),
     ],
 )
 def test_each_built_program_answers_with_its_pinned_version(binary: str, argv: list[str], expected: str) -> None:
