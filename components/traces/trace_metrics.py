@@ -12,7 +12,7 @@ Grafana's Tempo datasource (service map, traces to metrics) reads:
 - ``traces_service_graph_request_total``, ``..._failed_total``, ``..._server_seconds_*``,
   ``..._client_seconds_*`` with ``client``, ``server``, ``connection_type`` and the environment dimension of
   each side (``client_deployment_environment``, ``server_deployment_environment``: the connector prefixes
-  every dimension, as Tempo's generator did).
+  every dimension with its side).
 
 Each Alloy instance writes its own share of every series, told apart by ``COLLECTOR_LABEL`` (its pod
 name): queries sum over it, as they did over nothing before.
