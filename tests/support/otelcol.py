@@ -14,14 +14,13 @@ import json
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from components.paths import RULES_DIR
@@ -65,8 +64,9 @@ def total(samples: Iterable[Sample], name: str, **labels: str) -> float:
 
 
 def scrape(port: int) -> list[Sample]:
-    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/metrics", timeout=10) as response:
-        return parse_text(response.read().decode())
+    response = httpx.get(f"http://{LOOPBACK}:{port}/metrics", timeout=10)
+    response.raise_for_status()
+    return parse_text(response.text)
 
 
 def span(trace_id: str, span_id: str, *, error: bool = False, payload_bytes: int = 0, name: str = "GET /cart",
@@ -90,12 +90,7 @@ def post_spans(port: int, spans: list[dict[str, Any]], service: str = "checkout"
         {"key": "deployment.environment", "value": {"stringValue": environment}},
     ]}
     body = json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}).encode()
-    request = urllib.request.Request(f"http://{LOOPBACK}:{port}/v1/traces", body, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
+    return httpx.post(f"http://{LOOPBACK}:{port}/v1/traces", content=body, headers={"Content-Type": "application/json"}, timeout=60).status_code
 
 
 # Alloy v1.10.1 exports its otelcol components' instruments with the unit and type suffixes of
@@ -175,7 +170,7 @@ def running(config: Mapping[str, Any], directory: Path, program: str = "otelcol"
                     raise AssertionError(f"{program} exited {collector.process.returncode}:\n{collector.log.read_text()[-3000:]}")
                 try:
                     return bool(collector.own_metrics() is not None)
-                except OSError:
+                except httpx.HTTPError:
                     return False
 
             assert wait_for(up, 60, 0.2), f"{program} did not serve its telemetry on {port}:\n{collector.log.read_text()[-3000:]}"
