@@ -112,9 +112,11 @@ def render(alert: str, set_name: str, rules: list[dict[str, Any]], related: list
              "2. Query metrics: the alert fires when this returns series"
              + (" (one rule per service)" if generic else "") + ":", ""]
     for r in rules:
-        for_ = r.get("for", "0m")
+        for_ = str(r.get("for", "0m"))
+        # An alert without `for:` (the loss alerts) fires at the first evaluation that returns a series.
+        held = "at once" if for_ in ("0", "0s", "0m") else f"for {for_}"
         which = f"service `{r['labels']['service']}`" if generic else f"severity `{r['labels']['severity']}`"
-        prefix = f"   {which}, for {for_}:" if len(rules) > 1 else f"   for {for_}:"
+        prefix = f"   {which}, {held}:" if len(rules) > 1 else f"   {held}:"
         lines += [prefix, "", "   ```promql", *(f"   {x}" for x in r["expr"].strip().splitlines()), "   ```", ""]
     if sli is not None:
         lines += ["   The SLI behind it (error ratio over 5 minutes; the same for every window):", "", "   ```promql",
