@@ -90,10 +90,17 @@ def trace_metric_blocks(settings: Settings, service_graph_edges: int) -> tuple[l
                 "source_labels": ["__name__"], "regex": f"{DURATION_HISTOGRAM}_(bucket|sum|count)",
                 "target_label": "__name__", "replacement": f"{LATENCY_HISTOGRAM}_$1",
             }),
-            # Tempo's label for service.name is `service` (Grafana's traces-to-metrics tag maps to it).
+            # An overflow data point (past aggregation_cardinality_limit) has no attributes but
+            # otel.metric.overflow, so no service_name; its service is only in `job`, which Alloy v1.10.1's
+            # otelcol.exporter.prometheus fills from the resource: <service.namespace>/<service.name>, or
+            # <service.name> without a namespace (internal/component/otelcol/exporter/prometheus/internal/
+            # convert/convert.go). Taken first, so the overflow series of two services stay two series.
+            Block("rule", attributes={"source_labels": ["job"], "regex": "(.+)", "target_label": "service", "replacement": "$1"}),
+            # Tempo's label for service.name is `service` (Grafana's traces-to-metrics tag maps to it); it
+            # replaces the job's value on every named series (job may carry a namespace prefix).
             Block("rule", attributes={"source_labels": ["service_name"], "regex": "(.+)", "target_label": "service", "replacement": "$1"}),
-            # job/instance come from the resource (service.name, service.instance.id): the first would repeat
-            # `service`, the second would split series per application pod.
+            # job/instance come from the resource (service.name, service.instance.id): the first is in
+            # `service` now, the second would split series per application pod.
             Block("rule", attributes={"action": "labeldrop", "regex": "service_name|job|instance"}),
         ],
     )
