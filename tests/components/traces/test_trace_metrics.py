@@ -179,3 +179,13 @@ def test_named_series_keep_service_name_as_their_service(rendered: Render) -> No
         "__name__": trace_metrics.CALLS_COUNTER, "service": "cart",
         "span_name": "GET /items", "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_UNSET",
     }
+
+
+def test_both_connectors_flush_as_often_as_tempo_s_generator_collected(rendered: Render) -> None:
+    """Neither connector flushes on shutdown, so a restarted Alloy pod loses up to one flush interval of
+    counts; unset, Alloy v1.10.1 flushes every 60 s. Tempo 2.8.2's generator collected every 15 s
+    (modules/generator/registry/config.go, collection_interval): the series keep that resolution."""
+    blocks = alloy_blocks(rendered)
+    intervals = {connector: one(blocks, connector).attributes.get("metrics_flush_interval") for connector in METRIC_CONNECTORS}
+    assert intervals == dict.fromkeys(METRIC_CONNECTORS, trace_metrics.METRICS_FLUSH_INTERVAL), intervals
+    assert trace_metrics.METRICS_FLUSH_INTERVAL == "15s"
