@@ -189,3 +189,11 @@ def test_both_connectors_flush_as_often_as_tempo_s_generator_collected(rendered:
     intervals = {connector: one(blocks, connector).attributes.get("metrics_flush_interval") for connector in METRIC_CONNECTORS}
     assert intervals == dict.fromkeys(METRIC_CONNECTORS, trace_metrics.METRICS_FLUSH_INTERVAL), intervals
     assert trace_metrics.METRICS_FLUSH_INTERVAL == "15s"
+
+
+def test_service_graph_series_get_no_service_label(rendered: Render) -> None:
+    """The servicegraph connector (v0.128.0, the version Alloy v1.10.1 wraps) writes its metrics under an
+    empty resource, so the exporter's `job` is empty and the overflow rule adds nothing: the edges keep
+    only client and server."""
+    series = {"__name__": trace_metrics.SERVICE_GRAPH_REQUESTS, "client": "frontend", "server": "checkout", "client_deployment_environment": "prod"}
+    assert _written(rendered, series) == series
