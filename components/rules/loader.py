@@ -6,6 +6,7 @@ with placeholders that are expanded here:
 - ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
 - ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
 - ``{{namespace}}``                 -> the stack's namespace
+- ``{{host_namespace}}``            -> the namespace of the stack's host collectors (``<namespace>-host``)
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
 - ``{{statefulset:<component>}}``   -> the name of that component's StatefulSet (components/wiring/endpoints.py)
 
@@ -30,6 +31,7 @@ import yaml
 
 from components import paths
 from components.kit import yaml_load
+from components.kit.context import HOST_NAMESPACE_SUFFIX
 from components.rules import thresholds
 from components.wiring import endpoints
 
@@ -80,6 +82,8 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 raise RuleFileError(f"{where}: {exc}") from None
         if kind == "namespace" and arg is None:
             return ctx.namespace
+        if kind == "host_namespace" and arg is None:
+            return ctx.namespace + HOST_NAMESPACE_SUFFIX
         if kind == "retention_seconds" and arg:
             if arg not in ctx.retention_seconds:
                 raise RuleFileError(
@@ -92,7 +96,7 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
             return endpoints.STATEFULSETS[arg]
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
-            "{{namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
+            "{{namespace}}, {{host_namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
         )
 
     return _PLACEHOLDER.sub(sub, text)

@@ -55,6 +55,13 @@ LABEL = "all_spans"
 # (connector/servicegraph/servicegraph.go, StoreConfig.SetToDefault) expires such pairs unmatched; 10 s is
 # what Tempo 2.8.2's generator waited (servicegraphs.Config.Wait), so the service map counts what it did.
 SERVICE_GRAPH_WAIT = "10s"
+# How often both connectors hand their counts to the exporter (metrics_flush_interval). Alloy v1.10.1's
+# default is 60 s (connector/spanmetrics/spanmetrics.go, connector/servicegraph/servicegraph.go), and
+# neither connector flushes on shutdown, so a restarted or rolled Alloy pod loses up to one interval of
+# span and call counts (docs/logs-and-traces.md). 15 s is how often Tempo 2.8.2's generator wrote the same
+# series (registry collection_interval, modules/generator/registry/config.go), so the loss and the
+# freshness of the panels are what they were.
+METRICS_FLUSH_INTERVAL = "15s"
 
 
 def _duration(seconds: float) -> str:
@@ -90,10 +97,17 @@ def trace_metric_blocks(settings: Settings, service_graph_edges: int) -> tuple[l
                 "source_labels": ["__name__"], "regex": f"{DURATION_HISTOGRAM}_(bucket|sum|count)",
                 "target_label": "__name__", "replacement": f"{LATENCY_HISTOGRAM}_$1",
             }),
-            # Tempo's label for service.name is `service` (Grafana's traces-to-metrics tag maps to it).
+            # An overflow data point (past aggregation_cardinality_limit) has no attributes but
+            # otel.metric.overflow, so no service_name; its service is only in `job`, which Alloy v1.10.1's
+            # otelcol.exporter.prometheus fills from the resource: <service.namespace>/<service.name>, or
+            # <service.name> without a namespace (internal/component/otelcol/exporter/prometheus/internal/
+            # convert/convert.go). Taken first, so the overflow series of two services stay two series.
+            Block("rule", attributes={"source_labels": ["job"], "regex": "(.+)", "target_label": "service", "replacement": "$1"}),
+            # Tempo's label for service.name is `service` (Grafana's traces-to-metrics tag maps to it); it
+            # replaces the job's value on every named series (job may carry a namespace prefix).
             Block("rule", attributes={"source_labels": ["service_name"], "regex": "(.+)", "target_label": "service", "replacement": "$1"}),
-            # job/instance come from the resource (service.name, service.instance.id): the first would repeat
-            # `service`, the second would split series per application pod.
+            # job/instance come from the resource (service.name, service.instance.id): the first is in
+            # `service` now, the second would split series per application pod.
             Block("rule", attributes={"action": "labeldrop", "regex": "service_name|job|instance"}),
         ],
     )
@@ -112,6 +126,7 @@ def trace_metric_blocks(settings: Settings, service_graph_edges: int) -> tuple[l
             # A span name with an ID in it would otherwise grow the series without bound (components/metrics/cardinality.py).
             "aggregation_cardinality_limit": cardinality.SPAN_METRICS_KEYS_PER_SERVICE,
             "metrics_expiration": cardinality.SPAN_METRICS_EXPIRATION,
+            "metrics_flush_interval": METRICS_FLUSH_INTERVAL,
         },
         [
             Block("dimension", attributes={"name": ENVIRONMENT_DIMENSION}),
@@ -124,7 +139,7 @@ def trace_metric_blocks(settings: Settings, service_graph_edges: int) -> tuple[l
     servicegraph = Block(
         "otelcol.connector.servicegraph",
         LABEL,
-        {"dimensions": [ENVIRONMENT_DIMENSION]},
+        {"dimensions": [ENVIRONMENT_DIMENSION], "metrics_flush_interval": METRICS_FLUSH_INTERVAL},
         [
             # Beyond max_items a new edge's span is dropped (otelcol_connector_servicegraph_dropped_spans,
             # alert ServiceGraphSpansDropped); an edge unpaired after ttl expires uncounted.

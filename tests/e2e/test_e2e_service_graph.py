@@ -34,7 +34,8 @@ PROGRAM = "otelcol-alloy"
 # servicegraph.go, SetToDefault): the store is 2 s / 1000 items, expired every 2 s.
 ALLOY_DEFAULT_STORE = {"ttl": "2s", "max_items": 1000}
 ALLOY_STORE_EXPIRATION_LOOP = "2s"
-# Alloy flushes every 60 s; a second here only brings the counts out sooner (pairing does not depend on it).
+# The render flushes every trace_metrics.METRICS_FLUSH_INTERVAL; a second here only brings the counts out sooner
+# (pairing does not depend on it).
 FLUSH_INTERVAL = "1s"
 # The batch span processor's default schedule delay (OpenTelemetry specification, OTEL_BSP_SCHEDULE_DELAY=5000 ms):
 # how long after the server span the client span of the same call can reach Alloy.

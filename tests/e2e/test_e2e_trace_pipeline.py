@@ -36,7 +36,7 @@ from tooling.render import Render
 TRACES = 2000
 ERROR_EVERY = 20  # 5% of traces end in an error
 DECISION_WAIT = "1s"  # the render waits 10s; the order of events is the same
-FLUSH = "1s"
+FLUSH = "1s"  # the render flushes every trace_metrics.METRICS_FLUSH_INTERVAL; a second brings the counts out sooner
 CALLS = trace_metrics.CALLS_COUNTER
 SPAN_PAYLOAD = limits.SPAN_BYTES_BOUND
 # The collector's own counters. This release's telemetry writes them without `_total`; Alloy v1.10.1's registry

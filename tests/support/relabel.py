@@ -1,10 +1,12 @@
-"""Applies the relabel rules of a rendered ``discovery.relabel`` block to targets, as Alloy v1.10.1 does.
+"""Applies the relabel rules of a rendered ``discovery.relabel`` or ``prometheus.relabel`` block to a label
+set, as Alloy v1.10.1 does.
 
 The semantics are those of Alloy's internal/component/common/relabel/relabel.go (doRelabel), for the
-actions the stack writes: ``drop``, ``keep``, ``replace`` (the default) and ``hashmod``. Source values are
-joined with the separator (default ``;``); regexes are anchored (``^(?:...)$``); ``hashmod`` is the md5 of
-the joined value, its last 8 bytes read as a big-endian unsigned integer, modulo ``modulus``; a replace
-whose result is empty deletes the target label. An attribute that is a call of ``sys.env`` reads ``env``.
+actions the stack writes: ``drop``, ``keep``, ``replace`` (the default), ``hashmod`` and ``labeldrop``.
+Source values are joined with the separator (default ``;``); regexes are anchored (``^(?:...)$``);
+``hashmod`` is the md5 of the joined value, its last 8 bytes read as a big-endian unsigned integer, modulo
+``modulus``; a replace whose result is empty deletes the target label; ``labeldrop`` deletes every label
+whose name the regex matches. An attribute that is a call of ``sys.env`` reads ``env``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def apply(rules: list[Block], target: Mapping[str, str], env: Mapping[str, str])
                 return None
         elif action == "hashmod":
             labels[attributes["target_label"]] = str(hashmod(joined, int(attributes["modulus"])))
+        elif action == "labeldrop":
+            labels = {name: value for name, value in labels.items() if not regex.match(name)}
         elif action == "replace":
             match = regex.match(joined)
             if match is None:

@@ -13,6 +13,7 @@ import re
 from components.logs.alloy_config import ENVIRONMENT_ATTRIBUTES
 from components.traces import trace_metrics
 from components.wiring import endpoints
+from tests.support import relabel
 from tests.support.alloy_parser import Block, Call, references
 from tests.support.alloy_render import alloy_blocks, one
 from tests.support.k8s_objects import container, mounted_yaml
@@ -142,3 +143,57 @@ def test_every_pod_name_alloy_reads_comes_from_the_downward_api(rendered: Render
     for name in reads:
         assert name in env, f"Alloy reads sys.env({name!r}); the container does not set it"
         assert env[name]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", env[name]
+
+
+def _written(rendered: Render, series: dict[str, str]) -> dict[str, str] | None:
+    """The labels one series from otelcol.exporter.prometheus has after the rendered prometheus.relabel."""
+    rules = one(alloy_blocks(rendered), "prometheus.relabel").children("rule")
+    return relabel.apply(rules, series, {})
+
+
+def test_overflow_series_of_two_services_stay_two_series_with_their_service(rendered: Render) -> None:
+    """Past aggregation_cardinality_limit the connector counts a service's new keys in one data point with
+    only otel.metric.overflow=true: no service_name. Alloy v1.10.1's otelcol.exporter.prometheus writes the
+    resource's service into `job` (``<service.namespace>/<service.name>`` or ``<service.name>``). Dropping
+    `job` without keeping it would give every service's overflow series the same labels: duplicate samples
+    in one remote-write request, and SpanMetricsSeriesLimited would count one service."""
+    overflow = [
+        {"__name__": trace_metrics.CALLS_COUNTER, "job": "checkout", "otel_metric_overflow": "true"},
+        {"__name__": trace_metrics.CALLS_COUNTER, "job": "shop/cart", "otel_metric_overflow": "true"},
+    ]
+    written = [_written(rendered, series) for series in overflow]
+    assert written[0] != written[1], f"two services' overflow series collide: {written}"
+    assert [w and w.get("service") for w in written] == ["checkout", "shop/cart"]
+    assert all(w and "job" not in w and "service_name" not in w for w in written), written
+
+
+def test_named_series_keep_service_name_as_their_service(rendered: Render) -> None:
+    """A named series' `service` is service.name alone, as Tempo's generator wrote it, even when the
+    resource has a service.namespace (then `job` is ``<namespace>/<name>``)."""
+    series = {
+        "__name__": trace_metrics.CALLS_COUNTER, "job": "shop/cart", "instance": "cart-7d9f-abc",
+        "service_name": "cart", "span_name": "GET /items", "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_UNSET",
+    }
+    written = _written(rendered, series)
+    assert written == {
+        "__name__": trace_metrics.CALLS_COUNTER, "service": "cart",
+        "span_name": "GET /items", "span_kind": "SPAN_KIND_SERVER", "status_code": "STATUS_CODE_UNSET",
+    }
+
+
+def test_both_connectors_flush_as_often_as_tempo_s_generator_collected(rendered: Render) -> None:
+    """Neither connector flushes on shutdown, so a restarted Alloy pod loses up to one flush interval of
+    counts; unset, Alloy v1.10.1 flushes every 60 s. Tempo 2.8.2's generator collected every 15 s
+    (modules/generator/registry/config.go, collection_interval): the series keep that resolution."""
+    blocks = alloy_blocks(rendered)
+    intervals = {connector: one(blocks, connector).attributes.get("metrics_flush_interval") for connector in METRIC_CONNECTORS}
+    assert intervals == dict.fromkeys(METRIC_CONNECTORS, trace_metrics.METRICS_FLUSH_INTERVAL), intervals
+    assert trace_metrics.METRICS_FLUSH_INTERVAL == "15s"
+
+
+def test_service_graph_series_get_no_service_label(rendered: Render) -> None:
+    """The servicegraph connector (v0.128.0, the version Alloy v1.10.1 wraps) writes its metrics under an
+    empty resource, so the exporter's `job` is empty and the overflow rule adds nothing: the edges keep
+    only client and server."""
+    series = {"__name__": trace_metrics.SERVICE_GRAPH_REQUESTS, "client": "frontend", "server": "checkout", "client_deployment_environment": "prod"}
+    assert _written(rendered, series) == series
