@@ -198,6 +198,8 @@ BAD_COUNTER_WORDS = (
     "discarded",
     "exceeded",
     "limited",
+    # A container restart (kube_pod_container_status_restarts_total) is a crash under healthy load.
+    "restarts",
 )
 
 Labels = dict[str, str]
