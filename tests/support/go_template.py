@@ -47,3 +47,15 @@ def apply_stage(result: StageResult, extracted: dict[str, str], source: str) -> 
     else:
         out[source] = result.value
     return out
+
+
+def json_stage(line: str) -> dict[str, str]:
+    """stage.json with expressions {level = "level"}: the field as text when the line is a JSON object that has it."""
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return {}  # not JSON: the stage extracts nothing and the line goes on
+    if not isinstance(document, dict) or document.get("level") is None:
+        return {}
+    value = document["level"]
+    return {"level": value if isinstance(value, str) else json.dumps(value)}

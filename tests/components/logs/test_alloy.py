@@ -185,18 +185,6 @@ def stage_runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return go_template.build(tmp_path_factory.mktemp("gotemplate"))
 
 
-def _json_stage(line: str) -> dict[str, str]:
-    """stage.json with expressions {level = "level"}: the field as text when the line is a JSON object that has it."""
-    try:
-        document = json.loads(line)
-    except ValueError:
-        return {}  # not JSON: the stage extracts nothing and the line goes on
-    if not isinstance(document, dict) or document.get("level") is None:
-        return {}
-    value = document["level"]
-    return {"level": value if isinstance(value, str) else json.dumps(value)}
-
-
 LINES = {
     '{"level": "ERROR", "msg": "x"}': "ERROR",
     '{"level": "warn", "msg": "x"}': "WARNING",
@@ -216,7 +204,7 @@ def test_every_line_gets_a_bounded_level_label(rendered: Render, stage_runner: P
     source = template["source"]
     assert process.child("stage.labels").attributes["values"] == {source: ""}
     cases: list[dict[str, Any]] = [
-        {"template": template["template"], "source": source, "extracted": _json_stage(line), "entry": line} for line in LINES
+        {"template": template["template"], "source": source, "extracted": go_template.json_stage(line), "entry": line} for line in LINES
     ]
     results = go_template.run(stage_runner, cases)
     for (line, expected), case, result in zip(LINES.items(), cases, results, strict=True):

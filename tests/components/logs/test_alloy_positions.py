@@ -9,9 +9,6 @@ emptyDir the positions went with every pod, and the config checksum makes every 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,8 @@ from tests.components.kit.test_data_safety import replacing_changes
 from tests.support import relabel
 from tests.support.alloy_parser import Block, Call, parse, references
 from tests.support.k8s_objects import container, find, manifests, mounted_file, pod
-from tests.support.tools import tool
+from tests.support.served import answer, program, prometheus_argv
+from tooling.local_cluster import free_port
 from tooling.render import Render
 
 KIND = "StatefulSet"
@@ -173,12 +171,6 @@ def test_one_replica_keeps_every_target(render_stack) -> None:
     assert all(len(o) == 1 and o[0] == f"{NAME}-0" for o in _owners(render_stack("dev"), _targets(20)))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def _kept_by_prometheus(render: Render, targets: list[dict[str, str]], tmp_path: Path, expect: int) -> dict[str, set[int]]:
     """Replica pod name -> the indexes of ``targets`` the real Prometheus 3.5.0 keeps with the rendered rules.
@@ -199,39 +191,18 @@ def _kept_by_prometheus(render: Render, targets: list[dict[str, str]], tmp_path:
         ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
+    port = free_port()
+
+    def kept_targets() -> dict[str, set[str]] | None:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets", params={"state": "active"}, timeout=2)
+        response.raise_for_status()
         kept: dict[str, set[str]] = {}
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets", params={"state": "active"}, timeout=2)
-                response.raise_for_status()
-                active = response.json()["data"]["activeTargets"]
-            except httpx.HTTPError:
-                if process.poll() is not None:
-                    raise AssertionError(f"prometheus did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.3)
-                continue
-            kept = {}
-            for item in active:
-                kept.setdefault(item["scrapePool"], set()).add(item["discoveredLabels"]["__address__"])
-            if sum(len(v) for v in kept.values()) >= expect:
-                break
-            time.sleep(0.3)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        for item in response.json()["data"]["activeTargets"]:
+            kept.setdefault(item["scrapePool"], set()).add(item["discoveredLabels"]["__address__"])
+        return kept if sum(len(v) for v in kept.values()) >= expect else None
+
+    with program(prometheus_argv(tmp_path, port)) as process:
+        kept = answer(process, kept_targets, f"prometheus keeping {expect} targets", interval=0.3)
     return {pod_name: {int(address.rsplit(":", 1)[1]) - 20000 for address in addresses} for pod_name, addresses in kept.items()}
 
 

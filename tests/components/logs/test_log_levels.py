@@ -9,7 +9,6 @@ the real binaries at the deployed versions (``make tools``); the rendered regex 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -60,16 +59,6 @@ def stage_runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return go_template.build(tmp_path_factory.mktemp("gotemplate"))
 
 
-def _json_stage(line: str) -> dict[str, str]:
-    try:
-        document = json.loads(line)
-    except ValueError:
-        return {}
-    if not isinstance(document, dict) or not isinstance(document.get("level"), str):
-        return {}
-    return {"level": document["level"]}
-
-
 def _levels(render: Render, runner: Path, lines: list[str]) -> list[str]:
     process = _process(render)
     stages = [b.name for b in process.blocks]
@@ -79,7 +68,7 @@ def _levels(render: Render, runner: Path, lines: list[str]) -> list[str]:
     source = template["source"]
     cases: list[dict[str, Any]] = []
     for line in lines:
-        extracted = _json_stage(line)
+        extracted = go_template.json_stage(line)
         match = pattern.search(line)
         if match:
             extracted.update({k: v for k, v in match.groupdict().items() if v is not None})

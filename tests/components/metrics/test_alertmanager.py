@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from components.metrics.alertmanager_config import RECEIVERS_SECRET, SEVERITIES, alertmanager_config, credential_keys
 from components.settings.metrics_checks import RECEIVER_SECRET_KEYS, required_secrets
+from tests.support.served import alertmanager_argv, answer, program, ready
 from tests.support.tools import tool
+from tooling.local_cluster import free_port
 from tooling.render import Render
 
 # Severity -> receiver, per stack with its committed config (DESIGN.md routing; dev pages nobody).
@@ -135,54 +136,25 @@ def test_replicas_and_storage_follow_the_environment(rendered: Render) -> None:
 # The real Alertmanager: a critical alert silences the warning of the same alertname and service.
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def running_alertmanager(render_stack, tmp_path: Path) -> Iterator[str]:
     config = _write_config(render_stack("prod"), tmp_path)
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            tool("alertmanager"),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"alertmanager did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.2)
+    with program(alertmanager_argv(config, tmp_path / "data", port)) as process:
+        answer(process, lambda: ready(url), "alertmanager ready")
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _post(url: str, alerts: list[dict]) -> None:
-    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
+    response = httpx.post(f"{url}/api/v2/alerts", content=json.dumps(alerts).encode(), headers={"Content-Type": "application/json"}, timeout=5)
+    assert response.status_code == 200
 
 
 def _states(url: str) -> dict[tuple[str, str], str]:
-    with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
-        alerts = json.load(response)
-    return {(a["labels"]["service"], a["labels"]["severity"]): a["status"]["state"] for a in alerts}
+    response = httpx.get(f"{url}/api/v2/alerts", timeout=5)
+    response.raise_for_status()
+    return {(a["labels"]["service"], a["labels"]["severity"]): a["status"]["state"] for a in response.json()}
 
 
 def test_a_critical_alert_silences_the_warning_of_the_same_alert_and_service(running_alertmanager: str) -> None:

@@ -10,8 +10,6 @@ on the same storage path, as a pod that comes back on its claim, and on a fresh 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +19,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.tools import tool
+from tests.support.served import alertmanager_argv, answer, program, ready
+from tooling.local_cluster import free_port
 from tooling.localstack import Profile, WebhookSink, rewrite_alertmanager
 
 # Only the waits are shortened; repeat_interval stays the rendered one (hours), so a second notification
@@ -31,12 +30,6 @@ ALERT = {"labels": {"alertname": "VolumeAlmostFull", "service": "parsing", "seve
 # Ample for a group wait of 1s: the fresh-path run below shows a notification arrives well within it.
 QUIET_SECONDS = 6.0
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _request(url: str, method: str = "GET", body: Any = None) -> Any:
@@ -50,28 +43,12 @@ def _request(url: str, method: str = "GET", body: Any = None) -> Any:
 
 @contextmanager
 def _alertmanager(config: Path, storage: Path) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [tool("alertmanager"), f"--config.file={config}", f"--storage.path={storage}", f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/-/ready", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"alertmanager did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.2)
+    # Stopped with SIGTERM, as the kubelet stops a pod: Alertmanager writes its snapshots on the way out.
+    with program(alertmanager_argv(config, storage, port)) as process:
+        answer(process, lambda: ready(url), "alertmanager ready")
         yield url
-    finally:
-        # SIGTERM, as the kubelet stops a pod: Alertmanager writes its snapshots on the way out.
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _silence(url: str) -> str:
@@ -97,7 +74,7 @@ def _deliveries_since(sink: WebhookSink, since: float) -> int:
 
 def test_silences_and_the_notification_log_survive_only_a_kept_storage_path(render_stack, tmp_path: Path) -> None:
     rendered = yaml.safe_load(render_stack("prod").files["alertmanager.yaml"])
-    sink_port = _free_port()
+    sink_port = free_port()
     sink = WebhookSink(sink_port)
     sink.start()
     config = tmp_path / "alertmanager.yaml"

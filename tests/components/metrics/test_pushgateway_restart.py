@@ -10,9 +10,6 @@ job's last success sees no series at all.
 from __future__ import annotations
 
 import posixpath
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,17 +18,13 @@ import httpx
 
 from components.wiring import endpoints
 from tests.support.k8s_objects import container
+from tests.support.served import answer, program, ready
 from tests.support.tools import tool
+from tooling.local_cluster import free_port
 
 GROUP = "nightly-backfill"
 SAMPLE = "batch_last_success_seconds 1765000000"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _local_args(rendered_args: list[str], directory: Path, port: int) -> list[str]:
@@ -48,24 +41,12 @@ def _local_args(rendered_args: list[str], directory: Path, port: int) -> list[st
 
 @contextmanager
 def _pushgateway(rendered_args: list[str], directory: Path) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen([tool("pushgateway"), *_local_args(rendered_args, directory, port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/-/ready", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"pushgateway did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.2)
+    # Stopped with SIGTERM, as the kubelet stops a pod: the Pushgateway writes its persistence file on the way out.
+    with program([tool("pushgateway"), *_local_args(rendered_args, directory, port)]) as process:
+        answer(process, lambda: ready(url), "pushgateway ready")
         yield url
-    finally:
-        # SIGTERM, as the kubelet stops a pod: the Pushgateway writes its persistence file on the way out.
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _serves_group(url: str) -> bool:

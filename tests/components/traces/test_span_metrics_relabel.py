@@ -11,10 +11,7 @@ gives, and two services' overflow series must stay two.
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +24,8 @@ import yaml
 from components.traces import trace_metrics
 from tests.support import relabel
 from tests.support.alloy_render import alloy_blocks, one
-from tests.support.tools import tool
+from tests.support.served import answer, program, prometheus_argv
+from tooling.local_cluster import free_port
 from tooling.render import Render
 
 CALLS = trace_metrics.CALLS_COUNTER
@@ -73,12 +71,6 @@ def exporter() -> Iterator[int]:
         server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def _written_by_prometheus(rules: list[dict[str, Any]], exporter_port: int, tmp_path: Path) -> list[dict[str, str]]:
     """The label sets of CALLS after Prometheus scraped the exporter with ``rules`` as metric_relabel_configs
@@ -91,31 +83,15 @@ def _written_by_prometheus(rules: list[dict[str, Any]], exporter_port: int, tmp_
         }],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    process = subprocess.Popen(
-        [tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": f"{{__name__=~\"{CALLS}\"}}"}, timeout=2)
-                response.raise_for_status()
-                result = response.json()["data"]["result"]
-            except httpx.HTTPError:
-                if process.poll() is not None:
-                    raise AssertionError(f"prometheus did not start: {process.stderr.read().decode() if process.stderr else ''}") from None
-                time.sleep(0.3)
-                continue
-            if result:
-                return [item["metric"] for item in result]
-            time.sleep(0.3)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    raise AssertionError("prometheus stored no span-metric series within 30 s")
+    port = free_port()
+
+    def stored() -> list[dict[str, str]]:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": f"{{__name__=~\"{CALLS}\"}}"}, timeout=2)
+        response.raise_for_status()
+        return [item["metric"] for item in response.json()["data"]["result"]]
+
+    with program(prometheus_argv(tmp_path, port)) as process:
+        return answer(process, stored, "prometheus storing span-metric series", interval=0.3)
 
 
 def test_the_real_relabeller_keeps_two_services_overflow_series_apart(rendered: Render, exporter: int, tmp_path: Path) -> None:
