@@ -76,7 +76,7 @@ def _steps(desc: str) -> list[str]:
 def _plain(text: str, service: str | None) -> str:
     """Alert template text made readable: {{ $labels.x }} -> <x>, {{ $value }} -> <value>."""
     text = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", r"<\1>", text)
-    text = re.sub(r"\{\{\s*\$value[^}]*\}\}", "<value>", text)
+    text = re.sub(r"\{\{[^}]*\$value[^}]*\}\}", "<value>", text)
     if service:  # one text for several services' rules
         text = re.sub(rf"\b{re.escape(service)}\b", "<service>", text)
     return text
