@@ -5,6 +5,8 @@ with placeholders that are expanded here:
 
 - ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
 - ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
+- ``{{threshold_text:<name>}}``     -> the threshold in its unit, as a page prints it (components/rules/units.py)
+- ``{{value}}``                     -> (annotations only) the Go template printing ``$value`` in the rule's ``unit``
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{host_namespace}}``            -> the namespace of the stack's host collectors (``<namespace>-host``)
 - ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
@@ -14,6 +16,9 @@ and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/run
 and, from its ``annotations.dashboard: <dashboard uid>``, ``annotations.dashboard_url`` =
 ``<Grafana URL>/d/<uid>`` (seed 004 alert template: a dashboard link on every alert).
 
+An alert that prints its value declares the value's unit: ``unit: <s|ms|ratio|bytes|rate|noun>`` (the
+unit of what its expression returns; components/rules/units.py), removed like ``guard``.
+
 A rule may carry ``guard: {vanish: self}`` (its expression fires on its own
 when its source vanishes; see components/rules/guards.py). The key is not part
 of a PrometheusRule: ``expand_spec`` removes it and ``load_guards`` reads it.
@@ -21,6 +26,7 @@ of a PrometheusRule: ``expand_spec`` removes it and ``load_guards`` reads it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +38,7 @@ import yaml
 from components import paths
 from components.kit import yaml_load
 from components.kit.context import HOST_NAMESPACE_SUFFIX
-from components.rules import thresholds
+from components.rules import thresholds, units
 from components.wiring import endpoints
 
 REPO_ROOT = paths.REPO_ROOT
@@ -80,6 +86,13 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 return fmt(thresholds.threshold(arg))
             except thresholds.ThresholdError as exc:
                 raise RuleFileError(f"{where}: {exc}") from None
+        if kind == "threshold_text" and arg:
+            try:
+                return units.render(thresholds.threshold(arg), thresholds.thresholds()[arg].unit)
+            except (thresholds.ThresholdError, units.UnitError) as exc:
+                raise RuleFileError(f"{where}: {exc}") from None
+        if kind == "value" and arg is None:
+            return m.group(0)  # expanded per rule, in its unit (expand_spec)
         if kind == "namespace" and arg is None:
             return ctx.namespace
         if kind == "host_namespace" and arg is None:
@@ -96,6 +109,7 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
             return endpoints.STATEFULSETS[arg]
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
+            "{{threshold_text:<name>}}, {{value}}, "
             "{{namespace}}, {{host_namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
         )
 
@@ -126,9 +140,14 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
                                       or guard["vanish"] != "self" or "alert" not in rule):
                 raise RuleFileError(f"{source}: groups[{gi}].rules[{ri}].guard: got {guard!r}; accepted: "
                                     "{vanish: self} on an alert whose expression fires when its source vanishes")
+            unit = rule.pop("unit", None)
+            where = f"{source}: groups[{gi}].rules[{ri}]"
             if "alert" not in rule:
+                if unit is not None or VALUE in json.dumps(rule):
+                    raise RuleFileError(f"{where}: unit and {VALUE} belong to alerts; accepted: leave them out of recording rules")
                 continue
             ann = rule.setdefault("annotations", {})
+            _expand_value(rule, unit, where)
             url = runbook_url(rule["alert"], ctx.runbook_base_url)
             if ann.get("runbook_url", url) != url:
                 raise RuleFileError(
@@ -144,6 +163,28 @@ def expand_spec(raw: Any, ctx: RuleContext, source: str) -> dict[str, Any]:
                 )
             ann["dashboard_url"] = dashboard_url(uid, ctx.grafana_url)
     return spec
+
+
+VALUE = "{{value}}"
+
+
+def _expand_value(rule: dict[str, Any], unit: Any, where: str) -> None:
+    """Replace ``{{value}}`` in the annotations by the template printing ``$value`` in ``unit``."""
+    if VALUE in str(rule.get("expr", "")) or VALUE in json.dumps(rule.get("labels") or {}):
+        raise RuleFileError(f"{where}: {VALUE} is only for annotations; the expression and labels cannot print it")
+    used = any(VALUE in str(v) for v in rule["annotations"].values())
+    if unit is None:
+        if used:
+            raise RuleFileError(f"{where} ({rule['alert']}): prints {VALUE} but declares no unit; accepted: "
+                                "unit: s, ms, ratio, bytes, a rate ending in /s or /min, or a noun, beside alert:")
+        return
+    try:
+        template = units.go_template(unit)
+    except units.UnitError as exc:
+        raise RuleFileError(f"{where} ({rule['alert']}).{exc}") from None
+    for key, text in rule["annotations"].items():
+        if isinstance(text, str):
+            rule["annotations"][key] = text.replace(VALUE, template)
 
 
 def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
