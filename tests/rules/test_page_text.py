@@ -1,0 +1,93 @@
+"""What a page says: every alert's summary and description rendered from a firing case, at Prometheus 3.5.0, read.
+
+The promtool copies of the rules carry no annotations (promtool compares them verbatim), so the text of a page
+was never rendered in a test. Here every case that expects an alert to fire runs through ``rule-eval`` (the
+deployed release's rule engine) on the annotated rules, and each rendered page is read: the value printed is
+the expression's value in the unit the rule declares, thresholds are printed in that unit, templates expand,
+and every metric the text names exists (tooling/rules/page_text.py says what is checked).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.rules.catalog import load_catalog
+from components.rules.loader import rule_files
+from tooling.rule_eval import FiringAlert, evaluate
+from tooling.rules import page_text
+from tooling.rules.page_text import Page, RuleRef
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str, Any]], list[Page]]:
+    return page_text.render_pages(tmp_path_factory.mktemp("pages"))
+
+
+def test_every_alert_page_is_rendered_from_a_firing_case_and_reads_right(rendered) -> None:
+    specs, pages = rendered
+    known = page_text.known_series(specs, load_catalog())
+    found = [p for page in pages for p in page_text.problems(page, known)]
+    assert not found, f"{len(found)} problems in rendered pages:\n" + "\n".join(found)
+    assert len(pages) > 100 and all(page.fired for page in pages)
+
+
+def test_rules_print_thresholds_in_the_unit_of_their_value(rendered) -> None:
+    _, pages = rendered
+    raw = page_text.raw_alert_rules(rule_files())
+    found = [p for page in pages if (r := raw.get((page.ref.set_name, page.ref.group, page.ref.index)))
+             for p in page_text.rule_problems(page.ref, r)]
+    assert not found, "\n".join(found)
+
+
+def _page(rule: dict[str, Any], fired: FiringAlert) -> Page:
+    return Page(RuleRef("t", "g", 0, rule), [("case @ 10m", fired)])
+
+
+def test_the_reader_catches_a_value_in_the_wrong_unit_and_an_unknown_metric() -> None:
+    """The checks can fail: the issue's own examples, as they read before."""
+    rule: dict[str, Any] = {"alert": "NodeCacheMemoryHigh", "labels": {}, "annotations": {
+        "summary": "x", "description": "is {{ $value | humanize1024 }}B (threshold 5000000000 bytes)"}}
+    fired = FiringAlert({"alertname": "NodeCacheMemoryHigh"}, {"summary": "x", "description": "is 4.843GiB"}, 5.2e9, 0)
+    assert page_text.problems(_page(rule, fired), set()) == []  # the value itself reads right in bytes
+    rule["annotations"]["description"] = "is {{ $value | humanize }}ms"
+    fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "is 9.95kms; see controlbus_lag_ms"}, 9950, 0)
+    found = page_text.problems(_page(rule | {"alert": "P"}, fired), set())
+    assert any("prints $value with no unit" in p for p in found)
+    assert any("'controlbus_lag_ms'" in p for p in found)
+    rule["annotations"]["description"] = 'fail at {{ printf "%.0f" $value }} events'
+    fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "fail at 60 events"}, 0.2, 0)
+    assert any("reads '0 events'" in p for p in page_text.problems(_page(rule | {"alert": "P"}, fired), set()))
+
+
+def test_the_rule_reader_catches_bare_thresholds_and_mismatched_units() -> None:
+    ref = RuleRef("t", "g", 0, {"alert": "X"})
+    assert any("bare number" in p for p in page_text.rule_problems(ref, {
+        "expr": "x > 1", "annotations": {"description": "threshold {{threshold:dvt_error_ratio_slo}}"}}))
+    assert any("whose unit is s" in p for p in page_text.rule_problems(ref, {
+        "unit": "ms", "expr": "x > {{threshold:dvt_run_completion_p99_seconds}}", "annotations": {}}))
+    assert any("per-second" in p for p in page_text.rule_problems(ref, {
+        "unit": "errors/s", "expr": "increase(x[5m]) > 0", "annotations": {}}))
+
+
+def _fire(tmp_path: Path, set_name: str, series: list[dict[str, str]], at: str, alert: str) -> list[FiringAlert]:
+    """``alert`` as it fires at ``at`` on ``series``, from the whole annotated rule set ``set_name``."""
+    from components.rules.all_rules import load_all_rules
+    from tooling.rules.build import TEST_CONTEXT
+
+    spec = load_all_rules(TEST_CONTEXT)[set_name]
+    path = tmp_path / f"{set_name}.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    result = evaluate([{"rule_files": [str(path)], "input_series": series, "eval_times": [at]}])[0]
+    return result.firing(at, alert)
+
+
+def test_the_issue_examples_read_in_the_unit_of_their_value(tmp_path: Path) -> None:
+    cache = _fire(tmp_path, "qmtl-core", [{"series": 'nodecache_resident_bytes{scope="total"}', "values": "5.2e9x20"}],
+                  "15m", "NodeCacheMemoryHigh")
+    assert len(cache) == 1
+    text = cache[0].annotations["summary"] + cache[0].annotations["description"]
+    assert "4.843GiB" in text and "4.657GiB" in text and "5000000000" not in text
