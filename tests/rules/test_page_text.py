@@ -29,8 +29,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[s
 
 def test_every_alert_page_is_rendered_from_a_firing_case_and_reads_right(rendered) -> None:
     specs, pages = rendered
-    known = page_text.known_series(specs, load_catalog())
-    found = [p for page in pages for p in page_text.problems(page, known)]
+    catalog = load_catalog()
+    known = page_text.known_series(specs, catalog)
+    found = [p for page in pages for p in page_text.problems(page, known, catalog)]
     assert not found, f"{len(found)} problems in rendered pages:\n" + "\n".join(found)
     assert len(pages) > 100 and all(page.fired for page in pages)
 
@@ -61,6 +62,13 @@ def test_the_reader_catches_a_value_in_the_wrong_unit_and_an_unknown_metric() ->
     rule["annotations"]["description"] = 'fail at {{ printf "%.0f" $value }} events'
     fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "fail at 60 events"}, 0.2, 0)
     assert any("reads '0 events'" in p for p in page_text.problems(_page(rule | {"alert": "P"}, fired), set()))
+
+
+def test_the_reader_catches_selectors_on_labels_that_do_not_exist() -> None:
+    catalog = load_catalog()
+    assert page_text.selector_problems('{service="dvt", level=~"ERROR|FATAL"}', catalog, set()) == []
+    assert "not stream labels" in page_text.selector_problems('{component="dvt-engine"}', catalog, set())[0]
+    assert "carries no label ['flavour']" in page_text.selector_problems('up{flavour="x"}', catalog, set())[0]
 
 
 def test_the_rule_reader_catches_bare_thresholds_and_mismatched_units() -> None:

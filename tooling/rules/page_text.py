@@ -10,7 +10,9 @@ rule, the firing alerts with their rendered summary and description and the expr
 - a template that failed or left text unexpanded;
 - a value printed without a declared unit (a bare ``$value`` rather than ``{{value}}`` with ``unit:``), or a
   printed value that is not the expression's value in that unit (``units.render``);
-- a metric named in the text that no target exports and no rule records (catalog/, recording rules).
+- a metric named in the text that no target exports and no rule records (catalog/, recording rules);
+- a label a selector in the text matches on that its metric does not carry (catalog/), or a log stream
+  selector (``{service="x"}`` with no metric name) on a label that is not a stream label (endpoints.STREAM_LABELS).
 
 ``rule_problems(rule)`` reads the rule as written: thresholds printed in prose must go through
 ``{{threshold_text:...}}`` (same formatting as the value); the threshold an alert compares its value with must
@@ -31,6 +33,7 @@ from components.rules import thresholds, units
 from components.rules.all_rules import load_all_rules
 from components.rules.catalog import Catalog
 from components.rules.loader import alerts, recording_rules
+from components.wiring.endpoints import STREAM_LABELS
 from tooling.rule_eval import FiringAlert, evaluate
 from tooling.rules.build import GROUPS_DIR, TEST_CONTEXT, write_rules, write_tests
 
@@ -50,6 +53,9 @@ _UNIT_TEMPLATES = [
     (re.compile(r"\{\{ \$value \| humanize \}\} (\S+/(?:s|min))"), None),
     (re.compile(r'\{\{ printf "%\.0f" \$value \}\} ([a-z][a-z -]*?[a-z])(?=[\s.,;:)]|$)'), None),
 ]
+# A selector written in prose: an optional metric name, then {label op "value", ...}.
+_SELECTOR = re.compile(r"(?<![\w{])([a-zA-Z_:][\w:]*)?\{((?:\s*[a-zA-Z_]\w*\s*(?:=~|!~|!=|=)\s*\"[^\"]*\"\s*,?)+)\}")
+_MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)")
 _COMPARED_THRESHOLD = re.compile(r"[<>]=?\s*\{\{threshold:([A-Za-z0-9_]+)\}\}\s*\)?\s*$")
 
 
@@ -164,12 +170,28 @@ def named_metrics(text: str) -> set[str]:
     return {m.group(1) for m in _WORD.finditer(text) if m.group(2) or _METRIC_SUFFIX.fullmatch(m.group(1))}
 
 
+def selector_problems(text: str, catalog: Catalog, recorded: set[str]) -> list[str]:
+    """Selectors in ``text`` that match on a label their series never carries."""
+    out = []
+    for m in _SELECTOR.finditer(text):
+        name, names = m.group(1), set(_MATCHER.findall(m.group(2)))
+        if not name and text[:m.start()].rstrip().endswith("("):
+            continue  # a PromQL selector on every series (count by (__name__) ({job="x"})), not a log stream
+        if not name:
+            if names - set(STREAM_LABELS):
+                out.append(f"log selector {m.group(0)!r} matches on {sorted(names - set(STREAM_LABELS))}, "
+                           f"not stream labels (the only ones: {', '.join(STREAM_LABELS)})")
+        elif catalog.has_metric(name) and names - catalog.labels(name):
+            out.append(f"selector {m.group(0)!r}: {name} carries no label {sorted(names - catalog.labels(name))}")
+    return out
+
+
 def prints(shown: str, text: str) -> bool:
     """Whether ``text`` prints ``shown`` as a whole number ("60 events" does not print "0 events")."""
     return re.search(rf"(?<![\w.-]){re.escape(shown)}(?![\w])", text) is not None
 
 
-def problems(page: Page, known: set[str]) -> list[str]:
+def problems(page: Page, known: set[str], catalog: Catalog | None = None) -> list[str]:
     """What is wrong with the rendered pages of one rule (empty when nothing)."""
     out: list[str] = []
     rule = page.ref.rule
@@ -194,6 +216,9 @@ def problems(page: Page, known: set[str]) -> list[str]:
                 out.append(f"{page.ref}: value {alert.value!r} in {unit} reads {shown!r}, which the page does not print ({where})")
         for name in sorted(named_metrics("\n".join(alert.annotations.get(k, "") for k in TEXT_KEYS)) - known):
             out.append(f"{page.ref}: names metric {name!r}, which no target exports and no rule records")
+        if catalog is not None:
+            text = "\n".join(alert.annotations.get(k, "") for k in TEXT_KEYS)
+            out += [f"{page.ref}: {p}" for p in selector_problems(text, catalog, known)]
     return list(dict.fromkeys(out))
 
 
