@@ -6,6 +6,8 @@ with placeholders that are expanded here:
 - ``{{threshold:<name>}}``          -> the number in rules/thresholds.yaml
 - ``{{threshold_percent:<name>}}``  -> the same ratio as a percentage, for prose
 - ``{{threshold_text:<name>}}``     -> the threshold in its unit, as a page prints it (components/rules/units.py)
+- ``{{threshold_le:<name>}}``       -> the threshold as the ``le`` text Prometheus 3 stores for that bucket bound
+                                       (catalog.stored_bound: 2.5 -> ``2.5``, 180 -> ``180.0``), for bucket matchers
 - ``{{value}}``                     -> (annotations only) the Go template printing ``$value`` in the rule's ``unit``
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{host_namespace}}``            -> the namespace of the stack's host collectors (``<namespace>-host``)
@@ -39,6 +41,7 @@ from components import paths
 from components.kit import yaml_load
 from components.kit.context import HOST_NAMESPACE_SUFFIX
 from components.rules import thresholds, units
+from components.rules.catalog import stored_bound
 from components.wiring import endpoints
 
 REPO_ROOT = paths.REPO_ROOT
@@ -91,6 +94,11 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
                 return units.render(thresholds.threshold(arg), thresholds.thresholds()[arg].unit)
             except (thresholds.ThresholdError, units.UnitError) as exc:
                 raise RuleFileError(f"{where}: {exc}") from None
+        if kind == "threshold_le" and arg:
+            try:
+                return stored_bound(thresholds.threshold(arg))
+            except thresholds.ThresholdError as exc:
+                raise RuleFileError(f"{where}: {exc}") from None
         if kind == "value" and arg is None:
             return m.group(0)  # expanded per rule, in its unit (expand_spec)
         if kind == "namespace" and arg is None:
@@ -109,7 +117,7 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
             return endpoints.STATEFULSETS[arg]
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
-            "{{threshold_text:<name>}}, {{value}}, "
+            "{{threshold_text:<name>}}, {{threshold_le:<name>}}, {{value}}, "
             "{{namespace}}, {{host_namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
         )
 

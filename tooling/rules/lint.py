@@ -11,6 +11,8 @@ rule set, group, rule and what is wrong:
   over a family with per-run labels (catalog ``churn_labels``) unless that
   label was aggregated away first (a recording rule or a subquery);
 - every ``le`` a selector matches is one of the family's catalog buckets;
+- every number compared with a histogram quantile (directly or through a recording rule) is one of the
+  histogram's bucket bounds (tooling/rules/quantile_thresholds.py);
 - no label the seeds forbid (user_id, email, ...) appears anywhere;
 - every alert has a severity of the five levels, a service and a component
   label, a dashboard link (``dashboard_url``), a one-line
@@ -37,6 +39,7 @@ import promql_parser as pp
 from components.rules import guards
 from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
 from components.rules.loader import RUNBOOKS_DIR, runbook_path
+from tooling.rules import quantile_thresholds
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
 RUNBOOK_SECTIONS = ("## Symptoms", "## Impact", "## Diagnosis", "## Resolution", "## Escalation", "## References")
@@ -259,6 +262,7 @@ def lint(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
                     problems += _alert_conventions(rule, where, base_url)
                 elif not (_RECORD_NAME.match(rule.get("record", "")) or catalog.has_metric(rule.get("record", ""))):
                     problems.append(f"{where}: recording rule name must follow level:metric:operations (or be a catalog metric it produces)")
+    problems += quantile_thresholds.problems(specs, catalog)
     return problems
 
 
