@@ -104,6 +104,20 @@ def test_every_alert_has_a_firing_case(firings: list[tuple[dict[str, Any], str, 
     assert sorted(set(ALERTS) - {name for _, name, _, _ in firings}) == []
 
 
+def test_every_rule_of_every_alert_has_a_firing_case(firings: list[tuple[dict[str, Any], str, str, list[FiringAlert]]]) -> None:
+    """Each rule's own runbook text and its part of the first query are checked only where it fires."""
+    seen: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for _, name, _, fired in firings:
+        seen[name] += [a.labels for a in fired]
+    missing = []
+    for name, rules in ALERTS.items():
+        keys = runbook_text.distinguishing_labels([r["labels"] for r in rules])
+        for rule in rules:
+            if not any(all(labels.get(k) == rule["labels"].get(k) for k in keys) for labels in seen[name]):
+                missing.append(f"{name} {[rule['labels'].get(k) for k in keys]}")
+    assert missing == []
+
+
 def test_every_runbooks_first_query_returns_the_series_the_alert_fired_on(
         firings: list[tuple[dict[str, Any], str, str, list[FiringAlert]]]) -> None:
     first = {name: runbook_text.first_promql(runbook_path(name).read_text(encoding="utf-8")) for name in ALERTS}
