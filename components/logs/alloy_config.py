@@ -63,6 +63,13 @@ RESTARTING_CONTROLLERS = ("ReplicaSet", "StatefulSet", "DaemonSet", "Replication
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
 LEVEL_ALIASES = {"WARN": "WARNING"}
 UNKNOWN_LEVEL = "UNKNOWN"
+# The stream labels of every log line, the only ones a LogQL selector can name (runbooks are checked
+# against the rendered pipeline): the pod's service and the line's level, kept per target, and the
+# environment, added by loki.write to every stream.
+SERVICE_LABEL = "service"
+LEVEL_LABEL = "level"
+ENVIRONMENT_LABEL = "environment"
+STREAM_LABELS = (SERVICE_LABEL, ENVIRONMENT_LABEL, LEVEL_LABEL)
 # Programs that log logfmt (Prometheus, Alertmanager, Loki, Tempo, Alloy, Grafana, most Go exporters: go-kit's
 # `level=info`, slog's `level=INFO`) carry their level as a `level=` pair. Extracted under its own name, read
 # only when the line gave no JSON level, from lines that do not start a JSON object, so the generated runbooks'
@@ -192,7 +199,7 @@ def _log_blocks(settings: Settings) -> list[Block]:
     write = Block(
         "loki.write",
         "loki",
-        {"external_labels": {"environment": settings.environment}},
+        {"external_labels": {ENVIRONMENT_LABEL: settings.environment}},
         # batch_size: below Loki's ingestion bursts, which refuse a larger push whole (components/wiring/limits.py).
         [Block("endpoint", attributes={"url": endpoints.loki_url(settings.namespace) + "/loki/api/v1/push",
                                        "batch_size": f"{limits.loki_batch_bytes(settings) // 1024}KiB"})],
@@ -202,12 +209,12 @@ def _log_blocks(settings: Settings) -> list[Block]:
         "pods",
         {"forward_to": [export(write, "receiver")]},
         [
-            Block("stage.json", attributes={"expressions": {"level": "level"}}),
+            Block("stage.json", attributes={"expressions": {LEVEL_LABEL: "level"}}),
             Block("stage.regex", attributes={"expression": LOGFMT_LEVEL_PATTERN}),
-            Block("stage.template", attributes={"source": "level", "template": level_template()}),
-            Block("stage.labels", attributes={"values": {"level": ""}}),
+            Block("stage.template", attributes={"source": LEVEL_LABEL, "template": level_template()}),
+            Block("stage.labels", attributes={"values": {LEVEL_LABEL: ""}}),
             # Whatever else a target carried stays out of the stream labels.
-            Block("stage.label_keep", attributes={"values": ["service", "level"]}),
+            Block("stage.label_keep", attributes={"values": [SERVICE_LABEL, LEVEL_LABEL]}),
         ],
     )
     discovery = Block("discovery.kubernetes", "pods", {"role": "pod"})
@@ -225,7 +232,7 @@ def _log_blocks(settings: Settings) -> list[Block]:
             # The first non-empty of the configured pod labels, else the container's name.
             Block(
                 "rule",
-                attributes={"source_labels": sources, "separator": ";", "regex": ";*([^;]+).*", "replacement": "$1", "target_label": "service"},
+                attributes={"source_labels": sources, "separator": ";", "regex": ";*([^;]+).*", "replacement": "$1", "target_label": SERVICE_LABEL},
             ),
         ],
     )
