@@ -12,7 +12,6 @@ from typing import Any
 
 from components.metrics.service_availability import AVAILABILITY_SERIES
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
-from components.rules.thresholds import threshold
 from dashboards.builder import (
     Dashboard,
     Row,
@@ -29,7 +28,7 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import BUDGET_STEPS, Context, System
+from dashboards.common import BUDGET_STEPS, Context, System, increase_born
 
 SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
 WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
@@ -103,10 +102,10 @@ def system_health(ctx: Context) -> Dashboard:
             bargauge("Error budget remaining (30d)", [prom('slo:error_budget_remaining:ratio{slo=~"copilot-.*"}', "{{slo}}", instant=True)],
                      unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=16),
             timeseries("Error rate by service", [prom(_error_ratio_by_service("5m"), "{{service}}")], unit="percentunit",
-                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                       overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Throughput by service (msg/min)", [
                 prom(f"sum by (service) (rate({family('messages_processed_total')}[$__rate_interval])) * 60", "{{service}}"),
-            ], unit="short"),
+            ], unit="short", overrides=ctx.alert_overrides("CopilotThroughputLow", "service")),
         ]),
         Row("Resources", [
             timeseries("CPU by service", [prom(
@@ -124,7 +123,7 @@ def queue_status(ctx: Context) -> Dashboard:
     return _dashboard("copilot-queue-status", "Queue Status", "RabbitMQ queues: depth, consumers, message rates and age.", [
         Row("Oldest message against the queue lag thresholds", [
             stat(f"{q} oldest message", [prom(f'max(rabbitmq_queue_message_age_seconds{{queue="{q}"}})', q)], unit="s",
-                 steps=above(critical=threshold(f"copilot_queue_age_seconds_{q}")))
+                 steps=ctx.alert_steps(("CopilotQueueLagHigh", {"queue": q})))
             for q in WORK_QUEUES
         ]),
         Row("Queues", [
@@ -138,7 +137,8 @@ def queue_status(ctx: Context) -> Dashboard:
                 prom("sum(rate(rabbitmq_global_messages_delivered_total[$__rate_interval]))", "delivered"),
                 prom("sum(rate(rabbitmq_global_messages_acknowledged_total[$__rate_interval]))", "acknowledged"),
             ], unit="ops"),
-            timeseries("Oldest message age", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{queue}}})", "{{queue}}")], unit="s"),
+            timeseries("Oldest message age", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{queue}}})", "{{queue}}")], unit="s",
+                       overrides=ctx.alert_overrides("CopilotQueueLagHigh", "queue")),
             timeseries("Queue depth reported by services", [
                 prom(f"sum by (service, queue) ({family('queue_depth_messages')})", "{{service}} {{queue}}"),
             ], unit="short", width=24),
@@ -152,19 +152,20 @@ def service_metrics(ctx: Context) -> Dashboard:
     latency_stats = [
         stat(f"{svc} p95", [prom(f'histogram_quantile(0.95, sum by (le) (rate(copilot_{svc}_processing_duration_seconds_bucket'
                                   f'{{environment="$environment"}}[$__rate_interval])))', "p95")],
-             unit="s", steps=above(critical=threshold(f"copilot_latency_p95_seconds_{svc}")), width=4)
+             unit="s", steps=ctx.alert_steps(("CopilotLatencyHigh", {"service": svc})), width=4)
         for svc in SERVICES
     ]
     throughput_stats = [
         stat(f"{svc} msg/min", [prom(f'sum(rate(copilot_{svc}_messages_processed_total{{environment="$environment"}}[10m])) * 60', "msg/min")],
-             unit="short", decimals=1, steps=below(threshold(f"copilot_throughput_min_per_minute_{svc}")), width=8)
+             unit="short", decimals=1, steps=ctx.alert_steps(("CopilotThroughputLow", {"service": svc})), width=8)
         for svc in ("parsing", "chunking", "embedding")
     ]
     return _dashboard("copilot-service-metrics", "Service Metrics", "Per-service latency, throughput and errors.", [
         Row("Latency p95 against the SLO targets", latency_stats),
         Row("Throughput against the minimums", throughput_stats),
         Row("Latency", [
-            timeseries("Latency p95 by service", [prom(_quantile_by_service(0.95), "{{service}}")], unit="s"),
+            timeseries("Latency p95 by service", [prom(_quantile_by_service(0.95), "{{service}}")], unit="s",
+                       overrides=ctx.alert_overrides("CopilotLatencyHigh", "service")),
             timeseries("Latency p99 by service", [prom(_quantile_by_service(0.99), "{{service}}")], unit="s"),
             heatmap("Processing latency (selected services)", f"sum by (le) (increase({family('processing_duration_seconds_bucket')}[$__rate_interval]))",
                     unit="s", width=24),
@@ -177,7 +178,7 @@ def service_metrics(ctx: Context) -> Dashboard:
                 prom(f"sum by (service, error_type) (rate({family('failures_total')}[$__rate_interval]))", "{{service}} {{error_type}}"),
             ], unit="ops"),
             timeseries("Error rate by service", [prom(_error_ratio_by_service("15m"), "{{service}}")], unit="percentunit",
-                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                       overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Active workers and retries", [
                 prom(f"sum by (service) ({family('active_workers_current')})", "workers {{service}}"),
                 prom(f"sum by (service) (rate({family('retry_attempts_total')}[$__rate_interval]))", "retries/s {{service}}"),
@@ -263,20 +264,21 @@ def document_processing(ctx: Context) -> Dashboard:
     return _dashboard("copilot-document-processing", "Document Processing", "Pipeline flow: status counts, processing duration, failure rates.", [
         Row("Status counts", [
             table("Messages by stage and status (time range)", [prom(
-                f"sum by (service, status) (increase({family('messages_processed_total', pipeline)}[$__range]))", instant=True, format="table")],
+                f"sum by (service, status) ({increase_born(family('messages_processed_total', pipeline), '$__range')})", instant=True,
+                format="table")],
                 columns={"service": "Stage", "status": "Status", "Value": "Messages"}, decimals=0, width=8),
             timeseries("Pipeline flow (msg/min by stage)", [prom(
                 f"sum by (service) (rate({family('messages_processed_total', pipeline)}[$__rate_interval])) * 60", "{{service}}")],
-                unit="short", width=16),
+                unit="short", width=16, overrides=ctx.alert_overrides("CopilotThroughputLow", "service")),
         ]),
         Row("Duration and failures", [
             timeseries("Processing duration p95 by stage", [prom(
                 f"histogram_quantile(0.95, sum by (le, service) (rate({family('processing_duration_seconds_bucket', pipeline)}[$__rate_interval])))",
-                "{{service}}")], unit="s"),
+                "{{service}}")], unit="s", overrides=ctx.alert_overrides("CopilotLatencyHigh", "service")),
             timeseries("Failure rate by stage", [prom(
                 f"sum by (service) (rate({family('failures_total', pipeline)}[15m]))"
                 f" / sum by (service) (rate({family('messages_processed_total', pipeline)}[15m]))",
-                "{{service}}")], unit="percentunit", steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                "{{service}}")], unit="percentunit", overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Queue depth between stages", [prom(f'sum by (queue) (rabbitmq_queue_messages_ready{{queue=~"{stages}"}})', "{{queue}}")],
                        unit="short", width=24),
         ]),
@@ -320,7 +322,7 @@ def failed_queues(ctx: Context) -> Dashboard:
             stat("Failed messages waiting", [prom(f"sum(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}})", "failed")],
                  steps=above(warning=1)),
             stat("Oldest failed message", [prom(f"max(rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "age")], unit="s"),
-            stat("Failures in range", [prom(f"sum(increase({family('failures_total')}[$__range]))", "failures")], decimals=0),
+            stat("Failures in range", [prom(f"sum({increase_born(family('failures_total'), '$__range')})", "failures")], decimals=0),
             stat("Failed queue growth (1h)", [prom(f"sum(delta(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}}[1h]))", "growth")], decimals=0,
                  steps=above(warning=1)),
         ]),
@@ -330,7 +332,7 @@ def failed_queues(ctx: Context) -> Dashboard:
             timeseries("Oldest failed message by queue", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "{{queue}}")],
                        unit="s"),
             table("Failures by service and error type (time range)", [prom(
-                f"sort_desc(sum by (service, error_type) (increase({family('failures_total')}[$__range])))", instant=True, format="table")],
+                f"sort_desc(sum by (service, error_type) ({increase_born(family('failures_total'), '$__range')}))", instant=True, format="table")],
                 columns={"service": "Service", "error_type": "Error type", "Value": "Failures"}, decimals=0, width=24),
         ]),
         _logs_row(),
@@ -371,7 +373,7 @@ def resource_usage(ctx: Context) -> Dashboard:
                 f"sum by (container) ({working_set})"
                 f' / sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}}'
                 f" and on (namespace, pod, container) {working_set})", "{{container}}", instant=True)],
-                unit="percentunit", min=0, max=1, steps=above(warning=0.8, critical=0.95), width=24),
+                unit="percentunit", min=0, max=1, steps=ctx.alert_steps("MemoryExhaustion"), width=24),
         ]),
         Row("Disk and network", [
             timeseries("Disk usage by service", [prom(f"sum by (container) (container_fs_usage_bytes{{{container}}})", "{{container}}")], unit="bytes",

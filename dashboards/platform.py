@@ -37,7 +37,6 @@ def stack_health(ctx: Context) -> Dashboard:
     ns = f'namespace="{ctx.namespace}"'
     job = 'job=~"$job"'
     full = threshold("prometheus_storage_full_ratio")
-    failing = threshold("notification_failure_ratio")
     retention = {"prometheus": ctx.prometheus_retention_seconds, "loki": ctx.loki_retention_seconds, "tempo": ctx.tempo_retention_seconds}
     stream = f'{{environment="{ctx.environment}", service=~"{STACK_PODS}"}}'
     return System(folder="platform", services=STACK_SERVICES, deployments=ns).dashboard(
@@ -70,7 +69,7 @@ def stack_health(ctx: Context) -> Dashboard:
                          description="ScrapeTargetDown fires for a target down for 10 minutes."),
                     stat("Stack probes failing", [prom("count(probe_success == 0) or vector(0)", "failing")], steps=above(critical=1)),
                     stat("Rule evaluation failures (range)", [prom("sum(increase(prometheus_rule_evaluation_failures_total[$__range]))", "failures")],
-                         decimals=0, steps=above(critical=1)),
+                         decimals=0, steps=ctx.alert_steps("PrometheusRuleEvaluationFailures")),
                     table("Targets down", [prom(f"up{{{job}}} == 0", instant=True, format="table")],
                           columns={"job": "Job", "instance": "Instance", "namespace": "Namespace", "Value": "Up"}, width=8),
                     timeseries("Scrape duration by job", [prom(f"max by (job) (scrape_duration_seconds{{{job}}})", "{{job}}")], unit="s", width=8),
@@ -96,7 +95,7 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Loki push errors", [prom(
                         'sum(rate(loki_request_duration_seconds_count{route="loki_api_v1_push", status_code=~"5.."}[5m]))'
                         ' / sum(rate(loki_request_duration_seconds_count{route="loki_api_v1_push"}[5m]))', "5xx share")],
-                        unit="percentunit", steps=above(critical=threshold("loki_push_error_ratio")), width=8),
+                        unit="percentunit", steps=ctx.alert_steps("LokiPushErrors"), width=8),
                     timeseries("Tempo spans", [
                         prom("sum(rate(tempo_distributor_spans_received_total[$__rate_interval]))", "received/s"),
                         prom("sum(rate(tempo_receiver_refused_spans[$__rate_interval]))", "refused/s"),
@@ -145,11 +144,11 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Prometheus → Alertmanager failures", [prom(
                         "sum by (alertmanager) (rate(prometheus_notifications_errors_total[5m]))"
                         " / sum by (alertmanager) (rate(prometheus_notifications_sent_total[5m]))", "{{alertmanager}}")],
-                        unit="percentunit", steps=above(critical=failing)),
+                        unit="percentunit", steps=ctx.alert_steps("PrometheusNotificationsFailing")),
                     timeseries("Alertmanager notification failures by integration", [prom(
                         "sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))"
                         " / sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}}")],
-                        unit="percentunit", steps=above(critical=failing)),
+                        unit="percentunit", steps=ctx.alert_steps("AlertmanagerNotificationsFailing")),
                     timeseries("Notifications sent by integration", [
                         prom("sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))", "{{integration}}"),
                     ], unit="ops"),
