@@ -146,14 +146,19 @@ def bounds(ctx: RuleContext) -> list[Bound]:
     """Every alert of the hand-written rule files that compares an expression with a constant (cached per stack)."""
     key = (ctx.namespace, tuple(sorted(ctx.retention_seconds.items())))
     if key not in _SPECS:
-        out = []
-        for rule in alerts(load_static_rules(ctx)):
-            found = comparison(rule["expr"])
-            if found is not None:
-                lhs, op, value = found
-                out.append(Bound(rule["alert"], dict(rule.get("labels") or {}), lhs, op, value, rule["expr"]))
-        _SPECS[key] = out
+        _SPECS[key] = bounds_of(load_static_rules(ctx).values())
     return _SPECS[key]
+
+
+def bounds_of(specs: Iterable[Mapping[str, Any]]) -> list[Bound]:
+    """The bounds of PrometheusRule specs ({groups: [{rules: [...]}]}), e.g. the rule files of a render."""
+    out = []
+    for rule in alerts({str(i): dict(spec) for i, spec in enumerate(specs)}):
+        found = comparison(rule["expr"])
+        if found is not None:
+            lhs, op, value = found
+            out.append(Bound(rule["alert"], dict(rule.get("labels") or {}), lhs, op, value, rule["expr"]))
+    return out
 
 
 def find_bounds(ctx: RuleContext, alert: str, **labels: str) -> list[Bound]:

@@ -44,6 +44,11 @@ class Context:
         """Threshold steps read off the rules of the alerts ``refs`` (a name, or (name, {label: value}))."""
         return alerts.alert_steps(self.rules(), *refs)
 
+    def alert_lhs(self, alert: str) -> str:
+        """The quantity ``alert`` compares (the left-hand side of its one rule), to show on a panel as the alert reads it."""
+        (lhs,) = {b.lhs for b in alerts.find_bounds(self.rules(), alert)}
+        return lhs
+
     def alert_overrides(self, alert: str, label: str) -> tuple[dict[str, Any], ...]:
         """Per-series thresholds of ``alert``, one per value of ``label`` (series named by that label's value)."""
         return alerts.alert_overrides(self.rules(), alert, label)

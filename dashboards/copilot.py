@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from components.metrics.service_availability import AVAILABILITY_SERIES
+from components.rules import slo as slo_specs
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
+from components.rules.thresholds import format_number
 from dashboards.builder import (
     Dashboard,
     Row,
@@ -28,7 +30,7 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import BUDGET_STEPS, Context, System, increase_born
+from dashboards.common import BUDGET_STEPS, Context, System, budget_gauge, increase_born
 
 SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
 WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
@@ -121,6 +123,8 @@ def system_health(ctx: Context) -> Dashboard:
 def queue_status(ctx: Context) -> Dashboard:
     queue = 'queue=~"$queue"'
     return _dashboard("copilot-queue-status", "Queue Status", "RabbitMQ queues: depth, consumers, message rates and age.", [
+        Row("RabbitMQ", [stat("RabbitMQ up", [prom(_up("rabbitmq"), "up")], steps=below(1), width=24,
+                              description="1 when RabbitMQ answers (the series its CopilotDependencyDown alert reads).")]),
         Row("Oldest message against the queue lag thresholds", [
             stat(f"{q} oldest message", [prom(f'max(rabbitmq_queue_message_age_seconds{{queue="{q}"}})', q)], unit="s",
                  steps=ctx.alert_steps(("CopilotQueueLagHigh", {"queue": q})))
@@ -145,7 +149,7 @@ def queue_status(ctx: Context) -> Dashboard:
         ]),
         _logs_row(),
     ], ctx, Variable("queue", "Queue", query="label_values(rabbitmq_queue_messages_ready, queue)"), tags=("rabbitmq",),
-        alerts={f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES})
+        alerts={"RabbitMQ up": "CopilotDependencyDown", **{f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES}})
 
 
 def service_metrics(ctx: Context) -> Dashboard:
@@ -286,9 +290,31 @@ def document_processing(ctx: Context) -> Dashboard:
     ], ctx, tags=("pipeline",), alerts={"Failure rate by stage": "CopilotErrorRateHigh"})
 
 
+def _slo_rows(ctx: Context) -> list[Row]:
+    """One row per SLO spec file, one budget gauge per SLO in it: generated from slo/*.yaml, so every SLO a burn-rate
+    alert or runbook sends here is on the page (DVT's and Seamless' as well as Copilot's)."""
+    rows = []
+    for path in slo_specs.spec_files():
+        specs = slo_specs.load_slos(path)
+        rows.append(Row(f"Error budget remaining (30d): slo/{path.name}", [
+            budget_gauge(ctx, spec.name, spec.name, f"{spec.description} Objective {format_number(spec.objective)}% over {spec.window}; "
+                         f"share of the error budget still unspent (service {spec.service}).")
+            for spec in specs
+        ]))
+    return rows
+
+
 def slo_dashboard(ctx: Context) -> Dashboard:
-    slo = 'slo=~"$slo"'
-    return _dashboard("copilot-slo", "SLO Dashboard", "SLO compliance over a 30-day rolling window: compliance, error budget, burn rate, trends.", [
+    slo = 'slo=~"$slo", service=~"$service"'
+    every = sorted({spec.service for path in slo_specs.spec_files() for spec in slo_specs.load_slos(path)})
+    variables = (
+        _variables(ctx)[0],  # environment, as on every Copilot dashboard (the logs row reads it)
+        Variable("service", "Service", query="label_values(slo:objective:ratio, service)"),
+        Variable("slo", "SLO", query='label_values(slo:objective:ratio{service=~"$service"}, slo)'),
+    )
+    return COPILOT.dashboard(ctx, "copilot-slo", "SLO Dashboard",
+                             "Every SLO of slo/*.yaml (DVT, Seamless, Copilot) over a 30-day rolling window: compliance, error budget, "
+                             "burn rate, trends. Filter by service or SLO.", [
         Row("Compliance and error budget", [
             table("SLO compliance (30d)", [
                 prom(f"1 - slo:sli_error:ratio_rate30d{{{slo}}}", instant=True, format="table"),
@@ -312,8 +338,9 @@ def slo_dashboard(ctx: Context) -> Dashboard:
             timeseries("Error ratio, 1-day window (7-day trend)", [prom(f"slo:sli_error:ratio_rate1d{{{slo}}}", "{{slo}}")], unit="percentunit"),
             timeseries("Error ratio, 30-day window (30-day trend)", [prom(f"slo:sli_error:ratio_rate30d{{{slo}}}", "{{slo}}")], unit="percentunit"),
         ]),
+        *_slo_rows(ctx),
         _logs_row(),
-    ], ctx, Variable("slo", "SLO", query='label_values(slo:objective:ratio{slo=~"copilot-.*"}, slo)'), tags=("slo",), time_from="now-7d")
+    ], services="|".join(every), tags=("slo",), variables=variables, time_from="now-7d")
 
 
 def failed_queues(ctx: Context) -> Dashboard:
@@ -376,6 +403,10 @@ def resource_usage(ctx: Context) -> Dashboard:
                 unit="percentunit", min=0, max=1, steps=ctx.alert_steps("MemoryExhaustion"), width=24),
         ]),
         Row("Disk and network", [
+            bargauge("Volume free space", [prom(
+                f"min by (persistentvolumeclaim) (kubelet_volume_stats_available_bytes{{{NAMESPACES}}}"
+                f" / kubelet_volume_stats_capacity_bytes{{{NAMESPACES}}})", "{{persistentvolumeclaim}}", instant=True)],
+                unit="percentunit", min=0, max=1, steps=ctx.alert_steps("DiskSpaceLow"), width=24),
             timeseries("Disk usage by service", [prom(f"sum by (container) (container_fs_usage_bytes{{{container}}})", "{{container}}")], unit="bytes",
                        width=8),
             timeseries("Network received by pod", [prom(f"sum by (pod) (rate(container_network_receive_bytes_total{{{pod}}}[$__rate_interval]))", "{{pod}}")],
@@ -384,7 +415,7 @@ def resource_usage(ctx: Context) -> Dashboard:
                        unit="Bps", width=8),
         ]),
         _logs_row(),
-    ], ctx, namespace, tags=("resources",))
+    ], ctx, namespace, tags=("resources",), alerts={"Memory against limit": "MemoryExhaustion", "Volume free space": "DiskSpaceLow"})
 
 
 def logs_overview(ctx: Context) -> Dashboard:

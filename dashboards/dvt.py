@@ -24,6 +24,7 @@ from dashboards.common import Context, System, buckets, budget_gauge, increase_b
 DVT = System(folder="dvt", services="dvt", deployments='deployment=~"dvt.*"')
 ENV = 'environmentId=~"$environment"'
 LOGS = '{service="dvt"}'
+STARTED = f"dvt_runs_started_total{{{ENV}}}"
 FAILED_RUNS = 'dvt_runs_completed_total{status="failed"}'
 PLUGIN_ERRORS = 'dvt_plugin_invocations_total{status!="success"}'
 FAILED_STEPS = 'dvt_step_duration_seconds_count{status="failed", planId=~"$plan"}'
@@ -49,7 +50,8 @@ def platform_health(ctx: Context) -> Dashboard:
     return DVT.dashboard(
         ctx, "dvt-platform-health", "DVT Platform Health",
         "Executive view of the DVT workflow engine: throughput, SLAs, errors, adapters and incidents (seed 003 section 3.1).",
-        alerts={"Completion SLA (p99)": "RunCompletionSLAViolation", "Errors (24h)": "HighErrorRate", "Pause latency (p99)": "PauseLatencySLAViolation"},
+        alerts={"Availability (4h)": "DvtAvailabilityBelowTarget",
+                "Completion SLA (p99)": "RunCompletionSLAViolation", "Errors (24h)": "HighErrorRate", "Pause latency (p99)": "PauseLatencySLAViolation"},
         tags=("executive",),
         variables=(_environment(ctx),),
         rows=[
@@ -61,8 +63,8 @@ def platform_health(ctx: Context) -> Dashboard:
                     # Seed 003 shows "250 ↑ 12%": the last hour's rate against the hour before it.
                     # The previous hour is the last two hours minus the last one (no offset: data from the start).
                     stat("Runs / min vs previous hour", [prom(
-                        f"sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))"
-                        f" / (sum(increase(dvt_runs_started_total{{{ENV}}}[2h])) - sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))) - 1",
+                        f"sum({increase_born(STARTED, '1h')})"
+                        f" / (sum({increase_born(STARTED, '2h')}) - sum({increase_born(STARTED, '1h')})) - 1",
                         "change")], unit="percentunit", decimals=0, width=4,
                         description="Change of runs per minute over the last hour against the previous hour."),
                     stat("Completion SLA (p99)", [prom(completion, "p99")], unit="s",
@@ -72,6 +74,9 @@ def platform_health(ctx: Context) -> Dashboard:
                         f"sum({increase_born(FAILED_RUNS, '24h')})"
                         f" / sum({increase_born('dvt_runs_completed_total', '24h')})", "failed")],
                         unit="percentunit", decimals=2, steps=_error_steps(ctx), width=8),
+                    stat("Availability (4h)", [prom(ctx.alert_lhs("DvtAvailabilityBelowTarget"), "available")], unit="percentunit",
+                         decimals=2, steps=ctx.alert_steps("DvtAvailabilityBelowTarget"), width=8,
+                         description="Share of the last 4 hours the DVT engine's scrape target was up; DvtAvailabilityBelowTarget fires below it."),
                     stat("In-flight runs", [prom(f"sum(dvt_runs_in_flight{{{ENV}}})", "in flight")], unit="short", width=8),
                     stat("Pause latency (p99)", [prom(pause, "p99")], unit="ms",
                          steps=ctx.alert_steps("PauseLatencySLAViolation"), width=8,
@@ -125,8 +130,8 @@ def operations(ctx: Context) -> Dashboard:
             "Error rate by plan": "HighErrorRate",
         },
         tags=("operations",),
+        # No series of this page carries environmentId (only dvt_runs_* of the executive view): no environment selector.
         variables=(
-            _environment(ctx),
             label_var("adapter", "Adapter", "dvt_workers_available"),
             label_var("plan", "Plan", "dvt_runs_completed_total", "planId"),
         ),

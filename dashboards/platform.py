@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.kit.context import HOST_NAMESPACE_SUFFIX
 from components.rules.thresholds import threshold
 from components.wiring import endpoints
 from dashboards.builder import (
@@ -35,6 +36,7 @@ def _days(seconds: float) -> str:
 
 def stack_health(ctx: Context) -> Dashboard:
     ns = f'namespace="{ctx.namespace}"'
+    stack_pods = f'namespace=~"{ctx.namespace}|{ctx.namespace}{HOST_NAMESPACE_SUFFIX}"'
     job = 'job=~"$job"'
     full = threshold("prometheus_storage_full_ratio")
     retention = {"prometheus": ctx.prometheus_retention_seconds, "loki": ctx.loki_retention_seconds, "tempo": ctx.tempo_retention_seconds}
@@ -45,6 +47,10 @@ def stack_health(ctx: Context) -> Dashboard:
         f"(metrics {_days(retention['prometheus'])}, logs {_days(retention['loki'])}, traces {_days(retention['tempo'])}) and alert delivery.",
         alerts={
             "Targets down": "ScrapeTargetDown",
+            "StatefulSet replicas not ready": "StackReplicasUnavailable",
+            "Container restarts (30m)": "StackContainerRestarting",
+            "Scrape samples against the sample limit": "ScrapeSampleLimitApproaching",
+            "Span metrics series over the limit": "SpanMetricsSeriesLimited",
             "Stack probes failing": "StackComponentDown",
             "Rule evaluation failures (range)": "PrometheusRuleEvaluationFailures",
             "Scrapes rejected by limits": "PrometheusScrapeLimitsExceeded",
@@ -131,6 +137,25 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Stack volumes used", [prom(
                         f"max by (persistentvolumeclaim) (kubelet_volume_stats_used_bytes{{{ns}}} / kubelet_volume_stats_capacity_bytes{{{ns}}})",
                         "{{persistentvolumeclaim}}")], unit="percentunit", min=0, max=1, steps=above(critical=full)),
+                ],
+            ),
+            Row(
+                "Stack workloads",
+                [
+                    timeseries("StatefulSet replicas not ready", [prom(
+                        f"sum by (statefulset) (kube_statefulset_replicas{{{ns}}} - kube_statefulset_status_replicas_ready{{{ns}}})",
+                        "{{statefulset}}")], unit="short", width=6,
+                        description="StackReplicasUnavailable fires when replicas stay not ready while no rollout progresses."),
+                    timeseries("Container restarts (30m)", [prom(
+                        f"max by (pod, container) (increase(kube_pod_container_status_restarts_total{{{stack_pods}}}[30m]))",
+                        "{{pod}} {{container}}")], unit="short", width=6,
+                        description="StackContainerRestarting fires at 3 restarts of one container in 30 minutes (critical for Alloy)."),
+                    timeseries("Scrape samples against the sample limit", [prom(
+                        "max by (job) (scrape_samples_post_metric_relabeling / (scrape_sample_limit > 0))", "{{job}}")],
+                        unit="percentunit", steps=ctx.alert_steps("ScrapeSampleLimitApproaching"), width=6),
+                    timeseries("Span metrics series over the limit", [prom(
+                        'count by (collector) (traces_spanmetrics_calls_total{otel_metric_overflow="true"}) or vector(0)', "{{collector}}")],
+                        unit="short", steps=ctx.alert_steps("SpanMetricsSeriesLimited"), width=6),
                 ],
             ),
             Row(

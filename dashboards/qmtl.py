@@ -38,6 +38,7 @@ RUNS = "instance_world:world_apply_runs:sum"
 ACKS = "instance_world_phase:controlbus_apply_acks:sum"
 ACK_BUCKETS = "instance_world_phase:controlbus_apply_ack_latency_ms_bucket:sum"
 CROSS_CONTEXT = "cross_context_cache_hit_total"
+FLAGS = "seamless_conformance_flag_total"
 WORLD = '{world_id=~"$world_id"}'
 
 
@@ -260,16 +261,16 @@ def conformance_quality(ctx: Context) -> Dashboard:
             Row(
                 "Totals",
                 [
-                    stat("Flags in range", [prom("sum(increase(seamless_conformance_flag_total[$__range]))", "flags")], unit="short", decimals=0),
+                    stat("Flags in range", [prom(f"sum({increase_born(FLAGS, '$__range')})", "flags")], unit="short", decimals=0),
                     stat(
                         "Flags in the last 15 minutes",
-                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags")],
+                        [prom(f"sum({increase_born(FLAGS, '15m')})", "flags")],
                         unit="short", decimals=0, steps=spike,
                         description="SeamlessConformanceFlagSpike notifies above this count.",
                     ),
                     stat("Schema warnings in range", [prom("sum(increase(seamless_conformance_warning_total[$__range]))", "warnings")],
                          unit="short", decimals=0),
-                    stat("Flag types seen", [prom("count(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])) > 0) or vector(0)", "types")],
+                    stat("Flag types seen", [prom(f"count(sum by (flag_type) ({increase_born(FLAGS, '$__range')}) > 0) or vector(0)", "types")],
                          unit="short"),
                 ],
             ),
@@ -278,7 +279,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                 [
                     table(
                         "Flag Breakdown",
-                        [prom("sort_desc(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])))", instant=True, format="table")],
+                        [prom(f"sort_desc(sum by (flag_type) ({increase_born(FLAGS, '$__range')}))", instant=True, format="table")],
                         columns={"flag_type": "Flag", "Value": "Count"}, decimals=0, width=8,
                     ),
                     timeseries(
@@ -288,7 +289,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                     ),
                     timeseries(
                         "Flags per 15 minutes against the spike threshold",
-                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags / 15m")],
+                        [prom(f"sum({increase_born(FLAGS, '15m')})", "flags / 15m")],
                         unit="short", steps=spike,
                     ),
                     timeseries(
