@@ -112,14 +112,18 @@ def _born_guarded(ast: Any) -> set[tuple[str, tuple[tuple[str, str, str], ...]]]
 def _born_problem(matrix: Any, catalog: Catalog, guarded: set[Any]) -> list[str]:
     """An increase() over a born-non-zero family, counting over a range or fixed window, outside the born form."""
     selector = matrix.vector_selector
-    name = selector.name
-    if not name or not catalog.has_metric(name) or not catalog.family(name).born_non_zero_labels:
-        return []
+    if selector.name:
+        names = [selector.name] if catalog.has_metric(selector.name) else []
+    else:  # {__name__=~"copilot_.+_failures_total"}: every catalog family the regex selects
+        names = catalog.series_names()
+        for m in (m for m in selector.matchers.matchers if m.name == "__name__"):
+            names = [n for n in names if _name_matches(str(m.op), m.value, n)]
+    born = sorted({label for n in names for label in catalog.family(n).born_non_zero_labels})
     window = matrix.range.total_seconds()
-    if window == _STEP_WINDOW_SECONDS or _selector_key(selector) in guarded:
+    if not born or window == _STEP_WINDOW_SECONDS or _selector_key(selector) in guarded:
         return []
-    return [f"increase() of {name} over {int(window)}s misses the children born holding their first count "
-            f"(labels {sorted(catalog.family(name).born_non_zero_labels)}); accepted: dashboards.common.increase_born(selector, window)"]
+    return [f"increase() of {selector.name or sorted(names)[:3]} over {int(window)}s misses the children born holding their first "
+            f"count (labels {born}); accepted: dashboards.common.increase_born(selector, window)"]
 
 
 def _name_matches(op: str, value: str, series: str) -> bool:
