@@ -166,6 +166,8 @@ class Panel:
     custom: dict[str, Any] = field(default_factory=dict)
     transformations: tuple[dict[str, Any], ...] = ()
     stack: bool = False
+    # Grafana field overrides, e.g. per-series thresholds of an alert with one number per service (dashboards/alerts.py).
+    overrides: tuple[dict[str, Any], ...] = ()
 
     def datasource(self) -> dict[str, str] | None:
         languages = {t.language for t in self.targets}
@@ -201,7 +203,7 @@ class Panel:
             "title": self.title,
             "gridPos": {"x": x, "y": y, "w": self.width, "h": self.height},
             "targets": [t.model(chr(ord("A") + i)) for i, t in enumerate(self.targets)],
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": list(self.overrides)},
             "options": _default_options(self.kind) | self.options,
         }
         source = self.datasource()

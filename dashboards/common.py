@@ -9,9 +9,10 @@ from functools import cache
 from typing import Any
 
 from components.rules import slo
-from components.rules.loader import runbook_url
+from components.rules.loader import RuleContext, runbook_url
 from components.settings import Settings
 from components.settings.units import duration_seconds
+from dashboards import alerts
 from dashboards.builder import Annotation, Dashboard, Link, Panel, Row, Steps, Variable, below, gauge, prom
 
 # Error budget gauges: red once exhausted, yellow below half (seed 003: alert
@@ -30,9 +31,27 @@ class Context:
     tempo_retention_seconds: float
     runbook_base_url: str
 
-    def runbooks(self, alerts: Mapping[str, str]) -> dict[str, tuple[Link, ...]]:
+    def runbooks(self, mirrored: Mapping[str, str]) -> dict[str, tuple[Link, ...]]:
         """Panel title -> a link to the runbook of the alert the panel mirrors (seed 004: runbook links on panels)."""
-        return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in alerts.items()}
+        return {title: (Link(f"Runbook: {alert}", runbook_url(alert, self.runbook_base_url)),) for title, alert in mirrored.items()}
+
+    def rules(self) -> RuleContext:
+        """The rule loader's context of this stack (namespace and retention reach the expressions)."""
+        return alerts.rule_context(self.namespace, {"prometheus": self.prometheus_retention_seconds,
+                                                    "loki": self.loki_retention_seconds, "tempo": self.tempo_retention_seconds})
+
+    def alert_steps(self, *refs: str | tuple[str, Mapping[str, str]]) -> Steps:
+        """Threshold steps read off the rules of the alerts ``refs`` (a name, or (name, {label: value}))."""
+        return alerts.alert_steps(self.rules(), *refs)
+
+    def alert_lhs(self, alert: str) -> str:
+        """The quantity ``alert`` compares (the left-hand side of its one rule), to show on a panel as the alert reads it."""
+        (lhs,) = {b.lhs for b in alerts.find_bounds(self.rules(), alert)}
+        return lhs
+
+    def alert_overrides(self, alert: str, label: str) -> tuple[dict[str, Any], ...]:
+        """Per-series thresholds of ``alert``, one per value of ``label`` (series named by that label's value)."""
+        return alerts.alert_overrides(self.rules(), alert, label)
 
 
 @cache
@@ -81,6 +100,18 @@ def quantile(q: float, family: str, matchers: str = "", by: tuple[str, ...] = ()
 def buckets(family: str, matchers: str = "") -> str:
     """Bucket increases for a heatmap; Grafana turns the cumulative le buckets into cells."""
     return f"sum by (le) (increase({family}_bucket{{{matchers}}}[$__rate_interval]))"
+
+
+def increase_born(selector: str, window: str) -> str:
+    """The increase of a counter over ``window`` counting children born within it with their whole value.
+
+    A labelled child is created by its first increment (catalog ``born_non_zero_labels``): ``increase()`` never
+    sees that increment, so a panel would show 0 while the alerts fire. As the loss alerts of rules/ do, a child
+    absent ``window`` ago counts with its value, unless its target was down then (a restart is not a birth).
+    ``selector`` is a metric with optional matchers; ``window`` a duration or ``$__range``.
+    """
+    return (f"(({selector} unless {selector} offset {window}) unless on (job, instance) (up offset {window} == 0)"
+            f" or increase({selector}[{window}]))")
 
 
 def ratio(errors: str, total: str, window: str = "$__rate_interval") -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from components.metrics.service_availability import AVAILABILITY_SERIES
+from components.rules import slo as slo_specs
 from components.rules.slo import PAGE_BURNS, TICKET_BURNS
-from components.rules.thresholds import threshold
+from components.rules.thresholds import format_number
 from dashboards.builder import (
     Dashboard,
     Row,
@@ -29,7 +30,7 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import BUDGET_STEPS, Context, System
+from dashboards.common import BUDGET_STEPS, Context, System, budget_gauge, increase_born
 
 SERVICES = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting")
 WORK_QUEUES = ("parsing", "chunking", "embedding", "summarization")
@@ -103,10 +104,10 @@ def system_health(ctx: Context) -> Dashboard:
             bargauge("Error budget remaining (30d)", [prom('slo:error_budget_remaining:ratio{slo=~"copilot-.*"}', "{{slo}}", instant=True)],
                      unit="percentunit", min=0, max=1, steps=BUDGET_STEPS, width=16),
             timeseries("Error rate by service", [prom(_error_ratio_by_service("5m"), "{{service}}")], unit="percentunit",
-                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                       overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Throughput by service (msg/min)", [
                 prom(f"sum by (service) (rate({family('messages_processed_total')}[$__rate_interval])) * 60", "{{service}}"),
-            ], unit="short"),
+            ], unit="short", overrides=ctx.alert_overrides("CopilotThroughputLow", "service")),
         ]),
         Row("Resources", [
             timeseries("CPU by service", [prom(
@@ -122,9 +123,11 @@ def system_health(ctx: Context) -> Dashboard:
 def queue_status(ctx: Context) -> Dashboard:
     queue = 'queue=~"$queue"'
     return _dashboard("copilot-queue-status", "Queue Status", "RabbitMQ queues: depth, consumers, message rates and age.", [
+        Row("RabbitMQ", [stat("RabbitMQ up", [prom(_up("rabbitmq"), "up")], steps=below(1), width=24,
+                              description="1 when RabbitMQ answers (the series its CopilotDependencyDown alert reads).")]),
         Row("Oldest message against the queue lag thresholds", [
             stat(f"{q} oldest message", [prom(f'max(rabbitmq_queue_message_age_seconds{{queue="{q}"}})', q)], unit="s",
-                 steps=above(critical=threshold(f"copilot_queue_age_seconds_{q}")))
+                 steps=ctx.alert_steps(("CopilotQueueLagHigh", {"queue": q})))
             for q in WORK_QUEUES
         ]),
         Row("Queues", [
@@ -138,33 +141,35 @@ def queue_status(ctx: Context) -> Dashboard:
                 prom("sum(rate(rabbitmq_global_messages_delivered_total[$__rate_interval]))", "delivered"),
                 prom("sum(rate(rabbitmq_global_messages_acknowledged_total[$__rate_interval]))", "acknowledged"),
             ], unit="ops"),
-            timeseries("Oldest message age", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{queue}}})", "{{queue}}")], unit="s"),
+            timeseries("Oldest message age", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{queue}}})", "{{queue}}")], unit="s",
+                       overrides=ctx.alert_overrides("CopilotQueueLagHigh", "queue")),
             timeseries("Queue depth reported by services", [
                 prom(f"sum by (service, queue) ({family('queue_depth_messages')})", "{{service}} {{queue}}"),
             ], unit="short", width=24),
         ]),
         _logs_row(),
     ], ctx, Variable("queue", "Queue", query="label_values(rabbitmq_queue_messages_ready, queue)"), tags=("rabbitmq",),
-        alerts={f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES})
+        alerts={"RabbitMQ up": "CopilotDependencyDown", **{f"{q} oldest message": "CopilotQueueLagHigh" for q in WORK_QUEUES}})
 
 
 def service_metrics(ctx: Context) -> Dashboard:
     latency_stats = [
         stat(f"{svc} p95", [prom(f'histogram_quantile(0.95, sum by (le) (rate(copilot_{svc}_processing_duration_seconds_bucket'
                                   f'{{environment="$environment"}}[$__rate_interval])))', "p95")],
-             unit="s", steps=above(critical=threshold(f"copilot_latency_p95_seconds_{svc}")), width=4)
+             unit="s", steps=ctx.alert_steps(("CopilotLatencyHigh", {"service": svc})), width=4)
         for svc in SERVICES
     ]
     throughput_stats = [
         stat(f"{svc} msg/min", [prom(f'sum(rate(copilot_{svc}_messages_processed_total{{environment="$environment"}}[10m])) * 60', "msg/min")],
-             unit="short", decimals=1, steps=below(threshold(f"copilot_throughput_min_per_minute_{svc}")), width=8)
+             unit="short", decimals=1, steps=ctx.alert_steps(("CopilotThroughputLow", {"service": svc})), width=8)
         for svc in ("parsing", "chunking", "embedding")
     ]
     return _dashboard("copilot-service-metrics", "Service Metrics", "Per-service latency, throughput and errors.", [
         Row("Latency p95 against the SLO targets", latency_stats),
         Row("Throughput against the minimums", throughput_stats),
         Row("Latency", [
-            timeseries("Latency p95 by service", [prom(_quantile_by_service(0.95), "{{service}}")], unit="s"),
+            timeseries("Latency p95 by service", [prom(_quantile_by_service(0.95), "{{service}}")], unit="s",
+                       overrides=ctx.alert_overrides("CopilotLatencyHigh", "service")),
             timeseries("Latency p99 by service", [prom(_quantile_by_service(0.99), "{{service}}")], unit="s"),
             heatmap("Processing latency (selected services)", f"sum by (le) (increase({family('processing_duration_seconds_bucket')}[$__rate_interval]))",
                     unit="s", width=24),
@@ -177,7 +182,7 @@ def service_metrics(ctx: Context) -> Dashboard:
                 prom(f"sum by (service, error_type) (rate({family('failures_total')}[$__rate_interval]))", "{{service}} {{error_type}}"),
             ], unit="ops"),
             timeseries("Error rate by service", [prom(_error_ratio_by_service("15m"), "{{service}}")], unit="percentunit",
-                       steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                       overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Active workers and retries", [
                 prom(f"sum by (service) ({family('active_workers_current')})", "workers {{service}}"),
                 prom(f"sum by (service) (rate({family('retry_attempts_total')}[$__rate_interval]))", "retries/s {{service}}"),
@@ -263,20 +268,21 @@ def document_processing(ctx: Context) -> Dashboard:
     return _dashboard("copilot-document-processing", "Document Processing", "Pipeline flow: status counts, processing duration, failure rates.", [
         Row("Status counts", [
             table("Messages by stage and status (time range)", [prom(
-                f"sum by (service, status) (increase({family('messages_processed_total', pipeline)}[$__range]))", instant=True, format="table")],
+                f"sum by (service, status) ({increase_born(family('messages_processed_total', pipeline), '$__range')})", instant=True,
+                format="table")],
                 columns={"service": "Stage", "status": "Status", "Value": "Messages"}, decimals=0, width=8),
             timeseries("Pipeline flow (msg/min by stage)", [prom(
                 f"sum by (service) (rate({family('messages_processed_total', pipeline)}[$__rate_interval])) * 60", "{{service}}")],
-                unit="short", width=16),
+                unit="short", width=16, overrides=ctx.alert_overrides("CopilotThroughputLow", "service")),
         ]),
         Row("Duration and failures", [
             timeseries("Processing duration p95 by stage", [prom(
                 f"histogram_quantile(0.95, sum by (le, service) (rate({family('processing_duration_seconds_bucket', pipeline)}[$__rate_interval])))",
-                "{{service}}")], unit="s"),
+                "{{service}}")], unit="s", overrides=ctx.alert_overrides("CopilotLatencyHigh", "service")),
             timeseries("Failure rate by stage", [prom(
                 f"sum by (service) (rate({family('failures_total', pipeline)}[15m]))"
                 f" / sum by (service) (rate({family('messages_processed_total', pipeline)}[15m]))",
-                "{{service}}")], unit="percentunit", steps=above(critical=threshold("copilot_error_ratio_critical"))),
+                "{{service}}")], unit="percentunit", overrides=ctx.alert_overrides("CopilotErrorRateHigh", "service")),
             timeseries("Queue depth between stages", [prom(f'sum by (queue) (rabbitmq_queue_messages_ready{{queue=~"{stages}"}})', "{{queue}}")],
                        unit="short", width=24),
         ]),
@@ -284,9 +290,31 @@ def document_processing(ctx: Context) -> Dashboard:
     ], ctx, tags=("pipeline",), alerts={"Failure rate by stage": "CopilotErrorRateHigh"})
 
 
+def _slo_rows(ctx: Context) -> list[Row]:
+    """One row per SLO spec file, one budget gauge per SLO in it: generated from slo/*.yaml, so every SLO a burn-rate
+    alert or runbook sends here is on the page (DVT's and Seamless' as well as Copilot's)."""
+    rows = []
+    for path in slo_specs.spec_files():
+        specs = slo_specs.load_slos(path)
+        rows.append(Row(f"Error budget remaining (30d): slo/{path.name}", [
+            budget_gauge(ctx, spec.name, spec.name, f"{spec.description} Objective {format_number(spec.objective)}% over {spec.window}; "
+                         f"share of the error budget still unspent (service {spec.service}).")
+            for spec in specs
+        ]))
+    return rows
+
+
 def slo_dashboard(ctx: Context) -> Dashboard:
-    slo = 'slo=~"$slo"'
-    return _dashboard("copilot-slo", "SLO Dashboard", "SLO compliance over a 30-day rolling window: compliance, error budget, burn rate, trends.", [
+    slo = 'slo=~"$slo", service=~"$service"'
+    every = sorted({spec.service for path in slo_specs.spec_files() for spec in slo_specs.load_slos(path)})
+    variables = (
+        _variables(ctx)[0],  # environment, as on every Copilot dashboard (the logs row reads it)
+        Variable("service", "Service", query="label_values(slo:objective:ratio, service)"),
+        Variable("slo", "SLO", query='label_values(slo:objective:ratio{service=~"$service"}, slo)'),
+    )
+    return COPILOT.dashboard(ctx, "copilot-slo", "SLO Dashboard",
+                             "Every SLO of slo/*.yaml (DVT, Seamless, Copilot) over a 30-day rolling window: compliance, error budget, "
+                             "burn rate, trends. Filter by service or SLO.", [
         Row("Compliance and error budget", [
             table("SLO compliance (30d)", [
                 prom(f"1 - slo:sli_error:ratio_rate30d{{{slo}}}", instant=True, format="table"),
@@ -310,8 +338,9 @@ def slo_dashboard(ctx: Context) -> Dashboard:
             timeseries("Error ratio, 1-day window (7-day trend)", [prom(f"slo:sli_error:ratio_rate1d{{{slo}}}", "{{slo}}")], unit="percentunit"),
             timeseries("Error ratio, 30-day window (30-day trend)", [prom(f"slo:sli_error:ratio_rate30d{{{slo}}}", "{{slo}}")], unit="percentunit"),
         ]),
+        *_slo_rows(ctx),
         _logs_row(),
-    ], ctx, Variable("slo", "SLO", query='label_values(slo:objective:ratio{slo=~"copilot-.*"}, slo)'), tags=("slo",), time_from="now-7d")
+    ], services="|".join(every), tags=("slo",), variables=variables, time_from="now-7d")
 
 
 def failed_queues(ctx: Context) -> Dashboard:
@@ -320,7 +349,7 @@ def failed_queues(ctx: Context) -> Dashboard:
             stat("Failed messages waiting", [prom(f"sum(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}})", "failed")],
                  steps=above(warning=1)),
             stat("Oldest failed message", [prom(f"max(rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "age")], unit="s"),
-            stat("Failures in range", [prom(f"sum(increase({family('failures_total')}[$__range]))", "failures")], decimals=0),
+            stat("Failures in range", [prom(f"sum({increase_born(family('failures_total'), '$__range')})", "failures")], decimals=0),
             stat("Failed queue growth (1h)", [prom(f"sum(delta(rabbitmq_queue_messages_ready{{{FAILED_QUEUES}}}[1h]))", "growth")], decimals=0,
                  steps=above(warning=1)),
         ]),
@@ -330,7 +359,7 @@ def failed_queues(ctx: Context) -> Dashboard:
             timeseries("Oldest failed message by queue", [prom(f"max by (queue) (rabbitmq_queue_message_age_seconds{{{FAILED_QUEUES}}})", "{{queue}}")],
                        unit="s"),
             table("Failures by service and error type (time range)", [prom(
-                f"sort_desc(sum by (service, error_type) (increase({family('failures_total')}[$__range])))", instant=True, format="table")],
+                f"sort_desc(sum by (service, error_type) ({increase_born(family('failures_total'), '$__range')}))", instant=True, format="table")],
                 columns={"service": "Service", "error_type": "Error type", "Value": "Failures"}, decimals=0, width=24),
         ]),
         _logs_row(),
@@ -371,9 +400,13 @@ def resource_usage(ctx: Context) -> Dashboard:
                 f"sum by (container) ({working_set})"
                 f' / sum by (container) (kube_pod_container_resource_limits{{resource="memory", {container}}}'
                 f" and on (namespace, pod, container) {working_set})", "{{container}}", instant=True)],
-                unit="percentunit", min=0, max=1, steps=above(warning=0.8, critical=0.95), width=24),
+                unit="percentunit", min=0, max=1, steps=ctx.alert_steps("MemoryExhaustion"), width=24),
         ]),
         Row("Disk and network", [
+            bargauge("Volume free space", [prom(
+                f"min by (persistentvolumeclaim) (kubelet_volume_stats_available_bytes{{{NAMESPACES}}}"
+                f" / kubelet_volume_stats_capacity_bytes{{{NAMESPACES}}})", "{{persistentvolumeclaim}}", instant=True)],
+                unit="percentunit", min=0, max=1, steps=ctx.alert_steps("DiskSpaceLow"), width=24),
             timeseries("Disk usage by service", [prom(f"sum by (container) (container_fs_usage_bytes{{{container}}})", "{{container}}")], unit="bytes",
                        width=8),
             timeseries("Network received by pod", [prom(f"sum by (pod) (rate(container_network_receive_bytes_total{{{pod}}}[$__rate_interval]))", "{{pod}}")],
@@ -382,7 +415,7 @@ def resource_usage(ctx: Context) -> Dashboard:
                        unit="Bps", width=8),
         ]),
         _logs_row(),
-    ], ctx, namespace, tags=("resources",))
+    ], ctx, namespace, tags=("resources",), alerts={"Memory against limit": "MemoryExhaustion", "Volume free space": "DiskSpaceLow"})
 
 
 def logs_overview(ctx: Context) -> Dashboard:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from components.rules.thresholds import threshold
 from dashboards.builder import (
     Dashboard,
     Panel,
     Row,
+    Steps,
     Variable,
     above,
     bargauge,
@@ -19,11 +19,20 @@ from dashboards.builder import (
     timeseries,
     traces,
 )
-from dashboards.common import Context, System, buckets, budget_gauge, label_var, quantile
+from dashboards.common import Context, System, buckets, budget_gauge, increase_born, label_var, quantile
 
 DVT = System(folder="dvt", services="dvt", deployments='deployment=~"dvt.*"')
 ENV = 'environmentId=~"$environment"'
 LOGS = '{service="dvt"}'
+STARTED = f"dvt_runs_started_total{{{ENV}}}"
+FAILED_RUNS = 'dvt_runs_completed_total{status="failed"}'
+PLUGIN_ERRORS = 'dvt_plugin_invocations_total{status!="success"}'
+FAILED_STEPS = 'dvt_step_duration_seconds_count{status="failed", planId=~"$plan"}'
+
+
+def _error_steps(ctx: Context) -> Steps:
+    """The run error ratio's two alerts: DvtErrorRateAboveSlo (1%) and HighErrorRate (5%)."""
+    return ctx.alert_steps("DvtErrorRateAboveSlo", "HighErrorRate")
 
 
 def _environment(ctx: Context) -> Variable:
@@ -41,7 +50,8 @@ def platform_health(ctx: Context) -> Dashboard:
     return DVT.dashboard(
         ctx, "dvt-platform-health", "DVT Platform Health",
         "Executive view of the DVT workflow engine: throughput, SLAs, errors, adapters and incidents (seed 003 section 3.1).",
-        alerts={"Completion SLA (p99)": "RunCompletionSLAViolation", "Errors (24h)": "HighErrorRate", "Pause latency (p99)": "PauseLatencySLAViolation"},
+        alerts={"Availability (4h)": "DvtAvailabilityBelowTarget",
+                "Completion SLA (p99)": "RunCompletionSLAViolation", "Errors (24h)": "HighErrorRate", "Pause latency (p99)": "PauseLatencySLAViolation"},
         tags=("executive",),
         variables=(_environment(ctx),),
         rows=[
@@ -53,26 +63,29 @@ def platform_health(ctx: Context) -> Dashboard:
                     # Seed 003 shows "250 ↑ 12%": the last hour's rate against the hour before it.
                     # The previous hour is the last two hours minus the last one (no offset: data from the start).
                     stat("Runs / min vs previous hour", [prom(
-                        f"sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))"
-                        f" / (sum(increase(dvt_runs_started_total{{{ENV}}}[2h])) - sum(increase(dvt_runs_started_total{{{ENV}}}[1h]))) - 1",
+                        f"sum({increase_born(STARTED, '1h')})"
+                        f" / (sum({increase_born(STARTED, '2h')}) - sum({increase_born(STARTED, '1h')})) - 1",
                         "change")], unit="percentunit", decimals=0, width=4,
                         description="Change of runs per minute over the last hour against the previous hour."),
                     stat("Completion SLA (p99)", [prom(completion, "p99")], unit="s",
-                         steps=above(critical=threshold("dvt_run_completion_p99_seconds")), width=8,
+                         steps=ctx.alert_steps("RunCompletionSLAViolation"), width=8,
                          description="Objective 5s; RunCompletionSLAViolation pages above the alert threshold."),
                     stat("Errors (24h)", [prom(
-                        'sum(increase(dvt_runs_completed_total{status="failed"}[24h])) / sum(increase(dvt_runs_completed_total[24h]))', "failed")],
-                        unit="percentunit", decimals=2,
-                        steps=above(warning=threshold("dvt_error_ratio_slo"), critical=threshold("dvt_error_ratio")), width=8),
+                        f"sum({increase_born(FAILED_RUNS, '24h')})"
+                        f" / sum({increase_born('dvt_runs_completed_total', '24h')})", "failed")],
+                        unit="percentunit", decimals=2, steps=_error_steps(ctx), width=8),
+                    stat("Availability (4h)", [prom(ctx.alert_lhs("DvtAvailabilityBelowTarget"), "available")], unit="percentunit",
+                         decimals=2, steps=ctx.alert_steps("DvtAvailabilityBelowTarget"), width=8,
+                         description="Share of the last 4 hours the DVT engine's scrape target was up; DvtAvailabilityBelowTarget fires below it."),
                     stat("In-flight runs", [prom(f"sum(dvt_runs_in_flight{{{ENV}}})", "in flight")], unit="short", width=8),
                     stat("Pause latency (p99)", [prom(pause, "p99")], unit="ms",
-                         steps=above(critical=threshold("dvt_pause_latency_p99_ms")), width=8,
+                         steps=ctx.alert_steps("PauseLatencySLAViolation"), width=8,
                          description="Objective 1s; alert above 5s over a 5m window (seed 003 SLO table)."),
                     # Seed 003 shows "0/120": plugin errors over plugin invocations.
                     stat("Plugin errors / invocations (24h)", [prom(
-                        'sum(increase(dvt_plugin_invocations_total{status!="success"}[24h]))'
-                        ' / sum(increase(dvt_plugin_invocations_total[24h]))', "errors / invocations")],
-                        unit="percentunit", decimals=2, steps=above(warning=threshold("dvt_plugin_reject_ratio")), width=8,
+                        f"sum({increase_born(PLUGIN_ERRORS, '24h')})"
+                        f" / sum({increase_born('dvt_plugin_invocations_total', '24h')})", "errors / invocations")],
+                        unit="percentunit", decimals=2, steps=ctx.alert_steps("PluginRejectRate"), width=8,
                         description="Share of plugin invocations that did not succeed (timeout, permission_denied, isolated_failure)."),
                 ],
             ),
@@ -117,8 +130,8 @@ def operations(ctx: Context) -> Dashboard:
             "Error rate by plan": "HighErrorRate",
         },
         tags=("operations",),
+        # No series of this page carries environmentId (only dvt_runs_* of the executive view): no environment selector.
         variables=(
-            _environment(ctx),
             label_var("adapter", "Adapter", "dvt_workers_available"),
             label_var("plan", "Plan", "dvt_runs_completed_total", "planId"),
         ),
@@ -144,13 +157,13 @@ def operations(ctx: Context) -> Dashboard:
                     timeseries("Projection lag (events)", [
                         prom('max by (adapter) (dvt_projection_lag_events{adapter=~"$adapter"})', "lag {{adapter}}"),
                         prom("sum(increase(dvt_projection_gaps_total[$__rate_interval]))", "gaps"),
-                    ], unit="short", steps=above(critical=threshold("dvt_projection_lag_events"))),
+                    ], unit="short", steps=ctx.alert_steps("ProjectionLag")),
                     timeseries("Worker capacity", [
                         prom('sum by (domain) (dvt_workers_available{adapter=~"$adapter"})', "{{domain}}"),
                     ], unit="short"),
                     timeseries("Adapter heartbeat age", [
                         prom('time() - max by (adapter) (dvt_adapter_last_heartbeat_seconds{adapter=~"$adapter"})', "{{adapter}}"),
-                    ], unit="s", steps=above(critical=threshold("dvt_adapter_heartbeat_max_age_seconds"))),
+                    ], unit="s", steps=ctx.alert_steps("AdapterHeartbeatLost")),
                     timeseries("Adapter RPC latency p95", [
                         prom(quantile(0.95, "dvt_adapter_rpc_duration_ms", 'adapter=~"$adapter"', ("adapter",)), "p95 {{adapter}}"),
                     ], unit="ms"),
@@ -163,10 +176,11 @@ def operations(ctx: Context) -> Dashboard:
                         'sum by (planId) (rate(dvt_runs_completed_total{status="failed", planId=~"$plan"}[1h]))'
                         ' / sum by (planId) (rate(dvt_runs_completed_total{planId=~"$plan"}[1h]))', instant=True, format="table")],
                         columns={"planId": "Plan", "Value": "Error rate (1h)"}, unit="percentunit",
-                        steps=above(warning=threshold("dvt_error_ratio_slo"), critical=threshold("dvt_error_ratio")),
+                        steps=_error_steps(ctx),
                         custom={"cellOptions": {"type": "color-text"}}),
                     table("Top failing steps", [prom(
-                        'topk(10, sum by (planId, stepId) (increase(dvt_step_duration_seconds_count{status="failed", planId=~"$plan"}[$__range])))',
+                        "topk(10, sum by (planId, stepId) "
+                        f"({increase_born(FAILED_STEPS, '$__range')}))",
                         instant=True, format="table")], columns={"planId": "Plan", "stepId": "Step", "Value": "Failures"}, decimals=0),
                     timeseries("Adapter API errors", [
                         prom('sum by (adapter, status_code) (rate(dvt_adapter_api_errors_total{adapter=~"$adapter"}[$__rate_interval]))',
@@ -178,14 +192,14 @@ def operations(ctx: Context) -> Dashboard:
                 "Signals and plugins",
                 [
                     timeseries("Deferred signals", [prom("max(dvt_deferred_signals_queue_length)", "queue length")], unit="short",
-                               steps=above(critical=threshold("dvt_deferred_signals_max"))),
+                               steps=ctx.alert_steps("DeferredSignalsQueueBuildup")),
                     Panel("Plugin sandbox health (memory by tenant)", "heatmap",
                           (prom("sum by (tenantId) (dvt_plugin_sandbox_memory_bytes)", "{{tenantId}}"),),
                           unit="bytes", options={"calculate": False, "yAxis": {"axisPlacement": "left"},
                                                  "color": {"mode": "scheme", "scheme": "Oranges", "steps": 32}, "cellGap": 1}),
                     timeseries("Plugin permission denials", [prom(
                         'sum(rate(dvt_plugin_invocations_total{status="permission_denied"}[5m])) / sum(rate(dvt_plugin_invocations_total[5m]))',
-                        "denied share")], unit="percentunit", steps=above(critical=threshold("dvt_plugin_reject_ratio"))),
+                        "denied share")], unit="percentunit", steps=ctx.alert_steps("PluginRejectRate")),
                     timeseries("Signals by type and status", [
                         prom("sum by (signal_type, status) (rate(dvt_signals_received_total[$__rate_interval]))", "{{signal_type}} {{status}}"),
                     ], unit="ops"),
@@ -226,11 +240,12 @@ def development(ctx: Context) -> Dashboard:
                              instant=True, format="table"),
                         prom(f"histogram_quantile(0.95, sum by (le, stepId) (rate(dvt_step_duration_seconds_bucket{{{plan}}}[$__range])))",
                              instant=True, format="table"),
-                        prom(f"sum by (stepId) (increase(dvt_step_retries_total{{{plan}}}[$__range]))", instant=True, format="table"),
+                        prom(f"sum by (stepId) ({increase_born(f'dvt_step_retries_total{{{plan}}}', '$__range')})", instant=True, format="table"),
                     ], columns={"stepId": "Step", "Value #A": "p50", "Value #B": "p95", "Value #C": "Retries"},
                         description="A deterministic step keeps p50 close to p95 and needs no retries."),
                     bargauge("Artifacts written by step", [
-                        prom(f"sum by (stepId) (increase(dvt_step_artifacts_written_bytes_total{{{plan}}}[$__range]))", "{{stepId}}", instant=True),
+                        prom(f"sum by (stepId) ({increase_born(f'dvt_step_artifacts_written_bytes_total{{{plan}}}', '$__range')})", "{{stepId}}",
+                             instant=True),
                     ], unit="bytes"),
                 ],
             ),
@@ -251,7 +266,7 @@ def development(ctx: Context) -> Dashboard:
                     table("Plugin invocations (timing, sandbox memory)", [
                         prom("histogram_quantile(0.95, sum by (le, plugin_type) (rate(dvt_plugin_duration_seconds_bucket[$__range])))",
                              instant=True, format="table"),
-                        prom("sum by (plugin_type) (increase(dvt_plugin_invocations_total[$__range]))", instant=True, format="table"),
+                        prom(f"sum by (plugin_type) ({increase_born('dvt_plugin_invocations_total', '$__range')})", instant=True, format="table"),
                         prom("max by (plugin_type) (dvt_plugin_sandbox_memory_bytes)", instant=True, format="table"),
                     ], columns={"plugin_type": "Plugin", "Value #A": "p95 duration (s)", "Value #B": "Invocations", "Value #C": "Sandbox memory (bytes)"}),
                 ],

@@ -12,7 +12,11 @@ Checks, per panel target, variable query and annotation:
 - every ``le`` a histogram bucket selector matches is one of the catalog's buckets of that family;
 - no label the seeds forbid (components.rules.catalog.FORBIDDEN_LABELS) appears in a matcher,
   grouping, vector matching, label_replace/label_join or a Loki stream selector;
-- every template variable used (``$x``, ``${x}``, ``${x:fmt}``, ``[[x]]``) is defined on the dashboard;
+- every template variable used (``$x``, ``${x}``, ``${x:fmt}``, ``[[x]]``) is defined on the dashboard, and every
+  variable defined is used (by a query, a title, a link or another variable's query): an unused selector filters nothing;
+- an ``increase()`` over a counter whose children are born non-zero (catalog ``born_non_zero_labels``) counting over
+  the dashboard's range or a fixed window counts those children as the alerts do (``dashboards.common.increase_born``):
+  a child created by its first increment has no increase, so the panel would read 0 while the alert fires;
 - LogQL targets go to Loki and select streams by the labels the log pipeline writes; TraceQL targets go to Tempo.
 """
 
@@ -69,9 +73,57 @@ def variables_used(text: str) -> set[str]:
     return {next(g for g in m.groups() if g) for m in _VARIABLE.finditer(text)}
 
 
-def substitute(expr: str) -> str:
-    """PromQL Prometheus would receive: duration macros become 5m, other variables a plain word."""
+def substitute(expr: str, *, born: bool = False) -> str:
+    """PromQL Prometheus would receive: duration macros become 5m, other variables a plain word.
+
+    ``born=True`` keeps the counting windows apart: the range macro becomes ``1234567s``, the per-step macros ``17s``.
+    """
+    if born:
+        return _VARIABLE.sub("var", _DURATION_MACROS.sub(lambda m: "1234567s" if m.group(1) == "__range" else "17s", expr))
     return _VARIABLE.sub("var", _DURATION_MACROS.sub("5m", expr))
+
+
+# Windows a graph draws per step: a born child misses one step there, not a whole count (see docs/dashboards.md).
+_STEP_WINDOW_SECONDS = 17
+
+
+def _selector_key(selector: Any) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    return selector.name or "", tuple(sorted((m.name, str(m.op), m.value) for m in selector.matchers.matchers))
+
+
+def _born_guarded(ast: Any) -> set[tuple[str, tuple[tuple[str, str, str], ...]]]:
+    """Selectors S of the expression that appear as ``S unless S offset <w>`` (children born within w counted)."""
+    guarded = set()
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "unless":
+            lhs, rhs = node.lhs, node.rhs
+            while isinstance(lhs, promql_parser.ParenExpr):
+                lhs = lhs.expr
+            if (isinstance(lhs, promql_parser.VectorSelector) and isinstance(rhs, promql_parser.VectorSelector)
+                    and rhs.offset is not None and _selector_key(lhs) == _selector_key(rhs)):
+                guarded.add(_selector_key(lhs))
+        return True
+
+    promql_parser.walk(ast, visit)
+    return guarded
+
+
+def _born_problem(matrix: Any, catalog: Catalog, guarded: set[Any]) -> list[str]:
+    """An increase() over a born-non-zero family, counting over a range or fixed window, outside the born form."""
+    selector = matrix.vector_selector
+    if selector.name:
+        names = [selector.name] if catalog.has_metric(selector.name) else []
+    else:  # {__name__=~"copilot_.+_failures_total"}: every catalog family the regex selects
+        names = catalog.series_names()
+        for m in (m for m in selector.matchers.matchers if m.name == "__name__"):
+            names = [n for n in names if _name_matches(str(m.op), m.value, n)]
+    born = sorted({label for n in names for label in catalog.family(n).born_non_zero_labels})
+    window = matrix.range.total_seconds()
+    if not born or window == _STEP_WINDOW_SECONDS or _selector_key(selector) in guarded:
+        return []
+    return [f"increase() of {selector.name or sorted(names)[:3]} over {int(window)}s misses the children born holding their first "
+            f"count (labels {born}); accepted: dashboards.common.increase_born(selector, window)"]
 
 
 def _name_matches(op: str, value: str, series: str) -> bool:
@@ -109,9 +161,10 @@ def _selector_metrics(selector: Any, catalog: Catalog, recorded: frozenset[str])
 def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozenset()) -> list[str]:
     """Problems of one PromQL expression (as written in Grafana, macros included)."""
     try:
-        ast = promql_parser.parse(substitute(expr))
+        ast = promql_parser.parse(substitute(expr, born=True))
     except (ValueError, TypeError) as error:
         return [f"PromQL does not parse: {error}: {expr}"]
+    guarded = _born_guarded(ast)
     problems: list[str] = []
     labels_used: set[str] = set()
 
@@ -128,7 +181,10 @@ def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozens
                 known = frozenset().union(*(catalog.labels(s) for s in series))
                 for label in sorted(names - known):
                     problems.append(f"label {label!r} is not carried by {node.name or sorted(series)[:3]}; its labels: {sorted(known)}")
-        elif (isinstance(node, promql_parser.Call) and node.func.name in RANGE_CHANGE_FUNCS
+        if (isinstance(node, promql_parser.Call) and node.func.name == "increase"
+                and isinstance(node.args[-1], promql_parser.MatrixSelector)):
+            problems.extend(_born_problem(node.args[-1], catalog, guarded))
+        if (isinstance(node, promql_parser.Call) and node.func.name in RANGE_CHANGE_FUNCS
               and isinstance(node.args[-1], promql_parser.MatrixSelector)):
             name = node.args[-1].vector_selector.name
             churn = catalog.family(name).churn_labels if name and catalog.has_metric(name) else frozenset()
@@ -222,6 +278,7 @@ def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, record
     defined = {str(v.get("name")) for v in variables}
     problems: list[Problem] = []
 
+    problems += _unused_variables(model, uid)
     for variable in variables:
         where = f"variable ${variable.get('name')}"
         if variable.get("type") != "query":
@@ -268,6 +325,22 @@ def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, record
         for target in panel.get("targets") or []:
             where = f"panel {title!r} target {target.get('refId', '?')}"
             problems += _check_target(target, panel_ds, (uid, where), catalog, recorded, defined)
+    return problems
+
+
+def _unused_variables(model: dict[str, Any], uid: str) -> list[Problem]:
+    """Variables no query, title, link or other variable reads: a selector on the page that filters nothing."""
+    variables = (model.get("templating") or {}).get("list") or []
+    texts = [json.dumps(p) for p in _panels(model.get("panels") or [])]
+    texts += [json.dumps(a) for a in (model.get("annotations") or {}).get("list") or []]
+    texts += [json.dumps(link) for link in model.get("links") or []]
+    problems = []
+    for variable in variables:
+        name = str(variable.get("name"))
+        others = [json.dumps(v.get("query")) for v in variables if v.get("name") != name]
+        if not any(name in variables_used(text) for text in texts + others):
+            problems.append(Problem(uid, f"variable ${name}", "is defined but no panel query, title, link or other variable uses it; "
+                                    "accepted: use it to filter the panels it is offered for, or remove it"))
     return problems
 
 

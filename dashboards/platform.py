@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.kit.context import HOST_NAMESPACE_SUFFIX
 from components.rules.thresholds import threshold
 from components.wiring import endpoints
 from dashboards.builder import (
@@ -35,9 +36,9 @@ def _days(seconds: float) -> str:
 
 def stack_health(ctx: Context) -> Dashboard:
     ns = f'namespace="{ctx.namespace}"'
+    stack_pods = f'namespace=~"{ctx.namespace}|{ctx.namespace}{HOST_NAMESPACE_SUFFIX}"'
     job = 'job=~"$job"'
     full = threshold("prometheus_storage_full_ratio")
-    failing = threshold("notification_failure_ratio")
     retention = {"prometheus": ctx.prometheus_retention_seconds, "loki": ctx.loki_retention_seconds, "tempo": ctx.tempo_retention_seconds}
     stream = f'{{environment="{ctx.environment}", service=~"{STACK_PODS}"}}'
     return System(folder="platform", services=STACK_SERVICES, deployments=ns).dashboard(
@@ -46,6 +47,10 @@ def stack_health(ctx: Context) -> Dashboard:
         f"(metrics {_days(retention['prometheus'])}, logs {_days(retention['loki'])}, traces {_days(retention['tempo'])}) and alert delivery.",
         alerts={
             "Targets down": "ScrapeTargetDown",
+            "StatefulSet replicas not ready": "StackReplicasUnavailable",
+            "Container restarts (30m)": "StackContainerRestarting",
+            "Scrape samples against the sample limit": "ScrapeSampleLimitApproaching",
+            "Span metrics series over the limit": "SpanMetricsSeriesLimited",
             "Stack probes failing": "StackComponentDown",
             "Rule evaluation failures (range)": "PrometheusRuleEvaluationFailures",
             "Scrapes rejected by limits": "PrometheusScrapeLimitsExceeded",
@@ -70,7 +75,7 @@ def stack_health(ctx: Context) -> Dashboard:
                          description="ScrapeTargetDown fires for a target down for 10 minutes."),
                     stat("Stack probes failing", [prom("count(probe_success == 0) or vector(0)", "failing")], steps=above(critical=1)),
                     stat("Rule evaluation failures (range)", [prom("sum(increase(prometheus_rule_evaluation_failures_total[$__range]))", "failures")],
-                         decimals=0, steps=above(critical=1)),
+                         decimals=0, steps=ctx.alert_steps("PrometheusRuleEvaluationFailures")),
                     table("Targets down", [prom(f"up{{{job}}} == 0", instant=True, format="table")],
                           columns={"job": "Job", "instance": "Instance", "namespace": "Namespace", "Value": "Up"}, width=8),
                     timeseries("Scrape duration by job", [prom(f"max by (job) (scrape_duration_seconds{{{job}}})", "{{job}}")], unit="s", width=8),
@@ -96,7 +101,7 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Loki push errors", [prom(
                         'sum(rate(loki_request_duration_seconds_count{route="loki_api_v1_push", status_code=~"5.."}[5m]))'
                         ' / sum(rate(loki_request_duration_seconds_count{route="loki_api_v1_push"}[5m]))', "5xx share")],
-                        unit="percentunit", steps=above(critical=threshold("loki_push_error_ratio")), width=8),
+                        unit="percentunit", steps=ctx.alert_steps("LokiPushErrors"), width=8),
                     timeseries("Tempo spans", [
                         prom("sum(rate(tempo_distributor_spans_received_total[$__rate_interval]))", "received/s"),
                         prom("sum(rate(tempo_receiver_refused_spans[$__rate_interval]))", "refused/s"),
@@ -135,6 +140,25 @@ def stack_health(ctx: Context) -> Dashboard:
                 ],
             ),
             Row(
+                "Stack workloads",
+                [
+                    timeseries("StatefulSet replicas not ready", [prom(
+                        f"sum by (statefulset) (kube_statefulset_replicas{{{ns}}} - kube_statefulset_status_replicas_ready{{{ns}}})",
+                        "{{statefulset}}")], unit="short", width=6,
+                        description="StackReplicasUnavailable fires when replicas stay not ready while no rollout progresses."),
+                    timeseries("Container restarts (30m)", [prom(
+                        f"max by (pod, container) (increase(kube_pod_container_status_restarts_total{{{stack_pods}}}[30m]))",
+                        "{{pod}} {{container}}")], unit="short", width=6,
+                        description="StackContainerRestarting fires at 3 restarts of one container in 30 minutes (critical for Alloy)."),
+                    timeseries("Scrape samples against the sample limit", [prom(
+                        "max by (job) (scrape_samples_post_metric_relabeling / (scrape_sample_limit > 0))", "{{job}}")],
+                        unit="percentunit", steps=ctx.alert_steps("ScrapeSampleLimitApproaching"), width=6),
+                    timeseries("Span metrics series over the limit", [prom(
+                        'count by (collector) (traces_spanmetrics_calls_total{otel_metric_overflow="true"}) or vector(0)', "{{collector}}")],
+                        unit="short", steps=ctx.alert_steps("SpanMetricsSeriesLimited"), width=6),
+                ],
+            ),
+            Row(
                 "Alert delivery",
                 [
                     stat("Alerts firing", [prom('sum(alertmanager_alerts{state="active"})', "active")]),
@@ -145,11 +169,11 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Prometheus → Alertmanager failures", [prom(
                         "sum by (alertmanager) (rate(prometheus_notifications_errors_total[5m]))"
                         " / sum by (alertmanager) (rate(prometheus_notifications_sent_total[5m]))", "{{alertmanager}}")],
-                        unit="percentunit", steps=above(critical=failing)),
+                        unit="percentunit", steps=ctx.alert_steps("PrometheusNotificationsFailing")),
                     timeseries("Alertmanager notification failures by integration", [prom(
                         "sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))"
                         " / sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}}")],
-                        unit="percentunit", steps=above(critical=failing)),
+                        unit="percentunit", steps=ctx.alert_steps("AlertmanagerNotificationsFailing")),
                     timeseries("Notifications sent by integration", [
                         prom("sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))", "{{integration}}"),
                     ], unit="ops"),

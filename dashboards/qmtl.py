@@ -8,7 +8,6 @@ from dashboards.builder import (
     Row,
     Variable,
     above,
-    below,
     explore_link,
     heatmap,
     logs,
@@ -18,7 +17,7 @@ from dashboards.builder import (
     timeseries,
     traces,
 )
-from dashboards.common import Context, System, buckets, budget_gauge, label_var, quantile, ratio
+from dashboards.common import Context, System, buckets, budget_gauge, increase_born, label_var, quantile, ratio
 
 QMTL = System(folder="qmtl", services="qmtl-seamless", deployments='deployment=~"qmtl.*|gateway.*|dagmanager.*|worldservice.*"')
 # Latency histograms of seed 000 carry {node_id, interval, world_id}: "filtered per domain".
@@ -38,6 +37,9 @@ FAILURES = "instance_world:world_apply_failures:sum"
 RUNS = "instance_world:world_apply_runs:sum"
 ACKS = "instance_world_phase:controlbus_apply_acks:sum"
 ACK_BUCKETS = "instance_world_phase:controlbus_apply_ack_latency_ms_bucket:sum"
+CROSS_CONTEXT = "cross_context_cache_hit_total"
+FLAGS = "seamless_conformance_flag_total"
+WORLD = '{world_id=~"$world_id"}'
 
 
 def _ack_quantile(matchers: str, by: tuple[str, ...]) -> str:
@@ -63,7 +65,8 @@ def _seamless_logs(logger: str) -> Row:
 
 
 def seamless_sla_overview(ctx: Context) -> Dashboard:
-    budget = threshold("seamless_sla_p99_budget_seconds")
+    # SeamlessSla99thDegraded fires at 80% of the budget (192s), not at the budget.
+    degraded = ctx.alert_steps("SeamlessSla99thDegraded")
     phases = ("storage_wait", "backfill_wait", "live_wait")
     return QMTL.dashboard(
         ctx, "qmtl-seamless-sla", "Seamless SLA Overview",
@@ -82,8 +85,8 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                     stat(
                         "SLA deadline p99 (total)",
                         [prom(quantile(0.99, "seamless_sla_deadline_seconds", 'phase="total"'), "p99")],
-                        unit="s", steps=above(critical=budget),
-                        description="SeamlessSla99thDegraded fires when this stays above the budget for 5 minutes.",
+                        unit="s", steps=degraded,
+                        description="SeamlessSla99thDegraded fires when this stays above 80% of the SLA budget for 5 minutes.",
                     ),
                     stat(
                         "Downgraded responses / min",
@@ -105,7 +108,7 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
                     timeseries(
                         "SLA deadline p99 by phase",
                         [prom(quantile(0.99, "seamless_sla_deadline_seconds", by=("phase",)), "{{phase}}")],
-                        unit="s", steps=above(critical=budget),
+                        unit="s", steps=degraded,
                     ),
                     heatmap("SLA deadline (total) distribution", buckets("seamless_sla_deadline_seconds", 'phase="total"'), unit="s"),
                 ],
@@ -203,7 +206,7 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
                     timeseries(
                         "Completion ratio by lease",
                         [prom("min by (lease_key) (backfill_completion_ratio)", "{{lease_key}}")],
-                        unit="percentunit", min=0, max=1, steps=below(stuck), width=16,
+                        unit="percentunit", min=0, max=1, steps=ctx.alert_steps("SeamlessBackfillStuckLease"), width=16,
                     ),
                     table(
                         "Least complete leases",
@@ -245,7 +248,7 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
 
 
 def conformance_quality(ctx: Context) -> Dashboard:
-    spike = threshold("seamless_conformance_flags_per_15m")
+    spike = ctx.alert_steps("SeamlessConformanceFlagSpike")
     return QMTL.dashboard(
         ctx, "qmtl-conformance-quality", "Conformance Quality",
         "ConformancePipeline: flag totals, schema warnings and regression report outcomes (seed 000).",
@@ -258,16 +261,16 @@ def conformance_quality(ctx: Context) -> Dashboard:
             Row(
                 "Totals",
                 [
-                    stat("Flags in range", [prom("sum(increase(seamless_conformance_flag_total[$__range]))", "flags")], unit="short", decimals=0),
+                    stat("Flags in range", [prom(f"sum({increase_born(FLAGS, '$__range')})", "flags")], unit="short", decimals=0),
                     stat(
                         "Flags in the last 15 minutes",
-                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags")],
-                        unit="short", decimals=0, steps=above(critical=spike),
+                        [prom(f"sum({increase_born(FLAGS, '15m')})", "flags")],
+                        unit="short", decimals=0, steps=spike,
                         description="SeamlessConformanceFlagSpike notifies above this count.",
                     ),
                     stat("Schema warnings in range", [prom("sum(increase(seamless_conformance_warning_total[$__range]))", "warnings")],
                          unit="short", decimals=0),
-                    stat("Flag types seen", [prom("count(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])) > 0) or vector(0)", "types")],
+                    stat("Flag types seen", [prom(f"count(sum by (flag_type) ({increase_born(FLAGS, '$__range')}) > 0) or vector(0)", "types")],
                          unit="short"),
                 ],
             ),
@@ -276,7 +279,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                 [
                     table(
                         "Flag Breakdown",
-                        [prom("sort_desc(sum by (flag_type) (increase(seamless_conformance_flag_total[$__range])))", instant=True, format="table")],
+                        [prom(f"sort_desc(sum by (flag_type) ({increase_born(FLAGS, '$__range')}))", instant=True, format="table")],
                         columns={"flag_type": "Flag", "Value": "Count"}, decimals=0, width=8,
                     ),
                     timeseries(
@@ -286,8 +289,8 @@ def conformance_quality(ctx: Context) -> Dashboard:
                     ),
                     timeseries(
                         "Flags per 15 minutes against the spike threshold",
-                        [prom("sum(increase(seamless_conformance_flag_total[15m]))", "flags / 15m")],
-                        unit="short", steps=above(critical=spike),
+                        [prom(f"sum({increase_born(FLAGS, '15m')})", "flags / 15m")],
+                        unit="short", steps=spike,
                     ),
                     timeseries(
                         "Schema warnings",
@@ -325,14 +328,14 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
             "Orphan queues": "OrphanQueuesGrowing",
             "Queue create errors": "QueueCreateErrors",
             "Since last GC run": "GCSchedulerStall",
-            "Apply success rate": "WorldApplyFailureRateHigh",
+            "Apply failure rate": "WorldApplyFailureRateHigh",
             "Apply failures in range": "WorldApplyFailureDetected",
             "Allocation snapshots stale": "WorldAllocationSnapshotStale",
             "Allocation snapshot staleness": "WorldAllocationSnapshotStale",
             "Freeze ACK latency p95": "ControlBusApplyAckLatencyHigh",
             "ControlBus ACK latency p95 by phase": "ControlBusApplyAckLatencyHigh",
             "Gateway end-to-end latency p95": "GatewayLatencyHigh",
-            "Cross-context cache hits in range": "CrossContextCacheHit",
+            "Cross-context cache hits (until reset)": "CrossContextCacheHit",
             "Cross-context cache hits by context": "CrossContextCacheHit",
             "Node cache resident memory": "NodeCacheMemoryHigh",
             "Node compute p95": "NodeSlowProcessing",
@@ -350,21 +353,21 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                 "Diff processing",
                 [
                     stat("Diff duration p95", [prom("max(diff_duration_ms_p95)", "p95")], unit="ms",
-                         steps=above(critical=threshold("diff_duration_p95_ms"))),
+                         steps=ctx.alert_steps("DiffDurationHigh")),
                     stat("Diff failure rate", [prom(ratio("diff_failures_total", "diff_requests_total", "5m"), "failed")], unit="percentunit",
-                         steps=above(critical=threshold("diff_failure_ratio"))),
+                         steps=ctx.alert_steps("DiffFailureRateHigh")),
                     stat("Diff throughput", [prom("sum(rate(diff_requests_total[5m])) * 60", "per minute")], unit="short", decimals=2,
-                         steps=below(threshold("diff_throughput_min_per_minute")), description="Diff requests per minute (5m rate)."),
-                    stat("Lost requests in range", [prom("sum(increase(lost_requests_total[$__range]))", "lost")], decimals=0,
-                         steps=above(critical=1)),
+                         steps=ctx.alert_steps("DiffThroughputLow"), description="Diff requests per minute (5m rate)."),
+                    stat("Lost requests in range", [prom(f"sum({increase_born('lost_requests_total', '$__range')})", "lost")], decimals=0,
+                         steps=ctx.alert_steps("LostRequests")),
                     timeseries("Diff duration p95", [prom("max(diff_duration_ms_p95)", "p95")], unit="ms",
-                               steps=above(critical=threshold("diff_duration_p95_ms")), width=8),
+                               steps=ctx.alert_steps("DiffDurationHigh"), width=8),
                     timeseries("Diff requests and failures", [
                         prom("sum(rate(diff_requests_total[$__rate_interval]))", "requests"),
                         prom("sum(rate(diff_failures_total[$__rate_interval]))", "failures"),
                     ], unit="reqps", width=8),
                     timeseries("Missing diff sentinels", [prom("max(sentinel_gap_count)", "sentinel gaps")], unit="short",
-                               steps=above(critical=1), width=8),
+                               steps=ctx.alert_steps("SentinelGap"), width=8),
                 ],
             ),
             Row(
@@ -388,9 +391,9 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                 "Garbage collection",
                 [
                     stat("Since last GC run", [prom("time() - max(gc_last_run_timestamp)", "age")], unit="s",
-                         steps=above(critical=threshold("gc_stall_seconds"))),
+                         steps=ctx.alert_steps("GCSchedulerStall")),
                     timeseries("Since last GC run", [prom("time() - max(gc_last_run_timestamp)", "age")], unit="s",
-                               steps=above(critical=threshold("gc_stall_seconds")), width=18),
+                               steps=ctx.alert_steps("GCSchedulerStall"), width=18),
                 ],
             ),
             Row(
@@ -398,28 +401,29 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                 [
                     # WorldService series carry run_id (a new series per run, born with its final value):
                     # panels read the per-target sums recorded in rules/qmtl-core.yaml, never the raw series.
-                    stat("Apply success rate", [prom(
-                        f'clamp_min(1 - (sum(rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
-                        f' / sum(rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))), 0)', "success")],
-                        unit="percentunit", steps=below(1 - threshold("world_apply_failure_ratio"))),
+                    # The share WorldApplyFailureRateHigh compares (failures over runs), not its complement.
+                    stat("Apply failure rate", [prom(
+                        f'sum(rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
+                        f' / sum(rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "failed")],
+                        unit="percentunit", steps=ctx.alert_steps("WorldApplyFailureRateHigh")),
                     stat("Allocation snapshots stale", [prom("max(world_allocation_snapshot_stale_ratio)", "stale")], unit="percentunit",
-                         steps=above(critical=threshold("world_allocation_stale_ratio"))),
+                         steps=ctx.alert_steps("WorldAllocationSnapshotStale")),
                     stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ()), "p95")], unit="ms",
-                         steps=above(critical=threshold("controlbus_ack_latency_ms"))),
-                    stat("Apply failures in range", [prom(f'sum(increase({FAILURES}{{world_id=~"$world_id"}}[$__range]))', "failures")],
-                         decimals=0, steps=above(critical=1)),
+                         steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
+                    stat("Apply failures in range", [prom(f"sum({increase_born(FAILURES + WORLD, '$__range')})", "failures")],
+                         decimals=0, steps=ctx.alert_steps("WorldApplyFailureDetected")),
                     timeseries("Apply runs and failures by world", [
                         prom(f'sum by (world_id) (rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "runs {{world_id}}"),
                         prom(f'sum by (world_id) (rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))', "failures {{world_id}}"),
                     ], unit="ops", width=8),
                     timeseries("Allocation snapshot staleness", [prom("max(world_allocation_snapshot_stale_ratio)", "stale share")],
-                               unit="percentunit", steps=above(critical=threshold("world_allocation_stale_ratio")), width=8),
+                               unit="percentunit", steps=ctx.alert_steps("WorldAllocationSnapshotStale"), width=8),
                     timeseries("ControlBus ACKs by phase", [
                         prom(f'sum by (phase) (rate({ACKS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{phase}}"),
                     ], unit="ops", width=8),
                     timeseries("ControlBus ACK latency p95 by phase", [
                         prom(_ack_quantile('world_id=~"$world_id"', ("phase",)), "{{phase}}"),
-                    ], unit="ms", steps=above(critical=threshold("controlbus_ack_latency_ms"))),
+                    ], unit="ms", steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
                     heatmap("ControlBus ACK latency", f'sum by (le) (increase({ACK_BUCKETS}{{world_id=~"$world_id"}}[$__rate_interval]))',
                             unit="ms"),
                 ],
@@ -428,30 +432,32 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                 "Gateway",
                 [
                     timeseries("Gateway end-to-end latency p95", [prom("max(gateway_e2e_latency_p95)", "p95")], unit="ms",
-                               steps=above(critical=threshold("gateway_e2e_latency_p95_ms")), width=24),
+                               steps=ctx.alert_steps("GatewayLatencyHigh"), width=24),
                 ],
             ),
             Row(
                 "SDK cache",
                 [
-                    stat("Cross-context cache hits in range", [prom("sum(increase(cross_context_cache_hit_total[$__range])) or vector(0)", "hits")],
-                         decimals=0, steps=above(critical=1),
-                         description="SLO is 0: any hit blocks promotions (CrossContextCacheHit runbook)."),
+                    # CrossContextCacheHit reads the counter itself (any hit since the last reset blocks promotions):
+                    # a child born holding its first hit has no increase, yet the alert fires on it.
+                    stat("Cross-context cache hits (until reset)", [prom(f"sum({CROSS_CONTEXT}) or vector(0)", "hits")],
+                         decimals=0, steps=ctx.alert_steps("CrossContextCacheHit"),
+                         description="SLO is 0: any hit blocks promotions until the counter is reset (CrossContextCacheHit runbook)."),
                     stat("Node cache resident memory", [prom('sum(nodecache_resident_bytes{scope="total"})', "resident")], unit="bytes",
-                         steps=above(critical=threshold("nodecache_resident_bytes_max"))),
+                         steps=ctx.alert_steps("NodeCacheMemoryHigh")),
                     stat("Active backfill jobs", [prom("sum(backfill_jobs_in_progress)", "jobs")]),
-                    stat("Backfill failures in range", [prom("sum(increase(backfill_failure_total[$__range]))", "failures")], decimals=0),
+                    stat("Backfill failures in range", [prom(f"sum({increase_born('backfill_failure_total', '$__range')})", "failures")], decimals=0),
                     timeseries("Cache reads by upstream", [
                         prom("sum by (upstream_id) (rate(cache_read_total[$__rate_interval]))", "{{upstream_id}}"),
                     ], unit="ops", width=8),
                     timeseries("Since last cache read", [prom("time() - max by (upstream_id) (cache_last_read_timestamp)", "{{upstream_id}}")],
                                unit="s", width=8),
                     table("Cross-context cache hits by context", [prom(
-                        "sum by (node_id, world_id, execution_domain, as_of, partition) (increase(cross_context_cache_hit_total[$__range])) > 0",
+                        f"sum by (node_id, world_id, execution_domain, as_of, partition) ({CROSS_CONTEXT}) > 0",
                         instant=True, format="table")],
                         columns={"Value": "Hits"}, decimals=0, width=8),
                     timeseries("Node cache resident memory", [prom('sum(nodecache_resident_bytes{scope="total"})', "total")], unit="bytes",
-                               steps=above(critical=threshold("nodecache_resident_bytes_max")), width=24),
+                               steps=ctx.alert_steps("NodeCacheMemoryHigh"), width=24),
                 ],
             ),
             Row(
@@ -460,7 +466,7 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                     timeseries("Node executions", [prom(f"sum by (node_id) (rate(node_processed_total{{{node}}}[$__rate_interval]))", "{{node_id}}")],
                                unit="ops", width=8),
                     timeseries("Node compute p95", [prom(quantile(0.95, "node_process_duration_ms", node, ("node_id",)), "{{node_id}}")],
-                               unit="ms", steps=above(critical=threshold("node_process_p95_ms")), width=8),
+                               unit="ms", steps=ctx.alert_steps("NodeSlowProcessing"), width=8),
                     timeseries("Node failures", [
                         prom(f"sum by (node_id) (rate(node_process_failure_total{{{node}}}[$__rate_interval]))", "{{node_id}}"),
                     ], unit="ops", width=8),

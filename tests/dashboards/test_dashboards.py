@@ -19,7 +19,6 @@ from components import paths
 from components.grafana.access import FOLDERS, GrafanaAccess, grafana_scope
 from components.grafana.dashboards import SIDECAR_FOLDER_ANNOTATION, SIDECAR_LABEL, Dashboards
 from components.rules.catalog import load_catalog
-from components.rules.thresholds import threshold
 from components.settings import Settings
 from components.wiring.endpoints import LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 from dashboards import lint
@@ -171,20 +170,6 @@ def test_name_regexes_must_match_the_catalog() -> None:
     assert check_promql('sum(rate({__name__=~"copilot_.+_failures_total", service="parsing"}[5m]))', catalog) == []
     assert check_promql('sum(rate({__name__=~"copilot_.+_failurez_total"}[5m]))', catalog) != []
     assert check_promql('sum by (service) ({__name__=~"copilot_.+_failures_total", queue="x"})', catalog) != []
-
-
-def test_panel_thresholds_are_the_alert_thresholds(render_stack: RenderStack) -> None:
-    models = _models(render_stack, "dev")
-
-    def red(uid: str, title: str) -> float:
-        steps = _panel(_by_uid(models, uid), title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
-        return float(next(s["value"] for s in steps if s["color"] == "red"))
-
-    assert red("qmtl-seamless-sla", "SLA deadline p99 (total)") == threshold("seamless_sla_p99_budget_seconds")
-    assert red("qmtl-dagmanager-gateway", "Diff duration p95") == threshold("diff_duration_p95_ms")
-    assert red("dvt-operations", "Projection lag (events)") == threshold("dvt_projection_lag_events")
-    assert red("copilot-queue-status", "parsing oldest message") == threshold("copilot_queue_age_seconds_parsing")
-    assert red("platform-stack-health", "Prometheus storage against retention size") == threshold("prometheus_storage_full_ratio")
 
 
 def test_seed_panels_are_there(render_stack: RenderStack) -> None:
@@ -360,10 +345,12 @@ def _rendered_panel(render: Render, uid: str, title: str) -> dict[str, Any]:
 def test_executive_dashboard_shows_the_runs_trend_and_plugin_errors_over_invocations(rendered: Render) -> None:
     """Seed 003 3.1: "Runs/min 250 ↑ 12%" and "Plugin Errors 0/120"."""
     change = _rendered_panel(rendered, "dvt-platform-health", "Runs / min vs previous hour")["targets"][0]["expr"]
-    assert "[2h])) - sum(increase(dvt_runs_started_total" in change and change.endswith("- 1")
+    # Increases that count runs of a plan first seen in the window (a child born holding its first run).
+    assert "offset 2h) unless on (job, instance) (up offset 2h == 0) or increase(dvt_runs_started_total" in change
+    assert change.endswith("- 1")
     plugins = _rendered_panel(rendered, "dvt-platform-health", "Plugin errors / invocations (24h)")
     expr = plugins["targets"][0]["expr"]
-    assert 'dvt_plugin_invocations_total{status!="success"}[24h]' in expr and " / sum(increase(dvt_plugin_invocations_total[24h]))" in expr
+    assert 'increase(dvt_plugin_invocations_total{status!="success"}[24h])' in expr and "or increase(dvt_plugin_invocations_total[24h])" in expr
     assert plugins["fieldConfig"]["defaults"]["unit"] == "percentunit"
 
 

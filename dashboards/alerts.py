@@ -1,0 +1,428 @@
+"""Panel thresholds taken from the alert rules themselves, and the expression families that tie a panel to an alert.
+
+A panel that mirrors an alert does not type the alert's number: it names the alert, and its threshold steps are
+read off the alert's expression as the loader expands it from ``rules/thresholds.yaml``::
+
+    stat("Diff failure rate", [...], steps=alert_steps(ctx, "DiffFailureRateHigh"))
+    timeseries("Error rate by service", [...], overrides=alert_overrides(ctx, "CopilotErrorRateHigh", "service"))
+
+``bounds(ctx)`` lists every alert whose expression is ``<lhs> <comparison> <constant>`` (or the mirror image) as a
+``Bound``: the number is evaluated from the expression (``0.8 * 240`` -> 192), so a panel and the alert cannot differ
+by a factor the alert applies. A strict comparison becomes the next float after the number, because a Grafana step
+colours values ``>=`` its value: ``x > 192`` is the step at 192.00000000000003, ``x < 1`` the base colour below a
+step at 1.
+
+``signature(expr)`` is the shape of an expression with what does not change its value's meaning taken out: label
+matchers, range windows, ``by``/``without`` grouping, vector matching, ``or vector(0)`` fallbacks, and the service
+part of per-service family names (``copilot_<service>_failures_total`` -> ``copilot_*_failures_total``). A panel
+target with the signature of an alert's left-hand side shows the same quantity in the same unit (a ``* 100`` or a
+``/ 1000`` changes the signature), so its thresholds must be the alert's: tests/dashboards/test_alert_mirrors.py
+checks every such pair on the built dashboards.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import promql_parser as pp
+
+from components import paths
+from components.kit import yaml_load
+from components.rules.loader import RuleContext, alerts, load_static_rules
+from dashboards.builder import GREEN, ORANGE, RED, YELLOW, Steps
+
+# Seed 004 colours by alert severity (warning yellow, error orange, critical red).
+SEVERITY_COLOURS = {"info": YELLOW, "warning": YELLOW, "error": ORANGE, "critical": RED}
+_COMPARISONS = {">", ">=", "<", "<="}
+_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+# Functions whose value grows with their window: the window is part of the quantity.
+_EXTENSIVE = frozenset({"increase", "delta", "changes", "resets", "count_over_time", "sum_over_time"})
+# Grafana's macros as Prometheus receives them, each its own duration so that a count over the dashboard's range
+# never passes for a count over an alert's fixed window.
+_MACROS = re.compile(r"\$\{?(__rate_interval|__interval|__range|__auto)(?::\w+)?\}?")
+_MACRO_DURATIONS = {"__range": "1234567s", "__rate_interval": "17s", "__interval": "17s", "__auto": "17s"}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::\w+)?\]\]")
+_ARITHMETIC = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__, "/": float.__truediv__}
+
+
+class MirrorError(ValueError):
+    """A panel names an alert (or alert labels) with no comparison to a constant; the message lists what exists."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One alert rule's comparison: ``lhs op value`` (value in the unit ``lhs`` returns)."""
+
+    alert: str
+    labels: Mapping[str, str]  # the rule's own labels (severity, service, ...)
+    lhs: str
+    op: str  # > >= < <=
+    value: float
+    expr: str = ""  # the whole alert expression
+
+    @property
+    def severity(self) -> str:
+        return str(self.labels.get("severity", ""))
+
+    @property
+    def colour(self) -> str:
+        return SEVERITY_COLOURS.get(self.severity, RED)
+
+    @property
+    def higher_is_worse(self) -> bool:
+        return self.op in (">", ">=")
+
+    @property
+    def step(self) -> float:
+        """The Grafana step value that colours exactly the values the comparison holds for (higher side)."""
+        if self.op == ">":
+            return math.nextafter(self.value, math.inf)
+        if self.op == "<=":
+            return math.nextafter(self.value, math.inf)
+        return self.value
+
+    def matches(self, alert: str, labels: Mapping[str, str]) -> bool:
+        return self.alert == alert and all(self.lhs_matchers().get(k, self.labels.get(k)) == v for k, v in labels.items())
+
+    def lhs_matchers(self) -> dict[str, str]:
+        """Equality matchers of the left-hand side (e.g. queue="parsing"), label -> value."""
+        return equality_matchers(self.lhs)
+
+
+def _constant(node: Any) -> float | None:
+    """The value of an expression made of number literals and + - * / only, else None."""
+    node = _unparen(node)
+    if isinstance(node, pp.NumberLiteral):
+        return float(node.val)
+    if isinstance(node, pp.UnaryExpr):
+        inner = _constant(node.expr)
+        return None if inner is None else -inner
+    if isinstance(node, pp.BinaryExpr) and str(node.op) in _ARITHMETIC:
+        left, right = _constant(node.lhs), _constant(node.rhs)
+        if left is None or right is None:
+            return None
+        return _ARITHMETIC[str(node.op)](left, right)
+    return None
+
+
+def _unparen(node: Any) -> Any:
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    return node
+
+
+def comparison(expr: str) -> tuple[str, str, float] | None:
+    """(left-hand side, op, constant) of ``lhs op constant`` or ``constant op lhs``; None for any other shape."""
+    node = _unparen(pp.parse(expr))
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in _COMPARISONS:
+        return None
+    if node.modifier is not None and getattr(node.modifier, "return_bool", False):
+        return None
+    right = _constant(node.rhs)
+    if right is not None and _constant(node.lhs) is None:
+        return str(node.lhs), str(node.op), right
+    left = _constant(node.lhs)
+    if left is not None and right is None:
+        return str(node.rhs), _FLIP[str(node.op)], left
+    return None
+
+
+
+
+_SPECS: dict[tuple[str, tuple[tuple[str, Any], ...]], list[Bound]] = {}
+
+
+def rule_context(namespace: str, retention_seconds: Mapping[str, float]) -> RuleContext:
+    """The loader context of a stack (only its namespace and retention reach an expression)."""
+    return RuleContext(namespace=namespace, runbook_base_url="", retention_seconds={k: int(v) for k, v in retention_seconds.items()})
+
+
+def bounds(ctx: RuleContext) -> list[Bound]:
+    """Every alert of the hand-written rule files that compares an expression with a constant (cached per stack)."""
+    key = (ctx.namespace, tuple(sorted(ctx.retention_seconds.items())))
+    if key not in _SPECS:
+        _SPECS[key] = bounds_of(load_static_rules(ctx).values())
+    return _SPECS[key]
+
+
+def bounds_of(specs: Iterable[Mapping[str, Any]]) -> list[Bound]:
+    """The bounds of PrometheusRule specs ({groups: [{rules: [...]}]}), e.g. the rule files of a render."""
+    out = []
+    for rule in alerts({str(i): dict(spec) for i, spec in enumerate(specs)}):
+        found = comparison(rule["expr"])
+        if found is not None:
+            lhs, op, value = found
+            out.append(Bound(rule["alert"], dict(rule.get("labels") or {}), lhs, op, value, rule["expr"]))
+    return out
+
+
+def find_bounds(ctx: RuleContext, alert: str, **labels: str) -> list[Bound]:
+    """The bounds of ``alert`` whose labels (or left-hand side equality matchers) include ``labels``."""
+    found = [b for b in bounds(ctx) if b.matches(alert, labels)]
+    if not found:
+        known = sorted({(b.alert, tuple(sorted(b.labels.items()))) for b in bounds(ctx) if b.alert == alert})
+        raise MirrorError(f"alert {alert!r} with labels {labels}: no rule compares an expression with a constant; "
+                          f"accepted: an alert of rules/*.yaml of the form '<expr> > <number>' (found for {alert}: {known})")
+    return found
+
+
+def steps_of(found: Iterable[Bound]) -> Steps:
+    """Threshold steps of one or more bounds of the same direction (e.g. a warning and a critical alert of one expression)."""
+    found = sorted({(b.alert, b.op, b.value, b.colour): b for b in found}.values(), key=lambda b: b.value)
+    directions = {b.higher_is_worse for b in found}
+    if len(directions) != 1:
+        raise MirrorError(f"bounds {[(b.alert, b.op, b.value) for b in found]} point in both directions; accepted: one direction per panel")
+    if directions.pop():
+        return Steps(GREEN, tuple((b.step, b.colour) for b in found))
+    # Lower is worse: the worst colour is the base, each step up is the next better one, green above the highest.
+    colours = [b.colour for b in found]
+    return Steps(colours[0], tuple((b.step, colours[i + 1] if i + 1 < len(colours) else GREEN) for i, b in enumerate(found)))
+
+
+def alert_steps(ctx: RuleContext, *refs: str | tuple[str, Mapping[str, str]]) -> Steps:
+    """The steps of the alerts ``refs`` (a name, or (name, labels) to pick one rule of several), read off their rules."""
+    found: list[Bound] = []
+    for ref in refs:
+        name, labels = (ref, {}) if isinstance(ref, str) else ref
+        matched = find_bounds(ctx, name, **labels)
+        if len({(b.op, b.value) for b in matched}) != 1:
+            raise MirrorError(f"alert {name!r} {dict(labels)}: its rules compare with different numbers "
+                              f"{sorted({(b.op, b.value) for b in matched})}; accepted: labels naming one (or alert_overrides)")
+        found.append(matched[0])
+    return steps_of(found)
+
+
+def alert_overrides(ctx: RuleContext, alert: str, label: str, names: Mapping[str, str] | None = None) -> tuple[dict[str, Any], ...]:
+    """Per-series thresholds of an alert with one rule per value of ``label`` (service, queue ...).
+
+    Each rule's steps go to the series whose display name is that label value (the panel's legend is ``{{label}}``;
+    ``names`` maps a label value to another display name). Grafana field overrides, "Fields with name".
+    """
+    per_value: dict[str, list[Bound]] = {}
+    for bound in find_bounds(ctx, alert):
+        value = bound.lhs_matchers().get(label, bound.labels.get(label))
+        if value is None:
+            raise MirrorError(f"alert {alert!r}: a rule has no label or matcher {label!r}; accepted: a label that tells its rules apart")
+        per_value.setdefault(value, []).append(bound)
+    return tuple(
+        {"matcher": {"id": "byName", "options": (names or {}).get(value, value)},
+         "properties": [{"id": "thresholds", "value": steps_of(found).model()},
+                        {"id": "custom.thresholdsStyle", "value": {"mode": "line+area"}}]}
+        for value, found in sorted(per_value.items())
+    )
+
+
+# ---- expression families ----------------------------------------------------------------------------------------
+
+
+@cache
+def _per_service_prefixes() -> tuple[re.Pattern[str], ...]:
+    """``<system>_(<service>|...)_`` of every system whose catalog declares per-service families."""
+    data = yaml_load.safe_load(paths.CATALOG_FILE.read_text(encoding="utf-8")) or {}
+    out = []
+    for system, body in (data.get("systems") or {}).items():
+        services = ((body or {}).get("per_service") or {}).get("services") or []
+        if services:
+            out.append(re.compile(rf"^{re.escape(system)}_(?:{'|'.join(map(re.escape, services))})_"))
+    return tuple(out)
+
+
+def family_stem(name: str) -> str:
+    """A metric name with its service part replaced by ``*`` for per-service families."""
+    for prefix in _per_service_prefixes():
+        match = prefix.match(name)
+        if match:
+            return name[: match.start()] + match.group(0).split("_", 1)[0] + "_*_" + name[match.end():]
+    return name
+
+
+def _selector_stem(node: Any) -> str:
+    if node.name:
+        return family_stem(node.name)
+    for m in node.matchers.matchers:
+        if m.name == "__name__":
+            # {__name__=~"copilot_.+_failures_total"}: the regex's service wildcard is the stem's *.
+            return re.sub(r"\.[+*]", "*", m.value)
+    return "?"
+
+
+def _sig(node: Any) -> str:
+    node = _unparen(node)
+    if isinstance(node, pp.VectorSelector):
+        return _selector_stem(node)
+    if isinstance(node, pp.MatrixSelector):
+        return _sig(node.vector_selector)  # the window of a function that does not scale with it (rate, max_over_time)
+    if isinstance(node, pp.SubqueryExpr):
+        return _sig(node.expr)
+    if isinstance(node, pp.NumberLiteral):
+        return format(float(node.val), "g")
+    if isinstance(node, pp.StringLiteral):
+        return repr(node.val)
+    if isinstance(node, pp.UnaryExpr):
+        return f"-{_sig(node.expr)}"
+    if isinstance(node, pp.Call):
+        args = [_sig(a) for a in node.args]
+        if node.func.name in _EXTENSIVE and node.args and isinstance(_unparen(node.args[-1]), pp.MatrixSelector):
+            args[-1] += f"[{_unparen(node.args[-1]).range}]"  # increase over 15m is not increase over the range
+        return f"{node.func.name}({', '.join(args)})"
+    if isinstance(node, pp.AggregateExpr):
+        param = f"{_sig(node.param)}, " if node.param is not None else ""
+        return f"{node.op}({param}{_sig(node.expr)})"
+    if isinstance(node, pp.BinaryExpr):
+        op = str(node.op)
+        # `x or vector(0)` shows x (0 when absent): the same quantity.
+        if op == "or" and _unparen(node.rhs).__class__ is pp.Call and _unparen(node.rhs).func.name == "vector":
+            return _sig(node.lhs)
+        return f"({_sig(node.lhs)} {op} {_sig(node.rhs)})"
+    return type(node).__name__
+
+
+def grafana_to_promql(expr: str) -> str:
+    """A panel query as Prometheus receives it: macros become durations (the range its own), variables ``$var``."""
+    return _VARIABLE.sub("$var", _MACROS.sub(lambda m: _MACRO_DURATIONS[m.group(1)], expr)).replace("$var", "__var__")
+
+
+def signature(expr: str) -> str:
+    """The expression family of ``expr`` (PromQL, Grafana macros already substituted)."""
+    return _sig(pp.parse(expr))
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects by name; a ``__name__`` regex is returned as ``~<regex>``."""
+    names: set[str] = set()
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, pp.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            names.update(f"~{m.value}" for m in node.matchers.matchers if m.name == "__name__")
+        return True
+
+    pp.walk(pp.parse(expr), visit)
+    return names
+
+
+def equality_matchers(expr: str) -> dict[str, str]:
+    """label -> value of every ``label="value"`` matcher of the expression (the last one wins)."""
+    out: dict[str, str] = {}
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, pp.VectorSelector):
+            out.update({m.name: m.value for m in node.matchers.matchers if str(m.op).endswith("Equal") and "Not" not in str(m.op)
+                        and m.name != "__name__"})
+        return True
+
+    pp.walk(pp.parse(expr), visit)
+    return out
+
+
+# ---- the drift check: panels of an alert's family carry the alert's thresholds ---------------------------------
+
+
+def _names(expr: str, series: Iterable[str]) -> set[str]:
+    """Concrete metric names of an expression; a ``__name__`` regex is resolved against ``series`` (the catalog)."""
+    out: set[str] = set()
+    for name in metric_names(expr):
+        if name.startswith("~"):
+            out.update(s for s in series if re.fullmatch(name[1:], s))
+        else:
+            out.add(name)
+    return out
+
+
+def applies(bound: Bound, expr: str, series: Iterable[str]) -> bool:
+    """Whether a panel query ``expr`` (PromQL as Prometheus receives it) shows the quantity ``bound`` compares: the
+    same family, a metric in common, no matcher selecting other series (queue="chunking" against queue="parsing")."""
+    if signature(expr) != signature(bound.lhs):
+        return False
+    return bool(_names(expr, series) & _names(bound.lhs, series)) and _compatible(expr, bound.lhs_matchers())
+
+
+def reads(bound: Bound, expr: str, series: Iterable[str]) -> bool:
+    """Whether ``expr`` reads every metric of the alert's left-hand side (another shape of the same quantity),
+    and not a count of series (``count(x < 0.5)`` shows how many series are past a line, not the quantity)."""
+    names = _names(bound.lhs, series)
+    if not names or not names <= _names(expr, series) or not _compatible(expr, bound.lhs_matchers()):
+        return False
+    shape = signature(expr)
+    return not shape.startswith("count(") and signature(bound.expr) not in shape
+def _compatible(expr: str, theirs: Mapping[str, str]) -> bool:
+    """Whether the matchers of ``expr`` can select the series the alert's equality matchers name (a variable selects any)."""
+    ok = True
+
+    def visit(node: Any) -> bool:
+        nonlocal ok
+        if isinstance(node, pp.VectorSelector):
+            for m in node.matchers.matchers:
+                if m.name not in theirs or "__var__" in m.value:
+                    continue
+                op, value = str(m.op), theirs[m.name]
+                matched = re.fullmatch(m.value, value) is not None if op.endswith("Re") else m.value == value
+                ok &= (not matched) if "Not" in op else matched
+        return True
+
+    pp.walk(pp.parse(expr), visit)
+    return ok
+
+
+def _levels(thresholds: Mapping[str, Any] | None) -> list[tuple[float, str]]:
+    steps = (thresholds or {}).get("steps") or []
+    return [(float(s["value"]), str(s["color"])) for s in steps if s.get("value") is not None]
+
+
+def _base(thresholds: Mapping[str, Any] | None) -> str | None:
+    steps = (thresholds or {}).get("steps") or []
+    return next((str(s["color"]) for s in steps if s.get("value") is None), None)
+
+
+def _thresholds(panel: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+    config = panel.get("fieldConfig") or {}
+    return config.get("defaults") or {}, list(config.get("overrides") or [])
+
+
+def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Iterable[str]) -> list[str]:
+    """Why a panel's thresholds differ from those of the alerts it shows (``found``: every bound of the stack).
+
+    A panel shows an alert's quantity when a query has the family of the alert's left-hand side, or when it has
+    thresholds and reads every metric of it (e.g. the same ratio aggregated otherwise). Its thresholds must then be
+    the alerts': one step per alert comparing with one number, and per-series overrides (named after the label
+    value that tells the rules apart) for an alert with one number per service, queue ...
+    """
+    series = list(series)
+    exprs = [grafana_to_promql(t["expr"]) for t in panel.get("targets") or []
+             if "expr" in t and (t.get("datasource") or {}).get("type") == "prometheus"]
+    defaults, overrides = _thresholds(panel)
+    has_levels = bool(_levels(defaults.get("thresholds"))) or any(
+        p.get("id") == "thresholds" for o in overrides for p in o.get("properties", []))
+    found = list(found)
+    applicable = [b for b in found if any(applies(b, e, series) for e in exprs)]
+    if has_levels and not applicable:
+        applicable += [b for b in found if b not in applicable and any(reads(b, e, series) for e in exprs)]
+    if not applicable:
+        return []
+    title = panel.get("title", "?")
+    by_alert: dict[str, list[Bound]] = {}
+    for b in applicable:
+        by_alert.setdefault(b.alert, []).append(b)
+    layered = [bs[0] for bs in by_alert.values() if len({(b.op, b.value) for b in bs}) == 1]
+    per_series = [b for bs in by_alert.values() if len({(b.op, b.value) for b in bs}) > 1 for b in bs]
+    problems = []
+    have = (_base(defaults.get("thresholds")), _levels(defaults.get("thresholds")))
+    want = steps_of(layered) if layered else Steps()
+    if have != (want.base, list(want.levels)) and (layered or have[1]):
+        problems.append(f"panel {title!r}: thresholds {have} but its alerts {sorted({(b.alert, b.op, b.value) for b in layered})} "
+                        f"give {(want.base, list(want.levels))}")
+    named = {(o.get("matcher") or {}).get("options"): o for o in overrides}
+    for b in per_series:
+        names = {*b.labels.values(), *b.lhs_matchers().values()} - {b.severity}
+        steps = [p["value"] for name in names & set(named) for p in named[name].get("properties", []) if p.get("id") == "thresholds"]
+        own = steps_of([b])
+        if not any((_base(s), _levels(s)) == (own.base, list(own.levels)) for s in steps):
+            problems.append(f"panel {title!r}: the series of {b.alert} {dict(b.labels)} has no threshold at {b.op} {b.value:g} "
+                            f"(a field override named after one of {sorted(names)})")
+    return problems
