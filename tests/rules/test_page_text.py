@@ -61,6 +61,11 @@ def test_the_reader_catches_a_value_in_the_wrong_unit_and_an_unknown_metric() ->
     rule["annotations"]["description"] = 'fail at {{ printf "%.0f" $value }} events'
     fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "fail at 60 events"}, 0.2, 0)
     assert any("reads '0 events'" in p for p in page_text.problems(_page(rule | {"alert": "P"}, fired), set()))
+    # A label the alert does not carry prints as a blank ("1 projection gaps ... on ."): named; a guarded one is not.
+    rule["annotations"]["description"] = "gaps on {{ $labels.instance }}{{ with $labels.reason }} ({{ . }}){{ end }}."
+    fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "gaps on ."}, 1, 0)
+    found = page_text.problems(_page(rule | {"alert": "P"}, fired), set())
+    assert [p for p in found if "prints label" in p] == ["t/g/P{}: prints label 'instance', which the alert does not carry, as a blank (case @ 10m)"]
 
 
 def test_the_rule_reader_catches_bare_thresholds_and_mismatched_units() -> None:

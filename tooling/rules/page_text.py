@@ -10,7 +10,8 @@ rule, the firing alerts with their rendered summary and description and the expr
 - a template that failed or left text unexpanded;
 - a value printed without a declared unit (a bare ``$value`` rather than ``{{value}}`` with ``unit:``), or a
   printed value that is not the expression's value in that unit (``units.render``);
-- a metric named in the text that no target exports and no rule records (catalog/, recording rules).
+- a metric named in the text that no target exports and no rule records (catalog/, recording rules);
+- a label printed (``{{ $labels.x }}``) that the firing alert does not carry, which reads as a blank.
 
 ``rule_problems(rule)`` reads the rule as written: thresholds printed in prose must go through
 ``{{threshold_text:...}}`` (same formatting as the value); the threshold an alert compares its value with must
@@ -47,9 +48,11 @@ _UNIT_TEMPLATES = [
     (re.compile(r'\{\{ printf "%\.0f" \$value \}\}ms'), "ms"),
     (re.compile(r"\{\{ \$value \| humanizePercentage \}\}"), "ratio"),
     (re.compile(r"\{\{ \$value \| humanize1024 \}\}B"), "bytes"),
-    (re.compile(r"\{\{ \$value \| humanize \}\} (\S+/(?:s|min))"), None),
+    (re.compile(re.escape(units.go_template("x/s").removesuffix(" x/s")) + r" (\S+/(?:s|min))"), None),
     (re.compile(r'\{\{ printf "%\.0f" \$value \}\} ([a-z][a-z -]*?[a-z])(?=[\s.,;:)]|$)'), None),
 ]
+# A label printed as such ({{ $labels.x }}); one printed only when present is written {{ with $labels.x }}.
+_LABEL_PRINT = re.compile(r"\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _COMPARED_THRESHOLD = re.compile(r"[<>]=?\s*\{\{threshold:([A-Za-z0-9_]+)\}\}\s*\)?\s*$")
 
 
@@ -192,6 +195,9 @@ def problems(page: Page, known: set[str]) -> list[str]:
             shown = units.render(alert.value, unit)
             if not any(prints(shown, alert.annotations.get(k, "")) for k in TEXT_KEYS):
                 out.append(f"{page.ref}: value {alert.value!r} in {unit} reads {shown!r}, which the page does not print ({where})")
+        for name in sorted({n for k in TEXT_KEYS for n in _LABEL_PRINT.findall(raw[k])}):
+            if not alert.labels.get(name):
+                out.append(f"{page.ref}: prints label {name!r}, which the alert does not carry, as a blank ({where})")
         for name in sorted(named_metrics("\n".join(alert.annotations.get(k, "") for k in TEXT_KEYS)) - known):
             out.append(f"{page.ref}: names metric {name!r}, which no target exports and no rule records")
     return list(dict.fromkeys(out))
