@@ -86,6 +86,10 @@ def _steps(desc: str) -> list[str]:
 def _plain(text: str, service: str | None) -> str:
     """Alert template text made readable: {{ $labels.x }} -> <x>, {{ $value }} -> <value>."""
     text = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", r"<\1>", text)
+    # {{ with $labels.x }}...{{ . }}...{{ end }}: a label only some of the rule's series carry.
+    text = re.sub(r"\{\{\s*with \$labels\.(\w+)\s*\}\}(.*?)\{\{\s*end\s*\}\}",
+                  lambda m: re.sub(r"\{\{\s*\.\s*\}\}", f"<{m.group(1)}>", m.group(2)), text)
+    text = re.sub(r"\{\{\s*if [^}]*\$value[^}]*\}\}.*?\{\{\s*end\s*\}\}", "<value>", text)  # units.go_template of a rate
     text = re.sub(r"\{\{[^}]*\$value[^}]*\}\}", "<value>", text)
     if service:  # one text for several services' rules
         text = re.sub(rf"\b{re.escape(service)}\b", "<service>", text)

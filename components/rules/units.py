@@ -11,7 +11,9 @@ Units (the ``unit`` field of rules/thresholds.yaml uses the same words):
 - ``ms``: milliseconds, a whole number: ``printf "%.0f"`` then ``ms`` ("9950ms", never "9.95kms");
 - ``ratio``: a fraction of 1, as a percentage: ``humanizePercentage`` ("6%");
 - ``bytes``: ``humanize1024`` then ``B`` ("4.843GiB");
-- a rate (a unit ending in ``/s`` or ``/min``, e.g. ``requests/min``): ``humanize`` then `` <unit>``;
+- a rate (a unit ending in ``/s`` or ``/min``, e.g. ``requests/min``): ``humanize`` then `` <unit>``, except
+  between -1 and 1, where ``printf "%.3g"`` ("0.1 requests/min": humanize's milli prefix would read
+  "100m requests/min", a hundred million or a hundred minutes);
 - anything else names what is counted (``events``, ``spans``, ``restarts``): a whole number, then the noun.
 
 ``go_template(unit)`` is the Go template text for ``$value`` (rendered by Prometheus's template engine,
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 
 RATE_SUFFIXES = ("/s", "/min")
+RATE_PLAIN_BELOW = 1.0  # a rate of magnitude below this prints without an SI prefix
 
 
 class UnitError(ValueError):
@@ -53,7 +56,9 @@ def go_template(unit: str, value: str = "$value") -> str:
     if unit == "bytes":
         return f"{{{{ {value} | humanize1024 }}}}B"
     if is_rate(unit):
-        return f"{{{{ {value} | humanize }}}} {unit}"
+        small = f"and (gt {value} {-RATE_PLAIN_BELOW}) (lt {value} {RATE_PLAIN_BELOW})"
+        return (f'{{{{ if {small} }}}}{{{{ printf "%.3g" {value} }}}}{{{{ else }}}}{{{{ {value} | humanize }}}}'
+                f"{{{{ end }}}} {unit}")
     return f'{{{{ printf "%.0f" {value} }}}} {unit}'
 
 
@@ -135,5 +140,6 @@ def render(value: float, unit: str) -> str:
     if unit == "bytes":
         return humanize1024(value) + "B"
     if is_rate(unit):
-        return f"{humanize(value)} {unit}"
+        plain = -RATE_PLAIN_BELOW < value < RATE_PLAIN_BELOW
+        return f"{value:.3g} {unit}" if plain else f"{humanize(value)} {unit}"
     return f"{value:.0f} {unit}"

@@ -62,6 +62,11 @@ def test_the_reader_catches_a_value_in_the_wrong_unit_and_an_unknown_metric() ->
     rule["annotations"]["description"] = 'fail at {{ printf "%.0f" $value }} events'
     fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "fail at 60 events"}, 0.2, 0)
     assert any("reads '0 events'" in p for p in page_text.problems(_page(rule | {"alert": "P"}, fired), set()))
+    # A label the alert does not carry prints as a blank ("1 projection gaps ... on ."): named; a guarded one is not.
+    rule["annotations"]["description"] = "gaps on {{ $labels.instance }}{{ with $labels.reason }} ({{ . }}){{ end }}."
+    fired = FiringAlert({"alertname": "P"}, {"summary": "x", "description": "gaps on ."}, 1, 0)
+    found = page_text.problems(_page(rule | {"alert": "P"}, fired), set())
+    assert [p for p in found if "prints label" in p] == ["t/g/P{}: prints label 'instance', which the alert does not carry, as a blank (case @ 10m)"]
 
 
 def test_the_reader_catches_selectors_on_labels_that_do_not_exist() -> None:
@@ -99,3 +104,39 @@ def test_the_issue_examples_read_in_the_unit_of_their_value(tmp_path: Path) -> N
     assert len(cache) == 1
     text = cache[0].annotations["summary"] + cache[0].annotations["description"]
     assert "4.843GiB" in text and "4.657GiB" in text and "5000000000" not in text
+
+    # 0.2 StateStore write errors a second: the 5-minute count the rule compares, never a per-second "60/s".
+    store = _fire(tmp_path, "dvt", [{"series": 'dvt_statestore_write_errors_total{event_type="run_started"}',
+                                     "values": "0+12x20"}], "10m", "StateStoreWriteFailure")
+    assert len(store) == 1 and store[0].value == pytest.approx(60)
+    text = store[0].annotations["description"]
+    assert "60 failed writes in the last 5 minutes" in text and "/s" not in text
+
+    # A 9.95 s PAUSE p99 (interpolated in the 5000-10000 ms bucket) in milliseconds, as its threshold.
+    pause = _fire(tmp_path, "dvt", [
+        {"series": f'dvt_signal_processing_duration_ms_bucket{{signal_type="PAUSE", le="{le}"}}', "values": values}
+        for le, values in (("1000.0", "0x20"), ("5000.0", "0x20"), ("10000.0", "0+10x20"), ("+Inf", "0+10x20"))],
+        "10m", "PauseLatencySLAViolation")
+    assert len(pause) == 1
+    text = pause[0].annotations["summary"] + pause[0].annotations["description"]
+    assert "9950ms" in text and "5000ms" in text and "kms" not in text
+
+    # 6% of runs failing: the ratio, its threshold and the SLO in one unit ("6% ... alert threshold 0.01" before).
+    errors = _fire(tmp_path, "dvt", [
+        {"series": 'dvt_runs_completed_total{planId="p1", status="failed", error_code="E1"}', "values": "0+6x30"},
+        {"series": 'dvt_runs_completed_total{planId="p1", status="success", error_code=""}', "values": "0+94x30"}],
+        "25m", "DvtErrorRateAboveSlo")
+    assert len(errors) == 1
+    text = errors[0].annotations["summary"] + errors[0].annotations["description"]
+    assert "6% of runs failed" in text and "alert threshold 1%" in text and "0.01" not in text
+
+    # ControlBus ACK p95 9.75 s: the action queries series that exist (controlbus_lag_ms exists nowhere).
+    acks = _fire(tmp_path, "qmtl-core", [
+        {"series": f'controlbus_apply_ack_latency_ms_bucket{{world_id="w1", run_id="r1", phase="freeze", le="{le}"}}',
+         "values": values}
+        for le, values in (("5000.0", "0x20"), ("10000.0", "0+10x20"), ("+Inf", "0+10x20"))],
+        "10m", "ControlBusApplyAckLatencyHigh")
+    assert len(acks) == 1
+    text = acks[0].annotations["description"]
+    assert "9750ms" in text and "controlbus_lag_ms" not in text
+    assert 'instance_world_phase:controlbus_apply_acks:sum{world_id="w1"}' in text

@@ -232,7 +232,7 @@ def test_dropping_le_before_histogram_quantile_fails_the_lint(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("severity: warning\n          service: dvt", "severity: P2\n          service: dvt", "labels.severity is 'P2'"),
-    ("summary: More than {{threshold:dvt_deferred_signals_max}} DVT signals are deferred.", "summary: Signals deferred. Check it.",
+    ("summary: DVT holds more than {{threshold_text:dvt_deferred_signals_max}} in its deferred queue.", "summary: Signals deferred. Check it.",
      "one plain sentence"),
     ("Impact: PAUSE, RESUME", "PAUSE, RESUME", "contain 'Impact:' and 'Actions:'"),
     ("alert: ProjectionLag\n", "alert: ProjectionLagRenamed\n", "runbook docs/runbooks/ProjectionLagRenamed.md does not exist"),

@@ -47,6 +47,9 @@ def test_examples_from_the_issue_read_in_their_unit() -> None:
     assert units.render(5e9, "bytes") == "4.657GiB"  # the threshold, in the value's unit
     assert units.render(0.06, "ratio") == "6%" and units.render(0.01, "ratio") == "1%"
     assert units.render(240, "s") == "4m 0s" and units.render(0.2, "s") == "200ms"
+    # A rate below 1 without humanize's milli prefix ("100m requests/min" reads as a hundred million).
+    assert units.render(0.1, "requests/min") == "0.1 requests/min" and units.render(0.6, "requests/min") == "0.6 requests/min"
+    assert units.render(2048, "spans/s") == "2.048k spans/s"
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,6 +13,7 @@ rule, the firing alerts with their rendered summary and description and the expr
 - a metric named in the text that no target exports and no rule records (catalog/, recording rules);
 - a label a selector in the text matches on that its metric does not carry (catalog/), or a log stream
   selector (``{service="x"}`` with no metric name) on a label that is not a stream label (endpoints.STREAM_LABELS).
+- a label printed (``{{ $labels.x }}``) that the firing alert does not carry, which reads as a blank.
 
 ``rule_problems(rule)`` reads the rule as written: thresholds printed in prose must go through
 ``{{threshold_text:...}}`` (same formatting as the value); the threshold an alert compares its value with must
@@ -50,12 +51,14 @@ _UNIT_TEMPLATES = [
     (re.compile(r'\{\{ printf "%\.0f" \$value \}\}ms'), "ms"),
     (re.compile(r"\{\{ \$value \| humanizePercentage \}\}"), "ratio"),
     (re.compile(r"\{\{ \$value \| humanize1024 \}\}B"), "bytes"),
-    (re.compile(r"\{\{ \$value \| humanize \}\} (\S+/(?:s|min))"), None),
+    (re.compile(re.escape(units.go_template("x/s").removesuffix(" x/s")) + r" (\S+/(?:s|min))"), None),
     (re.compile(r'\{\{ printf "%\.0f" \$value \}\} ([a-z][a-z -]*?[a-z])(?=[\s.,;:)]|$)'), None),
 ]
 # A selector written in prose: an optional metric name, then {label op "value", ...}.
 _SELECTOR = re.compile(r"(?<![\w{])([a-zA-Z_:][\w:]*)?\{((?:\s*[a-zA-Z_]\w*\s*(?:=~|!~|!=|=)\s*\"[^\"]*\"\s*,?)+)\}")
 _MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)")
+# A label printed as such ({{ $labels.x }}); one printed only when present is written {{ with $labels.x }}.
+_LABEL_PRINT = re.compile(r"\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _COMPARED_THRESHOLD = re.compile(r"[<>]=?\s*\{\{threshold:([A-Za-z0-9_]+)\}\}\s*\)?\s*$")
 
 
@@ -214,6 +217,9 @@ def problems(page: Page, known: set[str], catalog: Catalog | None = None) -> lis
             shown = units.render(alert.value, unit)
             if not any(prints(shown, alert.annotations.get(k, "")) for k in TEXT_KEYS):
                 out.append(f"{page.ref}: value {alert.value!r} in {unit} reads {shown!r}, which the page does not print ({where})")
+        for name in sorted({n for k in TEXT_KEYS for n in _LABEL_PRINT.findall(raw[k])}):
+            if not alert.labels.get(name):
+                out.append(f"{page.ref}: prints label {name!r}, which the alert does not carry, as a blank ({where})")
         for name in sorted(named_metrics("\n".join(alert.annotations.get(k, "") for k in TEXT_KEYS)) - known):
             out.append(f"{page.ref}: names metric {name!r}, which no target exports and no rule records")
         if catalog is not None:
