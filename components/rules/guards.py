@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ SEEN_WINDOW = "1d"
 DEFAULT_JOB = endpoints.PROMETHEUS_NAME  # per-target series (up) read without a job matcher come from Prometheus itself
 SEVERITY_ORDER = ("info", "warning", "error", "critical", "emergency")
 VANISH_MODES = ("self",)
+UP = "up"  # Prometheus's per-target health: 0 while a target is down, absent once it is gone from discovery
 CASE_PREFIX = {"vanish": "vanish:", "churn": "churn:", "born_non_zero": "born-non-zero:"}
 
 PRESENT_MINUTES = 10  # inputs exist for 0..10m, then go stale
@@ -229,22 +230,63 @@ def jobs_by_alert(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | Non
     return out
 
 
+def _listed(names: Iterable[str]) -> str:
+    names = sorted(set(names))
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def vanish_effect(rule: Mapping[str, Any], job: str, recorded: Recorded, catalog: Catalog,
+                  counts_down: Collection[tuple[str, str]]) -> str:
+    """What ``rule`` does while no target of ``job`` (one of its sources) is up:
+
+    - ``"fires"``: it counts the missing source as down (declared ``guard: {vanish: self}``, or an uptime SLO,
+      whose record counts a target gone from discovery as down), given in ``counts_down`` as (alert, service);
+    - ``"while-down"``: it reads only the job's own ``up``: it fires while the targets are down (up is 0),
+      and goes quiet once they are gone from discovery;
+    - ``"quiet"``: it reads the job's metrics, which go stale: it evaluates to nothing, and resolves if firing.
+    """
+    if (rule["alert"], str(rule["labels"].get("service", ""))) in counts_down:
+        return "fires"
+    own = [s for s in source_selectors(str(rule["expr"]), recorded, catalog) if source_job(s, catalog) == job]
+    if own and all(s.name == UP for s in own):
+        return "while-down"
+    return "quiet"
+
+
 def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, dashboard: str,
-                    catalog: Catalog | None = None) -> dict[str, Any]:
-    """Rule set ``sources``: one MetricsSourceAbsent alert per scrape job an alert depends on."""
+                    catalog: Catalog | None = None, counts_down: Collection[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Rule set ``sources``: one MetricsSourceAbsent alert per scrape job an alert depends on.
+
+    Its text says what each dependent alert does while the job is gone (``vanish_effect``): which stay quiet
+    (and resolve if firing), which fire on their own, which fire only while the targets are down.
+    ``counts_down``: (alert, service) of the alerts that count a missing source as down.
+    """
     catalog = catalog or load_catalog()
+    recorded = _recording_exprs(specs)
     by_rule = jobs_by_alert(specs, catalog)
     severities: dict[str, list[str]] = {}
-    dependants: dict[str, set[str]] = {}
+    effects: dict[str, dict[str, set[str]]] = {}
     for _, rule in alert_rules(specs):
         for job in by_rule[id(rule)]:
             severities.setdefault(job, []).append(rule["labels"]["severity"])
-            dependants.setdefault(job, set()).add(rule["alert"])
+            effect = vanish_effect(rule, job, recorded, catalog, counts_down)
+            effects.setdefault(job, {}).setdefault(effect, set()).add(rule["alert"])
     rules = []
     for job in sorted(severities):
         sel = f'up{{job="{job}"}}'
-        names = sorted(dependants[job])
-        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        quiet, fires, while_down = (effects[job].get(k, set()) for k in ("quiet", "fires", "while-down"))
+        # An alert name with several rules (one per service) may sit in two lists: each rule acts as listed.
+        impact = []
+        if quiet:
+            impact.append(f"these alerts read its metrics, which are now stale: they cannot fire, and any that was firing "
+                          f"resolves although nothing is fixed: {_listed(quiet)}")
+        if fires:
+            impact.append(f"these count the missing source as down and fire on their own: {_listed(fires)}")
+        if while_down:
+            impact.append(f"these read the job's up: they fire while its targets are down (up is 0), "
+                          f"not once they are gone from discovery: {_listed(while_down)}")
+        summary = f"No target of scrape job {job} is up" + (
+            f"; {len(quiet)} alert{'s' if len(quiet) != 1 else ''} over its metrics cannot fire until it is back." if quiet else ".")
         rules.append({
             "alert": COMPANION,
             # Seen in the last day, no target up now: down, or dropped from discovery. A job never
@@ -253,15 +295,16 @@ def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, dashbo
             "for": COMPANION_FOR,
             "labels": {"severity": _max_severity(severities[job]), "service": job, "component": "scrape"},
             "annotations": {
-                "summary": f"No target of scrape job {job} is up, so the alerts over its metrics cannot fire.",
+                "summary": summary,
                 "description": (
                     "Scrape job {{ $labels.job }} had targets in the last " + SEEN_WINDOW + " and none is up now "
                     "(down, or gone from service discovery).\n"
-                    f"Impact: its series are stale, so these alerts evaluate to nothing and stay silent: {shown}.\n"
+                    "Impact: " + "; ".join(impact) + ".\n"
                     "Actions:\n"
                     "  1. Check the targets of the job on Prometheus /targets and the pods behind them.\n"
                     "  2. Check the ServiceMonitor/PodMonitor/ScrapeConfig that names the job (catalog/metrics.yaml `job`).\n"
-                    "  3. Treat the guarded alerts as unknown until the job is back."
+                    "  3. Until the job is back, treat the alerts that cannot fire as unknown: a resolved notification "
+                    "from them does not mean their fault is gone."
                 ),
                 "runbook_url": runbook,
                 "dashboard_url": dashboard,
@@ -384,25 +427,31 @@ def _modes(rules: list[dict[str, Any]], recorded: Recorded, catalog: Catalog) ->
     return churn, born
 
 
-def _vanish_case(alert: str, rules: list[dict[str, Any]], recorded: Recorded, catalog: Catalog,
-                 companions: Mapping[str, dict[str, Any]], guards: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
-    series: dict[str, list[Value]] = {}
-    jobs: set[str] = set()
-    present = PRESENT_MINUTES + 1
+def source_series(rules: Iterable[Mapping[str, Any]], recorded: Recorded, catalog: Catalog) -> dict[str, tuple[str, bool]]:
+    """Series text -> (its scrape job, whether it rises like a counter) of one series per source selector of
+    ``rules``, with labels their matchers accept, and ``up`` of every job they come from."""
+    out: dict[str, tuple[str, bool]] = {}
     for rule in rules:
         for sel in source_selectors(str(rule["expr"]), recorded, catalog):
             fam = family(catalog, sel.name)
             if fam is None:
                 continue
             job = source_job(sel, catalog) or DEFAULT_JOB
-            jobs.add(job)
             labels = {**{k: _label_value(k, v, fam) for k, v in sel.regex.items()}, **sel.equal}
             labels.setdefault("job", job)
-            rising = fam.type in ("counter", "histogram")
-            values: list[Value] = [float(i if rising else 1) for i in range(present)]
-            series[series_text(sel.name, labels)] = [*values, STALE]
-    for job in jobs:
-        series.setdefault(series_text("up", {"job": job}), [*([1.0] * present), STALE])
+            out[series_text(sel.name, labels)] = (job, fam.type in ("counter", "histogram"))
+    for job in {job for job, _ in out.values()}:
+        out.setdefault(series_text(UP, {"job": job}), (job, False))
+    return out
+
+
+def _vanish_case(alert: str, rules: list[dict[str, Any]], recorded: Recorded, catalog: Catalog,
+                 companions: Mapping[str, dict[str, Any]], guards: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
+    present = PRESENT_MINUTES + 1
+    sources = source_series(rules, recorded, catalog)
+    jobs = {job for job, _ in sources.values()}
+    series: dict[str, list[Value]] = {
+        text: [*(float(i if rising else 1) for i in range(present)), STALE] for text, (_, rising) in sources.items()}
     own = [r for r in rules if (guards.get((alert, r["labels"].get("service", ""))) or {}).get("vanish") == "self"]
     # Past the 5m lookback (as if no staleness marker were seen) and the `for` of what must fire.
     longest = max([_minutes(r.get("for", "0m")) for r in own] + [_minutes(COMPANION_FOR)])

@@ -14,6 +14,8 @@ A spec file::
           ratio:   {errors: {metric, matchers}, total: {metric, matchers}}
           uptime:  {metric: <0/1 gauge>, matchers: 'job="x"'}
         impact: <sentence for the alert and runbook>
+        # description and impact of a latency SLO write {{le}} for the bound, printed in the
+        # histogram's unit as the page prints its value (1s, 500ms, 4m 0s): written once, in le.
         actions: [<step>, ...]
         half_budget_alert: true       # optional: also <Name>ErrorBudgetHalfSpent (below)
 
@@ -41,6 +43,7 @@ import yaml
 
 from components import paths
 from components.kit import yaml_load
+from components.rules import units
 from components.rules.catalog import Catalog, load_catalog, stored_bound
 from components.rules.loader import RuleContext, dashboard_url, runbook_url
 from components.rules.thresholds import PLACEHOLDER, ThresholdError, expand, format_number
@@ -155,6 +158,24 @@ def _parse_sli(raw: Any, source: str, where: str) -> dict[str, Any]:
     return {kind: ref}
 
 
+BOUND = "{{le}}"
+
+
+def bound_text(sli: dict[str, Any]) -> str:
+    """A latency SLI's bound as a page prints it, in the unit of its histogram (``_ms`` or seconds)."""
+    body = sli["latency"]
+    return units.render(body["le"], "ms" if body["metric"].endswith("_ms") else "s")
+
+
+def _with_bound(text: str, sli: dict[str, Any], source: str, where: str) -> str:
+    """``text`` with ``{{le}}`` replaced by the latency bound, written once (in ``sli.latency.le``)."""
+    if BOUND not in text:
+        return text
+    if "latency" not in sli:
+        raise _err(source, where, text, f"{BOUND} only in a latency SLO (it prints sli.latency.le)")
+    return text.replace(BOUND, bound_text(sli))
+
+
 def parse_spec(data: Any, source: str) -> list[Slo]:
     """Validate one spec file's data; raise SloSpecError naming file and field."""
     if not isinstance(data, dict):
@@ -197,11 +218,13 @@ def parse_spec(data: Any, source: str) -> list[Slo]:
         half = raw.get("half_budget_alert", False)
         if not isinstance(half, bool):
             raise _err(source, f"{where}.half_budget_alert", half, "true or false")
+        sli = _parse_sli(raw["sli"], source, f"{where}.sli")
         out.append(Slo(
             half_budget_alert=half, dashboard=str(data.get("dashboard") or ""),
-            name=name, description=_expanded(str(raw["description"]), source, f"{where}.description"),
+            name=name, description=_with_bound(_expanded(str(raw["description"]), source, f"{where}.description"),
+                                               sli, source, f"{where}.description"),
             objective=float(objective), window=raw["window"],
-            service=service, sli=_parse_sli(raw["sli"], source, f"{where}.sli"), impact=str(raw["impact"]),
+            service=service, sli=sli, impact=_with_bound(str(raw["impact"]), sli, source, f"{where}.impact"),
             actions=tuple(actions), source=source,
         ))
     return out
@@ -262,10 +285,32 @@ def _burn_condition(slo: Slo, pairs: tuple[tuple[str, str, float], ...]) -> str:
     return "\nor\n".join(parts)
 
 
+def _bad_share(slo: Slo, window: str) -> str:
+    """What the alert's value is, in words: the share of bad events (or of down time) over ``window``."""
+    value = units.go_template("ratio")
+    if slo.sli_kind == "latency":
+        return f"{value} of the events measured took longer than {bound_text(slo.sli)} over the last {window}"
+    if slo.sli_kind == "uptime":
+        body = slo.sli["uptime"]
+        return f"no target of {_with(body['metric'], body['matchers'])} was up for {value} of the last {window}"
+    return f"the error ratio over the last {window} is {value}"
+
+
+def _objective(slo: Slo) -> str:
+    return (f"SLO: {slo.description} Objective {format_number(slo.objective)}% over {slo.window}, "
+            f"an error budget of {units.render(slo.budget, 'ratio')}.")
+
+
 def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], for_: str,
            ctx: RuleContext) -> dict[str, Any]:
     kind = "page" if severity == "critical" else "ticket"
-    windows = " or ".join(f"{lg}&{sh} at {format_number(b)}x" for lg, sh, b in pairs)
+    # `A or B` returns A's value (its long window) when both fire, B's only when A does not.
+    (first, _, fastest), others = pairs[0], pairs[1:]
+    share = _bad_share(slo, first)
+    also = "".join(f" (the last {lg} when only that pair fires)" for lg, _, _ in others)
+    limits = ", or ".join(f"above {units.render(b * slo.budget, 'ratio')} ({format_number(b)}x the budget) "
+                          f"over both {lg} and {sh}" for lg, sh, b in pairs)
+    lasts = units.render(WINDOWS[slo.window] / fastest, "s")
     steps = "\n".join(f"  {i}. {a}" for i, a in enumerate(slo.actions, 1))
     return {
         "alert": slo.alert,
@@ -275,9 +320,9 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
         "annotations": {
             "summary": f"The {slo.name} SLO is burning its 30-day error budget too fast ({kind}).",
             "description": (
-                f"SLO: {slo.description} Objective {format_number(slo.objective)}% over {slo.window}.\n"
-                f"The error ratio is {{{{ $value | humanizePercentage }}}} against a budget of "
-                f"{format_number(slo.budget)} ({windows}).\n"
+                f"{_objective(slo)}\n"
+                f"{share[0].upper() + share[1:]}{also}. It fires {limits}; "
+                f"at {format_number(fastest)}x the whole budget is spent in {lasts}.\n"
                 f"Impact: {slo.impact}\n"
                 f"Actions:\n{steps}"
             ),
@@ -289,6 +334,7 @@ def _alert(slo: Slo, severity: str, pairs: tuple[tuple[str, str, float], ...], f
 
 def _half_alert(slo: Slo, ctx: RuleContext) -> dict[str, Any]:
     steps = "\n".join(f"  {i}. {a}" for i, a in enumerate(slo.actions, 1))
+    share = _bad_share(slo, HALF_WINDOW)
     return {
         "alert": slo.half_alert,
         "expr": f'{record_name(HALF_WINDOW)}{{slo="{slo.name}"}} > {format_number(slo.budget)}',
@@ -297,9 +343,9 @@ def _half_alert(slo: Slo, ctx: RuleContext) -> dict[str, Any]:
         "annotations": {
             "summary": f"The {slo.name} SLO spent half its 30-day error budget within 15 days.",
             "description": (
-                f"SLO: {slo.description} Objective {format_number(slo.objective)}% over {slo.window}.\n"
-                f"The error ratio over the last {HALF_WINDOW} is {{{{ $value | humanizePercentage }}}}, above the budget of "
-                f"{format_number(slo.budget)}: 50% of the budget is gone before 50% of the window elapsed.\n"
+                f"{_objective(slo)}\n"
+                f"{share[0].upper() + share[1:]}, above the budget of {units.render(slo.budget, 'ratio')}: "
+                f"half of the 30-day budget is spent before half of the window elapsed.\n"
                 f"Impact: {slo.impact}\n"
                 f"Actions:\n{steps}"
             ),

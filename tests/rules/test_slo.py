@@ -39,6 +39,7 @@ def _write(tmp_path: Path, data: Any) -> Path:
     ({"sli": {"ratio": {"errors": {"metric": "a", "matchers": "status=failed"}, "total": {"metric": "b"}}}},
      r"\.sli\.ratio\.errors\.matchers: got 'status=failed'; accepted: PromQL label matchers"),
     ({"sli": {"quantile": {}}}, r"\.sli: got .*accepted: exactly one of latency"),
+    ({"impact": "slower than {{le}}"}, r"\.impact: got 'slower than \{\{le\}\}'; accepted: \{\{le\}\} only in a latency SLO"),
 ])
 def test_bad_spec_names_file_field_value_and_form(tmp_path: Path, override: dict[str, Any], pattern: str) -> None:
     path = _write(tmp_path, _spec(**override))
@@ -93,3 +94,27 @@ def test_latency_bound_can_be_a_threshold(tmp_path: Path) -> None:
     spec = _spec(sli={"latency": {"metric": "seamless_sla_deadline_seconds", "le": "{{threshold:nope}}"}})
     with pytest.raises(slo.SloSpecError, match=r"x: slos\[0\] \(demo-errors\)\.sli\.latency\.le: .*no threshold named 'nope'"):
         slo.parse_spec(spec, "x")
+
+
+def test_burn_alerts_print_budget_and_limits_as_percentages_of_the_expression() -> None:
+    """The page reads the limits its expression compares with, in the value's unit (a ratio, as a percentage):
+    "above 14.4% (14.4x the budget) over both 1h and 5m", never "a budget of 0.01" next to "50%" (issue 23)."""
+    from components.rules import units
+
+    checked = 0
+    for spec in slo.generate_all(TEST_CONTEXT).values():
+        for group in spec["groups"]:
+            for rule in (r for r in group["rules"] if "alert" in r):
+                text = rule["annotations"]["description"]
+                limits = [float(a) * float(b) for a, b in re.findall(r"> \(([\d.]+) \* ([\d.]+)\)", rule["expr"])]
+                limits += [float(b) for b in re.findall(r"ratio_rate15d\{[^}]*\} > ([\d.]+)$", rule["expr"])]
+                assert limits, rule["expr"]
+                budget = float(re.search(r"an error budget of ([\d.]+)%", text).group(1)) / 100  # type: ignore[union-attr]
+                for limit in limits:
+                    assert units.render(limit, "ratio") in text, (rule["alert"], limit, text)
+                assert units.go_template("ratio") in text
+                prose = text.split("\nImpact:")[0]  # the Actions hold queries, whose 0.99 is a quantile
+                assert not re.search(r"(?<![\d.])0\.\d+(?![\d.]*%)", prose), (rule["alert"], prose)  # no bare ratio
+                assert 1 - budget == pytest.approx(float(re.search(r"Objective ([\d.]+)%", text).group(1)) / 100)  # type: ignore[union-attr]
+                checked += 1
+    assert checked >= 40
