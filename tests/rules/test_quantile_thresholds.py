@@ -193,7 +193,7 @@ def test_the_page_prints_the_share_above_the_bound_measured_and_the_target(traff
     assert "p95 target of 200ms" in reporting.annotations["description"]
     seamless = _page(traffic_results, "seamless all at 181s", "SeamlessSla99thDegraded")
     assert seamless.annotations["description"].startswith(
-        '100% of Seamless requests (seamless_sla_deadline_seconds{phase="total"}) took longer than 3m 0s')
+        '100% of Seamless requests (seamless_sla_deadline_seconds_bucket{phase="total"}) took longer than 3m 0s')
     assert "the p99 is past 3m 0s, approaching the 4m 0s budget" in seamless.annotations["description"]
 
 
