@@ -83,6 +83,8 @@ def test_the_issues_examples_read_the_alerts_numbers(render_stack: RenderStack) 
     for title in ("SLA deadline p99 (total)", "SLA deadline p99 by phase"):
         steps = _panel(models["qmtl-seamless-sla"], title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert steps == [{"color": "green", "value": None}, {"color": "yellow", "value": math.nextafter(180.0, math.inf)}], title
+    assert "above 180s, the bucket bound it measures: more than 1% of requests slower than 180s" in \
+        _panel(models["qmtl-seamless-sla"], "SLA deadline p99 (total)")["description"]
     # CopilotLatencyHigh: chunking and reporting at the bound they measure (2.5 s, 0.5 s), the others at their targets.
     targets = {"ingestion": 0.5, "parsing": 5.0, "chunking": 2.5, "embedding": 10.0, "summarization": 30.0, "reporting": 0.5}
     for uid, title in (("copilot-service-metrics", "Latency p95 by service"), ("copilot-document-processing", "Processing duration p95 by stage")):
