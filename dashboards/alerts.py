@@ -18,7 +18,7 @@ An alert in bucket-ratio form (issue 23 item 2: a threshold between two bucket b
 
 is read as the quantile it stands for, ``histogram_quantile(q, sum by (le) (rate(x_bucket[5m]))) > B``: with ``B``
 a bucket bound below the histogram's highest, the interpolated q-quantile is above ``B`` exactly when more than
-``1 - q`` of the observations are (tests/dashboards/test_alert_mirrors.py shows it on Prometheus 3.5.0's engine), so
+``1 - q`` of the observations are (tests/dashboards/test_bucket_ratio_panels.py shows it on Prometheus 3.5.0's engine), so
 a quantile panel stepped at ``B`` (seconds, the panel's unit) turns colour when the alert's condition holds, and the
 ratio ``1 - q`` never reaches a panel in seconds.
 
