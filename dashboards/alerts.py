@@ -12,6 +12,16 @@ by a factor the alert applies. A strict comparison becomes the next float after 
 colours values ``>=`` its value: ``x > 192`` is the step at 192.00000000000003, ``x < 1`` the base colour below a
 step at 1.
 
+An alert in bucket-ratio form (issue 23 item 2: a threshold between two bucket bounds is measured at a bound ``B``)::
+
+    1 - sum(rate(x_bucket{le="B"}[5m])) / sum(rate(x_bucket{le="+Inf"}[5m])) > 1 - q
+
+is read as the quantile it stands for, ``histogram_quantile(q, sum by (le) (rate(x_bucket[5m]))) > B``: with ``B``
+a bucket bound below the histogram's highest, the interpolated q-quantile is above ``B`` exactly when more than
+``1 - q`` of the observations are (tests/dashboards/test_bucket_ratio_panels.py shows it on Prometheus 3.5.0's engine), so
+a quantile panel stepped at ``B`` (seconds, the panel's unit) turns colour when the alert's condition holds, and the
+ratio ``1 - q`` never reaches a panel in seconds.
+
 ``signature(expr)`` is the shape of an expression with what does not change its value's meaning taken out: label
 matchers, range windows, ``by``/``without`` grouping, vector matching, ``or vector(0)`` fallbacks, and the service
 part of per-service family names (``copilot_<service>_failures_total`` -> ``copilot_*_failures_total``). A panel
@@ -33,6 +43,7 @@ import promql_parser as pp
 
 from components import paths
 from components.kit import yaml_load
+from components.rules.catalog import Catalog, load_catalog
 from components.rules.loader import RuleContext, alerts, load_static_rules
 from dashboards.builder import GREEN, ORANGE, RED, YELLOW, Steps
 
@@ -64,6 +75,8 @@ class Bound:
     op: str  # > >= < <=
     value: float
     expr: str = ""  # the whole alert expression
+    # Bucket-ratio form: the share of observations above ``value`` the alert compares with (1 - q), else None.
+    slow_ratio: float | None = None
 
     @property
     def severity(self) -> str:
@@ -132,6 +145,61 @@ def comparison(expr: str) -> tuple[str, str, float] | None:
     return None
 
 
+# The bucket-ratio form the rules lint accepts (tooling/rules/quantile_thresholds.py); the error names it.
+BUCKET_RATIO_FORM = ('1 - sum[ by (...)](rate(<family>_bucket{..., le="<B>"}[w])) / sum[ by (...)](rate(<family>_bucket{..., le="+Inf"}[w])) '
+                     '> <1 - q>, with B a bucket bound below the family\'s highest')
+_LE = re.compile(r'\ble="([^"]*)"')
+
+
+def _bucket_selectors(node: Any) -> list[Any]:
+    found: list[Any] = []
+    pp.walk(node, lambda n: found.append(n) if isinstance(n, pp.VectorSelector) and (n.name or "").endswith("_bucket") else None)
+    return found
+
+
+def _le(selector: Any) -> str | None:
+    return next((m.value for m in selector.matchers.matchers if m.name == "le" and str(m.op) == "MatchOp.Equal"), None)
+
+
+def _without_le(text: str) -> str:
+    """An expression's text with its ``le="..."`` matchers taken out."""
+    return re.sub(r"\{,|,\}", lambda m: m.group(0).replace(",", ""), _LE.sub("", text).replace(",,", ","))
+
+
+def bucket_ratio(lhs: str, op: str, value: float, catalog: Catalog | None = None) -> tuple[str, float, float] | None:
+    """``(quantile expression, B, q)`` of an alert ``lhs op value`` in bucket-ratio form, None for any alert that
+    selects no ``le`` bucket; MirrorError for one that does in another form (it cannot be shown as a quantile).
+
+    The quantile expression is ``histogram_quantile(q, sum by (le, <the ratio's grouping>) (rate(<the buckets,
+    le taken out>[w])))``, q = 1 - value; B (the numerator's ``le``) is checked against the catalog: a bound of the
+    family, and not its highest finite one (a quantile in the ``+Inf`` bucket reads that bound, never above it).
+    """
+    node = _unparen(pp.parse(lhs))
+    selectors = _bucket_selectors(node)
+    if not any(_le(sel) is not None for sel in selectors) or (isinstance(node, pp.Call) and node.func.name == "histogram_quantile"):
+        return None
+    div = _unparen(node.rhs) if isinstance(node, pp.BinaryExpr) and str(node.op) == "-" and _constant(node.lhs) == 1.0 else None
+    parts = [_unparen(div.lhs), _unparen(div.rhs)] if isinstance(div, pp.BinaryExpr) and str(div.op) == "/" and div.modifier is None else []
+    shaped = (op == ">" and 0 < value < 1 and len(parts) == 2 and len(selectors) == 2
+              and all(isinstance(p, pp.AggregateExpr) and str(p.op) == "sum" and isinstance(p.expr, pp.Call)
+                      and p.expr.func.name == "rate" and (p.modifier is None or str(p.modifier.type).endswith("By")) for p in parts)
+              and _le(_bucket_selectors(parts[1])[0]) == "+Inf" and _le(_bucket_selectors(parts[0])[0]) not in (None, "+Inf")
+              and _without_le(str(parts[0])) == _without_le(str(parts[1])))
+    if not shaped:
+        raise MirrorError(f"{lhs.strip()} {op} {value:g}: compares a share of histogram buckets in a form no panel can show as "
+                          f"a quantile; accepted: {BUCKET_RATIO_FORM}")
+    numerator = parts[0]
+    series, bound = _bucket_selectors(numerator)[0].name, float(str(_le(_bucket_selectors(numerator)[0])))
+    catalog = catalog or load_catalog()
+    if catalog.has_metric(series):
+        finite = catalog.family(series).buckets
+        if bound not in finite or bound >= max(finite):
+            raise MirrorError(f"{lhs.strip()}: le={bound:g} of {series} must be a bucket bound below its highest {max(finite):g} "
+                              f"(catalog buckets {list(finite)}); accepted: {BUCKET_RATIO_FORM}")
+    by = [] if numerator.modifier is None else [str(label) for label in numerator.modifier.labels]
+    q = round(1 - value, 12)
+    quantile = f"histogram_quantile({q!r}, sum by ({', '.join(['le', *by])}) ({_without_le(str(numerator.expr))}))"
+    return quantile, bound, q
 
 
 _SPECS: dict[tuple[str, tuple[tuple[str, Any], ...]], list[Bound]] = {}
@@ -155,9 +223,18 @@ def bounds_of(specs: Iterable[Mapping[str, Any]]) -> list[Bound]:
     out = []
     for rule in alerts({str(i): dict(spec) for i, spec in enumerate(specs)}):
         found = comparison(rule["expr"])
-        if found is not None:
-            lhs, op, value = found
-            out.append(Bound(rule["alert"], dict(rule.get("labels") or {}), lhs, op, value, rule["expr"]))
+        if found is None:
+            continue
+        lhs, op, value = found
+        labels = dict(rule.get("labels") or {})
+        try:
+            quantile = bucket_ratio(lhs, op, value)
+        except MirrorError as error:
+            raise MirrorError(f"alert {rule['alert']!r} {labels}: {error}") from None
+        if quantile is None:
+            out.append(Bound(rule["alert"], labels, lhs, op, value, rule["expr"]))
+        else:  # more than `value` of the observations above B: the quantile 1 - value above B
+            out.append(Bound(rule["alert"], labels, quantile[0], ">", quantile[1], rule["expr"], slow_ratio=value))
     return out
 
 
@@ -349,8 +426,28 @@ def reads(bound: Bound, expr: str, series: Iterable[str]) -> bool:
     names = _names(bound.lhs, series)
     if not names or not names <= _names(expr, series) or not _compatible(expr, bound.lhs_matchers()):
         return False
+    if _quantile(expr) != _quantile(bound.lhs):  # a p99 is not a p95 of the same histogram, nor its bucket ratio
+        return False
     shape = signature(expr)
     return not shape.startswith("count(") and signature(bound.expr) not in shape
+
+
+def _quantile(expr: str) -> float | None:
+    """q of an expression that is ``histogram_quantile(<number>, ...)`` (parentheses aside), else None."""
+    node = _unparen(pp.parse(expr))
+    if isinstance(node, pp.Call) and node.func.name == "histogram_quantile" and isinstance(_unparen(node.args[0]), pp.NumberLiteral):
+        return float(_unparen(node.args[0]).val)
+    return None
+
+
+def _other_quantile(bound: Bound, expr: str, series: Iterable[str]) -> float | None:
+    """q of ``expr`` when it is another quantile of the histogram an alert compares a quantile of, else None."""
+    theirs, ours = _quantile(bound.lhs), _quantile(expr)
+    if theirs is None or ours is None or ours == theirs or not _compatible(expr, bound.lhs_matchers()):
+        return None
+    return ours if _names(bound.lhs, series) & _names(expr, series) else None
+
+
 def _compatible(expr: str, theirs: Mapping[str, str]) -> bool:
     """Whether the matchers of ``expr`` can select the series the alert's equality matchers name (a variable selects any)."""
     ok = True
@@ -403,9 +500,15 @@ def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Ite
     applicable = [b for b in found if any(applies(b, e, series) for e in exprs)]
     if has_levels and not applicable:
         applicable += [b for b in found if b not in applicable and any(reads(b, e, series) for e in exprs)]
+    title = panel.get("title", "?")
+    if has_levels and not applicable:
+        # Thresholds on another quantile of an alert's histogram: the bound is right, the quantity is not.
+        return sorted({f"panel {title!r}: shows the {q:g}-quantile of {sorted(_names(b.lhs, series))} with thresholds, but "
+                       f"{b.alert} {dict(b.labels)} compares its {_quantile(b.lhs):g}-quantile with {b.value:g}"
+                       + ("" if b.slow_ratio is None else f" (more than {b.slow_ratio:g} of the observations above it)")
+                       for b in found for e in exprs if (q := _other_quantile(b, e, series)) is not None})
     if not applicable:
         return []
-    title = panel.get("title", "?")
     by_alert: dict[str, list[Bound]] = {}
     for b in applicable:
         by_alert.setdefault(b.alert, []).append(b)

@@ -49,6 +49,11 @@ class Context:
         (lhs,) = {b.lhs for b in alerts.find_bounds(self.rules(), alert)}
         return lhs
 
+    def alert_bound(self, alert: str) -> alerts.Bound:
+        """The one comparison of ``alert`` as a panel shows it (a bucket-ratio alert as its quantile against B)."""
+        (bound,) = {(b.op, b.value, b.slow_ratio): b for b in alerts.find_bounds(self.rules(), alert)}.values()
+        return bound
+
     def alert_overrides(self, alert: str, label: str) -> tuple[dict[str, Any], ...]:
         """Per-series thresholds of ``alert``, one per value of ``label`` (series named by that label's value)."""
         return alerts.alert_overrides(self.rules(), alert, label)

@@ -14,7 +14,19 @@ import yaml
 
 from components.rules import slo
 from components.rules.catalog import load_catalog
-from dashboards.alerts import Bound, MirrorError, applies, bounds_of, comparison, grafana_to_promql, panel_problems, reads, steps_of
+from dashboards.alerts import (
+    Bound,
+    MirrorError,
+    applies,
+    bounds_of,
+    bucket_ratio,
+    comparison,
+    grafana_to_promql,
+    panel_problems,
+    reads,
+    signature,
+    steps_of,
+)
 from dashboards.common import context
 from dashboards.registry import build_dashboards
 from tests.conftest import STACKS, RenderStack
@@ -65,9 +77,24 @@ def test_every_panel_of_an_alerts_family_carries_the_alerts_thresholds(render_st
 
 def test_the_issues_examples_read_the_alerts_numbers(render_stack: RenderStack) -> None:
     models = _models(render_stack, "prod")
-    steps = _panel(models["qmtl-seamless-sla"], "SLA deadline p99 (total)")["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    # SeamlessSla99thDegraded: p99 > 0.8 * 240 s; a Grafana step colours values >= its value, so the next float after 192.
-    assert steps == [{"color": "green", "value": None}, {"color": "yellow", "value": math.nextafter(192.0, math.inf)}]
+    # SeamlessSla99thDegraded (warning: yellow) counts the requests above 180 s, the bucket bound below 80% of the
+    # 240 s budget: more than 1% above 180 s is a p99 above 180 s. A Grafana step colours values >= its value, so the
+    # next float after 180 (not the ratio 0.01: seconds on a panel in seconds).
+    for title in ("SLA deadline p99 (total)", "SLA deadline p99 by phase"):
+        steps = _panel(models["qmtl-seamless-sla"], title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert steps == [{"color": "green", "value": None}, {"color": "yellow", "value": math.nextafter(180.0, math.inf)}], title
+    assert "above 180s, the bucket bound it measures: more than 1% of requests slower than 180s" in \
+        _panel(models["qmtl-seamless-sla"], "SLA deadline p99 (total)")["description"]
+    # CopilotLatencyHigh: chunking and reporting at the bound they measure (2.5 s, 0.5 s), the others at their targets.
+    targets = {"ingestion": 0.5, "parsing": 5.0, "chunking": 2.5, "embedding": 10.0, "summarization": 30.0, "reporting": 0.5}
+    for uid, title in (("copilot-service-metrics", "Latency p95 by service"), ("copilot-document-processing", "Processing duration p95 by stage")):
+        overrides = _panel(models[uid], title)["fieldConfig"]["overrides"]
+        shown = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"] for o in overrides}
+        assert shown == {s: [{"color": "green", "value": None}, {"color": "yellow", "value": math.nextafter(v, math.inf)}]
+                         for s, v in targets.items() if s in shown} and len(shown) >= 5, (title, shown)
+    for service, value in targets.items():
+        stat = _panel(models["copilot-service-metrics"], f"{service} p95")["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["value"] for s in stat] == [None, math.nextafter(value, math.inf)], service
     overrides = _panel(models["copilot-service-metrics"], "Error rate by service")["fieldConfig"]["overrides"]
     by_name = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"][1]["value"] for o in overrides}
     assert by_name["ingestion"] == math.nextafter(0.01, 1) and by_name["parsing"] == math.nextafter(0.05, 1)
@@ -104,13 +131,65 @@ def test_a_hand_typed_threshold_fails_the_drift_check(render_stack: RenderStack,
     assert any(message in p for p in problems), problems
 
 
-def test_a_drifting_rule_fails_the_drift_check(render_stack: RenderStack) -> None:
+def _moved(rules: list[dict[str, Any]], alert: str, old: str, new: str, **labels: str) -> list[dict[str, Any]]:
+    """The rule files with ``old`` replaced by ``new`` in the expression of ``alert``'s rules carrying ``labels``."""
+    moved = copy.deepcopy(rules)
+    edited = 0
+    for spec in moved:
+        for rule in (r for g in spec["groups"] for r in g["rules"] if r.get("alert") == alert):
+            if all(rule["labels"].get(k) == v for k, v in labels.items()) and old in rule["expr"]:
+                rule["expr"], edited = rule["expr"].replace(old, new), edited + 1
+    assert edited == 1, (alert, labels, old)
+    return moved
+
+
+@pytest.mark.parametrize(
+    ("uid", "title", "alert", "labels", "old", "new", "message"),
+    [
+        # The bucket the alert measures moves (180 s -> 240 s): the panel's step must follow, in seconds.
+        ("qmtl-seamless-sla", "SLA deadline p99 (total)", "SeamlessSla99thDegraded", {}, 'le="180.0"', 'le="240.0"',
+         "SeamlessSla99thDegraded', '>', 240.0"),
+        ("copilot-service-metrics", "chunking p95", "CopilotLatencyHigh", {"service": "chunking"}, 'le="2.5"', 'le="5.0"',
+         "CopilotLatencyHigh', '>', 5.0"),
+        ("copilot-service-metrics", "Latency p95 by service", "CopilotLatencyHigh", {"service": "reporting"}, 'le="0.5"', 'le="1.0"',
+         "has no threshold at > 1"),
+        # The share moves (1% -> 5%): the alert now watches the p95, and a p99 panel stepped at 180 s is another quantity.
+        ("qmtl-seamless-sla", "SLA deadline p99 (total)", "SeamlessSla99thDegraded", {}, "> 0.01", "> 0.05",
+         "shows the 0.99-quantile of ['seamless_sla_deadline_seconds_bucket'] with thresholds, but SeamlessSla99thDegraded"),
+        # A quantile alert's number (no bucket-ratio form) moves as before.
+        ("copilot-service-metrics", "parsing p95", "CopilotLatencyHigh", {"service": "parsing"}, "> 5", "> 10",
+         "CopilotLatencyHigh', '>', 10.0"),
+    ],
+)
+def test_a_drifting_rule_fails_the_drift_check(render_stack: RenderStack, uid: str, title: str, alert: str, labels: dict[str, str],
+                                               old: str, new: str, message: str) -> None:
     """The other side: the rule's number moves, the dashboards built before it do not."""
     rules = _rules(render_stack, "prod")
-    moved = yaml.safe_load(yaml.safe_dump(rules).replace("> 0.8 * 240", "> 0.75 * 240"))
-    panel = _panel(_models(render_stack, "prod")["qmtl-seamless-sla"], "SLA deadline p99 (total)")
+    panel = _panel(_models(render_stack, "prod")[uid], title)
     assert panel_problems(panel, bounds_of(rules), SERIES) == []
-    assert "SeamlessSla99thDegraded', '>', 180.0" in " ".join(panel_problems(panel, bounds_of(moved), SERIES))
+    problems = panel_problems(panel, bounds_of(_moved(rules, alert, old, new, **labels)), SERIES)
+    assert message in " ".join(problems), problems
+
+
+def test_the_bucket_ratio_form_reads_as_its_quantile_or_fails_naming_the_form() -> None:
+    ratio = ('1 - (sum by (phase) (rate(seamless_sla_deadline_seconds_bucket{phase="total", le="180.0"}[5m]))'
+             ' / sum by (phase) (rate(seamless_sla_deadline_seconds_bucket{phase="total", le="+Inf"}[5m])))')
+    quantile, bound, q = bucket_ratio(ratio, ">", 0.01) or ("", 0.0, 0.0)
+    assert (bound, q) == (180.0, 0.99)
+    assert signature(quantile) == signature(grafana_to_promql(
+        'histogram_quantile(0.99, sum by (le, phase) (rate(seamless_sla_deadline_seconds_bucket{phase="total"}[$__rate_interval])))'))
+    assert bucket_ratio("histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))", ">", 180.0) is None
+    assert bucket_ratio("sum(rate(x_total[5m]))", ">", 0.01) is None
+    for bad in (ratio.replace('le="+Inf"', 'le="240.0"'), ratio.replace("[5m])) /", "[15m])) /"), ratio.replace("1 - (", "2 - (")):
+        with pytest.raises(MirrorError, match=r"no panel can show as a quantile; accepted: 1 - sum"):
+            bucket_ratio(bad, ">", 0.01)
+    with pytest.raises(MirrorError, match="no panel can show"):
+        bucket_ratio(ratio, ">=", 0.01)  # at a tie the quantile is at B, not above: only > is exact
+    # A quantile in the +Inf bucket reads the highest finite bound, never above it: that bound cannot be B.
+    with pytest.raises(MirrorError, match=r"le=600 of seamless_sla_deadline_seconds_bucket must be a bucket bound below its highest 600"):
+        bucket_ratio(ratio.replace("180.0", "600.0"), ">", 0.01)
+    with pytest.raises(MirrorError, match=r"le=200 .* must be a bucket bound"):
+        bucket_ratio(ratio.replace("180.0", "200.0"), ">", 0.01)
 
 
 def test_comparisons_are_read_with_their_arithmetic_and_direction() -> None:
