@@ -115,7 +115,7 @@ def test_the_receivers_secret_holds_what_the_config_reads_and_the_settings_requi
     # The Secret's keys come from the config's *_file fields; the settings ask for the same secrets.
     settings = rendered.settings
     required = set(required_secrets(settings)) & set(RECEIVER_SECRET_KEYS)
-    assert credential_keys(alertmanager_config(settings.alerting)) == sorted(required)
+    assert credential_keys(alertmanager_config(settings.alerting, [])) == sorted(required)
 
 
 def test_a_canary_credential_reaches_only_the_secret(render_stack) -> None:
