@@ -141,7 +141,7 @@ def sink() -> Iterator[Sink]:
 def sink_config(text: str, sink_url: str) -> dict[str, Any]:
     """The rendered Alertmanager config with each receiver replaced by a webhook to ``<sink>/<receiver name>``
     and every group wait one second; routes, grouping and inhibitions as rendered."""
-    config = yaml.safe_load(text)
+    config: dict[str, Any] = yaml.safe_load(text)
     config["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{sink_url}/{r['name']}", "send_resolved": False}]}
                            for r in config["receivers"]]
 
