@@ -113,7 +113,7 @@ class HeartbeatSettings(Section):
     (its URL is the Pulumi secret heartbeatUrl) every ``interval``; the service pages when it stops."""
 
     # How often the heartbeat is re-sent (the Watchdog route's repeat_interval); at least
-    # alertmanager_config.HEARTBEAT_MIN_INTERVAL (metrics_checks.py).
+    # metrics_checks.HEARTBEAT_MIN_SECONDS.
     interval: Duration
 
 

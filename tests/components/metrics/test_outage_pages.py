@@ -14,12 +14,9 @@ cause is there before the symptom's group would be sent: the alerts are replayed
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ import yaml
 
 from tests.support.served import alertmanager_argv, answer, program, ready
 from tooling.local_cluster import free_port
+from tooling.localstack import Profile, WebhookSink, rewrite_alertmanager
 from tooling.render import Render
 from tooling.rule_eval import FiringAlert, evaluate
 from tooling.rules import build as rules_build
@@ -102,58 +100,38 @@ SCENARIOS = [
 
 # --- the webhook sink and Alertmanager ---
 
+# Only the group wait is shortened (a second, not 30): timing is not what these tests show.
+REPLAY = Profile("outage-replay", scrape_interval="1m", evaluation_interval="1m", group_wait="1s")
+
 
 @dataclass
 class Sink:
-    """Every notification Alertmanager POSTs, by receiver name (the path it was sent to)."""
+    """The local stack's webhook sink (tooling/localstack.py): every notification, by receiver name."""
 
     url: str
-    received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    webhook: WebhookSink
 
     def groups(self, *, people_only: bool = True) -> dict[str, list[dict[str, Any]]]:
-        return {r: n for r, n in self.received.items() if not (people_only and r in NOT_PEOPLE)}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for delivery in self.webhook.deliveries:
+            if not (people_only and delivery.receiver in NOT_PEOPLE):
+                out.setdefault(delivery.receiver, []).append(delivery.payload)
+        return out
 
 
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     port = free_port()
-    found = Sink(f"http://127.0.0.1:{port}")
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                found.received.setdefault(self.path.strip("/"), []).append(body)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield found
-    server.shutdown()
+    webhook = WebhookSink(port)
+    webhook.start()
+    yield Sink(f"http://127.0.0.1:{port}", webhook)
+    webhook.stop()
 
 
 def sink_config(text: str, sink_url: str) -> dict[str, Any]:
-    """The rendered Alertmanager config with each receiver replaced by a webhook to ``<sink>/<receiver name>``
-    and every group wait one second; routes, grouping and inhibitions as rendered."""
-    config: dict[str, Any] = yaml.safe_load(text)
-    config["receivers"] = [{"name": r["name"], "webhook_configs": [{"url": f"{sink_url}/{r['name']}", "send_resolved": False}]}
-                           for r in config["receivers"]]
-
-    def shorten(route: dict[str, Any]) -> None:
-        if "group_wait" in route:
-            route["group_wait"] = "1s"
-        for child in route.get("routes", []):
-            shorten(child)
-
-    config["route"]["group_wait"] = "1s"
-    shorten(config["route"])
-    return config
+    """The rendered Alertmanager config with each receiver a webhook to ``<sink>/<receiver name>`` and a one-second
+    group wait (tooling/localstack.py rewrite_alertmanager); routes, grouping and inhibitions as rendered."""
+    return rewrite_alertmanager(yaml.safe_load(text), sink_url, REPLAY)
 
 
 def external_labels(render: Render) -> dict[str, str]:
@@ -212,7 +190,7 @@ def _settle(sink: Sink, group_wait: float = 1.0, quiet_for: float = 1.5) -> None
     time.sleep(group_wait)
     quiet, seen = time.monotonic(), -1
     while time.monotonic() - quiet < quiet_for:
-        count = sum(len(v) for v in sink.received.values())
+        count = len(sink.webhook.deliveries)
         if count != seen:
             quiet, seen = time.monotonic(), count
         time.sleep(0.1)
