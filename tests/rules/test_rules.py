@@ -454,7 +454,7 @@ def test_hand_written_runbooks_quote_the_current_thresholds() -> None:
     th, num, pct = thresholds.threshold, thresholds.format_number, thresholds.format_percent
     quotes = {
         "SeamlessSla99thDegraded": f"approaching the {num(th('seamless_sla_p99_budget_seconds'))}s SLA budget",
-        "SeamlessBackfillStuckLease": f"stayed below {pct(th('seamless_backfill_stuck_ratio'))} for 15 minutes",
+        "SeamlessBackfillStuckLease": f"is below {pct(th('seamless_backfill_stuck_ratio'))} and has not moved for 15 minutes",
         "SeamlessConformanceFlagSpike": f"More than {num(th('seamless_conformance_flags_per_15m'))} conformance flags",
     }
     for alert, quote in quotes.items():
