@@ -94,14 +94,6 @@ def _rule(source: list[str], target: list[str], equal: list[str] | None = None) 
     return rule
 
 
-def _by_service(alerts: Iterable[Alert]) -> dict[tuple[str, str], set[str]]:
-    """(service, severity) -> alert names."""
-    out: dict[tuple[str, str], set[str]] = {}
-    for alert in alerts:
-        out.setdefault((alert.service, alert.severity), set()).add(alert.name)
-    return out
-
-
 def _targets(source_severity: str, alerts: Iterable[Alert]) -> list[list[str]]:
     """Target matchers for ``alerts`` (one list per service), each limited to severities at most the source's."""
     allowed = set(SEVERITIES[: SEVERITIES.index(source_severity) + 1])
