@@ -21,7 +21,9 @@ from components.metrics.prometheus import Prometheus
 from components.metrics.pushgateway import Pushgateway
 from components.metrics.service_exporters import ServiceExporters
 from components.namespace import host_namespace, stack_namespace
-from components.rules.prometheus_rules import RuleSet
+from components.rules.all_rules import load_all_rules
+from components.rules.causes import inhibit_rules
+from components.rules.prometheus_rules import RuleSet, rule_context
 from components.settings import Settings
 from components.traces.tempo import Tempo
 from components.traces.tempo_config import tempo_config
@@ -53,8 +55,17 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     Loki(settings.loki, context, loki_config(settings), storage_key=settings.storage_key(settings.loki.storage), opts=in_namespace)
     Tempo(settings.tempo, context, tempo_config(settings), storage_key=settings.storage_key(settings.tempo.storage), opts=in_namespace)
     Alloy(settings.alloy, context, alloy_config(settings), storage_key=settings.storage_key(settings.alloy.storage), opts=in_namespace)
+    retention = {"prometheus": settings.prometheus.retention, "loki": settings.loki.retention, "tempo": settings.tempo.retention}
+    grafana_url = operator_url(settings.grafana, context.namespace)
+    # Alertmanager mutes the symptoms of each cause the rule set shows (one fault, one page).
+    causes = inhibit_rules(load_all_rules(rule_context(settings.rules, context.namespace, retention, grafana_url)))
     alertmanager = Alertmanager(
-        settings.alertmanager, context, alerting=settings.alerting, storage_key=settings.storage_key(settings.alertmanager.storage), opts=in_namespace
+        settings.alertmanager,
+        context,
+        alerting=settings.alerting,
+        causes=causes,
+        storage_key=settings.storage_key(settings.alertmanager.storage),
+        opts=in_namespace,
     )
     Prometheus(
         settings.prometheus,
@@ -78,8 +89,8 @@ def build_stack(settings: Settings, dashboards: DashboardSource) -> None:
     RuleSet(
         settings.rules,
         context,
-        retention={"prometheus": settings.prometheus.retention, "loki": settings.loki.retention, "tempo": settings.tempo.retention},
-        grafana_url=operator_url(settings.grafana, context.namespace),
+        retention=retention,
+        grafana_url=grafana_url,
         opts=in_namespace,
     )
     # grafana.access (provider and folders) is what dashboards are created through, grafana.scope how they are named.

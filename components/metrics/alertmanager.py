@@ -43,7 +43,8 @@ def config_text(config: dict[str, Any]) -> str:
 
 
 class Alertmanager(pulumi.ComponentResource):
-    """The stack's Alertmanager, routing as ``alerting`` says; ``storage_key`` is the config key of ``config.storage``."""
+    """The stack's Alertmanager, routing as ``alerting`` says and muting symptoms by ``causes`` (the rule set's
+    inhibit rules, components/rules/causes.py); ``storage_key`` is the config key of ``config.storage``."""
 
     service: k8s.core.v1.Service
     service_name = SERVICE
@@ -54,6 +55,7 @@ class Alertmanager(pulumi.ComponentResource):
         context: StackContext,
         *,
         alerting: AlertingSettings,
+        causes: list[dict[str, Any]],
         storage_key: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -61,7 +63,7 @@ class Alertmanager(pulumi.ComponentResource):
         workload = OperatedWorkload(WORKLOAD, config, context, storage_key=storage_key, parent=self)
         meta = workload.meta
         child = pulumi.ResourceOptions(parent=self)
-        routing = alertmanager_config(alerting)
+        routing = alertmanager_config(alerting, causes)
         config_secret = k8s.core.v1.Secret(
             CONFIG_SECRET,
             metadata={**meta.metadata(CONFIG_SECRET), "labels": {**meta.labels, CONFIG_LABEL: "true"}},

@@ -5,6 +5,17 @@
     critical      -> PagerDuty                  (where alerting.paging; else as error)
     emergency     -> PagerDuty with escalation  (where alerting.paging; else as error)
 
+Before the severities, two routes that must not follow them:
+
+    Watchdog (always firing)                 -> the heartbeat receiver (alerting.heartbeat), else nowhere;
+                                                never a person: the external dead-man service pages when it stops
+    AlertmanagerNotificationsFailing{integration=X}
+                                             -> the most serious receiver that does not send through X
+                                                (a failing PagerDuty is not reported through PagerDuty)
+
+Inhibitions: a more severe alert mutes the less severe ones of the same alertname and service, and every
+cause -> symptom relation of the rule set mutes the symptoms (components/rules/causes.py).
+
 The text of every notification is bounded (components/metrics/notifications.py).
 Credentials never enter this file: receivers read them with *_file fields from
 the receivers Secret that the Alertmanager resource mounts, so the generated
@@ -18,6 +29,7 @@ from typing import Any
 
 from components.metrics import notifications
 from components.settings.metrics import AlertingSettings
+from components.settings.metrics_checks import HEARTBEAT_MIN_SECONDS
 
 SEVERITIES = ("info", "warning", "error", "critical", "emergency")
 PAGING_SEVERITIES = ("critical", "emergency")
@@ -27,6 +39,15 @@ SECRETS_DIR = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
 NULL_RECEIVER = "null"
 PAGERDUTY = "pagerduty"
 PAGERDUTY_ESCALATION = "pagerduty-escalation"
+HEARTBEAT = "heartbeat"
+# The always-firing alert of rules/observability-stack.yaml (group stack-heartbeat).
+WATCHDOG = "Watchdog"
+# Alertmanager's own delivery alert; its `integration` label names the failing integration
+# (alertmanager_notifications_failed_total{integration}: email, pagerduty, slack, webhook, ...).
+NOTIFICATIONS_FAILING = "AlertmanagerNotificationsFailing"
+# A group is re-sent only on a group_interval tick once repeat_interval has passed, so the heartbeat
+# goes out every `interval` plus at most this.
+HEARTBEAT_GROUP_INTERVAL = f"{HEARTBEAT_MIN_SECONDS // 2}s"
 
 def secret_file(key: str) -> str:
     return f"{SECRETS_DIR}/{key}"
@@ -77,6 +98,13 @@ def _pager(key: str) -> dict[str, Any]:
     }
 
 
+def _heartbeat(alerting: AlertingSettings) -> list[dict[str, Any]]:
+    if alerting.heartbeat is None:
+        return []
+    # The dead-man service needs the ping, not its end: nothing on resolve.
+    return [{"url_file": secret_file("heartbeatUrl"), "send_resolved": False, "max_alerts": 1}]
+
+
 def _name(integrations: dict[str, list[dict[str, Any]]]) -> str:
     used = [kind for kind, configs in integrations.items() if configs]
     return "-".join(used) if used else NULL_RECEIVER
@@ -107,11 +135,30 @@ def receivers_and_routes(alerting: AlertingSettings) -> tuple[list[dict[str, Any
     else:
         # Nobody is paged here: the most serious alerts go where errors go.
         route["critical"] = route["emergency"] = error
+    route["heartbeat"] = add({"webhook": _heartbeat(alerting)}, HEARTBEAT) if alerting.heartbeat else NULL_RECEIVER
     add({}, NULL_RECEIVER)
     return [receivers[name] for name in sorted(receivers)], route
 
 
-def inhibit_rules() -> list[dict[str, Any]]:
+def _integrations(receiver: Mapping[str, Any]) -> set[str]:
+    """The integrations a receiver sends through, as Alertmanager names them in its metrics (slack, email, pagerduty, webhook)."""
+    return {key.removesuffix("_configs") for key, configs in receiver.items() if key.endswith("_configs") and configs}
+
+
+def _failing_integration_routes(receivers: list[dict[str, Any]], route: Mapping[str, str]) -> list[dict[str, Any]]:
+    """NOTIFICATIONS_FAILING for integration X goes, instead of the receiver its severity names (critical),
+    to the most serious receiver that does not send through X, where there is one."""
+    by_name = {r["name"]: r for r in receivers}
+    own = route["critical"]
+    routes = []
+    for integration in sorted(_integrations(by_name[own])):
+        others = [route[s] for s in reversed(SEVERITIES) if route[s] != NULL_RECEIVER and integration not in _integrations(by_name[route[s]])]
+        if others:
+            routes.append({"matchers": [f'alertname="{NOTIFICATIONS_FAILING}"', f'integration="{integration}"'], "receiver": others[0]})
+    return routes
+
+
+def severity_inhibit_rules() -> list[dict[str, Any]]:
     """A firing alert silences the less severe alerts of the same alertname and service."""
     rules = []
     for rank, severity in enumerate(SEVERITIES[1:], start=1):
@@ -125,8 +172,18 @@ def inhibit_rules() -> list[dict[str, Any]]:
     return rules
 
 
-def alertmanager_config(alerting: AlertingSettings) -> dict[str, Any]:
+def alertmanager_config(alerting: AlertingSettings, causes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole config: routes from ``alerting``, inhibitions by severity and the rule set's cause -> symptom
+    inhibit rules ``causes`` (components/rules/causes.py inhibit_rules)."""
     receivers, route = receivers_and_routes(alerting)
+    heartbeat = {
+        "matchers": [f'alertname="{WATCHDOG}"'],
+        "receiver": route["heartbeat"],
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+        "group_interval": HEARTBEAT_GROUP_INTERVAL,
+        "repeat_interval": alerting.heartbeat.interval if alerting.heartbeat else alerting.repeat_interval,
+    }
     return {
         "global": {"resolve_timeout": "5m"},
         "route": {
@@ -136,9 +193,13 @@ def alertmanager_config(alerting: AlertingSettings) -> dict[str, Any]:
             "group_wait": alerting.group_wait,
             "group_interval": alerting.group_interval,
             "repeat_interval": alerting.repeat_interval,
-            "routes": [{"matchers": [f'severity="{severity}"'], "receiver": route[severity]} for severity in reversed(SEVERITIES)],
+            "routes": [
+                heartbeat,
+                *_failing_integration_routes(receivers, route),
+                *({"matchers": [f'severity="{severity}"'], "receiver": route[severity]} for severity in reversed(SEVERITIES)),
+            ],
         },
-        "inhibit_rules": inhibit_rules(),
+        "inhibit_rules": severity_inhibit_rules() + list(causes),
         "receivers": receivers,
     }
 

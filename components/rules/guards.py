@@ -54,6 +54,7 @@ RANGE_CHANGE_FUNCS = ("rate", "irate", "increase", "delta", "idelta", "deriv", "
 COMPANION = "MetricsSourceAbsent"
 COMPANION_SET = "sources"
 COMPANION_FOR = "2m"
+COMPANION_MAX_SEVERITY = "critical"
 COMPANION_DASHBOARD = "platform-stack-health"
 # A job seen within this window and not up now is a source that went away.
 SEEN_WINDOW = "1d"
@@ -179,6 +180,11 @@ def _recording_exprs(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[t
     return out
 
 
+def recordings(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[dict[str, str], str]]]:
+    """Recorded series name -> (rule labels, expression) of every rule that records it, in ``specs``."""
+    return _recording_exprs(specs)
+
+
 def raw_selectors(expr: str, recorded: Recorded, depth: int = 0) -> list[Selector]:
     """Selectors of catalog series an expression reads, following recorded series to the rules
     that record them (only those whose labels agree with the selector's matchers)."""
@@ -213,6 +219,12 @@ def source_selectors(expr: str, recorded: Recorded, catalog: Catalog) -> list[Se
 
 def alert_rules(specs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     return [(name, r) for name, s in specs.items() for g in s["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _reads_only_up(expr: str, job: str) -> bool:
+    """True when every selector of ``expr`` is ``up{job="<job>"}``."""
+    found = selectors(expr)
+    return bool(found) and all(s.name == "up" and s.equal.get("job") == job for s in found)
 
 
 def _max_severity(severities: Iterable[str]) -> str:
@@ -274,6 +286,12 @@ def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, dashbo
     rules = []
     for job in sorted(severities):
         sel = f'up{{job="{job}"}}'
+        # An alert of the job's own service over its `up` alone reports the same outage and names it
+        # (CopilotDependencyDown{service="qdrant"}, 5m): the companion waits as long, so the one that
+        # names the dependency mutes it before either pages (components/rules/causes.py).
+        waits = [_minutes(r.get("for", "0m")) for _, r in alert_rules(specs)
+                 if r["labels"].get("service") == job and _reads_only_up(str(r["expr"]), job)]
+        wait = f"{max(waits)}m" if waits and max(waits) > _minutes(COMPANION_FOR) else COMPANION_FOR
         quiet, fires, while_down = (effects[job].get(k, set()) for k in ("quiet", "fires", "while-down"))
         # An alert name with several rules (one per service) may sit in two lists: each rule acts as listed.
         impact = []
@@ -292,8 +310,10 @@ def companion_rules(specs: Mapping[str, Mapping[str, Any]], runbook: str, dashbo
             # Seen in the last day, no target up now: down, or dropped from discovery. A job never
             # seen in this stack (a system it does not run) stays quiet.
             "expr": f"max by (job) (max_over_time({sel}[{SEEN_WINDOW}])) unless on (job) ({sel} == 1)",
-            "for": COMPANION_FOR,
-            "labels": {"severity": _max_severity(severities[job]), "service": job, "component": "scrape"},
+            "for": wait,
+            # At most critical: an emergency (data loss risk) is known only from the data this job no longer sends.
+            "labels": {"severity": min(_max_severity(severities[job]), COMPANION_MAX_SEVERITY, key=SEVERITY_ORDER.index),
+                       "service": job, "component": "scrape"},
             "annotations": {
                 "summary": summary,
                 "description": (
@@ -454,7 +474,8 @@ def _vanish_case(alert: str, rules: list[dict[str, Any]], recorded: Recorded, ca
         text: [*(float(i if rising else 1) for i in range(present)), STALE] for text, (_, rising) in sources.items()}
     own = [r for r in rules if (guards.get((alert, r["labels"].get("service", ""))) or {}).get("vanish") == "self"]
     # Past the 5m lookback (as if no staleness marker were seen) and the `for` of what must fire.
-    longest = max([_minutes(r.get("for", "0m")) for r in own] + [_minutes(COMPANION_FOR)])
+    waits = [_minutes(companions[j].get("for", COMPANION_FOR)) for j in jobs if j in companions]
+    longest = max([_minutes(r.get("for", "0m")) for r in own] + waits + [_minutes(COMPANION_FOR)])
     eval_min = present + 5 + longest + 3
     tests: list[dict[str, Any]] = []
     if own:

@@ -108,6 +108,15 @@ class EmailSettings(Section):
     require_tls: bool = True
 
 
+class HeartbeatSettings(Section):
+    """The dead-man's switch: Alertmanager sends the always-firing Watchdog alert to an external service
+    (its URL is the Pulumi secret heartbeatUrl) every ``interval``; the service pages when it stops."""
+
+    # How often the heartbeat is re-sent (the Watchdog route's repeat_interval); at least
+    # metrics_checks.HEARTBEAT_MIN_SECONDS.
+    interval: Duration
+
+
 class AlertingSettings(Section):
     """Alertmanager routing: severities to receivers (DESIGN.md), grouping and timing."""
 
@@ -121,6 +130,8 @@ class AlertingSettings(Section):
     paging: bool
     slack: SlackSettings | None = None
     email: EmailSettings | None = None
+    # null: no dead-man's switch (the Watchdog alert goes nowhere). Off in dev by default.
+    heartbeat: HeartbeatSettings | None = None
 
 
 class PushgatewaySettings(Workload):

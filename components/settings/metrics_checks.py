@@ -15,7 +15,9 @@ from components.settings.units import byte_size_bytes, duration_seconds
 RETENTION_SIZE_MAX_SHARE = Decimal("0.85")
 SAMPLES_PER_WINDOW = 2  # rate() needs two samples inside its window (Prometheus extrapolatedRate)
 # The credentials Alertmanager's receivers read (components/metrics/alertmanager_config.py).
-RECEIVER_SECRET_KEYS = ("slackWebhookUrl", "smtpPassword", "pagerdutyRoutingKey", "pagerdutyEscalationRoutingKey")
+RECEIVER_SECRET_KEYS = ("slackWebhookUrl", "smtpPassword", "pagerdutyRoutingKey", "pagerdutyEscalationRoutingKey", "heartbeatUrl")
+# The Watchdog route re-sends at most once per group_interval (components/metrics/alertmanager_config.py).
+HEARTBEAT_MIN_SECONDS = 60
 
 
 def retention_size_problems(settings: Settings) -> list[Problem]:
@@ -94,6 +96,11 @@ def alerting_problems(settings: Settings) -> list[Problem]:
                 "accepted form: at least one of alerting.slack (a channel), alerting.email (an address) or alerting.paging: true",
             )
         )
+    heartbeat = alerting.heartbeat
+    if heartbeat is not None and duration_seconds(heartbeat.interval) < HEARTBEAT_MIN_SECONDS:
+        problems.append(Problem("alerting.heartbeat.interval", heartbeat.interval,
+                                "is shorter than Alertmanager can re-send the heartbeat; "
+                                f"accepted form: a duration of at least {HEARTBEAT_MIN_SECONDS}s (e.g. 1m)"))
     return problems
 
 
@@ -116,6 +123,8 @@ def required_secrets(settings: Settings) -> dict[str, str]:
     if alerting.paging:
         needed["pagerdutyRoutingKey"] = "alerting.paging (critical alerts page)"
         needed["pagerdutyEscalationRoutingKey"] = "alerting.paging (emergency alerts page with escalation)"
+    if alerting.heartbeat is not None:
+        needed["heartbeatUrl"] = "alerting.heartbeat (the dead-man's switch)"
     exporters = settings.service_exporters
     if exporters.mongodb_username and any(t.kind == "mongodb" for t in exporters.targets):
         needed["mongodbExporterPassword"] = "serviceExporters.mongodbUsername"

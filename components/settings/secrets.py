@@ -24,6 +24,7 @@ SECRET_KEYS: dict[str, str] = {
     "smtpPassword": "SMTP password for e-mailed error alerts",
     "pagerdutyRoutingKey": "PagerDuty Events v2 routing key for critical alerts",
     "pagerdutyEscalationRoutingKey": "PagerDuty routing key of the escalation service for emergency alerts",
+    "heartbeatUrl": "URL of the external dead-man service that Alertmanager sends the Watchdog heartbeat to (alerting.heartbeat)",
     "mongodbExporterPassword": "password of serviceExporters.mongodbUsername, the MongoDB exporter's read-only user",
 }
 

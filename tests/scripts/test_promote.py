@@ -130,6 +130,10 @@ def test_a_secret_the_target_s_receivers_need_is_required(committed: Path, capsy
         "pulumi config set --secret observability:pagerdutyRoutingKey <value> --stack prod"
     ) in err
     add_secrets(committed, "prod", "pagerdutyRoutingKey", "pagerdutyEscalationRoutingKey")
+    # Prod's dead-man's switch (alerting.heartbeat) needs its URL too.
+    assert run_main(committed, "--source", "staging", "--target", "prod") == 1
+    assert "observability:heartbeatUrl (needed by alerting.heartbeat" in capsys.readouterr().err
+    add_secrets(committed, "prod", "heartbeatUrl")
     assert run_main(committed, "--source", "staging", "--target", "prod") == 0
 
 

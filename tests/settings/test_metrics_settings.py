@@ -13,6 +13,7 @@ PROD_SECRETS = {
     "observability:slackWebhookUrl": "x",
     "observability:pagerdutyRoutingKey": "x",
     "observability:pagerdutyEscalationRoutingKey": "x",
+    "observability:heartbeatUrl": "x",
 }
 
 
@@ -96,3 +97,21 @@ def test_the_pulumi_program_refuses_prod_without_its_pager_credential() -> None:
     with pytest.raises(SettingsError) as error:
         run_program("prod", {"observability:environment": "prod", **secrets}, set(secrets))
     assert "pulumi config set --secret observability:pagerdutyRoutingKey" in _line(str(error.value), "pagerdutyRoutingKey")
+
+
+def test_prod_without_a_heartbeat_url_says_how_to_set_it() -> None:
+    secrets = {k: v for k, v in PROD_SECRETS.items() if not k.endswith("heartbeatUrl")}
+    line = _line(_message({"observability:environment": "prod"}, "prod", secrets), "heartbeatUrl")
+    assert "alerting.heartbeat" in line and "pulumi config set --secret observability:heartbeatUrl" in line
+
+
+def test_dev_has_no_heartbeat_and_a_heartbeat_needs_no_url_there_until_it_is_on() -> None:
+    assert load_settings({}, "dev").alerting.heartbeat is None
+    on = {"observability:alerting": {"heartbeat": {"interval": "1m"}}}
+    assert "heartbeatUrl" in _line(_message(on, "dev"), "heartbeatUrl")
+
+
+def test_a_heartbeat_more_often_than_alertmanager_can_send_is_refused() -> None:
+    config = {"observability:alerting": {"heartbeat": {"interval": "20s"}}}
+    line = _line(_message(config, "dev", {"observability:heartbeatUrl": "x"}), "alerting.heartbeat.interval")
+    assert "20s" in line and "at least 60s" in line

@@ -115,7 +115,7 @@ def test_the_receivers_secret_holds_what_the_config_reads_and_the_settings_requi
     # The Secret's keys come from the config's *_file fields; the settings ask for the same secrets.
     settings = rendered.settings
     required = set(required_secrets(settings)) & set(RECEIVER_SECRET_KEYS)
-    assert credential_keys(alertmanager_config(settings.alerting)) == sorted(required)
+    assert credential_keys(alertmanager_config(settings.alerting, [])) == sorted(required)
 
 
 def test_a_canary_credential_reaches_only_the_secret(render_stack) -> None:
@@ -178,3 +178,46 @@ def test_the_receivers_secret_has_no_empty_string_data(render_stack: Any) -> Non
     assert "stringData" not in dev and "data" not in dev
     prod = next(o for o in render_stack("prod").manifests() if o["kind"] == "Secret" and o["metadata"]["name"] == RECEIVERS_SECRET)
     assert prod["stringData"] == "[secret]"
+
+
+# Routes that do not follow the severity (issue 23): the heartbeat and a failing integration.
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_watchdog_goes_to_the_heartbeat_receiver_or_nowhere_never_to_people(render_stack: Any, tmp_path: Path, stack: str) -> None:
+    render = render_stack(stack)
+    config = _write_config(render, tmp_path)
+    heartbeat = render.settings.alerting.heartbeat
+    assert _routed_to(config, alertname="Watchdog", severity="info", service="observability-stack") == ["heartbeat" if heartbeat else "null"]
+    assert (heartbeat is not None) == (stack == "prod")
+    if heartbeat is not None:
+        parsed = yaml.safe_load(render.files["alertmanager.yaml"])
+        (route,) = [r for r in parsed["route"]["routes"] if r.get("receiver") == "heartbeat"]
+        assert route["repeat_interval"] == heartbeat.interval
+        (receiver,) = [r for r in parsed["receivers"] if r["name"] == "heartbeat"]
+        assert list(receiver) == ["name", "webhook_configs"]
+        assert receiver["webhook_configs"][0]["url_file"].endswith("/heartbeatUrl") and not _pages(render, "heartbeat")
+        assert "heartbeatUrl" in render.placeholder_secrets
+
+
+@pytest.mark.parametrize("integration", ["pagerduty", "slack", "email"])
+def test_a_failing_integration_is_reported_through_another(render_stack: Any, tmp_path: Path, integration: str) -> None:
+    render = render_stack("prod")
+    config = _write_config(render, tmp_path)
+    (receiver,) = _routed_to(config, alertname="AlertmanagerNotificationsFailing", integration=integration, severity="critical",
+                             service="alertmanager")
+    (found,) = [r for r in yaml.safe_load(render.files["alertmanager.yaml"])["receivers"] if r["name"] == receiver]
+    assert f"{integration}_configs" not in found, f"{integration} failures are sent through {receiver}"
+    # Not through PagerDuty: the most serious receiver left, else still a page.
+    assert receiver == ("slack-email" if integration == "pagerduty" else "pagerduty")
+
+
+def test_an_emergency_mutes_the_critical_and_a_critical_never_mutes_an_emergency(render_stack: Any) -> None:
+    rules = yaml.safe_load(render_stack("prod").files["alertmanager.yaml"])["inhibit_rules"]
+    for rule in rules:
+        source = next((m for m in rule["source_matchers"] if m.startswith("severity=")), 'severity="emergency"')
+        target = next((m for m in rule["target_matchers"] if m.startswith("severity")), None)
+        if target is not None and source != 'severity="emergency"':
+            assert "emergency" not in target, rule
+        if source == 'severity="emergency"' and "alertname" not in " ".join(rule["source_matchers"]):
+            assert "critical" in (target or ""), rule
