@@ -63,6 +63,7 @@ def stack_health(ctx: Context) -> Dashboard:
             "Tempo volume used": "StackVolumeFillsBeforeRetention",
             "Prometheus → Alertmanager failures": "PrometheusNotificationsFailing",
             "Alertmanager notification failures by integration": "AlertmanagerNotificationsFailing",
+            "Dead-man's switch firing": "Watchdog",
         },
         tags=("observability-stack",),
         variables=(label_var("job", "Job", "up"),),
@@ -162,6 +163,9 @@ def stack_health(ctx: Context) -> Dashboard:
                 "Alert delivery",
                 [
                     stat("Alerts firing", [prom('sum(alertmanager_alerts{state="active"})', "active")]),
+                    # Watchdog always fires while rules evaluate; 0 here means the heartbeat receiver hears nothing.
+                    stat("Dead-man's switch firing", [prom('count(ALERTS{alertname="Watchdog", alertstate="firing"}) or vector(0)', "watchdog")],
+                         steps=below(1), decimals=0),
                     stat("Prometheus config reloaded", [prom("min(prometheus_config_last_reload_successful)", "ok")], steps=below(1)),
                     stat("Alertmanager config reloaded", [prom("min(alertmanager_config_last_reload_successful)", "ok")], steps=below(1)),
                     stat("Alerts dropped (range)", [prom("sum(increase(prometheus_notifications_dropped_total[$__range]))", "dropped")], decimals=0,

@@ -8,6 +8,7 @@ from dashboards.builder import (
     Row,
     Variable,
     above,
+    below,
     explore_link,
     heatmap,
     logs,
@@ -177,6 +178,7 @@ def seamless_sla_overview(ctx: Context) -> Dashboard:
 
 def backfill_coordinator_health(ctx: Context) -> Dashboard:
     stuck = threshold("seamless_backfill_stuck_ratio")
+    stall = f"{threshold('seamless_backfill_stall_seconds'):.0f}s"
     return QMTL.dashboard(
         ctx, "qmtl-backfill-coordinator", "Backfill Coordinator Health",
         "Distributed backfill coordinator: lease counts, stale claims, completion trends and token-bucket headroom (seed 000).",
@@ -191,15 +193,17 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
                     stat("Leases", [prom("count(backfill_completion_ratio)", "leases")], unit="short"),
                     stat(
                         "Leases below completion threshold",
-                        [prom(f"count(backfill_completion_ratio < {stuck}) or vector(0)", "stuck")],
+                        [prom(f"count(min by (lease_key) (backfill_completion_ratio) < {stuck} and on (lease_key) "
+                              f"max by (lease_key) (changes(backfill_completion_ratio[{stall}])) == 0) or vector(0)", "stuck")],
                         steps=above(critical=1),
-                        description="SeamlessBackfillStuckLease pages when a lease stays below this ratio.",
+                        description=f"Leases below {stuck:.0%} complete whose completion has not moved in {stall}: "
+                                    "what SeamlessBackfillStuckLease counts (it pages once one stays so for 5 minutes).",
                     ),
                     stat(
-                        "Stale claims (no progress in 15m)",
-                        [prom("count(changes(backfill_completion_ratio[15m]) == 0 and backfill_completion_ratio < 1) or vector(0)", "stale")],
+                        f"Stale claims (no progress in {stall})",
+                        [prom(f"count(changes(backfill_completion_ratio[{stall}]) == 0 and backfill_completion_ratio < 1) or vector(0)", "stale")],
                         steps=above(warning=1),
-                        description="Incomplete leases whose completion ratio has not moved for 15 minutes.",
+                        description=f"Incomplete leases whose completion ratio has not moved for {stall}.",
                     ),
                     stat("Backfill jobs in progress", [prom("sum(backfill_jobs_in_progress)", "jobs")], unit="short"),
                 ],
@@ -210,7 +214,10 @@ def backfill_coordinator_health(ctx: Context) -> Dashboard:
                     timeseries(
                         "Completion ratio by lease",
                         [prom("min by (lease_key) (backfill_completion_ratio)", "{{lease_key}}")],
-                        unit="percentunit", min=0, max=1, steps=ctx.alert_steps("SeamlessBackfillStuckLease"), width=16,
+                        unit="percentunit", min=0, max=1, width=16,
+                        # Red below the alert's ratio: one condition of SeamlessBackfillStuckLease, which also needs
+                        # no progress (the stat above counts both).
+                        steps=below(critical=stuck),
                     ),
                     table(
                         "Least complete leases",
