@@ -118,8 +118,12 @@ def _held(rule: dict[str, Any]) -> str:
 
 def _held_text(rule: dict[str, Any]) -> str:
     held = _held(rule)
-    return ("it fires at the first evaluation that returns a series" if held == "at once"
+    text = ("it fires at the first evaluation that returns a series" if held == "at once"
             else f"it fires once the series has been returned {held}")
+    if rule.get("keep_firing_for"):
+        text += (f", and keeps firing {rule['keep_firing_for']} after its condition last held (keep_firing_for), "
+                 "which is why the query looks back that far")
+    return text
 
 
 def _upper_first(text: str) -> str:
@@ -137,15 +141,26 @@ def _per_rule(rules: list[dict[str, Any]], text: Callable[[dict[str, Any]], str]
     return [text(r) for r in rules]
 
 
+def rule_query(rule: dict[str, Any]) -> str:
+    """What one rule fires on. A rule held with ``keep_firing_for`` keeps firing after its condition last held,
+    so its query asks whether the condition held at any step of that hold (a subquery), not only now."""
+    query = str(rule["expr"]).strip()
+    hold = rule.get("keep_firing_for")
+    if hold:
+        inner = "\n".join(f"  {line}" for line in query.splitlines())
+        query = f"max_over_time(\n  (\n{inner}\n  )[{hold}:]\n)"
+    return query
+
+
 def first_query(rules: list[dict[str, Any]]) -> str:
     """One PromQL query returning what every rule of the alert fires on, each series labelled with the
     label(s) that tell the rules apart (runbook_text.distinguishing_labels), as the alert is."""
     if len(rules) == 1:
-        return str(rules[0]["expr"]).strip()
+        return rule_query(rules[0])
     keys = runbook_text.distinguishing_labels([r["labels"] for r in rules])
     parts = []
     for r in rules:
-        query = str(r["expr"]).strip()
+        query = rule_query(r)
         for key in keys:
             inner = "\n".join(f"  {line}" for line in query.splitlines())
             # label_replace with an empty source and regex sets the label on every series.
