@@ -623,6 +623,13 @@ class LocalStack:
         result: list[dict[str, Any]] = data["result"] if data["resultType"] in ("vector", "matrix") else [{"value": data["result"]}]
         return result
 
+    def alertmanager_alerts(self, alertname: str) -> list[dict[str, Any]]:
+        """Alertmanager's view of ``alertname`` (GET /api/v2/alerts, muted ones included): each alert with its
+        ``status`` (state active/suppressed, ``inhibitedBy`` fingerprints)."""
+        query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"', "inhibited": "true", "silenced": "true"})
+        alerts: list[dict[str, Any]] = json.loads(http_get(f"{self.alertmanager_url}/api/v2/alerts?{query}", 10.0))
+        return alerts
+
     def firing(self) -> dict[str, list[dict[str, str]]]:
         """Firing alerts in Prometheus, by alert name, with their labels."""
         out: dict[str, list[dict[str, str]]] = {}

@@ -1,4 +1,5 @@
-"""`make demo` end to end: the dev stack on loopback shows SeamlessSla99thDegraded fired and received, and leaves nothing running."""
+"""`make demo` end to end: the dev stack on loopback shows the SLA budget's page fired and received, the warning of the
+same requests muted by it, and leaves nothing running."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def ports_in(output: str) -> list[int]:
 def test_demo_fires_and_delivers_the_sla_alert_and_cleans_up() -> None:
     done = subprocess.run(DEMO, cwd=REPO, capture_output=True, text=True, timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"SeamlessSla99thDegraded fired and reached receiver '[^']+'", done.stdout)
-    assert re.search(r"^  \S+ <- SeamlessSla99thDegraded$", done.stdout, re.M)
+    assert re.search(r"SeamlessSlaBudgetErrorBudgetBurn fired and reached receiver '[^']+'", done.stdout)
+    assert re.search(r"^  \S+ <- SeamlessSlaBudgetErrorBudgetBurn$", done.stdout, re.M)
+    assert re.search(r"^  SeamlessSla99thDegraded: warning$", done.stdout, re.M)  # fired in Prometheus
+    assert "SeamlessSla99thDegraded fired too; Alertmanager holds it muted by SeamlessSlaBudgetErrorBudgetBurn" in done.stdout
+    assert not re.search(r"<- SeamlessSla99thDegraded$", done.stdout, re.M)
     assert "nothing left running" in done.stdout
     ports = ports_in(done.stdout)
     assert len(ports) == 4
