@@ -140,3 +140,39 @@ def test_the_issue_examples_read_in_the_unit_of_their_value(tmp_path: Path) -> N
     text = acks[0].annotations["description"]
     assert "9750ms" in text and "controlbus_lag_ms" not in text
     assert 'instance_world_phase:controlbus_apply_acks:sum{world_id="w1"}' in text
+
+
+# --- the rule reader reads the parsed expression (issue 23, second review: each of these read as sound before) ---
+
+RULE_READER_HOLES = [
+    # (unit, expression, what the problem says)
+    ("requests/min", "sum(increase(x_total[10m])) * 60 > 1", "per-minute value (requests/min) but its expression returns scaled"),
+    ("requests/min", "rate(x_total[5m]) * 600 > 1", "per-minute value (requests/min) but its expression returns scaled"),
+    ("requests/s", "rate(x_total[5m]) * 600 > 1", "per-second value (requests/s) but its expression returns scaled"),
+    ("errors/s", "delta(x[5m]) > 0", "per-second value (errors/s) but its expression returns delta"),
+    ("s", "max(x > {{threshold:dvt_error_ratio_slo}}) and on () y > 0", "compares its value (s) with dvt_error_ratio_slo, whose unit is ratio"),
+    ("s", "(x > {{threshold:dvt_run_completion_p99_seconds}}) * 1000", "arithmetic then changes"),
+    ("failed writes", "sum(rate(x_total[5m])) > 0", "declares a count (failed writes) but its expression returns a rate"),
+]
+
+
+@pytest.mark.parametrize(("unit", "expr", "said"), RULE_READER_HOLES, ids=[f"{h[0]}: {h[1]}" for h in RULE_READER_HOLES])
+def test_the_rule_reader_reads_the_parsed_expression(unit: str, expr: str, said: str) -> None:
+    found = page_text.rule_problems(RuleRef("t", "g", 0, {"alert": "X"}), {"unit": unit, "expr": expr, "annotations": {}})
+    assert any(said in p for p in found), found
+
+
+SOUND_EXPRESSIONS = [
+    ("requests/min", "sum(rate(x_total[5m])) * 60 < {{threshold:diff_throughput_min_per_minute}}"),
+    ("requests/min", "sum(increase(x_total[10m])) / 10 < 1"),
+    ("requests/min", "sum(increase(x_total[1m])) < 1"),
+    ("errors/s", "sum by (job) (rate(x_total[5m])) > 0"),
+    ("errors/s", "sum(increase(x_total[5m])) / 300 > 0"),
+    ("ratio", "{{threshold:dvt_error_ratio_slo}} < sum(rate(a_total[5m])) / sum(rate(b_total[5m]))"),
+    ("ratio", "x < {{threshold:seamless_backfill_stuck_ratio}} and changes(x[{{threshold:seamless_backfill_stall_seconds}}s]) == 0"),
+]
+
+
+@pytest.mark.parametrize(("unit", "expr"), SOUND_EXPRESSIONS, ids=[f"{s[0]}: {s[1]}" for s in SOUND_EXPRESSIONS])
+def test_the_rule_reader_accepts_what_returns_its_unit(unit: str, expr: str) -> None:
+    assert page_text.rule_problems(RuleRef("t", "g", 0, {"alert": "X"}), {"unit": unit, "expr": expr, "annotations": {}}) == []

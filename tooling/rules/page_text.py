@@ -16,9 +16,10 @@ rule, the firing alerts with their rendered summary and description and the expr
 - a label printed (``{{ $labels.x }}``) that the firing alert does not carry, which reads as a blank.
 
 ``rule_problems(rule)`` reads the rule as written: thresholds printed in prose must go through
-``{{threshold_text:...}}`` (same formatting as the value); the threshold an alert compares its value with must
-be in the alert's unit; and a declared rate must come from an expression that is one (``/s`` from ``rate``,
-never from an ``increase`` window).
+``{{threshold_text:...}}`` (same formatting as the value); and, from the parsed expression
+(tooling/rules/expr_units.py), every threshold compared on the way to the printed value must be in the alert's
+unit and compared with the value printed (not before arithmetic), and the value must be what the unit says:
+``/s`` from ``rate``/``irate`` unscaled, ``/min`` from ``rate * 60`` or ``increase[1m]``, a noun a count.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from components.rules.catalog import Catalog
 from components.rules.loader import alerts, recording_rules
 from components.wiring.endpoints import STREAM_LABELS
 from tooling.rule_eval import FiringAlert, evaluate
+from tooling.rules import expr_units
 from tooling.rules.build import GROUPS_DIR, TEST_CONTEXT, write_rules, write_tests
 
 ANNOTATED_GROUPS_DIR = "groups-annotated"
@@ -59,7 +61,6 @@ _SELECTOR = re.compile(r"(?<![\w{])([a-zA-Z_:][\w:]*)?\{((?:\s*[a-zA-Z_]\w*\s*(?
 _MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)")
 # A label printed as such ({{ $labels.x }}); one printed only when present is written {{ with $labels.x }}.
 _LABEL_PRINT = re.compile(r"\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_COMPARED_THRESHOLD = re.compile(r"[<>]=?\s*\{\{threshold:([A-Za-z0-9_]+)\}\}\s*\)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,41 @@ def problems(page: Page, known: set[str], catalog: Catalog | None = None) -> lis
     return list(dict.fromkeys(out))
 
 
+NAMED_UNITS = ("s", "ms", "ratio", "bytes")
+
+
+def expression_unit_problems(expr: str, unit: str) -> list[str]:
+    """Where the value an expression returns (read from its parse tree, tooling/rules/expr_units.py) is not
+    ``unit``: a ``/s`` rate needs ``rate``/``irate`` unscaled, a ``/min`` one ``rate * 60`` or ``increase[1m]``,
+    a noun a count (never a rate); every threshold compared on the way to the printed value is in ``unit``."""
+    try:
+        tree = expr_units.parse_raw(expr)
+    except Exception as exc:  # the parser's own error types
+        return [f"its expression does not parse ({exc}), so its unit cannot be checked"]
+    out = []
+    kind = expr_units.value_kind(tree)
+    if unit.endswith("/s") and kind.name != "per_s":
+        out.append(f"declares a per-second value ({unit}) but its expression returns {kind}: "
+                   "accepted: rate()/irate() unscaled (or divided by a count of things)")
+    if unit.endswith("/min") and kind.name != "per_min":
+        out.append(f"declares a per-minute value ({unit}) but its expression returns {kind}: "
+                   "accepted: rate() * 60, increase(x[1m]), or increase(x[<n>m]) / <n>")
+    if not units.is_rate(unit) and unit not in NAMED_UNITS and kind.name in ("per_s", "per_min"):
+        out.append(f"declares a count ({unit}) but its expression returns a rate, {kind}: "
+                   "print a count over a window (increase) or declare a rate unit (<noun>/s)")
+    known = thresholds.thresholds()
+    for compared in expr_units.compared_thresholds(tree):
+        threshold = known.get(compared.name)
+        if threshold is None:
+            continue
+        if threshold.unit != unit:
+            out.append(f"compares its value ({unit}) with {compared.name}, whose unit is {threshold.unit}")
+        if compared.scaled_after:
+            out.append(f"compares {compared.name} with a value that arithmetic then changes, so the page prints "
+                       "a number other than the one compared; compare the printed value")
+    return out
+
+
 def rule_problems(ref: RuleRef, raw_rule: Mapping[str, Any]) -> list[str]:
     """What is wrong with one alert rule as written in rules/*.yaml (placeholders unexpanded)."""
     out: list[str] = []
@@ -236,16 +272,8 @@ def rule_problems(ref: RuleRef, raw_rule: Mapping[str, Any]) -> list[str]:
     for name in re.findall(r"\{\{threshold:([A-Za-z0-9_]+)\}\}", text):
         out.append(f"{ref}: prose prints threshold {name} as a bare number; write {{{{threshold_text:{name}}}}}")
     unit = raw_rule.get("unit")
-    compared = _COMPARED_THRESHOLD.search(str(raw_rule.get("expr", "")).strip())
-    if unit is not None and compared:
-        known = thresholds.thresholds().get(compared.group(1))
-        if known is not None and known.unit != unit:
-            out.append(f"{ref}: compares its value ({unit}) with {compared.group(1)}, whose unit is {known.unit}")
-    expr = str(raw_rule.get("expr", ""))
-    if isinstance(unit, str) and unit.endswith("/s") and ("increase(" in expr or "* 60" in expr):
-        out.append(f"{ref}: declares a per-second value but its expression counts over a window or per minute")
-    if isinstance(unit, str) and unit.endswith("/min") and "* 60" not in expr and "[1m]" not in expr:
-        out.append(f"{ref}: declares a per-minute value but its expression is not scaled to a minute")
+    if isinstance(unit, str):
+        out += [f"{ref}: {p}" for p in expression_unit_problems(str(raw_rule.get("expr", "")), unit)]
     return out
 
 
