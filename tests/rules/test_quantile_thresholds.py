@@ -78,9 +78,47 @@ def test_a_quantile_below_a_threshold_is_refused_without_the_firing_example() ->
     assert "between the bounds 1 and 2.5" in problem and "reads" not in problem
 
 
-def test_a_scaled_quantile_cannot_be_checked_and_is_refused() -> None:
-    [problem] = _problems({"alert": "A", "expr": f"{CHUNKING} * 1000 > 2500"})
-    assert "cannot tell which bucket bounds" in problem
+def test_a_quantile_scaled_by_a_number_is_checked_at_its_scale() -> None:
+    """Before, ``* 1000 > 2500`` was refused and a recorded ``* 1000`` read as a bucket series: ``> 2000`` passed."""
+    assert _problems({"alert": "A", "expr": f"{CHUNKING} * 1000 > 2500"}) == []
+    [direct] = _problems({"alert": "A", "expr": f"1000 * {CHUNKING} > 2000"})
+    assert "with 2000 (2 in copilot_chunking_processing_duration_seconds's unit: the quantile is scaled by 1000)" in direct
+    assert "between the bounds 1 and 2.5" in direct
+    record = {"record": "job:copilot_chunking_latency_ms:p95", "expr": f"{CHUNKING} * 1000"}
+    [recorded] = _problems(record, {"alert": "A", "expr": "max(job:copilot_chunking_latency_ms:p95) > 2000"})
+    assert recorded.startswith("t/g/A: compares the 0.95-quantile of copilot_chunking_processing_duration_seconds")
+    assert "between the bounds 1 and 2.5" in recorded
+    assert _problems(record, {"alert": "A", "expr": "job:copilot_chunking_latency_ms:p95 > 2500"}) == []
+    # A record of a record, scaled back: checked in seconds again.
+    back = {"record": "job:copilot_chunking_latency:p95", "expr": "job:copilot_chunking_latency_ms:p95 / 1000"}
+    [chained] = _problems(record, back, {"alert": "A", "expr": "job:copilot_chunking_latency:p95 > 2"})
+    assert "with 2, which is not a bucket bound" in chained
+
+
+def test_a_sum_or_other_function_of_quantiles_is_refused_recorded_or_not() -> None:
+    """Before, a recorded ``sum(histogram_quantile(...))`` compared in another rule passed unread."""
+    [direct] = _problems({"alert": "A", "expr": f"sum({CHUNKING}) > 2"})
+    assert "cannot tell which bucket bounds" in direct and "is no quantile" in direct
+    record = {"record": "job:copilot_chunking_latency:p95_sum", "expr": f"sum({CHUNKING})"}
+    [recorded] = _problems(record, {"alert": "A", "expr": "job:copilot_chunking_latency:p95_sum > 2"})
+    assert recorded.startswith("t/g/A: compares an expression built on a histogram quantile")
+    plus = {"record": "job:copilot_chunking_latency:p95_plus", "expr": f"{CHUNKING} + 1"}
+    assert len(_problems(plus, {"alert": "A", "expr": "job:copilot_chunking_latency:p95_plus > 2.5"})) == 1
+
+
+@pytest.mark.parametrize("other", ["on () group_left vector(2)", "scalar(vector(2))", "vector(2)", "(scalar(vector(1)) * 2)"])
+def test_a_number_written_as_vector_or_scalar_is_checked(other: str) -> None:
+    """Before, ``vector(2)`` and ``scalar(vector(2))`` were no number to the lint: nothing was checked."""
+    [problem] = _problems({"alert": "A", "expr": f"{CHUNKING} > {other}"})
+    assert "with 2, which is not a bucket bound" in problem and "between the bounds 1 and 2.5" in problem
+    assert _problems({"alert": "A", "expr": f"{CHUNKING} > {other.replace('2', '2.5')}"}) == []
+
+
+def test_a_quantile_compared_with_what_the_lint_cannot_evaluate_is_refused() -> None:
+    [problem] = _problems({"alert": "A", "expr": f"{CHUNKING} > on () group_left max(queue_lag_threshold_seconds)"})
+    assert "which is no number the lint can evaluate" in problem
+    [timed] = _problems({"alert": "A", "expr": f"{CHUNKING} > scalar(vector(time())) * 0 + 2"})
+    assert "which is no number the lint can evaluate" in timed
 
 
 def test_the_fraction_above_a_bound_is_not_a_quantile() -> None:

@@ -8,13 +8,17 @@ p95 reads ``1 + 0.95 * 1.5 = 2.425`` and ``> 2`` fires. Compared with a bound, t
 > B`` holds exactly when more than ``1 - q`` of the observations are above ``B``.
 
 ``problems(specs, catalog)`` finds every comparison (``> >= < <= == !=``, ``bool`` or not) in every alert and
-recording rule whose one side is a quantile and whose other side is a number (a literal or arithmetic of
-literals, e.g. ``0.8 * 240``). A quantile is ``histogram_quantile(q, ...)`` over catalog ``_bucket`` series or
-over a recorded series of them (``sum without (run_id) (x_bucket)``), or a recorded series whose rule is such a
-quantile (a recorded p99 compared in another rule), possibly under ``max``/``min``/``avg``/``topk``/``bottomk``,
-``max|min|avg|last_over_time`` or parentheses. Each problem names the rule, the histogram family, the number
-and its neighbouring bounds (``catalog/metrics.yaml``). A comparison of a quantile scaled by arithmetic
-(``histogram_quantile(...) * 1000 > 5``) cannot be checked and is refused as such.
+recording rule whose one side is a quantile and whose other side is a number (a literal, ``vector(<n>)``,
+``scalar(<n>)``, or arithmetic of them, e.g. ``0.8 * 240``). A quantile is ``histogram_quantile(q, ...)`` over
+catalog ``_bucket`` series or over a recorded series of them (``sum without (run_id) (x_bucket)``), or a recorded
+series whose rule is such a quantile (a recorded p99 compared in another rule, records of records), possibly
+under ``max``/``min``/``avg``/``topk``/``bottomk``, ``max|min|avg|last_over_time`` or parentheses, and possibly
+times or over a number (``histogram_quantile(...) * 1000 > 2500`` compares with the bound 2.5). Each problem
+names the rule, the histogram family, the number and its neighbouring bounds (``catalog/metrics.yaml``).
+
+Refused as unreadable, with a message saying why: a comparison of anything else built on a quantile (a ``sum``
+of quantiles, ``quantile + 1``, recorded or not), and a quantile compared with an expression that is no number
+(a series, ``time()``), whose value the lint cannot know.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Quantile:
 
     q: float | None
     families: frozenset[str]
+    scale: float = 1.0  # the expression is the quantile times this (``histogram_quantile(...) * 1000``: 1000)
 
 
 def _rules(specs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, int, dict[str, Any]]]:
@@ -72,29 +77,50 @@ class _Resolver:
 
     def __init__(self, specs: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> None:
         self.catalog = catalog
-        parsed = [(r["record"], _parse(r)) for *_, r in _rules(specs) if "record" in r]
+        parsed = [(r["record"], expr) for *_, r in _rules(specs) if "record" in r if (expr := _parse(r)) is not None]
+        # Records built on a quantile (directly or through other records): never bucket series.
+        on_quantile: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, expr in parsed:
+                if name not in on_quantile and any(
+                        (isinstance(n, pp.Call) and n.func.name == "histogram_quantile")
+                        or (isinstance(n, pp.VectorSelector) and n.name in on_quantile) for n in _nodes(expr)):
+                    on_quantile.add(name)
+                    changed = True
         # Recorded bucket series (e.g. a sum without a per-run label), to a fixed point: records may chain.
         self.buckets: dict[str, frozenset[str]] = {}
         changed = True
         while changed:
             changed = False
             for name, expr in parsed:
-                if expr is None or _unwrap_quantile_call(expr) is not None:
+                if name in on_quantile:
                     continue
                 fams = frozenset(f for n in _nodes(expr) if isinstance(n, pp.VectorSelector)
                                  for f in self.bucket_families(n.name or ""))
                 if fams - self.buckets.get(name, frozenset()):
                     self.buckets[name] = self.buckets.get(name, frozenset()) | fams
                     changed = True
-        # Recorded quantiles: a record whose expression is a histogram_quantile (one name may have several rules).
+        # Recorded quantiles: a record that is a quantile, possibly scaled by a number (one name may have several
+        # rules; a name recorded with two scales has none). Every other record on a quantile is derived (sum, +).
         self.quantiles: dict[str, Quantile] = {}
-        for name, expr in parsed:
-            call = None if expr is None else _unwrap_quantile_call(expr)
-            if call is not None:
-                found = self.of_call(call)
-                old = self.quantiles.get(name)
-                self.quantiles[name] = found if old is None else Quantile(
-                    old.q if old.q == found.q else None, old.families | found.families)
+        self.derived: set[str] = set()
+        for _ in range(len(parsed) + 1):  # records may chain; each pass resolves one more link
+            quantiles: dict[str, Quantile] = {}
+            for name, expr in parsed:
+                found = self.quantile(expr) if name in on_quantile else None
+                old = quantiles.get(name)
+                if found is not None:
+                    quantiles[name] = found if old is None else Quantile(
+                        old.q if old.q == found.q else None, old.families | found.families,
+                        old.scale if old.scale == found.scale else math.nan)
+            derived = {name for name in on_quantile if name not in quantiles}
+            if (quantiles, derived) == (self.quantiles, self.derived):
+                break
+            self.quantiles, self.derived = quantiles, derived
+        self.quantiles = {k: v for k, v in self.quantiles.items() if not math.isnan(v.scale)}
+        self.derived |= on_quantile - set(self.quantiles)
 
     def bucket_families(self, series: str) -> frozenset[str]:
         if series.endswith("_bucket") and self.catalog.has_metric(series):
@@ -110,17 +136,26 @@ class _Resolver:
         return Quantile(q, fams)
 
     def quantile(self, node: Any) -> Quantile | None:
-        """The quantile a value-preserving expression returns, or None."""
+        """The quantile a value-preserving expression returns, possibly scaled by a number, or None."""
         node = _unwrap(node)
         if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
             return self.of_call(node)
         if isinstance(node, pp.VectorSelector) and node.name in self.quantiles:
             return self.quantiles[node.name]
+        if isinstance(node, pp.BinaryExpr) and str(node.op) in ("*", "/"):
+            for inner, factor, divides in ((node.lhs, constant(node.rhs), str(node.op) == "/"),
+                                           (node.rhs, constant(node.lhs), False)):
+                if factor is None or (str(node.op) == "/" and inner is node.rhs) or factor == 0:
+                    continue
+                found = self.quantile(inner)
+                if found is not None:
+                    return Quantile(found.q, found.families, found.scale / factor if divides else found.scale * factor)
         return None
 
     def mentions_quantile(self, node: Any) -> bool:
         return any((isinstance(n, pp.Call) and n.func.name == "histogram_quantile")
-                   or (isinstance(n, pp.VectorSelector) and n.name in self.quantiles) for n in _nodes(node))
+                   or (isinstance(n, pp.VectorSelector) and (n.name in self.quantiles or n.name in self.derived))
+                   for n in _nodes(node))
 
 
 def _unwrap(node: Any) -> Any:
@@ -139,17 +174,15 @@ def _unwrap(node: Any) -> Any:
             return node
 
 
-def _unwrap_quantile_call(expr: Any) -> Any:
-    node = _unwrap(expr)
-    return node if isinstance(node, pp.Call) and node.func.name == "histogram_quantile" else None
-
-
 def constant(node: Any) -> float | None:
-    """The number a literal expression (``240``, ``0.8 * 240``, ``-(1)``) evaluates to, else None."""
+    """The number a literal expression (``240``, ``0.8 * 240``, ``-(1)``, ``vector(2)``, ``scalar(vector(2))``)
+    evaluates to, else None."""
     if isinstance(node, pp.NumberLiteral):
         return float(node.val)
     if isinstance(node, pp.ParenExpr):
         return constant(node.expr)
+    if isinstance(node, pp.Call) and node.func.name in ("vector", "scalar") and len(node.args) == 1:
+        return constant(node.args[0])
     if isinstance(node, pp.UnaryExpr):
         inner = constant(node.expr)
         return None if inner is None else -inner
@@ -174,17 +207,23 @@ def neighbours(buckets: tuple[float, ...], value: float) -> tuple[float | None, 
 
 def threshold_problem(where: str, quantile: Quantile, family: str, buckets: tuple[float, ...], value: float,
                       above: bool = True) -> str | None:
-    """Why comparing ``quantile`` of ``family`` with ``value`` is unsound, or None when ``value`` is a bound.
+    """Why comparing ``quantile`` of ``family`` with ``value`` is unsound, or None when ``value`` is a bound (of
+    the quantile's scale: ``histogram_quantile(...) * 1000 > 2500`` compares with the bound 2.5).
     ``above``: the rule holds when the quantile is above ``value`` (``q > T``, ``T < q``)."""
-    if value in buckets:
+    shown_value = format_number(value)
+    if quantile.scale != 1:
+        above = above if quantile.scale > 0 else not above
+        value = value / quantile.scale
+        shown_value += f" ({format_number(round(value, 12))} in {family}'s unit: the quantile is scaled by {format_number(quantile.scale)})"
+    if any(math.isclose(value, b, rel_tol=1e-9, abs_tol=1e-12) for b in buckets):
         return None
     if not buckets:
-        return (f"{where}: compares a quantile of {family} with {format_number(value)}, but the catalog declares no "
+        return (f"{where}: compares a quantile of {family} with {shown_value}, but the catalog declares no "
                 f"buckets for {family}; add them (catalog/metrics.yaml buckets: [...]) so the bounds can be checked")
     lo, hi = neighbours(buckets, value)
     shown = "[" + ", ".join(format_number(b) for b in buckets) + "]"
     what = f"the {format_number(quantile.q)}-quantile" if quantile.q is not None else "a quantile"
-    head = f"{where}: compares {what} of {family} (histogram_quantile) with {format_number(value)}, which is not a bucket bound"
+    head = f"{where}: compares {what} of {family} (histogram_quantile) with {shown_value}, which is not a bucket bound"
     if hi is None:
         return (f"{head}: it is above the largest finite bound {format_number(buckets[-1])}, and histogram_quantile "
                 f"never returns more, so the comparison cannot hold (catalog/metrics.yaml buckets of {family}: {shown}). {_FIX}")
@@ -223,22 +262,35 @@ def problems(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> list[s
             if not isinstance(node, pp.BinaryExpr) or str(node.op) not in COMPARISONS:
                 continue
             for on_left, side, other in ((True, node.lhs, node.rhs), (False, node.rhs, node.lhs)):
-                value = constant(other)
-                if value is None:
-                    continue
-                quantile = resolver.quantile(side)
-                if quantile is None:
-                    if resolver.mentions_quantile(side):
-                        out.append(f"{where}: compares an expression built on a histogram quantile ({side}) with "
-                                   f"{format_number(value)}; the lint cannot tell which bucket bounds that number "
-                                   "must be: compare the bare quantile (histogram_quantile or its recorded series)")
-                    continue
-                if not quantile.families:
-                    out.append(f"{where}: compares a quantile with {format_number(value)} but its buckets are no "
-                               "catalog histogram (catalog/metrics.yaml), so the bounds cannot be checked")
-                above = (str(node.op) in (">", ">=")) == on_left
-                for family in sorted(quantile.families):
-                    problem = threshold_problem(where, quantile, family, catalog.metrics[family].buckets, value, above)
-                    if problem:
-                        out.append(problem)
+                out += _comparison_problems(where, resolver, catalog, side, other,
+                                            above=(str(node.op) in (">", ">=")) == on_left)
+    return out
+
+
+def _comparison_problems(where: str, resolver: _Resolver, catalog: Catalog, side: Any, other: Any,
+                         above: bool) -> list[str]:
+    """What is wrong with comparing ``side`` (maybe a quantile) with ``other``."""
+    if not resolver.mentions_quantile(side):
+        return []
+    value = constant(other)
+    if value is None:
+        if resolver.mentions_quantile(other) and resolver.quantile(other) is not None:
+            return []  # quantile against quantile: read from the other side, never a threshold
+        return [f"{where}: compares a histogram quantile ({side}) with {other}, which is no number the lint can "
+                "evaluate, so it cannot check the number against the bucket bounds: compare with a literal "
+                "({{threshold:<name>}}), or with the fraction of observations above a bound"]
+    quantile = resolver.quantile(side)
+    if quantile is None:
+        return [f"{where}: compares an expression built on a histogram quantile ({side}) with "
+                f"{format_number(value)}; the lint cannot tell which bucket bounds that number must be "
+                "(a sum, a difference or another function of quantiles is no quantile): compare the quantile "
+                "itself (histogram_quantile, its recorded series, or either times a number)"]
+    if not quantile.families:
+        return [f"{where}: compares a quantile with {format_number(value)} but its buckets are no "
+                "catalog histogram (catalog/metrics.yaml), so the bounds cannot be checked"]
+    out = []
+    for family in sorted(quantile.families):
+        problem = threshold_problem(where, quantile, family, catalog.metrics[family].buckets, value, above)
+        if problem:
+            out.append(problem)
     return out
