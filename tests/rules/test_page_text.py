@@ -176,3 +176,61 @@ SOUND_EXPRESSIONS = [
 @pytest.mark.parametrize(("unit", "expr"), SOUND_EXPRESSIONS, ids=[f"{s[0]}: {s[1]}" for s in SOUND_EXPRESSIONS])
 def test_the_rule_reader_accepts_what_returns_its_unit(unit: str, expr: str) -> None:
     assert page_text.rule_problems(RuleRef("t", "g", 0, {"alert": "X"}), {"unit": unit, "expr": expr, "annotations": {}}) == []
+
+
+# --- what a page claims about time (tooling/rules/claims.py) ---
+
+
+def _records(specs: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    from components.rules.loader import recording_rules
+
+    out: dict[str, list[str]] = {}
+    for rule in recording_rules(specs):
+        out.setdefault(str(rule["record"]), []).append(str(rule["expr"]))
+    return out
+
+
+def test_every_page_claims_only_the_durations_its_rule_knows(rendered) -> None:
+    """Fails on the rules before: StackReplicasUnavailable "for 25 minutes" (for: 15m), and ProjectionGapDetected and
+    LostRequests "in the last 5 minutes" while held an hour (keep_firing_for)."""
+    specs, pages = rendered
+    records = _records(specs)
+    found = [p for page in pages for p in page_text.claim_problems(page.ref, records)]
+    assert not found, "\n".join(found)
+
+
+def test_held_alerts_are_rendered_inside_their_hold_and_say_so(rendered) -> None:
+    """Each alert with keep_firing_for is rendered at a time its expression no longer returns it; the page then
+    claims no count over a window and names the hold. Before: "detected 1 projection gaps in the last 5 minutes"
+    at 15m and 68m, when the 5-minute increase had been 0 for minutes."""
+    _, pages = rendered
+    held = [page for page in pages if page.ref.rule.get("keep_firing_for")]
+    assert sorted(page.ref.alert for page in held) == ["LostRequests", "ProjectionGapDetected"]
+    for page in held:
+        assert page.held, f"{page.ref}: no case renders it inside its hold"
+        assert page_text.held_problems(page) == []
+
+
+def _rule(**fields: Any) -> RuleRef:
+    return RuleRef("t", "g", 0, {"alert": "X", "expr": "x > 0", "labels": {}} | fields)
+
+
+def test_the_claim_reader_catches_durations_the_rule_cannot_know() -> None:
+    def said(rule: RuleRef, records: dict[str, list[str]] | None = None) -> str:
+        return "\n".join(page_text.claim_problems(rule, records or {}))
+
+    shortfall = "(a - b) > 0 and changes(c[10m]) == 0"
+    wrong = _rule(expr=shortfall, **{"for": "15m"}, annotations={"description": "has been 1 replicas short, with no progress, for 25 minutes.\nImpact: x"})
+    assert "says 'for 25 minutes', but its for: is 15 minutes" in said(wrong)
+    right = _rule(expr=shortfall, **{"for": "15m"}, annotations={"description": "short for at least 15 minutes.\nImpact: x"})
+    assert said(right) == ""
+    assert said(_rule(expr=shortfall, **{"for": "15m"}, annotations={"description": "short for 10 minutes"}))  # a window, bare, with for:
+    assert said(_rule(expr="min_over_time(x[30m]) > 0", annotations={"summary": "in flight for 30 minutes"})) == ""
+    assert said(_rule(expr="time() - x > 600", annotations={"summary": "has not run for over 10m 0s"})) == ""
+    assert "reads no 10 minutes window" in said(_rule(expr="increase(x[5m]) > 0", annotations={"summary": "3 in the last 10 minutes"}))
+    assert said(_rule(expr="slo:x:rate1h > 1", annotations={"summary": "over the last 1h"}), {"slo:x:rate1h": ["rate(y[1h])"]}) == ""
+    held = _rule(expr="increase(x[5m]) > 0", keep_firing_for="1h", annotations={"description": "lost 3 in the last 5 minutes"})
+    assert "it holds 1h (keep_firing_for)" in said(held) and "does not say so" in said(held)
+    fixed = _rule(expr="increase(x[5m]) > 0", keep_firing_for="1h",
+                  annotations={"description": "lost 3 (counted over 5 minutes when last seen); the page holds for 1h after the last loss"})
+    assert said(fixed) == ""

@@ -37,7 +37,7 @@ from components.rules.catalog import Catalog
 from components.rules.loader import alerts, recording_rules
 from components.wiring.endpoints import STREAM_LABELS
 from tooling.rule_eval import FiringAlert, evaluate
-from tooling.rules import expr_units
+from tooling.rules import claims, expr_units
 from tooling.rules.build import GROUPS_DIR, TEST_CONTEXT, write_rules, write_tests
 
 ANNOTATED_GROUPS_DIR = "groups-annotated"
@@ -94,6 +94,8 @@ class Page:
 
     ref: RuleRef
     fired: list[tuple[str, FiringAlert]] = field(default_factory=list)  # (case name @ eval time, alert)
+    # Alerts firing while their expression no longer returns them: held by keep_firing_for.
+    held: list[tuple[str, FiringAlert]] = field(default_factory=list)
 
 
 def value_units(text: str) -> list[str]:
@@ -153,14 +155,27 @@ def render_pages(out: Path) -> tuple[dict[str, dict[str, Any]], list[Page]]:
     write_rules(out / "rules", specs)
     write_tests(out / "tests", out / "rules", specs=specs)
     cases = firing_cases(out / "tests", _annotated_groups(out, specs))
-    results = evaluate(cases)
     pages = [Page(ref) for ref in alert_refs(specs)]
+    held_refs = [ref for ref in alert_refs(specs) if ref.rule.get("keep_firing_for")]
+    for case in cases:  # what a held rule's expression returns at each time, to tell a held alert from a live one
+        loaded = {Path(f).name for f in case["rule_files"]}
+        case["queries"] = [{"expr": str(ref.rule["expr"]), "eval_time": t, "alert": ref.alert}
+                           for ref in held_refs if f"{ref.set_name}--{ref.group}.yaml" in loaded
+                           for t in case["eval_times"]]
+    results = evaluate(cases)
     for case, result in zip(cases, results, strict=True):
+        live = {(q["alert"], q["eval_time"]): answer.samples for q, answer in zip(case["queries"], result.queries, strict=True)}
         for when, fired in result.alerts.items():
             for alert in fired:
                 for page in pages:
-                    if page.ref.matches(alert) and len(page.fired) < 3:
-                        page.fired.append((f"{case['name']} @ {when}", alert))
+                    if not page.ref.matches(alert):
+                        continue
+                    samples = live.get((page.ref.alert, when))
+                    held = samples is not None and not any(
+                        all(alert.labels.get(k) == v for k, v in labels.items() if k != "__name__") for labels, _ in samples)
+                    found = page.held if held else page.fired
+                    if len(found) < 3:
+                        found.append((f"{case['name']} @ {when}", alert))
     return specs, pages
 
 
@@ -202,6 +217,7 @@ def problems(page: Page, known: set[str], catalog: Catalog | None = None) -> lis
     raw = {k: str((rule.get("annotations") or {}).get(k, "")) for k in TEXT_KEYS}
     if not page.fired:
         return [f"{page.ref}: no test case fires it, so its page is never rendered; add a firing case to rules/tests/"]
+    out += held_problems(page)
     declared = [u for k in TEXT_KEYS for u in value_units(raw[k])]
     for k in TEXT_KEYS:
         if bare_values(raw[k]):
@@ -264,6 +280,27 @@ def expression_unit_problems(expr: str, unit: str) -> list[str]:
     return out
 
 
+def held_problems(page: Page) -> list[str]:
+    """What a held alert's page (keep_firing_for) says during its hold: rendered at a time inside the hold, it
+    must claim no count over a window that is no longer true, and must say that it holds (tooling/rules/claims.py)."""
+    if not page.ref.rule.get("keep_firing_for"):
+        return []
+    if not page.held:
+        return [f"{page.ref}: holds {page.ref.rule['keep_firing_for']} (keep_firing_for) but no case renders it inside "
+                "the hold (firing while its expression returns nothing); add one to rules/tests/"]
+    out = []
+    for where, alert in page.held:
+        rendered = dict(page.ref.rule) | {"annotations": alert.annotations}
+        out += [f"{page.ref}: held ({where}): {p}" for p in claims.problems(rendered, {})]
+    return out
+
+
+def claim_problems(ref: RuleRef, records: Mapping[str, Iterable[str]]) -> list[str]:
+    """The time claims of one expanded alert rule against its ``for:``, windows and hold (tooling/rules/claims.py);
+    ``records``: record name -> its expressions."""
+    return [f"{ref}: {p}" for p in claims.problems(ref.rule, records)]
+
+
 def rule_problems(ref: RuleRef, raw_rule: Mapping[str, Any]) -> list[str]:
     """What is wrong with one alert rule as written in rules/*.yaml (placeholders unexpanded)."""
     out: list[str] = []
@@ -291,5 +328,5 @@ def raw_alert_rules(rule_files: Iterable[Path]) -> dict[tuple[str, str, int], di
     return out
 
 
-__all__ = ["Page", "RuleRef", "alert_refs", "alerts", "bare_values", "known_series", "named_metrics", "problems",
+__all__ = ["Page", "RuleRef", "alert_refs", "alerts", "bare_values", "claim_problems", "held_problems", "known_series", "named_metrics", "problems",
            "raw_alert_rules", "render_pages", "rule_problems", "value_units"]
