@@ -11,7 +11,8 @@ with placeholders that are expanded here:
 - ``{{value}}``                     -> (annotations only) the Go template printing ``$value`` in the rule's ``unit``
 - ``{{namespace}}``                 -> the stack's namespace
 - ``{{host_namespace}}``            -> the namespace of the stack's host collectors (``<namespace>-host``)
-- ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo
+- ``{{retention_seconds:<part>}}``  -> retention of prometheus, loki or tempo, in seconds (for expressions)
+- ``{{retention_text:<part>}}``     -> the same retention as a page prints a duration (``7d 0h 0m 0s``, unit ``s``)
 - ``{{statefulset:<component>}}``   -> the name of that component's StatefulSet (components/wiring/endpoints.py)
 
 and every alert gets ``annotations.runbook_url`` = ``<runbook base URL>/docs/runbooks/<alert>.md``
@@ -105,12 +106,15 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
             return ctx.namespace
         if kind == "host_namespace" and arg is None:
             return ctx.namespace + HOST_NAMESPACE_SUFFIX
-        if kind == "retention_seconds" and arg:
+        if kind in ("retention_seconds", "retention_text") and arg:
             if arg not in ctx.retention_seconds:
                 raise RuleFileError(
                     f"{where}: no retention known for {arg!r}; accepted: one of {sorted(ctx.retention_seconds)}"
                 )
-            return str(ctx.retention_seconds[arg])
+            retention = ctx.retention_seconds[arg]
+            if kind == "retention_text" and not isinstance(retention, str):
+                return units.render(retention, "s")  # as {{value}} prints seconds, never "604800 seconds"
+            return str(retention)
         if kind == "statefulset" and arg:
             if arg not in endpoints.STATEFULSETS:
                 raise RuleFileError(f"{where}: no StatefulSet known for {arg!r}; accepted: one of {sorted(endpoints.STATEFULSETS)}")
@@ -118,7 +122,8 @@ def _expand(text: str, ctx: RuleContext, where: str) -> str:
         raise RuleFileError(
             f"{where}: unknown placeholder {m.group(0)!r}; accepted: {{{{threshold:<name>}}}}, {{{{threshold_percent:<name>}}}}, "
             "{{threshold_text:<name>}}, {{threshold_le:<name>}}, {{value}}, "
-            "{{namespace}}, {{host_namespace}}, {{retention_seconds:<component>}}, {{statefulset:<component>}}"
+            "{{namespace}}, {{host_namespace}}, {{retention_seconds:<component>}}, {{retention_text:<component>}}, "
+            "{{statefulset:<component>}}"
         )
 
     return _PLACEHOLDER.sub(sub, text)

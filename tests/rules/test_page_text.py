@@ -234,3 +234,17 @@ def test_the_claim_reader_catches_durations_the_rule_cannot_know() -> None:
     fixed = _rule(expr="increase(x[5m]) > 0", keep_firing_for="1h",
                   annotations={"description": "lost 3 (counted over 5 minutes when last seen); the page holds for 1h after the last loss"})
     assert said(fixed) == ""
+
+
+def test_a_retention_prints_as_a_duration(rendered) -> None:
+    """Before: "fills up within the prometheus retention period of 604800 seconds"."""
+    ref = RuleRef("t", "g", 0, {"alert": "X"})
+    assert any("retention_text:loki" in p for p in page_text.rule_problems(ref, {
+        "expr": "x > 0", "annotations": {"description": "within {{retention_seconds:loki}} seconds"}}))
+    _, pages = rendered
+    volume = [alert for page in pages if page.ref.alert == "StackVolumeFillsBeforeRetention" for _, alert in page.fired]
+    assert volume
+    for alert in volume:
+        text = alert.annotations["description"]
+        assert "604800" not in text and "259200" not in text
+        assert "retention period of 7d 0h 0m 0s." in text or "retention period of 3d 0h 0m 0s." in text, text

@@ -308,6 +308,8 @@ def rule_problems(ref: RuleRef, raw_rule: Mapping[str, Any]) -> list[str]:
     text = "\n".join(annotations.get(k, "") for k in TEXT_KEYS)
     for name in re.findall(r"\{\{threshold:([A-Za-z0-9_]+)\}\}", text):
         out.append(f"{ref}: prose prints threshold {name} as a bare number; write {{{{threshold_text:{name}}}}}")
+    for name in re.findall(r"\{\{retention_seconds:([A-Za-z0-9_]+)\}\}", text):
+        out.append(f"{ref}: prose prints the {name} retention as bare seconds; write {{{{retention_text:{name}}}}}")
     unit = raw_rule.get("unit")
     if isinstance(unit, str):
         out += [f"{ref}: {p}" for p in expression_unit_problems(str(raw_rule.get("expr", "")), unit)]
