@@ -294,6 +294,38 @@ def alert_overrides(ctx: RuleContext, alert: str, label: str, names: Mapping[str
     )
 
 
+def born_window(ctx: RuleContext, alert: str, series: str) -> str:
+    """The offset ``w`` of ``series unless series offset w`` in ``alert``'s expression (the window it counts births
+    in); MirrorError naming what exists when no rule of ``alert`` reads ``series`` that way."""
+    found: set[str] = set()
+    for rule in alerts(load_static_rules(ctx)):
+        if rule["alert"] != alert:
+            continue
+
+        def visit(node: Any) -> bool:
+            if isinstance(node, pp.BinaryExpr) and str(node.op) == "unless":
+                lhs, rhs = _unparen(node.lhs), _unparen(node.rhs)
+                if (isinstance(lhs, pp.VectorSelector) and isinstance(rhs, pp.VectorSelector) and lhs.name == rhs.name == series
+                        and rhs.offset is not None):
+                    found.add(_duration(rhs.offset.total_seconds()))
+            return True
+
+        pp.walk(pp.parse(rule["expr"]), visit)
+    if len(found) != 1:
+        raise MirrorError(f"alert {alert!r}: reads {series} as 'S unless S offset <w>' with windows {sorted(found)}; "
+                          "accepted: exactly one window (the loss alerts' born-non-zero form)")
+    return found.pop()
+
+
+def _duration(seconds: float) -> str:
+    """A PromQL duration for whole seconds: 900 -> "15m", 3600 -> "1h", 17 -> "17s"."""
+    whole = int(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 # ---- expression families ----------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ from dashboards.builder import (
     Row,
     Steps,
     Variable,
-    above,
     bargauge,
     explore_link,
     heatmap,
@@ -145,9 +144,14 @@ def operations(ctx: Context) -> Dashboard:
                     timeseries("Events / sec by type", [
                         prom(f"sum by (event_type) (rate({write}_count[$__rate_interval]))", "{{event_type}}"),
                     ], unit="ops", stack=True),
+                    # The alert's own quantity (issue 23): a new event_type's error child is born holding its first error,
+                    # which a rate() reads as 0 while StateStoreWriteFailure pages.
                     timeseries("StateStore write errors", [
-                        prom("sum by (event_type) (rate(dvt_statestore_write_errors_total[$__rate_interval]))", "{{event_type}}"),
-                    ], unit="ops", steps=above(critical=1e-9), description="StateStoreWriteFailure pages on any sustained write error."),
+                        prom(ctx.alert_lhs("StateStoreWriteFailure"), "failed writes in the last "
+                             + ctx.born_window("StateStoreWriteFailure", "dvt_statestore_write_errors_total")),
+                    ], unit="short", decimals=0, steps=ctx.alert_steps("StateStoreWriteFailure"),
+                        description="Failed StateStore writes in the alert's window, counted as StateStoreWriteFailure counts them "
+                                    "(an event_type first seen in it counts whole); it pages above the line."),
                     heatmap("StateStore write latency distribution", buckets(write), unit="ms"),
                 ],
             ),

@@ -295,7 +295,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                     ),
                     timeseries(
                         "Flags by type",
-                        [prom("sum by (flag_type) (increase(seamless_conformance_flag_total[$__rate_interval]))", "{{flag_type}}")],
+                        [prom(f"sum by (flag_type) ({increase_born(FLAGS, '$__rate_interval')})", "{{flag_type}}")],
                         unit="short", stack=True, width=16,
                     ),
                     timeseries(
@@ -326,6 +326,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
 
 def dagmanager_gateway(ctx: Context) -> Dashboard:
     node = 'node_id=~"$node_id"'
+    failures_window = ctx.born_window("NodeFailures", "node_process_failure_total")
     return QMTL.dashboard(
         ctx, "qmtl-dagmanager-gateway", "QMTL DAG Manager and Gateway",
         "Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",
@@ -478,9 +479,11 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                                unit="ops", width=8),
                     timeseries("Node compute p95", [prom(quantile(0.95, "node_process_duration_ms", node, ("node_id",)), "{{node_id}}")],
                                unit="ms", steps=ctx.alert_steps("NodeSlowProcessing"), width=8),
+                    # As NodeFailures counts them: a node's failure child is born holding its first failure (rate() reads 0).
                     timeseries("Node failures", [
-                        prom(f"sum by (node_id) (rate(node_process_failure_total{{{node}}}[$__rate_interval]))", "{{node_id}}"),
-                    ], unit="ops", width=8),
+                        prom(f"sum by (node_id) ({increase_born(f'node_process_failure_total{{{node}}}', failures_window)})", "{{node_id}}"),
+                    ], unit="short", decimals=0, width=8, steps=ctx.alert_steps("NodeFailures"),
+                        description=f"Failures per node in the last {failures_window}, as NodeFailures counts them; it fires above the line."),
                     heatmap("Node compute duration", buckets("node_process_duration_ms", node), unit="ms", width=24),
                 ],
             ),
