@@ -54,6 +54,14 @@ class Context:
         e.g. "15m", so that a panel counts births over the same window; fails when the alert has no such form."""
         return alerts.born_window(self.rules(), alert, series)
 
+    def alert_matcher(self, alert: str, label: str) -> str:
+        """The matcher ``alert`` selects ``label`` with (``queue=~".+[.]failed"``), for panels of the same series."""
+        return alerts.alert_matcher(self.rules(), alert, label)
+
+    def alert_window(self, alert: str, func: str) -> str:
+        """The window of ``alert``'s one ``func(...[w])`` (e.g. "30m")."""
+        return alerts.alert_window(self.rules(), alert, func)
+
     def alert_bound(self, alert: str) -> alerts.Bound:
         """The one comparison of ``alert`` as a panel shows it (a bucket-ratio alert as its quantile against B)."""
         (bound,) = {(b.op, b.value, b.slow_ratio): b for b in alerts.find_bounds(self.rules(), alert)}.values()

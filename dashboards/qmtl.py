@@ -414,13 +414,14 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                     # WorldService series carry run_id (a new series per run, born with its final value):
                     # panels read the per-target sums recorded in rules/qmtl-core.yaml, never the raw series.
                     # The share WorldApplyFailureRateHigh compares (failures over runs), not its complement.
+                    # Per world, as the alert compares it (issue 23 review: a sum over worlds dilutes one failing world).
                     stat("Apply failure rate", [prom(
-                        f'sum(rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
-                        f' / sum(rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "failed")],
+                        f'sum by (world_id) (rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
+                        f' / sum by (world_id) (rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{world_id}}")],
                         unit="percentunit", steps=ctx.alert_steps("WorldApplyFailureRateHigh")),
                     stat("Allocation snapshots stale", [prom("max(world_allocation_snapshot_stale_ratio)", "stale")], unit="percentunit",
                          steps=ctx.alert_steps("WorldAllocationSnapshotStale")),
-                    stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ()), "p95")], unit="ms",
+                    stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ("world_id",)), "{{world_id}}")], unit="ms",
                          steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
                     stat("Apply failures in range", [prom(f"sum({increase_born(FAILURES + WORLD, '$__range')})", "failures")],
                          decimals=0, steps=ctx.alert_steps("WorldApplyFailureDetected")),
@@ -434,7 +435,7 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                         prom(f'sum by (phase) (rate({ACKS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{phase}}"),
                     ], unit="ops", width=8),
                     timeseries("ControlBus ACK latency p95 by phase", [
-                        prom(_ack_quantile('world_id=~"$world_id"', ("phase",)), "{{phase}}"),
+                        prom(_ack_quantile('world_id=~"$world_id"', ("phase", "world_id")), "{{phase}} {{world_id}}"),
                     ], unit="ms", steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
                     heatmap("ControlBus ACK latency", f'sum by (le) (increase({ACK_BUCKETS}{{world_id=~"$world_id"}}[$__rate_interval]))',
                             unit="ms"),

@@ -409,6 +409,7 @@ def _regex_value(pattern: str) -> str:
     """A label value a regex matcher accepts (fully anchored, as PromQL does)."""
     def simplify(p: str) -> str:
         p = re.sub(r"\([^()]*\)[?*]", "", p)  # optional groups
+        p = re.sub(r"\[([^]\\^])\]", lambda m: re.escape(m.group(1)), p)  # a class of one character: [.] is a literal dot
         p = p.replace(".*", "a").replace(".+", "a")
         p = re.sub(r"(?<!\\)\.", "0", p)  # any character
         p = re.sub(r"\\(.)", r"\1", p)  # escaped literals
