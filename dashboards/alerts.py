@@ -294,6 +294,68 @@ def alert_overrides(ctx: RuleContext, alert: str, label: str, names: Mapping[str
     )
 
 
+def born_window(ctx: RuleContext, alert: str, series: str) -> str:
+    """The offset ``w`` of ``series unless series offset w`` in ``alert``'s expression (the window it counts births
+    in); MirrorError naming what exists when no rule of ``alert`` reads ``series`` that way."""
+    found: set[str] = set()
+    for rule in alerts(load_static_rules(ctx)):
+        if rule["alert"] != alert:
+            continue
+
+        def visit(node: Any) -> bool:
+            if isinstance(node, pp.BinaryExpr) and str(node.op) == "unless":
+                lhs, rhs = _unparen(node.lhs), _unparen(node.rhs)
+                if (isinstance(lhs, pp.VectorSelector) and isinstance(rhs, pp.VectorSelector) and lhs.name == rhs.name == series
+                        and rhs.offset is not None):
+                    found.add(_duration(rhs.offset.total_seconds()))
+            return True
+
+        pp.walk(pp.parse(rule["expr"]), visit)
+    if len(found) != 1:
+        raise MirrorError(f"alert {alert!r}: reads {series} as 'S unless S offset <w>' with windows {sorted(found)}; "
+                          "accepted: exactly one window (the loss alerts' born-non-zero form)")
+    return found.pop()
+
+
+def _alert_nodes(ctx: RuleContext, alert: str, kind: type) -> list[Any]:
+    """Every node of type ``kind`` in the expressions of ``alert``'s rules."""
+    found: list[Any] = []
+    for rule in alerts(load_static_rules(ctx)):
+        if rule["alert"] == alert:
+            pp.walk(pp.parse(rule["expr"]), lambda n: found.append(n) if isinstance(n, kind) else None)
+    return found
+
+
+def alert_matcher(ctx: RuleContext, alert: str, label: str) -> str:
+    """The one matcher on ``label`` of ``alert``'s selectors, as PromQL text (``queue=~".+[.]failed"``), so a panel
+    selects the series the alert reads; MirrorError when the selectors disagree or none matches on ``label``."""
+    ops = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+    found = {(ops[str(m.op)], m.value) for sel in _alert_nodes(ctx, alert, pp.VectorSelector) for m in sel.matchers.matchers
+             if m.name == label}
+    if len(found) != 1:
+        raise MirrorError(f"alert {alert!r}: matchers on {label!r} {sorted(found)}; accepted: one matcher, the same in every selector")
+    op, value = found.pop()
+    return f'{label}{op}"{value}"'
+
+
+def alert_window(ctx: RuleContext, alert: str, func: str) -> str:
+    """The range of the one ``func(...[w])`` call of ``alert`` (e.g. delta over 30m -> "30m")."""
+    found = {_duration(n.args[-1].range.total_seconds()) for n in _alert_nodes(ctx, alert, pp.Call)
+             if n.func.name == func and isinstance(n.args[-1], pp.MatrixSelector)}
+    if len(found) != 1:
+        raise MirrorError(f"alert {alert!r}: {func}() windows {sorted(found)}; accepted: exactly one")
+    return found.pop()
+
+
+def _duration(seconds: float) -> str:
+    """A PromQL duration for whole seconds: 900 -> "15m", 3600 -> "1h", 17 -> "17s"."""
+    whole = int(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 # ---- expression families ----------------------------------------------------------------------------------------
 
 
@@ -467,6 +529,66 @@ def _compatible(expr: str, theirs: Mapping[str, str]) -> bool:
     return ok
 
 
+def aggregation(expr: str) -> tuple[str, ...]:
+    """The outer aggregations of an expression, left to right: ``max by (namespace, pod, container)`` per side of a
+    ratio, ``-`` for a side not aggregated; a quantile's ``le`` and filters (``and``/``unless``/``or vector(0)``) aside.
+
+    Two expressions of one family aggregating differently show different numbers: ``sum by (container)`` of two
+    pods at 95% and 50% of their limits is 72.5%, under a 90% line that ``max by (namespace, pod, container)`` crosses.
+    """
+    def outer(node: Any) -> tuple[str, ...]:
+        node = _unparen(node)
+        if isinstance(node, pp.AggregateExpr):
+            mod = node.modifier
+            kind = "" if mod is None else ("by" if str(mod.type).endswith("By") else "without")
+            labels = [] if mod is None else sorted(str(label) for label in mod.labels)
+            return (f"{node.op} {kind} ({', '.join(labels)})" if mod is not None else str(node.op),)
+        if isinstance(node, pp.BinaryExpr):
+            if str(node.op) in ("and", "unless", "or"):  # a filter, a fallback: the left side is shown
+                return outer(node.lhs)
+            return outer(node.lhs) + outer(node.rhs)
+        if isinstance(node, pp.NumberLiteral):
+            return ()
+        if isinstance(node, pp.Call) and node.func.name == "histogram_quantile":
+            return tuple(a.replace("(le, ", "(").replace(", le)", ")").replace("(le)", "()") for a in outer(node.args[1]))
+        if isinstance(node, pp.Call) and node.func.name in ("clamp", "clamp_min", "clamp_max", "abs", "round", "label_replace"):
+            return outer(node.args[0])
+        return ("-",)
+
+    return outer(pp.parse(expr))
+
+
+_AGG = re.compile(r"^(\w+)(?: (?:by|without) \(([^)]*)\))?$")
+
+
+def same_crossing(bound: Bound, expr: str) -> bool:
+    """Whether a panel query ``expr`` crosses ``bound``'s line exactly when the alert's left-hand side does:
+
+    - the same aggregations, labels the alert fixes aside (its rule labels and equality matchers: a per-service
+      rule's ``sum`` is the panel's ``sum by (service)`` series of that service);
+    - one outer ``max`` of the panel over the alert's series when higher is worse (``min`` when lower is), and the
+      alert takes no sum, average or count: the panel's line is the highest of the alert's values;
+    - a count compared with ``> 0``: a sum of non-negative counts is above 0 exactly when one of them is.
+    """
+    fixed = set(bound.labels) | set(bound.lhs_matchers())
+
+    def norm(aggs: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ...]:
+        out = []
+        for agg in aggs:
+            m = _AGG.match(agg)
+            op, labels = (m.group(1), m.group(2) or "") if m else (agg, "")
+            out.append((op, frozenset(x.strip() for x in labels.split(",") if x.strip()) - fixed))
+        return tuple(out)
+
+    theirs, ours = norm(aggregation(bound.lhs)), norm(aggregation(expr))
+    if theirs == ours:
+        return True
+    ops = {op for op, _ in theirs}
+    if len(ours) == 1 and ours[0][0] == ("max" if bound.higher_is_worse else "min") and ops <= {"max", "min", "-"}:
+        return True
+    return bound.op == ">" and bound.value == 0 and len(ours) == len(theirs) == 1 and {ours[0][0], theirs[0][0]} <= {"sum", "max", "-"}
+
+
 def _levels(thresholds: Mapping[str, Any] | None) -> list[tuple[float, str]]:
     steps = (thresholds or {}).get("steps") or []
     return [(float(s["value"]), str(s["color"])) for s in steps if s.get("value") is not None]
@@ -507,6 +629,10 @@ def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Ite
                        f"{b.alert} {dict(b.labels)} compares its {_quantile(b.lhs):g}-quantile with {b.value:g}"
                        + ("" if b.slow_ratio is None else f" (more than {b.slow_ratio:g} of the observations above it)")
                        for b in found for e in exprs if (q := _other_quantile(b, e, series)) is not None})
+    if not has_levels:
+        # Without thresholds, a panel that splits an alert's quantity by a label the alert aggregates away (errors by
+        # plan under an overall ratio) is a breakdown, not the alert's number: it must carry no line of the alert.
+        applicable = [b for b in applicable if all(same_crossing(b, e) for e in exprs if applies(b, e, series))]
     if not applicable:
         return []
     by_alert: dict[str, list[Bound]] = {}
@@ -520,6 +646,13 @@ def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Ite
     if have != (want.base, list(want.levels)) and (layered or have[1]):
         problems.append(f"panel {title!r}: thresholds {have} but its alerts {sorted({(b.alert, b.op, b.value) for b in layered})} "
                         f"give {(want.base, list(want.levels))}")
+    # Same thresholds, same aggregation: a panel that sums what the alert takes the max of (or splits a sum the alert
+    # compares whole) reads under the line while the alert fires (issue 23 review: "Memory against limit").
+    for b in {(b.alert, b.lhs): b for b in applicable}.values():
+        for e in exprs:
+            if (applies(b, e, series) or reads(b, e, series)) and not same_crossing(b, e):
+                problems.append(f"panel {title!r}: aggregates {list(aggregation(e))} but {b.alert} compares {list(aggregation(b.lhs))}; "
+                                f"accepted: the alert's aggregation (or its left-hand side, ctx.alert_lhs)")
     named = {(o.get("matcher") or {}).get("options"): o for o in overrides}
     for b in per_series:
         names = {*b.labels.values(), *b.lhs_matchers().values()} - {b.severity}

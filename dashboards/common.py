@@ -49,6 +49,19 @@ class Context:
         (lhs,) = {b.lhs for b in alerts.find_bounds(self.rules(), alert)}
         return lhs
 
+    def born_window(self, alert: str, series: str) -> str:
+        """The window over which ``alert`` counts ``series`` with the children born in it (``S unless S offset w``),
+        e.g. "15m", so that a panel counts births over the same window; fails when the alert has no such form."""
+        return alerts.born_window(self.rules(), alert, series)
+
+    def alert_matcher(self, alert: str, label: str) -> str:
+        """The matcher ``alert`` selects ``label`` with (``queue=~".+[.]failed"``), for panels of the same series."""
+        return alerts.alert_matcher(self.rules(), alert, label)
+
+    def alert_window(self, alert: str, func: str) -> str:
+        """The window of ``alert``'s one ``func(...[w])`` (e.g. "30m")."""
+        return alerts.alert_window(self.rules(), alert, func)
+
     def alert_bound(self, alert: str) -> alerts.Bound:
         """The one comparison of ``alert`` as a panel shows it (a bucket-ratio alert as its quantile against B)."""
         (bound,) = {(b.op, b.value, b.slow_ratio): b for b in alerts.find_bounds(self.rules(), alert)}.values()
@@ -117,6 +130,12 @@ def increase_born(selector: str, window: str) -> str:
     """
     return (f"(({selector} unless {selector} offset {window}) unless on (job, instance) (up offset {window} == 0)"
             f" or increase({selector}[{window}]))")
+
+
+def rate_born(selector: str, window: str) -> str:
+    """Per-second rate of a counter over the fixed ``window`` (e.g. "15m"), children born within it counted with their
+    whole value (``increase_born`` divided by the window in seconds): a graph of a counter whose alerts count births."""
+    return f"{increase_born(selector, window)} / {duration_seconds(window):g}"
 
 
 def ratio(errors: str, total: str, window: str = "$__rate_interval") -> str:

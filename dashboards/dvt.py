@@ -8,7 +8,6 @@ from dashboards.builder import (
     Row,
     Steps,
     Variable,
-    above,
     bargauge,
     explore_link,
     heatmap,
@@ -85,7 +84,9 @@ def platform_health(ctx: Context) -> Dashboard:
                     stat("Plugin errors / invocations (24h)", [prom(
                         f"sum({increase_born(PLUGIN_ERRORS, '24h')})"
                         f" / sum({increase_born('dvt_plugin_invocations_total', '24h')})", "errors / invocations")],
-                        unit="percentunit", decimals=2, steps=ctx.alert_steps("PluginRejectRate"), width=8,
+                        unit="percentunit", decimals=2, width=8,
+                        # Every failure over 24h, all types together: not PluginRejectRate's number (denials per type
+                        # over 5m), so none of its lines (issue 23 review).
                         description="Share of plugin invocations that did not succeed (timeout, permission_denied, isolated_failure)."),
                 ],
             ),
@@ -145,9 +146,14 @@ def operations(ctx: Context) -> Dashboard:
                     timeseries("Events / sec by type", [
                         prom(f"sum by (event_type) (rate({write}_count[$__rate_interval]))", "{{event_type}}"),
                     ], unit="ops", stack=True),
+                    # The alert's own quantity (issue 23): a new event_type's error child is born holding its first error,
+                    # which a rate() reads as 0 while StateStoreWriteFailure pages.
                     timeseries("StateStore write errors", [
-                        prom("sum by (event_type) (rate(dvt_statestore_write_errors_total[$__rate_interval]))", "{{event_type}}"),
-                    ], unit="ops", steps=above(critical=1e-9), description="StateStoreWriteFailure pages on any sustained write error."),
+                        prom(ctx.alert_lhs("StateStoreWriteFailure"), "failed writes in the last "
+                             + ctx.born_window("StateStoreWriteFailure", "dvt_statestore_write_errors_total")),
+                    ], unit="short", decimals=0, steps=ctx.alert_steps("StateStoreWriteFailure"),
+                        description="Failed StateStore writes in the alert's window, counted as StateStoreWriteFailure counts them "
+                                    "(an event_type first seen in it counts whole); it pages above the line."),
                     heatmap("StateStore write latency distribution", buckets(write), unit="ms"),
                 ],
             ),
@@ -175,9 +181,9 @@ def operations(ctx: Context) -> Dashboard:
                     table("Error rate by plan", [prom(
                         'sum by (planId) (rate(dvt_runs_completed_total{status="failed", planId=~"$plan"}[1h]))'
                         ' / sum by (planId) (rate(dvt_runs_completed_total{planId=~"$plan"}[1h]))', instant=True, format="table")],
-                        columns={"planId": "Plan", "Value": "Error rate (1h)"}, unit="percentunit",
-                        steps=_error_steps(ctx),
-                        custom={"cellOptions": {"type": "color-text"}}),
+                        # A breakdown: HighErrorRate and DvtErrorRateAboveSlo compare the ratio over all plans, so one
+                        # plan's share is not their number and carries no line of theirs (issue 23 review).
+                        columns={"planId": "Plan", "Value": "Error rate (1h)"}, unit="percentunit"),
                     table("Top failing steps", [prom(
                         "topk(10, sum by (planId, stepId) "
                         f"({increase_born(FAILED_STEPS, '$__range')}))",
@@ -197,9 +203,9 @@ def operations(ctx: Context) -> Dashboard:
                           (prom("sum by (tenantId) (dvt_plugin_sandbox_memory_bytes)", "{{tenantId}}"),),
                           unit="bytes", options={"calculate": False, "yAxis": {"axisPlacement": "left"},
                                                  "color": {"mode": "scheme", "scheme": "Oranges", "steps": 32}, "cellGap": 1}),
-                    timeseries("Plugin permission denials", [prom(
-                        'sum(rate(dvt_plugin_invocations_total{status="permission_denied"}[5m])) / sum(rate(dvt_plugin_invocations_total[5m]))',
-                        "denied share")], unit="percentunit", steps=ctx.alert_steps("PluginRejectRate")),
+                    # Per plugin type, as PluginRejectRate compares it: one type at 2% is under 1% of all invocations.
+                    timeseries("Plugin permission denials", [prom(ctx.alert_lhs("PluginRejectRate"), "{{plugin_type}}")],
+                               unit="percentunit", steps=ctx.alert_steps("PluginRejectRate")),
                     timeseries("Signals by type and status", [
                         prom("sum by (signal_type, status) (rate(dvt_signals_received_total[$__rate_interval]))", "{{signal_type}} {{status}}"),
                     ], unit="ops"),

@@ -16,7 +16,9 @@ Checks, per panel target, variable query and annotation:
   variable defined is used (by a query, a title, a link or another variable's query): an unused selector filters nothing;
 - an ``increase()`` over a counter whose children are born non-zero (catalog ``born_non_zero_labels``) counting over
   the dashboard's range or a fixed window counts those children as the alerts do (``dashboards.common.increase_born``):
-  a child created by its first increment has no increase, so the panel would read 0 while the alert fires;
+  a child created by its first increment has no increase, so the panel would read 0 while the alert fires; so does
+  any ``rate()``/``irate()``/``increase()`` (per-step graphs too) of a family an alert counting up reads in that form
+  (``born_counted``: StateStoreWriteFailure, NodeFailures, the loss alerts ...);
 - LogQL targets go to Loki and select streams by the labels the log pipeline writes; TraceQL targets go to Tempo.
 """
 
@@ -35,7 +37,7 @@ import yaml
 
 from components.logs.loki_config import STREAM_LABELS as LOKI_STREAM_LABELS
 from components.rules.catalog import FORBIDDEN_LABELS, Catalog, load_catalog
-from components.rules.guards import RANGE_CHANGE_FUNCS
+from components.rules.guards import RANGE_CHANGE_FUNCS, alert_rules, counts_up, recordings
 from components.wiring.endpoints import DATASOURCE_UIDS, LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 # libyaml's parser when PyYAML has it (the same safe constructor): a render's rules are some 200 kB of YAML.
@@ -109,8 +111,22 @@ def _born_guarded(ast: Any) -> set[tuple[str, tuple[tuple[str, str, str], ...]]]
     return guarded
 
 
-def _born_problem(matrix: Any, catalog: Catalog, guarded: set[Any]) -> list[str]:
-    """An increase() over a born-non-zero family, counting over a range or fixed window, outside the born form."""
+# Functions whose value misses the first count of a child created by its first increment.
+_BORN_FUNCS = ("increase", "rate", "irate")
+
+
+def _born_problem(func: str, matrix: Any, catalog: Catalog, guarded: set[Any], counted: frozenset[str]) -> list[str]:
+    """A rate()/irate()/increase() over a born-non-zero family outside the born form, where it must count births:
+
+    - an ``increase()`` over the range or a fixed window (a count of what happened: a child born in it is missing);
+    - any of the three over a family an alert counting up reads in the born form (``counted``, e.g.
+      dvt_statestore_write_errors_total under StateStoreWriteFailure), per-step graphs included: such a child may
+      count once and never again, so the panel would read 0 while the alert fires.
+
+    Exception: a per-step graph, or a rate over a window, of a family whose alerts read it with plain rate()
+    (ratios, quantiles, throughput): it shows what those alerts compare (a born child's first count is missing
+    from both), and the born form would make the panel disagree with them.
+    """
     selector = matrix.vector_selector
     if selector.name:
         names = [selector.name] if catalog.has_metric(selector.name) else []
@@ -120,10 +136,29 @@ def _born_problem(matrix: Any, catalog: Catalog, guarded: set[Any]) -> list[str]
             names = [n for n in names if _name_matches(str(m.op), m.value, n)]
     born = sorted({label for n in names for label in catalog.family(n).born_non_zero_labels})
     window = matrix.range.total_seconds()
-    if not born or window == _STEP_WINDOW_SECONDS or _selector_key(selector) in guarded:
+    if not born or _selector_key(selector) in guarded:
         return []
-    return [f"increase() of {selector.name or sorted(names)[:3]} over {int(window)}s misses the children born holding their first "
-            f"count (labels {born}); accepted: dashboards.common.increase_born(selector, window)"]
+    shown = selector.name or sorted(names)[:3]
+    if set(names) & counted:
+        return [f"{func}() of {shown} over {int(window)}s misses the children born holding their first count (labels {born}), "
+                "which the alerts over it count; accepted: dashboards.common.increase_born(selector, window) "
+                "(or rate_born(selector, window))"]
+    if func == "increase" and window != _STEP_WINDOW_SECONDS:
+        return [f"increase() of {shown} over {int(window)}s misses the children born holding their first "
+                f"count (labels {born}); accepted: dashboards.common.increase_born(selector, window)"]
+    return []
+
+
+def born_counted(rule_specs: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """Series the stack's alerts that count up (components.rules.guards.counts_up) read in the born form,
+    ``S unless S offset <w>``: panels over them must count births too."""
+    specs = {str(i): spec for i, spec in enumerate(rule_specs)}
+    recorded = recordings(specs)
+    out: set[str] = set()
+    for _, rule in alert_rules(specs):
+        if counts_up([rule], recorded):
+            out.update(name for name, _ in _born_guarded(promql_parser.parse(str(rule["expr"]))) if name)
+    return frozenset(out)
 
 
 def _name_matches(op: str, value: str, series: str) -> bool:
@@ -158,8 +193,8 @@ def _selector_metrics(selector: Any, catalog: Catalog, recorded: frozenset[str])
     return found, []
 
 
-def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozenset()) -> list[str]:
-    """Problems of one PromQL expression (as written in Grafana, macros included)."""
+def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozenset(), counted: frozenset[str] = frozenset()) -> list[str]:
+    """Problems of one PromQL expression (as written in Grafana, macros included); ``counted``: born_counted()."""
     try:
         ast = promql_parser.parse(substitute(expr, born=True))
     except (ValueError, TypeError) as error:
@@ -181,9 +216,9 @@ def check_promql(expr: str, catalog: Catalog, recorded: frozenset[str] = frozens
                 known = frozenset().union(*(catalog.labels(s) for s in series))
                 for label in sorted(names - known):
                     problems.append(f"label {label!r} is not carried by {node.name or sorted(series)[:3]}; its labels: {sorted(known)}")
-        if (isinstance(node, promql_parser.Call) and node.func.name == "increase"
+        if (isinstance(node, promql_parser.Call) and node.func.name in _BORN_FUNCS
                 and isinstance(node.args[-1], promql_parser.MatrixSelector)):
-            problems.extend(_born_problem(node.args[-1], catalog, guarded))
+            problems.extend(_born_problem(node.func.name, node.args[-1], catalog, guarded, counted))
         if (isinstance(node, promql_parser.Call) and node.func.name in RANGE_CHANGE_FUNCS
               and isinstance(node.args[-1], promql_parser.MatrixSelector)):
             name = node.args[-1].vector_selector.name
@@ -240,7 +275,7 @@ def _check_variable_refs(text: str, defined: set[str], where: str, uid: str) -> 
 
 
 def _check_target(target: dict[str, Any], panel_ds: dict[str, Any] | None, ctx: tuple[str, str], catalog: Catalog,
-                  recorded: frozenset[str], defined: set[str]) -> list[Problem]:
+                  recorded: frozenset[str], defined: set[str], counted: frozenset[str] = frozenset()) -> list[Problem]:
     uid, where = ctx
     datasource = target.get("datasource") or panel_ds or {}
     ds_uid = datasource.get("uid")
@@ -252,7 +287,7 @@ def _check_target(target: dict[str, Any], panel_ds: dict[str, Any] | None, ctx: 
     out: list[Problem] = []
     if "expr" in target and kind == "prometheus":
         text = target["expr"]
-        out += [Problem(uid, where, p) for p in check_promql(text, catalog, recorded)]
+        out += [Problem(uid, where, p) for p in check_promql(text, catalog, recorded, counted)]
     elif "expr" in target and kind == "loki":
         text = target["expr"]
         out += [Problem(uid, where, p) for p in check_logql(text)]
@@ -269,10 +304,13 @@ def _language(kind: str | None) -> str:
     return {"prometheus": "PromQL", "loki": "LogQL", "tempo": "TraceQL"}.get(kind or "", "?")
 
 
-def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, recorded: Iterable[str] = ()) -> list[Problem]:
-    """Every problem of one dashboard JSON model."""
+def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, recorded: Iterable[str] = (),
+                   counted: Iterable[str] = ()) -> list[Problem]:
+    """Every problem of one dashboard JSON model; ``recorded``: series the stack's rules record, ``counted``: series
+    its alerts count births of (born_counted)."""
     catalog = catalog or load_catalog()
     recorded = frozenset(recorded)
+    born = frozenset(counted)
     uid = str(model.get("uid") or model.get("title") or "?")
     variables = (model.get("templating") or {}).get("list") or []
     defined = {str(v.get("name")) for v in variables}
@@ -309,7 +347,7 @@ def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, record
         ds_uid = (annotation.get("datasource") or {}).get("uid")
         if ds_uid == GRAFANA_BUILTIN_UID:
             continue
-        problems += _check_target(annotation, None, (uid, where), catalog, recorded, defined)
+        problems += _check_target(annotation, None, (uid, where), catalog, recorded, defined, born)
 
     for link in model.get("links") or []:
         problems += _check_variable_refs(str(link.get("url", "")), defined, f"link {link.get('title')!r}", uid)
@@ -324,7 +362,7 @@ def lint_dashboard(model: dict[str, Any], catalog: Catalog | None = None, record
             problems.append(Problem(uid, f"panel {title!r}", f"datasource UID {panel_ds.get('uid')!r} does not exist; accepted: {list(DATASOURCE_UIDS)}"))
         for target in panel.get("targets") or []:
             where = f"panel {title!r} target {target.get('refId', '?')}"
-            problems += _check_target(target, panel_ds, (uid, where), catalog, recorded, defined)
+            problems += _check_target(target, panel_ds, (uid, where), catalog, recorded, defined, born)
     return problems
 
 
@@ -353,12 +391,13 @@ def recorded_series(rule_specs: Iterable[dict[str, Any]]) -> frozenset[str]:
 
 def lint_render(directory: Path) -> tuple[int, list[Problem]]:
     """Lint every dashboard of a render directory against its catalog and its own rules; (dashboards, problems)."""
-    recorded = recorded_series(yaml.load(p.read_text(), Loader=_LOADER) for p in sorted((directory / "rules").glob("*.yaml")))
+    specs = [yaml.load(p.read_text(), Loader=_LOADER) for p in sorted((directory / "rules").glob("*.yaml"))]
+    recorded, counted = recorded_series(specs), born_counted(specs)
     catalog = load_catalog()
     paths = sorted((directory / "dashboards").glob("*.json"))
     problems: list[Problem] = []
     for path in paths:
-        problems += lint_dashboard(json.loads(path.read_text()), catalog, recorded)
+        problems += lint_dashboard(json.loads(path.read_text()), catalog, recorded, counted)
     return len(paths), problems
 
 

@@ -18,7 +18,7 @@ from dashboards.builder import (
     table,
     timeseries,
 )
-from dashboards.common import Context, System, label_var
+from dashboards.common import Context, System, label_var, rate_born
 
 STACK_SERVICES = "prometheus|alertmanager|loki|tempo|observability-stack"
 # Log streams of the stack's own pods (service comes from app.kubernetes.io/name).
@@ -39,6 +39,9 @@ def stack_health(ctx: Context) -> Dashboard:
     stack_pods = f'namespace=~"{ctx.namespace}|{ctx.namespace}{HOST_NAMESPACE_SUFFIX}"'
     job = 'job=~"$job"'
     full = threshold("prometheus_storage_full_ratio")
+    loki_window = ctx.born_window("LokiIngestionErrors", "loki_discarded_samples_total")
+    refused_window = ctx.born_window("TempoIngestionErrors", "tempo_receiver_refused_spans")
+    discarded_window = ctx.born_window("TempoIngestionErrors", "tempo_discarded_spans_total")
     retention = {"prometheus": ctx.prometheus_retention_seconds, "loki": ctx.loki_retention_seconds, "tempo": ctx.tempo_retention_seconds}
     stream = f'{{environment="{ctx.environment}", service=~"{STACK_PODS}"}}'
     return System(folder="platform", services=STACK_SERVICES, deployments=ns).dashboard(
@@ -95,7 +98,8 @@ def stack_health(ctx: Context) -> Dashboard:
                     timeseries("Prometheus head series", [prom("sum(prometheus_tsdb_head_series)", "series")], unit="short", width=8),
                     timeseries("Loki lines received", [
                         prom("sum(rate(loki_distributor_lines_received_total[$__rate_interval]))", "lines/s"),
-                        prom("sum by (reason) (rate(loki_discarded_samples_total[$__rate_interval]))", "discarded {{reason}}"),
+                        # As LokiIngestionErrors counts them: a reason's child is born holding its first discards.
+                        prom(f"sum by (reason) ({rate_born('loki_discarded_samples_total', loki_window)})", f"discarded {{{{reason}}}} ({loki_window})"),
                     ], unit="short", width=8),
                     timeseries("Loki bytes received", [prom("sum(rate(loki_distributor_bytes_received_total[$__rate_interval]))", "bytes/s")],
                                unit="Bps", width=8),
@@ -105,8 +109,10 @@ def stack_health(ctx: Context) -> Dashboard:
                         unit="percentunit", steps=ctx.alert_steps("LokiPushErrors"), width=8),
                     timeseries("Tempo spans", [
                         prom("sum(rate(tempo_distributor_spans_received_total[$__rate_interval]))", "received/s"),
-                        prom("sum(rate(tempo_receiver_refused_spans[$__rate_interval]))", "refused/s"),
-                        prom("sum by (reason) (rate(tempo_discarded_spans_total[$__rate_interval]))", "discarded {{reason}}"),
+                        # As TempoIngestionErrors counts them (children born holding their first refused/discarded spans).
+                        prom(f"sum({rate_born('tempo_receiver_refused_spans', refused_window)})", f"refused/s ({refused_window})"),
+                        prom(f"sum by (reason) ({rate_born('tempo_discarded_spans_total', discarded_window)})",
+                             f"discarded {{{{reason}}}} ({discarded_window})"),
                     ], unit="short", width=8),
                 ],
             ),

@@ -295,7 +295,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
                     ),
                     timeseries(
                         "Flags by type",
-                        [prom("sum by (flag_type) (increase(seamless_conformance_flag_total[$__rate_interval]))", "{{flag_type}}")],
+                        [prom(f"sum by (flag_type) ({increase_born(FLAGS, '$__rate_interval')})", "{{flag_type}}")],
                         unit="short", stack=True, width=16,
                     ),
                     timeseries(
@@ -326,6 +326,7 @@ def conformance_quality(ctx: Context) -> Dashboard:
 
 def dagmanager_gateway(ctx: Context) -> Dashboard:
     node = 'node_id=~"$node_id"'
+    failures_window = ctx.born_window("NodeFailures", "node_process_failure_total")
     return QMTL.dashboard(
         ctx, "qmtl-dagmanager-gateway", "QMTL DAG Manager and Gateway",
         "Diff processing, queues, garbage collection, world apply, ControlBus acknowledgements, SDK cache and node metrics (seed 002).",
@@ -413,13 +414,14 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                     # WorldService series carry run_id (a new series per run, born with its final value):
                     # panels read the per-target sums recorded in rules/qmtl-core.yaml, never the raw series.
                     # The share WorldApplyFailureRateHigh compares (failures over runs), not its complement.
+                    # Per world, as the alert compares it (issue 23 review: a sum over worlds dilutes one failing world).
                     stat("Apply failure rate", [prom(
-                        f'sum(rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
-                        f' / sum(rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "failed")],
+                        f'sum by (world_id) (rate({FAILURES}{{world_id=~"$world_id"}}[$__rate_interval]))'
+                        f' / sum by (world_id) (rate({RUNS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{world_id}}")],
                         unit="percentunit", steps=ctx.alert_steps("WorldApplyFailureRateHigh")),
                     stat("Allocation snapshots stale", [prom("max(world_allocation_snapshot_stale_ratio)", "stale")], unit="percentunit",
                          steps=ctx.alert_steps("WorldAllocationSnapshotStale")),
-                    stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ()), "p95")], unit="ms",
+                    stat("Freeze ACK latency p95", [prom(_ack_quantile('phase="freeze"', ("world_id",)), "{{world_id}}")], unit="ms",
                          steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
                     stat("Apply failures in range", [prom(f"sum({increase_born(FAILURES + WORLD, '$__range')})", "failures")],
                          decimals=0, steps=ctx.alert_steps("WorldApplyFailureDetected")),
@@ -433,7 +435,7 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                         prom(f'sum by (phase) (rate({ACKS}{{world_id=~"$world_id"}}[$__rate_interval]))', "{{phase}}"),
                     ], unit="ops", width=8),
                     timeseries("ControlBus ACK latency p95 by phase", [
-                        prom(_ack_quantile('world_id=~"$world_id"', ("phase",)), "{{phase}}"),
+                        prom(_ack_quantile('world_id=~"$world_id"', ("phase", "world_id")), "{{phase}} {{world_id}}"),
                     ], unit="ms", steps=ctx.alert_steps("ControlBusApplyAckLatencyHigh")),
                     heatmap("ControlBus ACK latency", f'sum by (le) (increase({ACK_BUCKETS}{{world_id=~"$world_id"}}[$__rate_interval]))',
                             unit="ms"),
@@ -478,9 +480,11 @@ def dagmanager_gateway(ctx: Context) -> Dashboard:
                                unit="ops", width=8),
                     timeseries("Node compute p95", [prom(quantile(0.95, "node_process_duration_ms", node, ("node_id",)), "{{node_id}}")],
                                unit="ms", steps=ctx.alert_steps("NodeSlowProcessing"), width=8),
+                    # As NodeFailures counts them: a node's failure child is born holding its first failure (rate() reads 0).
                     timeseries("Node failures", [
-                        prom(f"sum by (node_id) (rate(node_process_failure_total{{{node}}}[$__rate_interval]))", "{{node_id}}"),
-                    ], unit="ops", width=8),
+                        prom(f"sum by (node_id) ({increase_born(f'node_process_failure_total{{{node}}}', failures_window)})", "{{node_id}}"),
+                    ], unit="short", decimals=0, width=8, steps=ctx.alert_steps("NodeFailures"),
+                        description=f"Failures per node in the last {failures_window}, as NodeFailures counts them; it fires above the line."),
                     heatmap("Node compute duration", buckets("node_process_duration_ms", node), unit="ms", width=24),
                 ],
             ),

@@ -28,7 +28,12 @@ inputs present, then stale: the alert itself, when ``vanish: self``, and
 ``MetricsSourceAbsent`` for each source job fire), and for alerts over a
 churning or born-non-zero family a **churn** / **born-non-zero** case: the
 alert's own firing cases, their inputs rewritten into one series per run, or
-into children that appear only with their first increment, must still fire.
+into children that appear only once they count, must still fire. For an alert
+that fires on more (``> <number>``) the children are born as late as the case
+allows (its first expected firing less the rule's ``for``), holding all they
+counted before, so an alert that reads them with plain ``increase``/``rate``
+misses a count above its threshold (issue 23: SeamlessConformanceFlagSpike);
+for one that fires on too few they are born at their first increment.
 Evaluation times keep clear of window edges so the cases hold under the
 left-open ``(t-r, t]`` windows of Prometheus 3 (deployed, and the promtool the
 tests run, built by `make tools`) as under the closed ``[t-r, t]`` windows of
@@ -404,6 +409,7 @@ def _regex_value(pattern: str) -> str:
     """A label value a regex matcher accepts (fully anchored, as PromQL does)."""
     def simplify(p: str) -> str:
         p = re.sub(r"\([^()]*\)[?*]", "", p)  # optional groups
+        p = re.sub(r"\[([^]\\^])\]", lambda m: re.escape(m.group(1)), p)  # a class of one character: [.] is a literal dot
         p = p.replace(".*", "a").replace(".+", "a")
         p = re.sub(r"(?<!\\)\.", "0", p)  # any character
         p = re.sub(r"\\(.)", r"\1", p)  # escaped literals
@@ -551,8 +557,15 @@ def churn_inputs(inputs: list[dict[str, Any]], catalog: Catalog) -> list[dict[st
     return out
 
 
-def born_inputs(inputs: list[dict[str, Any]], catalog: Catalog) -> list[dict[str, Any]]:
-    """Rewrite lazily created children so each appears only with its first increment."""
+def born_inputs(inputs: list[dict[str, Any]], catalog: Catalog, born_at: int = 0) -> list[dict[str, Any]]:
+    """Rewrite lazily created children so each appears only with its first increment.
+
+    ``born_at`` (a sample index, the case's ``interval`` apart): a child is absent until then (or until its first
+    change, if later) and first appears holding everything it counted before, as a child created by an increment
+    and first scraped after a burst does. Born late, its count can be above an alert's threshold while
+    ``increase()`` sees none of it (a new flag_type born holding 80 against ``increase(...[15m]) > 50``).
+    Each child keeps its later samples; the buckets of a histogram child are born together.
+    """
     groups: dict[Any, list[int]] = {}
     parsed = []
     for idx, item in enumerate(inputs):
@@ -575,10 +588,56 @@ def born_inputs(inputs: list[dict[str, Any]], catalog: Catalog) -> list[dict[str
                 first = change if first is None else min(first, change)
         if first is None:
             continue
+        birth = max(first, born_at)
+        if any(birth >= len(parsed[idx][2]) for idx in members):
+            birth = first  # the series ends before: born at its first increment
         for idx in members:
             vals = parsed[idx][2]
-            out[idx] = {"series": inputs[idx]["series"], "values": render_values([*([None] * first), *vals[first:]])}
+            out[idx] = {"series": inputs[idx]["series"], "values": render_values([*([None] * birth), *vals[birth:]])}
     return out
+
+
+def counts_up(rules: Iterable[Mapping[str, Any]], recorded: Recorded) -> bool:
+    """Whether every rule compares a count of events, ``<expr> > <number>`` (or ``>=``) with no ratio (``/``) or
+    quantile in ``<expr>``: more counted is worse, so events born later, inside the window, must not silence it.
+
+    For a rule that fires on too few (``< 1``, "no progress") late events would be progress; a ratio or a
+    quantile compares shares whose sides are born together: their children are born at their first increment.
+    Recorded series are followed to the rules that record them (an SLO's ratio).
+    """
+    def shares(node: Any, depth: int = 0) -> bool:
+        found = []
+        pp.walk(node, lambda n: found.append(n) if (isinstance(n, pp.BinaryExpr) and str(n.op) == "/" and selectors(str(n.rhs)))
+                or (isinstance(n, pp.Call) and n.func.name == "histogram_quantile") else None)
+        inner = [expr for sel in selectors(str(node)) for _, expr in recorded.get(sel.name, [])]
+        return bool(found) or (depth < 5 and any(shares(pp.parse(e), depth + 1) for e in inner))
+
+    def counts(node: Any) -> bool:
+        while isinstance(node, pp.ParenExpr):
+            node = node.expr
+        if isinstance(node, pp.BinaryExpr) and str(node.op) == "or":  # one comparison per source, each counting
+            return counts(node.lhs) and counts(node.rhs)
+        return (isinstance(node, pp.BinaryExpr) and str(node.op) in (">", ">=") and not selectors(str(node.rhs))
+                and not shares(node.lhs))
+
+    return all(counts(pp.parse(str(rule["expr"]))) for rule in rules)
+
+
+def _born_index(case: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> int:
+    """The sample index children are born at in the born-non-zero case of an alert counting up: its first
+    expected firing minus its longest ``for`` (it must hold from there on), in steps of the case's interval."""
+    step = _seconds(str(case.get("interval", "1m")))
+    first = min(_seconds(str(t["eval_time"])) for t in case["alert_rule_test"])
+    hold = max(_seconds(str(r.get("for", "0m"))) for r in rules)
+    return max(0, int((first - hold) // step))
+
+
+def _seconds(duration: str) -> int:
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    if m is None or not any(m.groups()):
+        raise GuardError(f"cannot read duration {duration!r}; accepted: 1h2m3s")
+    h, mi, s = (int(x or 0) for x in m.groups())
+    return h * 3600 + mi * 60 + s
 
 
 def _firing_cases(alert: str, test_docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -634,9 +693,11 @@ def guard_tests(specs: Mapping[str, Mapping[str, Any]], test_docs: Sequence[Mapp
                     cases.append(c)
                 if born:
                     c = copy.deepcopy(case)
-                    c["input_series"] = born_inputs(c["input_series"], catalog)
+                    late = counts_up(rules, recorded)
+                    c["input_series"] = born_inputs(c["input_series"], catalog, _born_index(c, rules) if late else 0)
                     c["name"] = (f"{CASE_PREFIX['born_non_zero']} {alert} (from case {i + 1}): "
-                                 "children born at their first increment, still fires")
+                                 + ("children born late, holding all they counted before, still fires" if late
+                                    else "children born at their first increment, still fires"))
                     cases.append(c)
         out[key] = cases
     return out

@@ -7,6 +7,7 @@ import copy
 import math
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from dashboards.alerts import (
 from dashboards.common import context
 from dashboards.registry import build_dashboards
 from tests.conftest import STACKS, RenderStack
+from tests.support.panel_queries import interpolate
+from tooling.rule_eval import evaluate
 
 
 def _panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -260,3 +263,100 @@ def test_the_slo_dashboard_shows_every_slo_of_the_specs(render_stack: RenderStac
     # Each SLO's gauge links the runbook of its burn-rate alert.
     links = {link["title"] for p in _panels(model) for link in p.get("links", [])}
     assert {f"Runbook: {s.alert}" for path in slo.spec_files() for s in slo.load_slos(path)} <= links
+
+
+# ---- a panel that mirrors an alert aggregates as the alert does (issue 23 review) ----------------------------------
+
+def _with_expr(panel: dict[str, Any], expr: str, levels: list[tuple[float, str]] | None = None) -> dict[str, Any]:
+    changed = copy.deepcopy(panel)
+    changed["targets"][0]["expr"] = expr
+    if levels is not None:
+        changed = _with_steps(changed, levels)
+    return changed
+
+
+_WS = 'container_memory_working_set_bytes{container=~"$service", container!="", container!="POD", namespace=~"$namespace"}'
+_LIMITS = ('kube_pod_container_resource_limits{resource="memory", container=~"$service", container!="", container!="POD", '
+           'namespace=~"$namespace"}')
+
+
+@pytest.mark.parametrize(
+    ("uid", "title", "old", "alert"),
+    [
+        # The panels before this change: summed where the alert takes the max per pod, or over all plugin types /
+        # worlds where the alert compares each.
+        ("copilot-resource-usage", "Memory against limit",
+         f"sum by (container) ({_WS}) / sum by (container) ({_LIMITS} and on (namespace, pod, container) {_WS})", "MemoryExhaustion"),
+        ("dvt-operations", "Plugin permission denials",
+         'sum(rate(dvt_plugin_invocations_total{status="permission_denied"}[5m])) / sum(rate(dvt_plugin_invocations_total[5m]))',
+         "PluginRejectRate"),
+        ("qmtl-dagmanager-gateway", "Apply failure rate",
+         'sum(rate(instance_world:world_apply_failures:sum{world_id=~"$world_id"}[$__rate_interval]))'
+         ' / sum(rate(instance_world:world_apply_runs:sum{world_id=~"$world_id"}[$__rate_interval]))', "WorldApplyFailureRateHigh"),
+        ("qmtl-dagmanager-gateway", "Freeze ACK latency p95",
+         'histogram_quantile(0.95, sum by (le) (rate(instance_world_phase:controlbus_apply_ack_latency_ms_bucket:sum{phase="freeze"}'
+         '[$__rate_interval])))', "ControlBusApplyAckLatencyHigh"),
+    ],
+)
+def test_a_panel_aggregating_otherwise_than_its_alert_fails_the_drift_check(render_stack: RenderStack, uid: str, title: str, old: str,
+                                                                            alert: str) -> None:
+    found = bounds_of(_rules(render_stack, "prod"))
+    panel = _panel(_models(render_stack, "prod")[uid], title)
+    assert panel_problems(panel, found, SERIES) == []
+    problems = panel_problems(_with_expr(panel, old), found, SERIES)
+    assert any("aggregates" in p and f"but {alert} compares" in p for p in problems), problems
+
+
+def test_a_breakdown_carries_no_line_of_the_alert_it_splits(render_stack: RenderStack) -> None:
+    """Errors by plan under an overall ratio: one plan's share is not the alert's number."""
+    found = bounds_of(_rules(render_stack, "prod"))
+    panel = _panel(_models(render_stack, "prod")["dvt-operations"], "Error rate by plan")
+    assert panel_problems(panel, found, SERIES) == []
+    problems = panel_problems(_with_steps(panel, [(math.nextafter(0.05, 1), "yellow")]), found, SERIES)
+    assert any("aggregates ['sum by (planId)', 'sum by (planId)'] but HighErrorRate compares ['sum', 'sum']" in p for p in problems), problems
+
+
+def test_memory_against_limit_reads_what_memory_exhaustion_compares(render_stack: RenderStack, tmp_path: Path) -> None:
+    """Two pods of one container at 95% and 50% of their limits: MemoryExhaustion fires for the first; the summed
+    panel read 0.725 under its 0.9 line, the panel now shows each pod, one bar above the line."""
+    (rule_file,) = [path for path, text in render_stack("prod").files.items() if path.startswith("rules/") and "alert: MemoryExhaustion\n" in text]
+    out = tmp_path / "copilot.yaml"
+    out.write_text(yaml.safe_dump(yaml.safe_load(render_stack("prod").files[rule_file])))
+    series = []
+    for pod, used in (("parsing-a", 0.95e9), ("parsing-b", 0.5e9)):
+        series.append({"series": f'container_memory_working_set_bytes{{namespace="copilot", pod="{pod}", container="parsing", job="kubelet"}}',
+                       "values": f"{used:g}x20"})
+        series.append({"series": f'kube_pod_container_resource_limits{{namespace="copilot", pod="{pod}", container="parsing", '
+                                 'resource="memory", unit="byte", job="kube-state-metrics"}', "values": "1e9x20"})
+    values = {"service": "(parsing)", "namespace": "(copilot)"}
+    panel = _panel(_models(render_stack, "prod")["copilot-resource-usage"], "Memory against limit")
+    new = interpolate(panel["targets"][0]["expr"], values)
+    old = interpolate(f"sum by (container) ({_WS}) / sum by (container) ({_LIMITS} and on (namespace, pod, container) {_WS})", values)
+    (result,) = evaluate([{"rule_files": [str(out)], "interval": "1m", "input_series": series, "eval_times": ["10m"],
+                           "queries": [{"expr": e, "eval_time": "10m"} for e in (old, new)]}])
+    assert [(a.name, a.labels["pod"]) for a in result.firing("10m") if a.name == "MemoryExhaustion"] == [("MemoryExhaustion", "parsing-a")]
+    line = float(panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"])
+    (before,), after = [v for _, v in result.queries[0].samples], sorted(v for _, v in result.queries[1].samples)
+    assert round(before, 3) == 0.725 < line
+    assert after == [0.5, 0.95] and after[-1] > line
+
+
+def test_the_failed_queue_panels_read_the_queues_and_window_of_failed_queue_growing(render_stack: RenderStack, tmp_path: Path) -> None:
+    """One source: the panels read the alert's queue matcher and window off its rule. A dead-letter queue grows by 2 a
+    minute; a queue whose name only contains "failed" grows too. The alert fires for the queues the panels show, and the
+    growth stat is the alert's value (the panels read 1h and ".+[.]failed" while the alert read 30m and ".*failed.*")."""
+    (rule_file,) = [p for p, t in render_stack("prod").files.items() if p.startswith("rules/") and "alert: FailedQueueGrowing\n" in t]
+    out = tmp_path / "copilot.yaml"
+    out.write_text(yaml.safe_dump(yaml.safe_load(render_stack("prod").files[rule_file])))
+    model = _models(render_stack, "prod")["copilot-failed-queues"]
+    (growth,) = [p for p in _panels(model) if str(p.get("title", "")).startswith("Failed queue growth")]
+    by_queue = _panel(model, "Failed messages by queue")
+    series = [{"series": f'rabbitmq_queue_messages_ready{{queue="{q}", vhost="/"}}', "values": "0+2x60"} for q in ("parsing.failed", "failedjobs")]
+    queries = [growth["targets"][0]["expr"], by_queue["targets"][0]["expr"]]
+    (result,) = evaluate([{"rule_files": [str(out)], "interval": "1m", "input_series": series, "eval_times": ["45m"],
+                           "queries": [{"expr": e, "eval_time": "45m"} for e in queries]}])
+    fired = {a.labels["queue"]: a.value for a in result.firing("45m") if a.name == "FailedQueueGrowing"}
+    shown = {labels["queue"] for labels, _ in result.queries[1].samples}
+    assert set(fired) == shown == {"parsing.failed"}, (fired, shown)
+    ((_, value),) = result.queries[0].samples
+    assert value == fired["parsing.failed"] and growth["title"] == "Failed queue growth (30m)"

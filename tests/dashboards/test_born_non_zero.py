@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from components.rules.catalog import load_catalog
@@ -107,3 +108,73 @@ def test_the_lint_refuses_an_unused_variable(render_stack: RenderStack) -> None:
     problems = [str(p) for p in lint.lint_dashboard(model, recorded={"slo:error_budget_remaining:ratio"})]
     assert "dvt-operations: variable $environment: is defined but no panel query, title, link or other variable uses it; " \
            "accepted: use it to filter the panels it is offered for, or remove it" in problems
+
+
+# ---- graphs of counters the alerts count births of (issue 23 review) -------------------------------------------------
+
+STEP = "60s"  # Grafana's $__rate_interval as Prometheus receives it (any per-step window)
+BORN_GRAPHS = [
+    # (dashboard, panel, target, alert, a child born at minute 20 holding `held`, the query before the fix, the value the
+    # graph reads at minute 20: the count, or the per-second rate over the alert's window (15m: held / 900))
+    ("dvt-operations", "StateStore write errors", 0, "StateStoreWriteFailure",
+     'dvt_statestore_write_errors_total{job="dvt-engine", instance="d:1", event_type="StepCompleted"}', 40,
+     "sum by (event_type) (rate(dvt_statestore_write_errors_total[$__rate_interval]))", 40),
+    ("qmtl-dagmanager-gateway", "Node failures", 0, "NodeFailures",
+     'node_process_failure_total{job="qmtl-sdk", instance="s:1", node_id="n1"}', 3,
+     'sum by (node_id) (rate(node_process_failure_total{node_id=~".*"}[$__rate_interval]))', 3),
+    ("qmtl-conformance-quality", "Flags by type", 0, "SeamlessConformanceFlagSpike",
+     'seamless_conformance_flag_total{job="qmtl-seamless", instance="s:1", flag_type="schema_drift"}', 80,
+     "sum by (flag_type) (increase(seamless_conformance_flag_total[$__rate_interval]))", 80),
+    ("platform-stack-health", "Loki lines received", 1, "LokiIngestionErrors",
+     'loki_discarded_samples_total{job="loki", instance="l:1", reason="rate_limited", tenant="fake"}', 90,
+     "sum by (reason) (rate(loki_discarded_samples_total[$__rate_interval]))", 0.1),
+    ("platform-stack-health", "Tempo spans", 1, "TempoIngestionErrors",
+     'tempo_receiver_refused_spans{job="tempo", instance="t:1", receiver="otlp/otlp_receiver", transport="grpc"}', 90,
+     "sum(rate(tempo_receiver_refused_spans[$__rate_interval]))", 0.1),
+    ("platform-stack-health", "Tempo spans", 2, "TempoIngestionErrors",
+     'tempo_discarded_spans_total{job="tempo", instance="t:1", reason="trace_too_large", tenant="single-tenant"}', 90,
+     "sum by (reason) (rate(tempo_discarded_spans_total[$__rate_interval]))", 0.1),
+]
+
+
+def _target(render_stack: RenderStack, uid: str, title: str, index: int) -> str:
+    model = json.loads(render_stack("prod").files[f"dashboards/{uid}.json"])
+    (panel,) = [p for p in lint._panels(model["panels"]) if p.get("title") == title]
+    return str(panel["targets"][index]["expr"])
+
+
+def _grafana(expr: str) -> str:
+    return expr.replace("$__rate_interval", STEP).replace('=~"$node_id"', '=~".*"')
+
+
+@pytest.mark.parametrize(("uid", "title", "index", "alert", "series", "held", "old", "shown"), BORN_GRAPHS, ids=[f"{g[0]}:{g[1]}:{g[2]}" for g in BORN_GRAPHS])
+def test_graphs_of_counters_the_alerts_count_births_of_show_a_born_child(render_stack: RenderStack, tmp_path: Path, uid: str, title: str,
+                                                                       index: int, alert: str, series: str, held: int, old: str,
+                                                                       shown: float) -> None:
+    """A child born holding ``held`` and never incremented: the alert fires, the graph reads it (the old query read 0)."""
+    job, instance = (dict(part.split("=") for part in series.split("{")[1].rstrip("}").replace('"', "").split(", "))[k] for k in ("job", "instance"))
+    case = {"rule_files": [_rule_file(render_stack, tmp_path, alert)], "interval": "1m", "input_series": [
+        {"series": f'up{{job="{job}", instance="{instance}"}}', "values": "1x40"},
+        {"series": series, "values": f"_x20 {held}x20"}], "eval_times": ["23m"]}
+    new = _grafana(_target(render_stack, uid, title, index))
+    result = evaluate([case | {"queries": [{"expr": e, "eval_time": "20m"} for e in (_grafana(old), new)]}])[0]
+    assert alert in [a.name for a in result.firing("23m")]
+    assert [round(sum(v for _, v in q.samples), 9) for q in result.queries] == [0.0, shown]
+
+
+def test_the_lint_refuses_rates_of_families_the_alerts_count_births_of(render_stack: RenderStack) -> None:
+    catalog = load_catalog()
+    files = render_stack("prod").files
+    counted = lint.born_counted([yaml.safe_load(t) for p, t in sorted(files.items()) if p.startswith("rules/")])
+    # Alerts counting up read these in the born form; "no progress" (DvtWorkflowStuck) and ratios do not count.
+    assert {"dvt_statestore_write_errors_total", "node_process_failure_total", "seamless_conformance_flag_total",
+            "loki_discarded_samples_total", "tempo_receiver_refused_spans"} <= counted
+    assert "dvt_runs_completed_total" not in counted and "copilot_parsing_failures_total" not in counted
+    for func in ("rate", "irate", "increase"):
+        bad = lint.check_promql(f"sum by (event_type) ({func}(dvt_statestore_write_errors_total[$__rate_interval]))", catalog, counted=counted)
+        assert any(f"{func}() of dvt_statestore_write_errors_total over 17s misses the children born" in p for p in bad), bad
+    assert lint.check_promql(f"sum({increase_born('dvt_statestore_write_errors_total', '5m')})", catalog, counted=counted) == []
+    # A rate over a range or fixed window of a counted family is refused too; of a family the alerts read with rate()
+    # (a ratio: the first count is missing from both sides) it shows what they compare.
+    assert lint.check_promql("sum(rate(node_process_failure_total[5m]))", catalog, counted=counted) != []
+    assert lint.check_promql("sum(rate(copilot_parsing_failures_total[15m]))", catalog, counted=counted) == []
