@@ -307,7 +307,10 @@ def with_onsets(specs: Mapping[str, Mapping[str, Any]], counts_down: Collection[
     if ONSET_SET in specs:
         raise CauseError(f"{ONSET_SET}: the rule set name is taken by the generated onset companions")
     onsets = onset_rules(specs, counts_down=counts_down)
-    return {**specs, **({ONSET_SET: onsets} if onsets["groups"] else {})}
+    out = {name: dict(spec) for name, spec in specs.items()}
+    if onsets["groups"]:
+        out[ONSET_SET] = onsets
+    return out
 
 
 def inhibit_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
