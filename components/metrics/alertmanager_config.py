@@ -7,6 +7,8 @@
 
 Before the severities, two routes that must not follow them:
 
+    notify="none" (a cause's onset companion) -> nowhere: it exists only to mute the cause's symptoms
+                                                (components/rules/causes.py onset_rules)
     Watchdog (always firing)                 -> the heartbeat receiver (alerting.heartbeat), else nowhere;
                                                 never a person: the external dead-man service pages when it stops
     AlertmanagerNotificationsFailing{integration=X}
@@ -28,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.metrics import notifications
+from components.rules.causes import INHIBIT_ONLY
 from components.settings.metrics import AlertingSettings
 from components.settings.metrics_checks import HEARTBEAT_MIN_SECONDS
 
@@ -194,6 +197,7 @@ def alertmanager_config(alerting: AlertingSettings, causes: list[dict[str, Any]]
             "group_interval": alerting.group_interval,
             "repeat_interval": alerting.repeat_interval,
             "routes": [
+                {"matchers": [f'{INHIBIT_ONLY[0]}="{INHIBIT_ONLY[1]}"'], "receiver": NULL_RECEIVER},
                 heartbeat,
                 *_failing_integration_routes(receivers, route),
                 *({"matchers": [f'severity="{severity}"'], "receiver": route[severity]} for severity in reversed(SEVERITIES)),

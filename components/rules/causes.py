@@ -1,46 +1,91 @@
 """Which firing alert explains which: the inhibitions that make one fault page once.
 
 Alertmanager's inhibition mutes a *target* alert while a *source* alert fires (same values of the
-``equal`` labels). The stack derives every source -> target relation from the rules and the metric
-catalog, not from a hand list of alert pairs (issue 23: a dvt-engine scrape outage paged three times,
-a RabbitMQ outage twice, slow runs twice). Three kinds:
+``equal`` labels). The stack derives every source -> target relation from the rules, the metric
+catalog and the tables below, not from a hand list of alert pairs (issue 23: a dvt-engine scrape outage
+paged three times, a RabbitMQ outage twice, slow runs twice, a Loki outage four times). Four kinds:
 
+- **dependency down** (``dependency``): an alert that reports a dependency of a watched system down
+  (``DEPENDENCIES``: CopilotDependencyDown{service=<dependency>}) explains the alerts of the services that
+  use that dependency (``DEPENDENCY_USERS``) and nothing else: an unrelated service's fault during the
+  outage still pages.
+- **component down** (``component``): a stack component that fails its health probe
+  (``COMPONENT_DOWN``, one rule per component, its ``service`` the component) explains the component's
+  other alerts of the same outage (``SAME_OUTAGE``: its StatefulSet short of replicas, its scrape job
+  absent) and the loss its senders report while it refuses their data (``DELIVERY_LOSS``: Alloy's loss
+  to Loki, Tempo and Prometheus; the page of the component says Alloy drops, and the loss alert still
+  fires for its window after the component is back).
 - **source absent** (``scrape``): ``MetricsSourceAbsent{job=X}`` explains every alert whose data comes
   from scrape job X (the catalog's ``job`` of each series it reads, through recording rules:
-  ``guards.jobs_by_alert``) and ``ScrapeTargetDown{job=X}``. An alert over a vanished source that still
-  fires (``guard: {vanish: self}``: AdapterHeartbeatLost, the availability SLO alerts) then waits behind
-  the one page that names the job.
-- **dependency down** (``dependency``): an alert that reports a dependency of a watched system down
-  (``DEPENDENCIES``: CopilotDependencyDown -> the Copilot services) explains the alerts of that system's
-  services (errors, throughput, latency, their SLOs and absent sources: the services stop when their
-  message bus, database, vector store or model server is gone).
+  ``guards.jobs_by_alert``) and ``ScrapeTargetDown{job=X}``.
 - **same signal** (``peer``): two alerts of one ``service`` that read exactly the same series (catalog
-  family and job) report one fault twice: RunCompletionSLAViolation and the run-completion latency
-  burn-rate alert, CopilotDependencyDown{rabbitmq} and MetricsSourceAbsent{job=rabbitmq}, HighErrorRate and
-  DvtErrorRateAboveSlo. The higher-ranked one (``rank``) mutes the others.
+  family and job) report one fault twice. The higher-ranked one (``rank``) mutes the others.
+
+A cause must fire no later than the symptoms it mutes could fire: Prometheus sends an alert only once its
+``for:`` has passed, so a cause that waits longer than a symptom (CopilotDependencyDown{ollama}, 10m by
+seed 004, against CopilotErrorRateHigh's 5m) would let the symptom page first. Such a cause gets an
+**onset** companion (``onset_rules``): the same expression with no ``for:``, labelled ``notify="none"``
+(Alertmanager routes it to no one) and used only as an inhibition source next to its cause.
 
 A source never mutes a target more severe than itself (an emergency stays reachable), and the relation is
-acyclic (``rank`` is a total order; the dependency and source-absent alerts are never targets of the
-kinds below them), so two alerts never mute each other.
+acyclic (``rank`` is a total order; causes are never targets of the kinds below them), so two alerts never
+mute each other. The Watchdog is never muted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.rules import guards
+from components.rules.all_rules import counts_missing_as_down
 from components.rules.catalog import ANY_JOB, Catalog, load_catalog
+from components.wiring import endpoints
 
 SEVERITIES = guards.SEVERITY_ORDER
 SOURCE_ABSENT = guards.COMPANION
 TARGET_DOWN = "ScrapeTargetDown"
-# An alert that reports a dependency of a watched system down -> the catalog system whose services stop
-# with it. Written once here; the services and their alerts come from the catalog and the rules.
+# An alert that reports a dependency of a watched system down -> the catalog system of the services.
 DEPENDENCIES = {"CopilotDependencyDown": "copilot"}
+# Which Copilot services call each dependency (the cause alert's `service`): the values the `dependency`
+# label of copilot_<service>_dependency_call_duration_seconds takes per service (seed 004 "Per-Service
+# Metrics Checklist"). Seed 004's architecture: every stage consumes and publishes its RabbitMQ queue
+# (tracing phase 1, "RabbitMQ consumer spans") and keeps its documents in MongoDB; Qdrant holds the
+# vectors the embedding service writes and the orchestrator's RAG retrieval reads (phase 2 "Qdrant
+# searches"); Ollama is the LLM backend (span attribute copilot.llm_backend) of the orchestrator and
+# summarization, and a backend of the embedding service. A service not listed under a dependency keeps
+# paging while that dependency is down.
+_EVERY_STAGE = ("ingestion", "parsing", "chunking", "embedding", "summarization", "reporting", "orchestrator")
+DEPENDENCY_USERS: dict[str, tuple[str, ...]] = {
+    "rabbitmq": _EVERY_STAGE,
+    "mongodb": _EVERY_STAGE,
+    "qdrant": ("embedding", "orchestrator"),
+    "ollama": ("embedding", "orchestrator", "summarization"),
+}
+# A stack component failing its health probe (rules/observability-stack.yaml, one rule per component).
+COMPONENT_DOWN = "StackComponentDown"
+# The component's other alerts of the same outage (with the component as `service`, or as job).
+SAME_OUTAGE = ("StackReplicasUnavailable", SOURCE_ABSENT)
+# Data a component receives -> the sender's alert that counts what the sender drops while it is refused
+# (the flows of components/wiring/flows.py data_flows: Alloy pushes logs to Loki, traces to Tempo and
+# remote-writes span metrics to Prometheus).
+DELIVERY_LOSS = {
+    endpoints.LOKI_NAME: ("AlloyLogsDropped",),
+    endpoints.TEMPO_NAME: ("AlloyTraceExportFailing",),
+    endpoints.PROMETHEUS_NAME: ("AlloyRemoteWriteFailing",),
+}
 # The Watchdog never has a cause: it must keep firing whatever else is wrong.
 NEVER_MUTED = ("Watchdog",)
+# An onset companion's name and the label that routes it to no one (components/metrics/alertmanager_config.py).
+ONSET_SUFFIX = "Onset"
+INHIBIT_ONLY = ("notify", "none")
+ONSET_SET = "cause-onsets"
+
+
+class CauseError(ValueError):
+    """The cause tables and the rule set disagree; the message names the table, the key and the value."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +98,40 @@ class Alert:
     jobs: frozenset[str]
     signal: frozenset[tuple[str, str]]  # (catalog family, scrape job) of every series it reads
     generated: bool  # an SLO or companion rule (generated), not a hand-written one
+    wait: float = 0.0  # its `for:`, in seconds
+    rule: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
-    def rank(self) -> tuple[int, int, str]:
+    def rank(self) -> tuple[int, int, float, str]:
         """Who mutes whom among alerts on one signal: more severe first, then the hand-written alert (it
         names the value and fires first: a threshold over 5 minutes beats a burn rate over an hour), then
+        the one that waits less (it fires first: a 6h burn rate before the budget's half-spent alert), then
         by name (so a tie is still an order)."""
-        return (SEVERITIES.index(self.severity), 0 if self.generated else 1, self.name)
+        return (SEVERITIES.index(self.severity), 0 if self.generated else 1, -self.wait, self.name)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A cause ``source`` and the symptoms it mutes; ``by_fault``: the ones the cause's fault can make fire
+    (the others go quiet with it), whose ``for:`` the cause must not exceed."""
+
+    kind: str
+    source: Alert
+    source_matchers: tuple[str, ...]
+    targets: tuple[Alert, ...]
+    by_fault: tuple[Alert, ...]
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def seconds(duration: str) -> float:
+    """A rule's ``for:`` (Prometheus duration with h, m, s: ``10m``, ``1h30m``) in seconds."""
+    m = _DURATION.fullmatch(str(duration))
+    if m is None:
+        raise CauseError(f"for: {duration!r} is not a duration; accepted form: hours, minutes, seconds such as 10m or 1h30m")
+    h, mi, s = (int(x or 0) for x in m.groups())
+    return float(h * 3600 + mi * 60 + s)
 
 
 def _alerts(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> list[Alert]:
@@ -73,7 +145,8 @@ def _alerts(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog) -> list[Al
             signal.add((family.name, guards.source_job(sel, catalog) or ""))
         labels = rule["labels"]
         out.append(Alert(rule["alert"], labels.get("service", ""), labels["severity"], frozenset(jobs[id(rule)]),
-                         frozenset(signal), generated=set_name == guards.COMPANION_SET or "slo" in labels))
+                         frozenset(signal), generated=set_name == guards.COMPANION_SET or "slo" in labels,
+                         wait=seconds(rule.get("for", "0s")), rule=rule))
     return out
 
 
@@ -94,13 +167,17 @@ def _rule(source: list[str], target: list[str], equal: list[str] | None = None) 
     return rule
 
 
+def _allowed(source_severity: str, alerts: Iterable[Alert]) -> list[Alert]:
+    """``alerts`` no more severe than the source, the Watchdog left out."""
+    allowed = set(SEVERITIES[: SEVERITIES.index(source_severity) + 1])
+    return [a for a in alerts if a.severity in allowed and a.name not in NEVER_MUTED]
+
+
 def _targets(source_severity: str, alerts: Iterable[Alert]) -> list[list[str]]:
     """Target matchers for ``alerts`` (one list per service), each limited to severities at most the source's."""
-    allowed = set(SEVERITIES[: SEVERITIES.index(source_severity) + 1])
     per_service: dict[str, set[str]] = {}
-    for alert in alerts:
-        if alert.severity in allowed and alert.name not in NEVER_MUTED:
-            per_service.setdefault(alert.service, set()).add(alert.name)
+    for alert in _allowed(source_severity, alerts):
+        per_service.setdefault(alert.service, set()).add(alert.name)
     return [[_alertname(names), f'service="{service}"', f'severity=~"{_up_to(source_severity)}"']
             for service, names in sorted(per_service.items())]
 
@@ -115,45 +192,150 @@ def peer_groups(alerts: Iterable[Alert]) -> list[list[Alert]]:
             if len({a.name for a in g}) > 1]
 
 
-def inhibit_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None) -> list[dict[str, Any]]:
-    """Alertmanager ``inhibit_rules`` for every cause -> symptom relation in the rule set ``specs``
-    (rule set name -> PrometheusRule spec, as components.rules.all_rules.load_all_rules returns)."""
+def _check_tables(alerts: list[Alert], catalog: Catalog) -> None:
+    for cause, system in DEPENDENCIES.items():
+        services = {m.job.removeprefix(f"{system}-") for m in catalog.by_system(system) if m.job and m.job.startswith(f"{system}-")}
+        for alert in (a for a in alerts if a.name == cause):
+            if alert.service not in DEPENDENCY_USERS:
+                raise CauseError(f"causes.DEPENDENCY_USERS: no entry for {cause}{{service={alert.service!r}}}; "
+                                 f"accepted: one key per dependency the rules watch, listing the {system} services that call it")
+        for dependency, users in DEPENDENCY_USERS.items():
+            if unknown := sorted(set(users) - services):
+                raise CauseError(f"causes.DEPENDENCY_USERS[{dependency!r}]: {unknown} are not {system} services of the "
+                                 f"catalog; accepted: {sorted(services)}")
+
+
+def relations(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
+              counts_down: Collection[tuple[str, str]] | None = None) -> list[Relation]:
+    """Every cause -> symptoms relation of the rule set ``specs`` except the same-signal kind's lower ranks
+    (see ``inhibit_rules``). ``counts_down``: (alert, service) of the alerts that fire on their own when
+    their source vanishes (components.rules.all_rules.counts_missing_as_down)."""
     catalog = catalog or load_catalog()
+    counts_down = counts_missing_as_down() if counts_down is None else counts_down
     alerts = _alerts(specs, catalog)
-    rules: list[dict[str, Any]] = []
-    causes = set(DEPENDENCIES) | {SOURCE_ABSENT}
+    _check_tables(alerts, catalog)
+    recorded = guards.recordings(specs)
+    causes = set(DEPENDENCIES) | {SOURCE_ABSENT, COMPONENT_DOWN}
     peers = peer_groups(alerts)
     # Alerts that outrank a source-absent alert on its own signal (a dependency down on the job's `up`).
     outranks_absent = {(a.name, a.service) for g in peers for i, a in enumerate(g)
                        if any(b.name == SOURCE_ABSENT for b in g[i + 1:])}
+    out: list[Relation] = []
 
-    # Dependency down -> the alerts of the system's services (their scrape jobs are the system's jobs).
+    def add(kind: str, source: Alert, matchers: list[str], targets: Iterable[Alert], by_fault: Iterable[Alert] | None = None) -> None:
+        kept = tuple(_allowed(source.severity, targets))
+        fault = kept if by_fault is None else tuple(a for a in _allowed(source.severity, by_fault) if a in kept)
+        if kept:
+            out.append(Relation(kind, source, tuple(matchers), kept, fault))
+
+    # Dependency down -> the alerts of the services that use it (their scrape jobs are the system's jobs).
     for cause, system in sorted(DEPENDENCIES.items()):
         system_jobs = {m.job for m in catalog.by_system(system) if m.job and m.job != ANY_JOB}
-        for severity in sorted({a.severity for a in alerts if a.name == cause}, key=SEVERITIES.index):
-            symptoms = [a for a in alerts if a.name not in causes and a.jobs and a.jobs <= system_jobs]
-            symptoms += [a for a in alerts if a.name == SOURCE_ABSENT and a.service in system_jobs]
-            for target in _targets(severity, symptoms):
-                rules.append(_rule([f'alertname="{cause}"', f'severity="{severity}"'], target))
-        # The dependency's own scrape job gone (its exporter or endpoint): the same outage, one page naming
-        # the dependency. A companion's `service` is its job (guards.companion_rules).
-        rules.append(_rule([f'alertname="{cause}"'], [f'alertname="{SOURCE_ABSENT}"'], equal=["service"]))
+        for source in sorted((a for a in alerts if a.name == cause), key=lambda a: a.service):
+            users = set(DEPENDENCY_USERS[source.service])
+            symptoms = [a for a in alerts if a.name not in causes and a.jobs and a.jobs <= system_jobs and a.service in users]
+            user_jobs = {job for a in symptoms for job in a.jobs}
+            symptoms += [a for a in alerts if a.name == SOURCE_ABSENT and a.service in user_jobs]
+            add("dependency", source, [f'alertname="{cause}"', f'service="{source.service}"', f'severity="{source.severity}"'], symptoms)
+
+    # Component down -> its other alerts of the same outage and the loss its senders report.
+    for source in sorted((a for a in alerts if a.name == COMPONENT_DOWN), key=lambda a: a.service):
+        symptoms = [a for a in alerts if a.name in SAME_OUTAGE and a.service == source.service]
+        symptoms += [a for a in alerts if a.name in DELIVERY_LOSS.get(source.service, ())]
+        add("component", source, [f'alertname="{COMPONENT_DOWN}"', f'service="{source.service}"', f'severity="{source.severity}"'], symptoms)
 
     # Source absent -> the alerts over that job's series, and the job's per-target ScrapeTargetDown.
-    absent = [a for a in alerts if a.name == SOURCE_ABSENT]
-    for source in sorted(absent, key=lambda a: a.service):
+    for source in sorted((a for a in alerts if a.name == SOURCE_ABSENT), key=lambda a: a.service):
         job = source.service
         symptoms = [a for a in alerts if job in a.jobs and a.name not in causes | {TARGET_DOWN}
                     and (a.name, a.service) not in outranks_absent]
-        for target in _targets(source.severity, symptoms):
-            rules.append(_rule([f'alertname="{SOURCE_ABSENT}"', f'job="{job}"'], target))
-    rules.append(_rule([f'alertname="{SOURCE_ABSENT}"'], [f'alertname="{TARGET_DOWN}"'], equal=["job"]))
+        # Only the alerts that count the vanished source as down, or read its `up`, can fire from it.
+        fired = [a for a in symptoms if guards.vanish_effect(a.rule, job, recorded, catalog, counts_down) != "quiet"]
+        add("scrape", source, [f'alertname="{SOURCE_ABSENT}"', f'job="{job}"'], symptoms, fired)
 
-    # One signal, several alerts: the highest-ranked mutes the rest (never a more severe one).
+    # One signal, several alerts: the highest-ranked mutes the rest (never a more severe one). A more severe
+    # peer that fires later is an escalation of a fault already notified, not the fault's first word.
     for group in peers:
         for i, source in enumerate(group):
             lower = [b for b in group[i + 1:] if b.name != source.name]
-            for target in _targets(source.severity, lower):
-                rules.append(_rule([f'alertname="{source.name}"', f'service="{source.service}"',
-                                            f'severity="{source.severity}"'], target))
+            add("peer", source, [f'alertname="{source.name}"', f'service="{source.service}"', f'severity="{source.severity}"'],
+                lower, [b for b in lower if b.severity == source.severity])
+    return out
+
+
+def late_causes(rels: Iterable[Relation]) -> list[Alert]:
+    """The sources that wait longer (``for:``) than a symptom their fault can make fire: they need an onset."""
+    late: dict[int, Alert] = {}
+    for rel in rels:
+        if any(t.wait < rel.source.wait for t in rel.by_fault):
+            late[id(rel.source.rule)] = rel.source
+    return sorted(late.values(), key=lambda a: (a.name, a.service))
+
+
+def onset_name(alert: str) -> str:
+    return f"{alert}{ONSET_SUFFIX}"
+
+
+def onset_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
+                counts_down: Collection[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Rule set ``cause-onsets``: for every cause that waits longer than a symptom it mutes, its expression
+    with no ``for:``, labelled ``notify="none"``; Alertmanager sends it nowhere and mutes the cause's symptoms
+    with it from the first evaluation where the cause holds (``inhibit_rules``)."""
+    rules = []
+    for cause in late_causes(relations(specs, catalog, counts_down)):
+        rule = cause.rule
+        key, value = INHIBIT_ONLY
+        wait = rule.get("for", "0s")
+        rules.append({
+            "alert": onset_name(cause.name),
+            "expr": rule["expr"],
+            "labels": {**rule["labels"], key: value},
+            "annotations": {
+                "summary": f"{cause.name} holds and pages once it has held for {wait}; until then this alert mutes its symptoms.",
+                "description": (f"The expression of {cause.name}{{service={cause.service}}} is true; that alert waits {wait}, "
+                                "shorter-waiting alerts it explains would page first.\n"
+                                "Impact: none; it notifies no one (routed by notify=none) and only mutes the symptoms.\n"
+                                f"Actions:\n  1. Nothing; follow {cause.name} when it pages."),
+                **{k: v for k, v in (rule.get("annotations") or {}).items() if k in ("runbook_url", "dashboard_url")},
+            },
+        })
+    return {"groups": [{"name": ONSET_SET, "rules": rules}] if rules else []}
+
+
+def with_onsets(specs: Mapping[str, Mapping[str, Any]], counts_down: Collection[tuple[str, str]] | None = None) -> dict[str, dict[str, Any]]:
+    """``specs`` and, when a cause needs one, the ``cause-onsets`` rule set: what a stack deploys."""
+    if ONSET_SET in specs:
+        raise CauseError(f"{ONSET_SET}: the rule set name is taken by the generated onset companions")
+    onsets = onset_rules(specs, counts_down=counts_down)
+    out = {name: dict(spec) for name, spec in specs.items()}
+    if onsets["groups"]:
+        out[ONSET_SET] = onsets
+    return out
+
+
+def inhibit_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
+                  counts_down: Collection[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Alertmanager ``inhibit_rules`` for every cause -> symptom relation in the rule set ``specs``
+    (rule set name -> PrometheusRule spec, as components.rules.all_rules.load_all_rules returns); a cause
+    with an onset companion matches as ``alertname=~"<cause>|<cause>Onset"``."""
+    rels = relations(specs, catalog, counts_down)
+    late = {a.name for a in late_causes(rels)}
+
+    def source(matchers: Iterable[str]) -> list[str]:
+        out = []
+        for m in matchers:
+            name = m.removeprefix('alertname="').removesuffix('"')
+            out.append(f'alertname=~"{name}|{onset_name(name)}"' if m.startswith('alertname="') and name in late else m)
+        return out
+
+    rules: list[dict[str, Any]] = []
+    for rel in rels:
+        for target in _targets(rel.source.severity, rel.targets):
+            rules.append(_rule(source(rel.source_matchers), target))
+    # The dependency's own scrape job gone (its exporter or endpoint): the same outage, one page naming the
+    # dependency; a companion's `service` is its job (guards.companion_rules). A component's probe and its
+    # scrape job: the same, by its service (above).
+    for cause in sorted(DEPENDENCIES):
+        rules.append(_rule(source([f'alertname="{cause}"']), [f'alertname="{SOURCE_ABSENT}"'], equal=["service"]))
+    rules.append(_rule([f'alertname="{SOURCE_ABSENT}"'], [f'alertname="{TARGET_DOWN}"'], equal=["job"]))
     return rules

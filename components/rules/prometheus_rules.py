@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.kit.context import StackContext
 from components.kit.labels import stack_selector, standard_labels
 from components.rules.all_rules import load_all_rules
+from components.rules.causes import with_onsets
 from components.rules.loader import RuleContext
 from components.settings.rules import RulesSettings
 from components.settings.units import duration_seconds
@@ -53,7 +54,8 @@ class RuleSet(pulumi.ComponentResource):
         labels = {**standard_labels(NAME, context, role="alerting-rules"), **stack_selector(context)}
         child = pulumi.ResourceOptions(parent=self)
         self.rules = {}
-        specs: dict[str, dict[str, Any]] = load_all_rules(rule_context(config, context.namespace, retention, grafana_url))
+        # With the onset companions of the causes that wait longer than their symptoms (components/rules/causes.py).
+        specs: dict[str, dict[str, Any]] = with_onsets(load_all_rules(rule_context(config, context.namespace, retention, grafana_url)))
         for name, spec in specs.items():
             self.rules[name] = k8s.apiextensions.CustomResource(
                 f"rules-{name}",

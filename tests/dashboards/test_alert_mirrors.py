@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.rules import slo
+from components.rules import causes, slo
 from components.rules.catalog import load_catalog
 from dashboards.alerts import (
     Bound,
@@ -42,8 +42,11 @@ def _panels(model: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _rules(render_stack: RenderStack, stack: str) -> list[dict[str, Any]]:
+    """The rendered rule files, without the causes' onset companions (copies of their causes that notify no one
+    and link no dashboard of their own: components/rules/causes.py)."""
     files = render_stack(stack).files
-    return [yaml.safe_load(text) for path, text in sorted(files.items()) if path.startswith("rules/")]
+    return [yaml.safe_load(text) for path, text in sorted(files.items())
+            if path.startswith("rules/") and path != f"rules/{causes.ONSET_SET}.yaml"]
 
 
 def _models(render_stack: RenderStack, stack: str) -> dict[str, dict[str, Any]]:

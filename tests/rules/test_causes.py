@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.rules import guards
+from components.rules import causes, guards
 from components.rules.all_rules import load_all_rules
 from tooling.rules.build import TEST_CONTEXT
 
@@ -37,13 +37,23 @@ def _mutes(rules: list[dict[str, Any]], source: dict[str, str], target: dict[str
             and all(source.get(label, "") == target.get(label, "") for label in r.get("equal", []))]
 
 
+def _rendered_rules(render: Any) -> dict[str, dict[str, Any]]:
+    """The rule sets of the prod render, by name (the PrometheusRule specs, onset companions included)."""
+    return {m["metadata"]["name"]: m["spec"] for m in render.manifests() if m["kind"] == "PrometheusRule"}
+
+
 @pytest.fixture(scope="module")
-def alerts() -> list[dict[str, str]]:
-    """The static labels of every alert of the rule set (a companion carries its job)."""
+def deployed(render_stack: Any) -> dict[str, dict[str, Any]]:
+    return _rendered_rules(render_stack("prod"))
+
+
+@pytest.fixture(scope="module")
+def alerts(deployed: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """The static labels of every alert the prod render deploys (a companion, and its onset, carries its job)."""
     out = []
-    for _, rule in guards.alert_rules(load_all_rules(TEST_CONTEXT)):
+    for _, rule in guards.alert_rules(deployed):
         labels = {"alertname": rule["alert"], **rule["labels"]}
-        if rule["alert"] == guards.COMPANION:
+        if rule["alert"] in (guards.COMPANION, causes.onset_name(guards.COMPANION)):
             labels["job"] = labels["service"]
         out.append(labels)
     return out
@@ -88,6 +98,12 @@ def test_a_cause_mutes_its_own_symptoms_and_no_other_services(alerts: list[dict[
     assert all(service in {"rabbitmq", "ingestion", "parsing", "chunking", "embedding", "summarization", "reporting", "orchestrator"}
                or service.startswith("copilot-") for _, service in rabbitmq)
 
+    # A dependency mutes only the services that call it (review of issue 23: Ollama down muted all seven).
+    ollama = _muted_by(alerts, inhibit_rules, _one(alerts, alertname="CopilotDependencyDown", service="ollama"))
+    assert {("CopilotErrorRateHigh", "embedding"), ("CopilotEmbeddingErrorsErrorBudgetBurn", "embedding"),
+            ("MetricsSourceAbsent", "copilot-summarization")} <= ollama
+    assert not {s for _, s in ollama} & {"ingestion", "parsing", "chunking", "reporting", "copilot-ingestion"}, ollama
+
     slow = _muted_by(alerts, inhibit_rules, _one(alerts, alertname="RunCompletionSLAViolation"))
     assert ("DvtRunCompletionLatencyErrorBudgetBurn", "dvt") in slow and ("DvtPauseLatencyErrorBudgetBurn", "dvt") not in slow
 
@@ -95,3 +111,84 @@ def test_a_cause_mutes_its_own_symptoms_and_no_other_services(alerts: list[dict[
 def test_the_watchdog_is_never_muted(alerts: list[dict[str, str]], inhibit_rules: list[dict[str, Any]]) -> None:
     watchdog = _one(alerts, alertname="Watchdog")
     assert [a["alertname"] for a in alerts if _mutes(inhibit_rules, a, watchdog)] == []
+
+
+def test_a_dependency_down_mutes_only_the_services_that_use_it(alerts: list[dict[str, str]], inhibit_rules: list[dict[str, Any]]) -> None:
+    """Every CopilotDependencyDown (and its onset) mutes Copilot alerts only of services listed as its users
+    (causes.DEPENDENCY_USERS, one entry per dependency the rules watch)."""
+    copilot = set(causes.DEPENDENCY_USERS["rabbitmq"])
+    for source in (a for a in alerts if a["alertname"] in ("CopilotDependencyDown", causes.onset_name("CopilotDependencyDown"))):
+        users = set(causes.DEPENDENCY_USERS[source["service"]])
+        muted = {s.removeprefix("copilot-") for _, s in _muted_by(alerts, inhibit_rules, source)} & copilot
+        assert muted and muted <= users, (source["service"], sorted(muted - users))
+
+
+def test_a_stack_component_down_pages_once_for_its_outage(alerts: list[dict[str, str]], inhibit_rules: list[dict[str, Any]],
+                                                          render_stack: Any) -> None:
+    """Every probed component of the stack has its own StackComponentDown (service = the component, reading the
+    component's Probe job), which mutes the component's StackReplicasUnavailable and MetricsSourceAbsent and the
+    loss Alloy reports while the component refuses its data (review of issue 23: a Loki outage notified four times)."""
+    render = render_stack("prod")
+    probes = {m["metadata"]["name"]: m for m in render.manifests() if m["kind"] == "Probe" and "jobName" not in m["spec"]}
+    down = {r["labels"]["service"]: r for _, r in guards.alert_rules(_rendered_rules(render)) if r["alert"] == causes.COMPONENT_DOWN}
+    assert set(probes) == set(down)
+    for component, probe in probes.items():
+        assert probe["spec"]["targets"]["staticConfig"]["labels"]["component"] == component
+        assert f'job="probe/{probe["metadata"]["namespace"]}/{component}"' in down[component]["expr"]
+    loss = {"loki": "AlloyLogsDropped", "tempo": "AlloyTraceExportFailing", "prometheus": "AlloyRemoteWriteFailing"}
+    for component in probes:
+        muted = _muted_by(alerts, inhibit_rules, _one(alerts, alertname=causes.COMPONENT_DOWN, service=component))
+        expected = {(name, component) for name in ("StackReplicasUnavailable",) if any(a["alertname"] == name and a["service"] == component for a in alerts)}
+        expected |= {("MetricsSourceAbsent", component)} if any(a.get("job") == component for a in alerts) else set()
+        expected |= {(loss[component], "alloy")} if component in loss else set()
+        assert muted == expected, (component, muted ^ expected)
+
+
+def _waits(deployed: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], float]:
+    """(alert, service, severity) -> its `for:` in seconds (an alert name and service are unique per severity)."""
+    waits: dict[tuple[str, str, str], float] = {}
+    for _, r in guards.alert_rules(deployed):
+        key = (r["alert"], r["labels"]["service"], r["labels"]["severity"])
+        assert key not in waits, key
+        waits[key] = causes.seconds(r.get("for", "0s"))
+    return waits
+
+
+def test_every_cause_mutes_its_symptoms_no_later_than_they_could_fire(alerts: list[dict[str, str]], inhibit_rules: list[dict[str, Any]],
+                                                                     deployed: dict[str, dict[str, Any]]) -> None:
+    """Prometheus sends an alert once its `for:` has passed. For every cause and every symptom its fault can make
+    fire (causes.relations: for a vanished scrape job, only the alerts that fire on it), the rendered config must
+    mute the symptom by an alert of the cause that waits no longer than the symptom: the cause itself, or its
+    onset companion (same expression, no `for:`). Symptom windows only delay a symptom, so the symptom's `for:`
+    is the earliest it can fire. Before the onsets: CopilotDependencyDown{ollama} (10m) let CopilotErrorRateHigh
+    (5m) page first."""
+    waits = _waits(deployed)
+    labels = {(a["alertname"], a["service"], a["severity"]): a for a in alerts}
+    late, checked = [], 0
+    for rel in causes.relations(load_all_rules(TEST_CONTEXT)):
+        source = rel.source
+        for target in rel.by_fault:
+            symptom = (target.name, target.service, target.severity)
+            early = [key for key in ((name, source.service, source.severity) for name in (source.name, causes.onset_name(source.name)))
+                     if key in labels and waits[key] <= waits[symptom] and _mutes(inhibit_rules, labels[key], labels[symptom])]
+            checked += 1
+            if not early:
+                late.append((source.name, source.service, target.name, target.service, target.severity))
+    assert checked > 100 and late == []
+
+
+def test_an_onset_is_its_cause_without_for_and_notifies_no_one(deployed: dict[str, dict[str, Any]], render_stack: Any) -> None:
+    """An onset companion copies its cause's expression and labels, has no `for:` and is labelled notify=none, which
+    the rendered Alertmanager routes, first, to the receiver with no integration."""
+    rules = {(r["alert"], r["labels"]["service"]): r for _, r in guards.alert_rules(deployed)}
+    onsets = [key for key in rules if key[0].endswith(causes.ONSET_SUFFIX)]
+    assert ("CopilotDependencyDownOnset", "ollama") in onsets and ("StackComponentDownOnset", "loki") in onsets
+    key, value = causes.INHIBIT_ONLY
+    for name, service in onsets:
+        onset, cause = rules[(name, service)], rules[(name.removesuffix(causes.ONSET_SUFFIX), service)]
+        assert onset["expr"] == cause["expr"] and "for" not in onset and onset["labels"] == {**cause["labels"], key: value}
+    config = yaml.safe_load(render_stack("prod").files["alertmanager.yaml"])
+    first = config["route"]["routes"][0]
+    assert first["matchers"] == [f'{key}="{value}"'] and "continue" not in first
+    (receiver,) = [r for r in config["receivers"] if r["name"] == first["receiver"]]
+    assert [k for k in receiver if k.endswith("_configs")] == []

@@ -19,6 +19,7 @@ from components.kit import yaml_load
 from components.rules import guards, thresholds
 from components.rules.all_rules import load_all_rules
 from components.rules.catalog import stored_bound
+from components.rules.causes import with_onsets
 from components.rules.loader import (
     RULES_DIR,
     RuleContext,
@@ -425,7 +426,8 @@ def test_coverage_fails_when_a_test_file_is_missing(specs, built: Path, tmp_path
 
 def test_prometheusrule_objects_carry_the_stack_selector(rendered) -> None:
     rules = [m for m in rendered.manifests() if m["kind"] == "PrometheusRule"]
-    assert {m["metadata"]["name"] for m in rules} == set(load_all_rules(TEST_CONTEXT))
+    # Every rule set, and the causes' onset companions (components/rules/causes.py with_onsets).
+    assert {m["metadata"]["name"] for m in rules} == set(with_onsets(load_all_rules(TEST_CONTEXT)))
     for m in rules:
         assert m["apiVersion"] == "monitoring.coreos.com/v1"
         assert m["metadata"]["namespace"] == rendered.settings.namespace

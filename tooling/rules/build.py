@@ -28,7 +28,7 @@ import yaml
 
 from components import paths
 from components.kit import yaml_load
-from components.rules import guards, slo
+from components.rules import causes, guards, slo
 from components.rules.all_rules import load_all_rules
 from components.rules.loader import RuleContext, dump, load_guards
 from tooling.rules import deps, slo_tests
@@ -177,6 +177,7 @@ def write_tests(out: Path, rules_out: Path, tests_dir: Path = TESTS_DIR, slo_dir
 
 def build(out: Path, ctx: RuleContext = TEST_CONTEXT, *, for_tests: bool = False) -> tuple[list[Path], list[Path]]:
     specs = load_all_rules(ctx)
-    rules = write_rules(out / "rules", specs, for_tests=for_tests)
+    # The rule files carry the causes' onset companions, as deployed; the cases cover the rule set they copy.
+    rules = write_rules(out / "rules", causes.with_onsets(specs), for_tests=for_tests)
     tests = write_tests(out / "tests", out / "rules", specs=specs)
     return rules, tests

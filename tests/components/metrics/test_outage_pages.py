@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from components.rules.causes import INHIBIT_ONLY
 from tests.support.served import alertmanager_argv, answer, program, ready
 from tooling.local_cluster import free_port
 from tooling.localstack import Profile, WebhookSink, rewrite_alertmanager
@@ -88,11 +89,62 @@ def _slow_runs() -> dict[str, str]:
     return series
 
 
+def _copilot(service: str, failing_from: int | None) -> dict[str, str]:
+    """A Copilot service processing a message a second; from ``failing_from`` (minute) on, every message fails."""
+    lab = f'job="copilot-{service}", instance="{service}:8000", service="{service}"'
+    fails = f"0x{END}" if failing_from is None else f"0x{failing_from - 1} 10+10x{END - failing_from + 1}"
+    return {f"up{{{lab}}}": f"1x{END}", f"copilot_{service}_messages_processed_total{{{lab}}}": f"0+60x{END}",
+            f"copilot_{service}_failures_total{{{lab}}}": fails}
+
+
+def _ollama_down() -> dict[str, str]:
+    # Ollama's blackbox probe fails; the embedding service's calls to it fail. The dependency alert waits
+    # 10m (seed 004), the embedding error alert 5m.
+    probe = 'job="ollama", instance="http://ollama:11434/"'
+    return {f"probe_success{{{probe}}}": f"1x{OUTAGE_AT - 1} 0x{END - OUTAGE_AT}", f"up{{{probe}}}": f"1x{END}",
+            **_copilot("embedding", OUTAGE_AT)}
+
+
+def _stack_component_down(component: str, loss: dict[str, str]) -> dict[str, str]:
+    """A stack component down: its probe fails, its scrape target is down, its StatefulSet has no ready replica
+    (kube-state-metrics), and Alloy's counter of what it could not deliver to it grows after its retries."""
+    healthy, down = OUTAGE_AT - 1, END - OUTAGE_AT
+    sts = f'namespace="observability", statefulset="{component}", job="kube-state-metrics", instance="ksm:8080"'
+    probe = f'job="probe/observability/{component}", instance="http://{component}.observability.svc/ready"'
+    series = {
+        f'up{{job="{component}", instance="{component}-0:9000"}}': f"1x{healthy} 0x{down}",
+        f"probe_success{{{probe}}}": f"1x{healthy} 0x{down}",
+        f"up{{{probe}}}": f"1x{END}",
+        'up{job="kube-state-metrics", instance="ksm:8080"}': f"1x{END}",
+        f"kube_statefulset_replicas{{{sts}}}": f"1x{END}",
+        f"kube_statefulset_status_replicas_ready{{{sts}}}": f"1x{healthy} 0x{down}",
+        f"kube_statefulset_status_replicas_updated{{{sts}}}": f"1x{END}",
+        'up{job="alloy", instance="alloy-0:12345"}': f"1x{END}",
+    }
+    for name, labels in loss.items():
+        # Alloy gives up on its first batches 5 minutes into the outage.
+        series[f'{name}{{job="alloy", instance="alloy-0:12345", {labels}}}'] = f"0x{OUTAGE_AT + 4} 100+100x{END - OUTAGE_AT - 5}"
+    return series
+
+
 SCENARIOS = [
     Scenario("a scrape job down (dvt-engine)", _dvt_engine_down(),
              {"alertname": "MetricsSourceAbsent", "job": "dvt-engine"}, ("dvt-engine",)),
     Scenario("a dependency down (RabbitMQ)", _rabbitmq_down(),
              {"alertname": "CopilotDependencyDown", "service": "rabbitmq"}, ("RabbitMQ",)),
+    # Review of issue 23: the cause waits 10m, the symptom 5m; without an onset the symptom went out first.
+    Scenario("a slow-to-page dependency down (Ollama)", _ollama_down(),
+             {"alertname": "CopilotDependencyDown", "service": "ollama"}, ("Ollama",)),
+    # Review of issue 23: MetricsSourceAbsent, StackComponentDown, StackReplicasUnavailable and AlloyLogsDropped
+    # each went out (four notifications).
+    Scenario("a stack component down (Loki)", _stack_component_down("loki", {"loki_write_dropped_entries_total": 'reason="ingester_error"'}),
+             {"alertname": "StackComponentDown", "service": "loki"}, ("Loki",)),
+    Scenario("a stack component down (Tempo)",
+             _stack_component_down("tempo", {"otelcol_exporter_send_failed_spans_total": 'component_id="otelcol.exporter.otlp.tempo"'}),
+             {"alertname": "StackComponentDown", "service": "tempo"}, ("Tempo",)),
+    Scenario("a stack component down (Prometheus)",
+             _stack_component_down("prometheus", {"prometheus_remote_storage_samples_failed_total": 'url="http://prometheus:9090/api/v1/write"'}),
+             {"alertname": "StackComponentDown", "service": "prometheus"}, ("Prometheus",)),
     Scenario("a latency regression (DVT run completion)", _slow_runs(),
              {"alertname": "RunCompletionSLAViolation", "service": "dvt"}, ("run completion",)),
 ]
@@ -215,9 +267,11 @@ def test_one_fault_pages_once_naming_its_cause(scenario: Scenario, rule_files: l
     (paged,) = page["alerts"]
     assert {k: paged["labels"].get(k) for k in scenario.page} == scenario.page, summary
     assert all(word.lower() in paged["annotations"]["summary"].lower() for word in scenario.cause_words), paged["annotations"]["summary"]
-    # At the end, every other alert still firing is muted (attached to the page's cause), not merely late.
+    # At the end, every other alert still firing is muted (attached to the page's cause), not merely late; a
+    # cause's onset companion (causes.onset_rules) stays active, routed to no one.
     for state in states:
-        if state["labels"]["alertname"] not in (scenario.page["alertname"], "Watchdog") and state["status"]["state"] != "unprocessed":
+        onset = state["labels"].get(INHIBIT_ONLY[0]) == INHIBIT_ONLY[1]
+        if state["labels"]["alertname"] not in (scenario.page["alertname"], "Watchdog") and state["status"]["state"] != "unprocessed" and not onset:
             assert state["status"]["state"] == "suppressed" and state["status"]["inhibitedBy"], (state["labels"], state["status"])
 
 
@@ -229,6 +283,25 @@ def test_two_faults_at_once_page_twice_one_service_does_not_mute_another(rule_fi
     paged = sorted((n["alerts"][0]["labels"]["alertname"], n["alerts"][0]["labels"].get("service", "")) for r in PAGERS
                    for n in sink.groups().get(r, []))
     assert paged == [("CopilotDependencyDown", "rabbitmq"), ("MetricsSourceAbsent", "dvt-engine")], sink.groups()
+
+
+def test_a_dependency_down_does_not_mute_a_service_that_does_not_use_it(rule_files: list[str], render_stack: Any,
+                                                                        sink: Sink, tmp_path: Path) -> None:
+    """Review of issue 23: Ollama down muted every Copilot service, so an ingestion failure 12 minutes into the
+    outage (ingestion does not call Ollama: causes.DEPENDENCY_USERS) never reached anyone."""
+    both = Scenario("Ollama down, then ingestion fails", {**_ollama_down(), **_copilot("ingestion", OUTAGE_AT + 12)}, {})
+    render = render_stack("prod")
+    states = replay(sink_config(render.files["alertmanager.yaml"], sink.url), tmp_path, firing_timeline(both, rule_files),
+                    external_labels(render), sink)
+    sent = sorted({(a["labels"]["alertname"], a["labels"].get("service", "")) for notes in sink.groups().values()
+                   for n in notes for a in n["alerts"]})
+    assert ("CopilotDependencyDown", "ollama") in sent and ("CopilotIngestionErrorsErrorBudgetBurn", "ingestion") in sent, sent
+    # Ingestion's own alerts may mute each other (one signal); nothing of Ollama's outage mutes them.
+    by_fingerprint = {s["fingerprint"]: s["labels"] for s in states}
+    muted_by = {(s["labels"]["alertname"], by_fingerprint[f]["alertname"], by_fingerprint[f].get("service")) for s in states
+                if s["labels"].get("service") == "ingestion" for f in s["status"]["inhibitedBy"]}
+    assert {m for m in muted_by if m[2] != "ingestion"} == set(), muted_by
+    assert [s["labels"]["alertname"] for s in states if s["labels"].get("service") == "embedding" and s["status"]["state"] != "suppressed"] == []
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
