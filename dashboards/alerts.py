@@ -604,6 +604,11 @@ def _thresholds(panel: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mappi
     return config.get("defaults") or {}, list(config.get("overrides") or [])
 
 
+def _windows(expr: str) -> set[str]:
+    """The range and subquery windows an expression reads (``[10m]``, ``[1h:1m]`` -> ``10m``, ``1h``)."""
+    return set(re.findall(r"\[\s*([0-9]+[smhdwy]|\$__\w+)\s*(?::[^\]]*)?\]", expr))
+
+
 def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Iterable[str]) -> list[str]:
     """Why a panel's thresholds differ from those of the alerts it shows (``found``: every bound of the stack).
 
@@ -620,9 +625,20 @@ def panel_problems(panel: Mapping[str, Any], found: Iterable[Bound], series: Ite
         p.get("id") == "thresholds" for o in overrides for p in o.get("properties", []))
     found = list(found)
     applicable = [b for b in found if any(applies(b, e, series) for e in exprs)]
+    title = panel.get("title", "?")
     if has_levels and not applicable:
         applicable += [b for b in found if b not in applicable and any(reads(b, e, series) for e in exprs)]
-    title = panel.get("title", "?")
+        # Read otherwise (another aggregation of the same series): over other windows it is another quantity,
+        # whose crossing of the alert's number means nothing (a 24h error share under a 10m alert's line). Two
+        # forms cross alike over any window and are let through: a count of events against "> 0" (any event in
+        # the panel's range is one the alert saw), and a panel reading no window (an age or a gauge, where the
+        # alert's window only guards against a vanished series).
+        other = sorted({f"panel {title!r}: carries {b.alert}'s thresholds but reads its series over {sorted(_windows(e))}, "
+                        f"where the alert reads {sorted(_windows(b.lhs))}"
+                        for b in applicable if not (b.op == ">" and b.value == 0)
+                        for e in exprs if _windows(e) and _windows(e) != _windows(b.lhs)})
+        if other:
+            return other
     if has_levels and not applicable:
         # Thresholds on another quantile of an alert's histogram: the bound is right, the quantity is not.
         return sorted({f"panel {title!r}: shows the {q:g}-quantile of {sorted(_names(b.lhs, series))} with thresholds, but "

@@ -363,3 +363,19 @@ def test_the_failed_queue_panels_read_the_queues_and_window_of_failed_queue_grow
     assert set(fired) == shown == {"parsing.failed"}, (fired, shown)
     ((_, value),) = result.queries[0].samples
     assert value == fired["parsing.failed"] and growth["title"] == "Failed queue growth (30m)"
+
+
+def test_a_panel_carrying_an_alerts_line_over_another_window_fails_the_drift_check(render_stack: RenderStack) -> None:
+    """Review round 2: "Errors (24h)" carried HighErrorRate's 1%/5% lines over a 24h share of failed runs, while the
+    alerts compare 10 minutes (24 hours of healthy runs then 30 minutes at 50% read 1%, under the line, as both fire).
+    The stat with the alerts' lines now reads their own 10-minute ratio; the 24h figure carries none."""
+    found = bounds_of(_rules(render_stack, "prod"))
+    model = _models(render_stack, "prod")["dvt-platform-health"]
+    shown = _panel(model, "Error rate (10m)")
+    assert panel_problems(shown, found, SERIES) == []
+    assert "thresholds" not in _panel(model, "Errors (24h)")["fieldConfig"]["defaults"]
+    old = copy.deepcopy(shown)
+    old["targets"][0]["expr"] = ('sum(increase(dvt_runs_completed_total{status="failed"}[24h]))'
+                                 " / sum(increase(dvt_runs_completed_total[24h]))")
+    problems = panel_problems(old, found, SERIES)
+    assert any("reads its series over ['24h'], where the alert reads ['10m']" in p for p in problems), problems
