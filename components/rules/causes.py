@@ -24,8 +24,17 @@ paged three times, a RabbitMQ outage twice, slow runs twice, a Loki outage four 
 A cause must fire no later than the symptoms it mutes could fire: Prometheus sends an alert only once its
 ``for:`` has passed, so a cause that waits longer than a symptom (CopilotDependencyDown{ollama}, 10m by
 seed 004, against CopilotErrorRateHigh's 5m) would let the symptom page first. Such a cause gets an
-**onset** companion (``onset_rules``): the same expression with no ``for:``, labelled ``notify="none"``
-(Alertmanager routes it to no one) and used only as an inhibition source next to its cause.
+**onset** companion (``onset_rules``): labelled ``notify="none"`` (Alertmanager routes it to no one), used
+only as an inhibition source next to its cause, with no ``for:``. It holds only while the cause is *new*:
+where the cause's expression holds now and held nowhere in the ``for:`` before the last ``for:``
+(``onset_expr``). A condition that keeps holding makes the cause fire as the onset ends; one that flaps
+(down 8 minutes, up 1) never satisfies the cause's ``for:``, and its onset mutes the symptoms for at most
+one ``for:`` of each episode instead of for ever (second review of issue 23: a flapping Ollama paged nobody).
+
+A prober's scrape job gone (``PROBERS``: the blackbox exporter) also fails the scrapes of the jobs it
+probes for (``up == 0`` of each Probe's job, so ``ScrapeTargetDown``): those jobs are the ``job`` values the
+rules select the prober's families with (``probe_success{job="ollama"}``), and its ``MetricsSourceAbsent``
+mutes their ``ScrapeTargetDown``.
 
 A source never mutes a target more severe than itself (an emergency stays reachable), and the relation is
 acyclic (``rank`` is a total order; causes are never targets of the kinds below them), so two alerts never
@@ -42,7 +51,7 @@ from typing import Any
 from components.rules import guards
 from components.rules.all_rules import counts_missing_as_down
 from components.rules.catalog import ANY_JOB, Catalog, load_catalog
-from components.wiring import endpoints
+from components.wiring import endpoints, scrape_jobs
 
 SEVERITIES = guards.SEVERITY_ORDER
 SOURCE_ABSENT = guards.COMPANION
@@ -82,6 +91,10 @@ NEVER_MUTED = ("Watchdog",)
 ONSET_SUFFIX = "Onset"
 INHIBIT_ONLY = ("notify", "none")
 ONSET_SET = "cause-onsets"
+# Exporters whose series carry the job of the target they probe (the Probe's job), not their own: when the
+# exporter's own scrape job is gone, each probed job's scrape fails too (components/wiring/monitors.py and
+# components/metrics/service_exporters.py make the Probes; the job of each is read off the rules).
+PROBERS = (scrape_jobs.job(endpoints.BLACKBOX_EXPORTER_NAME),)
 
 
 class CauseError(ValueError):
@@ -276,11 +289,37 @@ def onset_name(alert: str) -> str:
     return f"{alert}{ONSET_SUFFIX}"
 
 
+def onset_expr(expr: str, wait: str) -> str:
+    """The cause's ``expr`` while the cause is new: it holds now and held at no evaluation of the ``wait``
+    (its ``for:``) that ended ``wait`` ago. The subquery's step is left out, so it is the evaluation interval
+    (Prometheus v3.5.0 docs, querying/basics "Subquery"). ``unless`` without ``on`` matches on every label
+    except the metric name, which max_over_time drops: the same expression gives the same label sets."""
+    cause = expr.strip()
+    return f"({cause})\nunless\nmax_over_time(({cause})[{wait}:] offset {wait})\n"
+
+
+def probed_jobs(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None) -> dict[str, list[str]]:
+    """Prober job (``PROBERS``) -> the jobs it probes for: the ``job`` matcher of every selector the rules
+    ``specs`` write on a family the catalog says comes from the prober's scrape (``probe_success{job="ollama"}``),
+    sorted. A Probe no rule reads is not known here (tests/rules/test_causes.py compares with the rendered Probes)."""
+    catalog = catalog or load_catalog()
+    recorded = guards.recordings(specs)
+    out: dict[str, set[str]] = {prober: set() for prober in PROBERS}
+    for _, rule in guards.alert_rules(specs):
+        for sel in guards.raw_selectors(str(rule["expr"]), recorded):
+            family = guards.family(catalog, sel.name)
+            job = sel.equal.get("job")
+            if family is not None and family.job in out and job and job != family.job:
+                out[family.job].add(job)
+    return {prober: sorted(jobs) for prober, jobs in out.items()}
+
+
 def onset_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None = None,
                 counts_down: Collection[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Rule set ``cause-onsets``: for every cause that waits longer than a symptom it mutes, its expression
-    with no ``for:``, labelled ``notify="none"``; Alertmanager sends it nowhere and mutes the cause's symptoms
-    with it from the first evaluation where the cause holds (``inhibit_rules``)."""
+    while the cause is new (``onset_expr``) with no ``for:``, labelled ``notify="none"``; Alertmanager sends it
+    nowhere and mutes the cause's symptoms with it from the first evaluation where the cause holds until the
+    cause fires, or for at most the cause's ``for:`` when it never does (``inhibit_rules``)."""
     rules = []
     for cause in late_causes(relations(specs, catalog, counts_down)):
         rule = cause.rule
@@ -288,10 +327,10 @@ def onset_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None 
         wait = rule.get("for", "0s")
         rules.append({
             "alert": onset_name(cause.name),
-            "expr": rule["expr"],
+            "expr": onset_expr(str(rule["expr"]), wait),
             "labels": {**rule["labels"], key: value},
             "annotations": {
-                "summary": f"{cause.name} holds and pages once it has held for {wait}; until then this alert mutes its symptoms.",
+                "summary": f"{cause.name} holds and pages once it has held for {wait}; until then, for at most {wait}, this alert mutes its symptoms.",
                 "description": (f"The expression of {cause.name}{{service={cause.service}}} is true; that alert waits {wait}, "
                                 "shorter-waiting alerts it explains would page first.\n"
                                 "Impact: none; it notifies no one (routed by notify=none) and only mutes the symptoms.\n"
@@ -332,6 +371,12 @@ def inhibit_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | Non
     for rel in rels:
         for target in _targets(rel.source.severity, rel.targets):
             rules.append(_rule(source(rel.source_matchers), target))
+    # A prober gone: the scrapes of the jobs it probes for fail with it (ScrapeTargetDown has no `service` of
+    # the job, so it is matched by job).
+    for prober, jobs in sorted(probed_jobs(specs, catalog).items()):
+        if jobs:
+            rules.append(_rule(source([f'alertname="{SOURCE_ABSENT}"', f'job="{prober}"']),
+                               [f'alertname="{TARGET_DOWN}"', f'job=~"{"|".join(re.escape(j) for j in jobs)}"']))
     # The dependency's own scrape job gone (its exporter or endpoint): the same outage, one page naming the
     # dependency; a companion's `service` is its job (guards.companion_rules). A component's probe and its
     # scrape job: the same, by its service (above).

@@ -14,6 +14,7 @@ import yaml
 
 from components.rules import causes, guards
 from components.rules.all_rules import load_all_rules
+from tooling.rule_eval import evaluate
 from tooling.rules.build import TEST_CONTEXT
 
 SEVERITIES = guards.SEVERITY_ORDER
@@ -178,7 +179,9 @@ def test_every_cause_mutes_its_symptoms_no_later_than_they_could_fire(alerts: li
 
 
 def test_an_onset_is_its_cause_without_for_and_notifies_no_one(deployed: dict[str, dict[str, Any]], render_stack: Any) -> None:
-    """An onset companion copies its cause's expression and labels, has no `for:` and is labelled notify=none, which
+    """An onset companion is its cause's expression while the cause is new (causes.onset_expr; what it fires on is
+    shown on the real engine in test_an_onset_holds_only_while_its_cause_is_new), copies the cause's labels, has
+    no `for:` and is labelled notify=none, which
     the rendered Alertmanager routes, first, to the receiver with no integration."""
     rules = {(r["alert"], r["labels"]["service"]): r for _, r in guards.alert_rules(deployed)}
     onsets = [key for key in rules if key[0].endswith(causes.ONSET_SUFFIX)]
@@ -186,9 +189,53 @@ def test_an_onset_is_its_cause_without_for_and_notifies_no_one(deployed: dict[st
     key, value = causes.INHIBIT_ONLY
     for name, service in onsets:
         onset, cause = rules[(name, service)], rules[(name.removesuffix(causes.ONSET_SUFFIX), service)]
-        assert onset["expr"] == cause["expr"] and "for" not in onset and onset["labels"] == {**cause["labels"], key: value}
+        assert onset["expr"] == causes.onset_expr(cause["expr"], cause["for"]) and "for" not in onset
+        assert onset["labels"] == {**cause["labels"], key: value}
     config = yaml.safe_load(render_stack("prod").files["alertmanager.yaml"])
     first = config["route"]["routes"][0]
     assert first["matchers"] == [f'{key}="{value}"'] and "continue" not in first
     (receiver,) = [r for r in config["receivers"] if r["name"] == first["receiver"]]
     assert [k for k in receiver if k.endswith("_configs")] == []
+
+
+def test_the_prober_gone_mutes_the_scrape_failures_of_every_job_it_probes(alerts: list[dict[str, str]], inhibit_rules: list[dict[str, Any]],
+                                                                          render_stack: Any) -> None:
+    """Every rendered Probe's job (prometheus-operator v0.85.0 names it spec.jobName, else probe/<namespace>/<name>)
+    fails its scrape when the blackbox exporter is gone: MetricsSourceAbsent{blackbox-exporter} mutes its
+    ScrapeTargetDown (second review of issue 23: eight of them went to Slack next to the page)."""
+    probes = [m for m in render_stack("prod").manifests() if m["kind"] == "Probe"]
+    jobs = {m["spec"].get("jobName") or f'probe/{m["metadata"]["namespace"]}/{m["metadata"]["name"]}' for m in probes}
+    assert "ollama" in jobs and len(jobs) == len(probes) > 1, jobs
+    prober = _one(alerts, alertname="MetricsSourceAbsent", job="blackbox-exporter")
+    target = _one(alerts, alertname="ScrapeTargetDown")
+    unmuted = sorted(job for job in jobs if not _mutes(inhibit_rules, prober, {**target, "job": job}))
+    assert unmuted == []
+    # Not a scrape job that does not go through the prober.
+    assert not _mutes(inhibit_rules, prober, {**target, "job": "dvt-engine"})
+
+
+def _minutes(result: Any, alertname: str, end: int) -> list[int]:
+    return [m for m in range(end + 1) if result.firing(f"{m}m", alertname)]
+
+
+def test_an_onset_holds_only_while_its_cause_is_new(tmp_path: Any) -> None:
+    """On Prometheus 3.5.0's rule engine (tooling/rule_eval.py), CopilotDependencyDown{ollama} (for: 10m) and its
+    onset: an outage from minute 20 fires the onset from 20 to 29 and the cause from 30 on, no minute uncovered
+    and none twice; a probe failing 8 minutes and passing 1 (second review of issue 23) never fires the cause,
+    and its onset stops after its first 10 minutes instead of muting the symptoms for ever."""
+    specs = load_all_rules(TEST_CONTEXT)
+    (cause,) = [r for _, r in guards.alert_rules(specs) if r["alert"] == "CopilotDependencyDown" and r["labels"]["service"] == "ollama"]
+    (onset,) = [r for g in causes.onset_rules(specs)["groups"] for r in g["rules"]
+                if r["alert"] == causes.onset_name(cause["alert"]) and r["labels"]["service"] == "ollama"]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {k: v for k, v in r.items() if k in ("alert", "expr", "for", "labels")} for r in (cause, onset)]}]}))
+    end, series = 60, 'probe_success{job="ollama", instance="http://ollama:11434/"}'
+    flap = " ".join(["1"] * 20 + [(["0"] * 8 + ["1"])[m % 9] for m in range(end - 19)])
+    cases = [{"name": name, "rule_files": [str(path)], "interval": "1m", "evaluation_interval": "1m",
+              "input_series": [{"series": series, "values": values}], "eval_times": [f"{m}m" for m in range(end + 1)]}
+             for name, values in (("outage", f"1x19 0x{end - 20}"), ("flapping", flap))]
+    outage, flapping = evaluate(cases)
+    assert (_minutes(outage, onset["alert"], end), _minutes(outage, cause["alert"], end)) == (list(range(20, 30)), list(range(30, end + 1)))
+    assert _minutes(flapping, cause["alert"], end) == []
+    assert _minutes(flapping, onset["alert"], end) == [m for m in range(20, 30) if flap.split()[m] == "0"]

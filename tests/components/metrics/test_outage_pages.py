@@ -4,7 +4,7 @@ Each scenario is promtool-style input series of one fault. The built rule set (s
 annotated files) is evaluated on them every minute by Prometheus 3.5.0's rule engine (tooling/rule_eval.py);
 the alerts firing at the end, with the external labels of the rendered Prometheus, are posted to Alertmanager
 0.28.1 (``make tools``) started with the config the prod render writes, where only the receivers are swapped
-for a local webhook sink (one URL per receiver name) and the group wait shortened to a second: the routes
+for a local webhook sink (one URL per receiver name) and the group wait and interval shortened to a second: the routes
 and the inhibitions are the rendered ones. The sink then counts notification groups per receiver.
 
 What must hold (issue 23): exactly one group reaches people (a page, for these faults) and it names the cause;
@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 
-from components.rules.causes import INHIBIT_ONLY
+from components.rules.causes import INHIBIT_ONLY, ONSET_SUFFIX
 from tests.support.served import alertmanager_argv, answer, program, ready
 from tooling.local_cluster import free_port
 from tooling.localstack import Profile, WebhookSink, rewrite_alertmanager
@@ -127,6 +127,38 @@ def _stack_component_down(component: str, loss: dict[str, str]) -> dict[str, str
     return series
 
 
+def _blackbox_down() -> dict[str, str]:
+    """The blackbox exporter down: its own scrape fails, and so does the scrape of every Probe's job (Prometheus
+    scrapes each probe through it), whose probe_success goes stale. The probe jobs are the rendered ones."""
+    healthy, down = OUTAGE_AT - 1, END - OUTAGE_AT
+    series = {'up{job="blackbox-exporter", instance="blackbox-exporter-0:9115"}': f"1x{healthy} 0x{down}"}
+    probes = {f"probe/observability/{c}": f"http://{c}.observability.svc/ready"
+              for c in ("prometheus", "alertmanager", "pushgateway", "grafana", "loki", "tempo", "alloy")}
+    for job, url in {**probes, "ollama": "http://ollama:11434/"}.items():
+        series[f'probe_success{{job="{job}", instance="{url}"}}'] = f"1x{healthy} stale"
+        series[f'up{{job="{job}", instance="{url}"}}'] = f"1x{healthy} 0x{down}"
+    return series
+
+
+def _flapping(down: int, up: int) -> str:
+    """probe_success healthy until the fault, then ``down`` minutes failing and ``up`` passing, over and over."""
+    cycle = ["0"] * down + ["1"] * up
+    return " ".join(["1"] * OUTAGE_AT + [cycle[m % len(cycle)] for m in range(END + 1 - OUTAGE_AT)])
+
+
+def _ollama_flapping() -> dict[str, str]:
+    # Second review of issue 23: the probe fails 8 minutes, passes 1, so CopilotDependencyDown (10m) never fires.
+    return {**_ollama_down(), 'probe_success{job="ollama", instance="http://ollama:11434/"}': _flapping(8, 1)}
+
+
+def _loki_flapping() -> dict[str, str]:
+    # Second review of issue 23: Loki fails its probe and its scrape 2 minutes, passes 1: StackComponentDown (3m) never fires.
+    series = _stack_component_down("loki", {"loki_write_dropped_entries_total": 'reason="ingester_error"'})
+    series['probe_success{job="probe/observability/loki", instance="http://loki.observability.svc/ready"}'] = _flapping(2, 1)
+    series['up{job="loki", instance="loki-0:9000"}'] = _flapping(2, 1)
+    return series
+
+
 SCENARIOS = [
     Scenario("a scrape job down (dvt-engine)", _dvt_engine_down(),
              {"alertname": "MetricsSourceAbsent", "job": "dvt-engine"}, ("dvt-engine",)),
@@ -147,13 +179,20 @@ SCENARIOS = [
              {"alertname": "StackComponentDown", "service": "prometheus"}, ("Prometheus",)),
     Scenario("a latency regression (DVT run completion)", _slow_runs(),
              {"alertname": "RunCompletionSLAViolation", "service": "dvt"}, ("run completion",)),
+    # Second review of issue 23: the page, and one Slack notification of the 8 probe jobs' ScrapeTargetDown.
+    Scenario("the prober down (blackbox exporter)", _blackbox_down(),
+             {"alertname": "MetricsSourceAbsent", "job": "blackbox-exporter"}, ("blackbox-exporter",)),
 ]
+# A cause whose condition flaps never fires; its onset (causes.onset_expr) must not mute its symptoms for ever.
+FLAPPING = [Scenario("a flapping dependency (Ollama)", _ollama_flapping(), {}), Scenario("a flapping component (Loki)", _loki_flapping(), {})]
 
 
 # --- the webhook sink and Alertmanager ---
 
-# Only the group wait is shortened (a second, not 30): timing is not what these tests show.
-REPLAY = Profile("outage-replay", scrape_interval="1m", evaluation_interval="1m", group_wait="1s")
+# The group wait and interval are shortened to a second: each replayed minute is a few seconds, and a group
+# whose alerts were all muted at its first flush is flushed again at every later step, as live it is at each
+# group_interval (second review of issue 23: a symptom unmuted once its cause's onset ends must then go out).
+REPLAY = Profile("outage-replay", scrape_interval="1m", evaluation_interval="1m", group_wait="1s", group_interval="1s")
 
 
 @dataclass
@@ -182,7 +221,7 @@ def sink() -> Iterator[Sink]:
 
 def sink_config(text: str, sink_url: str) -> dict[str, Any]:
     """The rendered Alertmanager config with each receiver a webhook to ``<sink>/<receiver name>`` and a one-second
-    group wait (tooling/localstack.py rewrite_alertmanager); routes, grouping and inhibitions as rendered."""
+    group wait and interval (tooling/localstack.py rewrite_alertmanager); routes, grouping and inhibitions as rendered."""
     return rewrite_alertmanager(yaml.safe_load(text), sink_url, REPLAY)
 
 
@@ -273,6 +312,26 @@ def test_one_fault_pages_once_naming_its_cause(scenario: Scenario, rule_files: l
         onset = state["labels"].get(INHIBIT_ONLY[0]) == INHIBIT_ONLY[1]
         if state["labels"]["alertname"] not in (scenario.page["alertname"], "Watchdog") and state["status"]["state"] != "unprocessed" and not onset:
             assert state["status"]["state"] == "suppressed" and state["status"]["inhibitedBy"], (state["labels"], state["status"])
+
+
+@pytest.mark.parametrize("scenario", FLAPPING, ids=lambda s: s.name)
+def test_a_flapping_cause_that_never_fires_does_not_mute_its_symptoms_for_ever(scenario: Scenario, rule_files: list[str],
+                                                                              render_stack: Any, sink: Sink, tmp_path: Path) -> None:
+    """Second review of issue 23: the onset fired whenever the flapping condition held, the cause never (its `for:`
+    restarts at every pass), and the symptoms (CopilotErrorRateHigh{embedding}; AlloyLogsDropped,
+    StackReplicasUnavailable) stayed muted: nobody heard of the outage. Someone must be notified."""
+    render = render_stack("prod")
+    timeline = firing_timeline(scenario, rule_files)
+    everything = sorted({a.name for minute in timeline for a in minute} - {"Watchdog"})
+    onsets = [n for n in everything if n.endswith(ONSET_SUFFIX)]
+    assert onsets and len(everything) > len(onsets), f"{scenario.name}: the scenario shows no onset and symptom ({everything})"
+    states = replay(sink_config(render.files["alertmanager.yaml"], sink.url), tmp_path, timeline, external_labels(render), sink)
+    sent = sorted({a["labels"]["alertname"] for notes in sink.groups().values() for n in notes for a in n["alerts"]})
+    assert sent, f"{scenario.name}: nobody was notified (alerts that fired: {everything})"
+    # Thirty minutes into the flapping, far past every cause's `for:`, no onset mutes anything any more.
+    onset = {s["fingerprint"] for s in states if s["labels"].get(INHIBIT_ONLY[0]) == INHIBIT_ONLY[1]}
+    muted = sorted(s["labels"]["alertname"] for s in states if onset & set(s["status"]["inhibitedBy"]))
+    assert muted == [], f"{scenario.name}: still muted by an onset at {END}m: {muted}"
 
 
 def test_two_faults_at_once_page_twice_one_service_does_not_mute_another(rule_files: list[str], render_stack: Any,
