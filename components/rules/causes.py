@@ -91,6 +91,11 @@ NEVER_MUTED = ("Watchdog",)
 ONSET_SUFFIX = "Onset"
 INHIBIT_ONLY = ("notify", "none")
 ONSET_SET = "cause-onsets"
+# An onset's rule group is evaluated at another moment than its cause's, so an onset that stops when its cause
+# starts to fire could leave up to one evaluation interval in which neither mutes; it keeps firing this long
+# (Prometheus keep_firing_for) to bridge that. The settings refuse an evaluation interval above it
+# (components/settings/metrics_checks.py, onset_hold_problems).
+ONSET_HOLD = "1m"
 # Exporters whose series carry the job of the target they probe (the Probe's job), not their own: when the
 # exporter's own scrape job is gone, each probed job's scrape fails too (components/wiring/monitors.py and
 # components/metrics/service_exporters.py make the Probes; the job of each is read off the rules).
@@ -328,6 +333,7 @@ def onset_rules(specs: Mapping[str, Mapping[str, Any]], catalog: Catalog | None 
         rules.append({
             "alert": onset_name(cause.name),
             "expr": onset_expr(str(rule["expr"]), wait),
+            "keep_firing_for": ONSET_HOLD,
             "labels": {**rule["labels"], key: value},
             "annotations": {
                 "summary": f"{cause.name} holds and pages once it has held for {wait}; until then, for at most {wait}, this alert mutes its symptoms.",

@@ -31,6 +31,7 @@ CHECKS: tuple[Callable[[Settings], list[Problem]], ...] = (
     metrics_checks.alerting_problems,
     metrics_checks.unique_targets,
     metrics_checks.interval_problems,
+    metrics_checks.onset_hold_problems,
     platform_checks.network_problems,
     platform_checks.readiness_wait_problems,
     platform_checks.host_namespace_problems,

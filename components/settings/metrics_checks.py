@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from components.rules.causes import ONSET_HOLD
 from components.rules.windows import shortest_rule_window
 from components.settings.errors import Problem
 from components.settings.model import Settings
@@ -69,6 +70,18 @@ def interval_problems(settings: Settings) -> list[Problem]:
                 )
             )
     return problems
+
+
+def onset_hold_problems(settings: Settings) -> list[Problem]:
+    """An evaluation interval longer than the onsets' hold could leave a gap in which a cause's onset has stopped
+    and the cause has not yet fired (different rule groups are evaluated at different moments), and a symptom
+    would page first (components/rules/causes.py, ONSET_HOLD)."""
+    value = settings.prometheus.evaluation_interval
+    if duration_seconds(value) > duration_seconds(ONSET_HOLD):
+        return [Problem("prometheus.evaluationInterval", value,
+                        f"is longer than the {ONSET_HOLD} that a cause's onset alert holds after it stops, so a symptom could page "
+                        f"before its cause; accepted form: a duration of at most {ONSET_HOLD}")]
+    return []
 
 
 def _text(seconds: Decimal) -> str:

@@ -281,8 +281,8 @@ def test_provider_namespaces_are_accepted() -> None:
 def test_a_scrape_interval_longer_than_the_rule_windows_is_refused() -> None:
     text = _problems("dev", "prometheus.scrapeInterval=10m", "prometheus.evaluationInterval=10m")
     for key in ("prometheus.scrapeInterval", "prometheus.evaluationInterval"):
-        line = _line(text, f"observability:{key}")
-        assert ("can never fire" in line and "at most 2m30s" in line) or "at most 150s" in line, line
+        lines = [line for line in text.splitlines() if f"observability:{key} = " in line]
+        assert any(("can never fire" in line and "at most 2m30s" in line) or "at most 150s" in line for line in lines), text
 
 
 def test_staging_and_prod_need_a_receiver() -> None:
@@ -440,3 +440,10 @@ def test_group_wait_may_be_zero_as_alertmanager_allows(render_stack: RenderStack
     # Alertmanager itself refuses a zero group_interval or repeat_interval.
     for key in ("groupInterval", "repeatInterval"):
         assert "longer than zero" in _line(_problems("dev", f"alerting.{key}=0s"), f"observability:alerting.{key}")
+
+
+def test_an_evaluation_interval_longer_than_the_onsets_hold_is_refused() -> None:
+    """Issue 23: a cause's onset alert (components/rules/causes.py) holds ONSET_HOLD after it stops, bridging the
+    moment between its rule group's evaluation and its cause's; a longer evaluation interval could open a gap."""
+    line = _line(_problems("dev", "prometheus.evaluationInterval=2m"), "observability:prometheus.evaluationInterval")
+    assert "onset alert holds" in line and "at most 1m" in line, line
