@@ -178,10 +178,12 @@ def test_alert_fires_and_reaches_its_receiver(case: Case, incident: Incident) ->
     got = incident.deliveries[case.alert]
     if case.muted_by:
         # It fired and reached Alertmanager, which holds it muted by the alert of the same fault; that alert is
-        # the notification, and no notification carries the muted one.
+        # the notification. Whether the muted one slipped out first is not asserted here: the order rests on the
+        # rules' `for:` (the page waits 2m, the warning 5m), which this profile compresses to one value for all,
+        # so here it is a race. The order is checked with the real `for:` in tests/rules/test_causes.py and
+        # tests/components/metrics/test_outage_pages.py.
         held = incident.muted[case.alert]
         assert held and all(a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"] for a in held), held
-        assert not [d for d in incident.stack.sink.deliveries if case.alert in d.alertnames], "a muted alert was delivered"
         assert held[0]["labels"]["severity"] == case.severity
         return
     alert = next(a for d in got for a in d.payload["alerts"] if a["labels"]["alertname"] == case.alert)

@@ -44,7 +44,8 @@ def test_demo_fires_and_delivers_the_sla_alert_and_cleans_up() -> None:
     assert re.search(r"^  \S+ <- SeamlessSlaBudgetErrorBudgetBurn$", done.stdout, re.M)
     assert re.search(r"^  SeamlessSla99thDegraded: warning$", done.stdout, re.M)  # fired in Prometheus
     assert "SeamlessSla99thDegraded fired too; Alertmanager holds it muted by SeamlessSlaBudgetErrorBudgetBurn" in done.stdout
-    assert not re.search(r"<- SeamlessSla99thDegraded$", done.stdout, re.M)
+    # Not asserted: that the warning never went out first. Its order rests on `for:` (2m page, 5m warning), which
+    # the demo's compressed profile makes equal (tests/rules/test_causes.py checks the real order).
     assert "nothing left running" in done.stdout
     ports = ports_in(done.stdout)
     assert len(ports) == 4
